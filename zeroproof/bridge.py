@@ -1,0 +1,111 @@
+"""Bridges between transreal values and IEEE-754 floats / NumPy arrays.
+
+``from_ieee``: NaN → Φ, ±inf → ±∞, finite → REAL (bit exact, −0.0 kept). ``to_ieee``: REAL →
+value, ±∞ → ±inf, Φ and ⊥ → NaN. ``from_numpy``/``to_numpy`` do the same elementwise with a
+``(values, tags)`` pair: ``values`` float64 (or float32) with NaN at every non-REAL entry, ``tags``
+``uint8`` codes of :class:`~zeroproof.core.TRTag`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .core.scalar import (
+    TRScalar, TRTag, _check_real, _is_number, scalar_from_code,
+)
+
+__all__ = ["from_ieee", "to_ieee", "from_numpy", "to_numpy"]
+
+
+def from_ieee(x: float) -> TRScalar:
+    """The transreal value of an IEEE float: NaN → Φ, ±inf → ±∞, finite → REAL (bit exact).
+
+    >>> from_ieee(float("nan")), from_ieee(-0.0)
+    (TRScalar(PHI), TRScalar(-0.0, REAL))
+    """
+    if x.__class__ is float:
+        return scalar_from_code(x)
+    if isinstance(x, TRScalar):
+        return x
+    if isinstance(x, (bool, np.bool_)) or not _is_number(x):
+        raise TypeError(
+            f"from_ieee(x): x must be a real number (int, float or NumPy real scalar), got "
+            f"{type(x).__name__} {x!r:.60}"
+        )
+    try:
+        f = float(x)
+    except OverflowError:  # a huge int
+        f = np.inf if x > 0 else -np.inf
+    return scalar_from_code(f)
+
+
+def to_ieee(x: TRScalar) -> float:
+    """The IEEE float of a transreal value: REAL → value, ±∞ → ±inf, Φ and ⊥ → NaN.
+
+    >>> to_ieee(pinf())
+    inf
+    """
+    if isinstance(x, TRScalar):
+        return float(x)
+    if _is_number(x):
+        return float(_check_real(x, "to_ieee(x): x"))
+    raise TypeError(f"to_ieee(x): x must be a TRScalar, got {type(x).__name__} {x!r:.60}")
+
+
+def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, tags)`` of a real NumPy array: NaN → Φ, ±inf → ±∞ (values NaN there).
+
+    Integer and bool arrays are converted to float64; float32 stays float32; complex, object and
+    string arrays raise ``TypeError``.
+
+    >>> v, t = from_numpy(np.array([1.0, np.inf, np.nan]))
+    >>> t.tolist()
+    [0, 1, 3]
+    """
+    a = np.asarray(arr)
+    if a.dtype.kind in "iub":
+        a = a.astype(np.float64)
+    elif a.dtype.kind != "f":
+        raise TypeError(
+            f"from_numpy(arr): arr must hold real numbers (float32/float64, or ints), got dtype "
+            f"{a.dtype}"
+        )
+    elif a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    tags = np.zeros(a.shape, dtype=np.uint8)
+    nonfinite = ~np.isfinite(a)
+    if nonfinite.any():
+        tags[np.isnan(a)] = TRTag.PHI
+        tags[a == np.inf] = TRTag.PINF
+        tags[a == -np.inf] = TRTag.NINF
+        a = np.where(nonfinite, np.nan, a).astype(a.dtype, copy=False)
+    else:
+        a = a.copy()
+    return a, tags
+
+
+def to_numpy(values: Any, tags: Any = None) -> np.ndarray:
+    """IEEE array from ``(values, tags)``: REAL → value, ±∞ → ±inf, Φ and ⊥ → NaN.
+
+    Also accepts a sequence of TRScalar, or any object with ``to_numpy()`` (a ``TRArray``).
+
+    >>> to_numpy(np.array([1.0, np.nan]), np.array([0, 2], dtype=np.uint8)).tolist()
+    [1.0, -inf]
+    """
+    if tags is None:
+        if hasattr(values, "to_numpy"):
+            return values.to_numpy()
+        items = list(values)
+        return np.array([float(to_ieee(v)) for v in items], dtype=np.float64)
+    v = np.asarray(values)
+    t = np.asarray(tags)
+    if v.shape != t.shape:
+        raise ValueError(f"to_numpy: values shape {v.shape} and tags shape {t.shape} differ")
+    out = np.where(t == TRTag.REAL, v, np.nan).astype(v.dtype if v.dtype.kind == "f" else np.float64)
+    out[t == TRTag.PINF] = np.inf
+    out[t == TRTag.NINF] = -np.inf
+    return out
+
+
+

@@ -1,0 +1,169 @@
+"""The one definition of transreal scalar semantics, on IEEE codes.
+
+Every function here takes and returns *codes*: plain floats where ``+∞, −∞, Φ`` are
+``inf, -inf, nan`` and ⊥ is :data:`BOTTOM_CODE`. Transreal arithmetic is IEEE-754 arithmetic with
+a handful of fix-ups, so each kernel computes the IEEE result on the fast path and only looks
+closer when that result is not finite (⊥ operands, wheel mode, Python's exceptions for ``x/0``,
+``log``, ``sqrt``, ``exp`` and ``**``). :class:`TRScalar` operators, the scalar tape and the
+vectorized kernels' property tests all use these functions. They never raise on a code.
+"""
+from __future__ import annotations
+
+import math
+
+from .scalar import BOTTOM_CODE as BOT
+from .wheel import WHEEL
+
+__all__ = [
+    "f_add", "f_sub", "f_mul", "f_div", "f_neg", "f_abs", "f_sign",
+    "f_log", "f_exp", "f_sqrt", "f_pow_int",
+]
+
+INF = math.inf
+NAN = math.nan
+_log = math.log
+_sqrt = math.sqrt
+_exp = math.exp
+_copysign = math.copysign
+
+
+def _indeterminate() -> float:
+    """Φ, or ⊥ under wheel mode: the result of 0·∞, ∞−∞, ∞/∞, 0/0."""
+    return BOT if WHEEL.get() else NAN
+
+
+def f_add(a: float, b: float) -> float:
+    r = a + b
+    if r - r == 0.0:
+        return r
+    if a is BOT or b is BOT:
+        return BOT
+    if r != r:
+        if a != a or b != b:
+            return NAN  # Φ absorbs
+        return _indeterminate()  # +∞ + −∞
+    if a - a != 0.0 and b - b != 0.0 and WHEEL.get():
+        return BOT  # ∞ + ∞ in wheel mode
+    return r  # overflow, or ∞ + r
+
+
+def f_sub(a: float, b: float) -> float:
+    return f_add(a, f_neg(b))
+
+
+def f_mul(a: float, b: float) -> float:
+    r = a * b
+    if r - r == 0.0:
+        return r
+    if a is BOT or b is BOT:
+        return BOT
+    if r != r:
+        if a != a or b != b:
+            return NAN
+        return _indeterminate()  # 0 × ±∞
+    return r
+
+
+def f_div(a: float, b: float) -> float:
+    try:
+        r = a / b
+    except ZeroDivisionError:  # b is ±0.0
+        if a is BOT:
+            return BOT
+        if a != a:
+            return NAN
+        if a == 0.0:
+            return _indeterminate()  # 0 / 0
+        # r / ±0 and ±∞ / ±0: infinity with the product of the signs (IEEE signed zero)
+        return _copysign(INF, _copysign(1.0, a) * _copysign(1.0, b))
+    if r - r == 0.0:
+        return r
+    if a is BOT or b is BOT:
+        return BOT
+    if r != r:
+        if a != a or b != b:
+            return NAN
+        return _indeterminate()  # ±∞ / ±∞
+    return r
+
+
+def f_neg(a: float) -> float:
+    if a is BOT:
+        return BOT
+    return -a
+
+
+def f_abs(a: float) -> float:
+    if a is BOT:
+        return BOT
+    return abs(a)
+
+
+def f_sign(a: float) -> float:
+    """−1, 0, 1 (REAL; both zeros give +0.0 as NumPy does), ±∞ → ±1, Φ → Φ."""
+    if a > 0.0:
+        return 1.0
+    if a < 0.0:
+        return -1.0
+    if a == 0.0:
+        return 0.0
+    return a  # Φ or ⊥
+
+
+def f_log(a: float) -> float:
+    if a > 0.0:
+        return _log(a)  # log(+∞) = +∞
+    if a == 0.0:
+        return -INF
+    if a is BOT:
+        return BOT
+    return NAN  # x < 0, −∞, Φ
+
+
+def f_exp(a: float) -> float:
+    try:
+        r = _exp(a)
+    except OverflowError:
+        return INF
+    if r != r and a is BOT:
+        return BOT
+    return r
+
+
+def f_sqrt(a: float) -> float:
+    if a >= 0.0:
+        return _sqrt(a)  # √−0 = −0, √+∞ = +∞
+    if a is BOT:
+        return BOT
+    return NAN  # x < 0, −∞, Φ
+
+
+def _pow_out_of_range(a: float, k: int) -> float:
+    """a**k (k > 0) when the float power raised OverflowError (huge result or huge k)."""
+    odd = k & 1
+    m = abs(a)
+    if m < 1.0:
+        return _copysign(0.0, a) if odd else 0.0
+    if m == 1.0:
+        return a if odd else 1.0
+    return -INF if (odd and a < 0.0) else INF
+
+
+def f_pow_int(a: float, k: int) -> float:
+    """``a**k`` for an int ``k``: ``x^0 = 1`` for finite x ≠ 0, ``0^0 = (±∞)^0 = Φ``,
+    ``x^-k = 1 / x^k`` with the division rules, overflow → ±∞ by the sign of the exact result."""
+    if k > 0:
+        try:
+            r = a ** k
+        except OverflowError:
+            return _pow_out_of_range(a, k)
+        if r != r and a is BOT:
+            return BOT
+        return r
+    if k == 0:
+        if a is BOT:
+            return BOT
+        if a - a == 0.0 and a != 0.0:
+            return 1.0
+        return NAN  # 0^0, (±∞)^0, Φ^0
+    return f_div(1.0, f_pow_int(a, -k))

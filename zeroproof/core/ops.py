@@ -1,0 +1,203 @@
+"""Transreal scalar operations on :class:`TRScalar` (and plain numbers).
+
+Each ``tr_*`` function is the kernel of :mod:`zeroproof.core.kernels` applied to IEEE codes.
+Operands of other types that implement the dispatch protocol (a ``__tr_dispatch__(name, args)``
+class attribute, as :class:`~zeroproof.autodiff.TRNode` and ``TRArray`` do) take over, so
+``tr_div(real(1.0), node)`` builds a graph node and ``tr_div(1.0, array)`` runs the vectorized
+kernel. Nothing here ever raises on a transreal value.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import kernels as K
+from .scalar import _CODE_OF_TAG, REAL, TRScalar, _check_real, _is_number, scalar_from_code
+
+__all__ = [
+    "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "to_code",
+]
+
+_from_code = scalar_from_code
+
+
+def to_code(x: Any, argname: str) -> float:
+    """IEEE code of a TRScalar or a finite real number; ``TypeError``/``ValueError`` otherwise."""
+    if x.__class__ is TRScalar:
+        return x._value if x._tag is REAL else _CODE_OF_TAG[x._tag]
+    if _is_number(x):
+        return _check_real(x, argname)
+    if isinstance(x, TRScalar):
+        return x._value if x._tag is REAL else _CODE_OF_TAG[x._tag]
+    raise TypeError(
+        f"{argname} must be a TRScalar or a real number (int, float), got "
+        f"{type(x).__name__} {x!r:.60}"
+        + ("; for arrays use zeroproof.array.TRArray" if hasattr(x, "shape") else "")
+    )
+
+
+def _dispatcher(args: tuple) -> Any:
+    for a in args:
+        d = getattr(type(a), "__tr_dispatch__", None)
+        if d is not None:
+            return d
+    return None
+
+
+def _unary(kernel: Callable[[float], float], name: str, doc: str) -> Callable[[Any], Any]:
+    def op(x: Any) -> Any:
+        if x.__class__ is TRScalar:
+            return _from_code(kernel(x._value if x._tag is REAL else _CODE_OF_TAG[x._tag]))
+        d = _dispatcher((x,))
+        if d is not None:
+            return d(name, (x,))
+        return _from_code(kernel(to_code(x, f"{name}(x): x")))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+def _binary(kernel: Callable[[float, float], float], name: str, doc: str) -> Callable[[Any, Any], Any]:
+    def op(a: Any, b: Any) -> Any:
+        if a.__class__ is TRScalar and b.__class__ is TRScalar:
+            return _from_code(kernel(a._value if a._tag is REAL else _CODE_OF_TAG[a._tag],
+                                     b._value if b._tag is REAL else _CODE_OF_TAG[b._tag]))
+        d = _dispatcher((a, b))
+        if d is not None:
+            return d(name, (a, b))
+        return _from_code(kernel(to_code(a, f"{name}(a, b): a"), to_code(b, f"{name}(a, b): b")))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+tr_add = _binary(K.f_add, "tr_add", """Transreal addition: ``∞ + ∞ = ∞``, ``+∞ + −∞ = Φ``, ``∞ + r = ∞``.
+
+    >>> tr_add(real(1.0), real(2.0))
+    TRScalar(3.0, REAL)
+    >>> tr_add(pinf(), ninf())
+    TRScalar(PHI)
+    """)
+tr_sub = _binary(K.f_sub, "tr_sub", """Transreal subtraction ``a + (−b)``.
+
+    >>> tr_sub(pinf(), pinf())
+    TRScalar(PHI)
+    """)
+tr_mul = _binary(K.f_mul, "tr_mul", """Transreal multiplication: ``0 × ±∞ = Φ``, infinities by sign.
+
+    >>> tr_mul(real(-2.0), pinf())
+    TRScalar(NINF)
+    """)
+tr_div = _binary(K.f_div, "tr_div", """Transreal division: ``r/±0 = ±∞`` by signs, ``0/0 = Φ``, ``r/±∞ = 0``.
+
+    >>> tr_div(real(1.0), real(-0.0))
+    TRScalar(NINF)
+    >>> tr_div(real(0.0), real(0.0))
+    TRScalar(PHI)
+    """)
+tr_neg = _unary(K.f_neg, "tr_neg", """Negation. ``tr_neg(pinf())`` → ``TRScalar(NINF)``.
+
+    >>> tr_neg(real(2.0))
+    TRScalar(-2.0, REAL)
+    """)
+tr_abs = _unary(K.f_abs, "tr_abs", """Absolute value; ``|±∞| = +∞``, ``|Φ| = Φ``.
+
+    >>> tr_abs(ninf())
+    TRScalar(PINF)
+    """)
+tr_sign = _unary(K.f_sign, "tr_sign", """Sign as a REAL −1, 0 or 1; ``±∞ → ±1``; ``Φ → Φ``.
+
+    >>> tr_sign(ninf())
+    TRScalar(-1.0, REAL)
+    """)
+tr_log = _unary(K.f_log, "tr_log", """Natural log: ``log(±0) = −∞``, ``log(x<0) = Φ``, ``log(+∞) = +∞``, ``log(−∞) = Φ``.
+
+    >>> tr_log(real(0.0))
+    TRScalar(NINF)
+    """)
+tr_exp = _unary(K.f_exp, "tr_exp", """Exponential: ``exp(+∞) = +∞``, ``exp(−∞) = 0``, overflow → ``+∞``.
+
+    >>> tr_exp(ninf())
+    TRScalar(0.0, REAL)
+    """)
+tr_sqrt = _unary(K.f_sqrt, "tr_sqrt", """Square root: ``√x`` for x ≥ 0 (``√−0 = −0``), ``Φ`` for x < 0 and ``−∞``.
+
+    >>> tr_sqrt(real(-1.0))
+    TRScalar(PHI)
+    """)
+
+
+def tr_pow_int(x: Any, k: int) -> Any:
+    """``x**k`` for an ``int`` exponent (bool and float exponents raise ``TypeError``).
+
+    ``x^0 = 1`` for finite ``x ≠ 0``; ``0^0 = (±∞)^0 = Φ``; ``x^-k = 1/x^k`` with the division
+    rules; overflow → ±∞ with the sign of the exact result.
+
+    >>> tr_pow_int(real(-2.0), 3)
+    TRScalar(-8.0, REAL)
+    >>> tr_pow_int(real(0.0), -1)
+    TRScalar(PINF)
+    """
+    k = check_int_exponent(k)
+    if x.__class__ is TRScalar:
+        return _from_code(K.f_pow_int(x._value if x._tag is REAL else _CODE_OF_TAG[x._tag], k))
+    d = _dispatcher((x,))
+    if d is not None:
+        return d("tr_pow_int", (x, k))
+    return _from_code(K.f_pow_int(to_code(x, "tr_pow_int(x, k): x"), k))
+
+
+def check_int_exponent(k: Any) -> int:
+    """``k`` as an int; ``TypeError`` for bool, float and everything that is not an integer."""
+    if k.__class__ is int:
+        return k
+    if isinstance(k, bool) or not isinstance(k, int):
+        import numpy as np
+
+        if isinstance(k, np.integer) and not isinstance(k, np.bool_):
+            return int(k)
+        raise TypeError(
+            f"exponent k must be an int, got {type(k).__name__} {k!r:.40}; "
+            "tr_pow_int takes integer exponents only (use tr_exp(k * tr_log(x)) for real powers)"
+        )
+    return int(k)
+
+
+# --- operators on TRScalar ------------------------------------------------------------------
+def _operand_ok(x: Any) -> bool:
+    return x.__class__ is TRScalar or isinstance(x, TRScalar) or _is_number(x)
+
+
+def _binop(fn: Callable[[Any, Any], Any], reflected: bool) -> Callable[[Any, Any], Any]:
+    if reflected:
+        def method(self: TRScalar, other: Any) -> Any:
+            if _operand_ok(other):
+                return fn(other, self)
+            return NotImplemented
+    else:
+        def method(self: TRScalar, other: Any) -> Any:
+            if _operand_ok(other):
+                return fn(self, other)
+            return NotImplemented
+    return method
+
+
+def _pow_method(self: TRScalar, k: Any) -> Any:
+    if isinstance(k, (float, bool)) or (not isinstance(k, int) and _is_number(k)):
+        check_int_exponent(k)  # raises a TypeError with the remedy
+    try:
+        k = check_int_exponent(k)
+    except TypeError:
+        return NotImplemented
+    return tr_pow_int(self, k)
+
+
+for _name, _fn in (("add", tr_add), ("sub", tr_sub), ("mul", tr_mul), ("truediv", tr_div)):
+    setattr(TRScalar, f"__{_name}__", _binop(_fn, False))
+    setattr(TRScalar, f"__r{_name}__", _binop(_fn, True))
+TRScalar.__neg__ = tr_neg  # type: ignore[method-assign,assignment]
+TRScalar.__abs__ = tr_abs  # type: ignore[method-assign,assignment]
+TRScalar.__pos__ = lambda self: self  # type: ignore[method-assign]
+TRScalar.__pow__ = _pow_method  # type: ignore[method-assign]

@@ -1,0 +1,227 @@
+"""Transreal reductions: ``tr_sum, tr_mean, tr_prod, tr_min, tr_max``.
+
+STRICT: any ⊥ → ⊥, any Φ → Φ; both +∞ and −∞ in a sum → Φ; otherwise the infinity or the
+exactly rounded REAL result (``math.fsum``; on intermediate overflow an exact rational sum, so
+overflow maps to ±∞ only when the exact result does). DROP_NULL: Φ entries are ignored (⊥ still
+absorbs); nothing left → Φ. Empty inputs: sum 0, prod 1, mean/min/max Φ.
+
+The same functions over code sequences (``sum_codes`` …) are what the vectorized reductions call
+per lane, so both give identical results.
+"""
+from __future__ import annotations
+
+import math
+from enum import Enum
+from fractions import Fraction
+from typing import Any, Iterable, Sequence
+
+from .ops import to_code
+from .scalar import BOTTOM_CODE as BOT
+from .scalar import TRScalar, scalar_from_code
+from .wheel import WHEEL
+
+__all__ = [
+    "ReductionMode", "tr_sum", "tr_mean", "tr_prod", "tr_min", "tr_max",
+    "sum_codes", "mean_codes", "prod_codes", "min_codes", "max_codes",
+]
+
+INF = math.inf
+NAN = math.nan
+
+
+class ReductionMode(str, Enum):
+    """How a reduction treats Φ: ``STRICT`` (Φ absorbs) or ``DROP_NULL`` (Φ entries are skipped)."""
+
+    STRICT = "strict"
+    DROP_NULL = "drop_null"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _mode(mode: Any) -> ReductionMode:
+    try:
+        return ReductionMode(mode)
+    except ValueError:
+        raise ValueError(
+            f"mode must be one of {[m.value for m in ReductionMode]}, got {mode!r}"
+        ) from None
+
+
+def _prepare(codes: Sequence[float], mode: ReductionMode) -> "list[float] | float":
+    """The codes to reduce, or the absorbing result (⊥ or Φ) when one decides it."""
+    has_nan = False
+    for c in codes:
+        if c != c:
+            if c is BOT:
+                return BOT
+            has_nan = True
+    if not has_nan:
+        return list(codes)
+    if mode is ReductionMode.STRICT:
+        return NAN
+    return [c for c in codes if c == c]
+
+
+def _exact_sum(reals: list[float]) -> float:
+    try:
+        return math.fsum(reals)
+    except OverflowError:  # an intermediate partial overflowed; the exact sum may not
+        s = sum((Fraction(x) for x in reals), Fraction(0))
+        try:
+            return float(s)
+        except OverflowError:
+            return INF if s > 0 else -INF
+
+
+def _sum_inf(cs: list[float]) -> "float | None":
+    """The result forced by infinities (±∞, or Φ/⊥ for both signs), None if there are none."""
+    pos = neg = False
+    for c in cs:
+        if c - c != 0.0:
+            if c > 0:
+                pos = True
+            else:
+                neg = True
+    if pos and neg:
+        return BOT if WHEEL.get() else NAN
+    if pos:
+        return BOT if WHEEL.get() and _count_inf(cs) > 1 else INF
+    if neg:
+        return BOT if WHEEL.get() and _count_inf(cs) > 1 else -INF
+    return None
+
+
+def _count_inf(cs: list[float]) -> int:
+    return sum(1 for c in cs if c - c != 0.0)
+
+
+def sum_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
+    """Transreal sum of IEEE codes (see :func:`tr_sum`)."""
+    cs = _prepare(codes, _mode(mode))
+    if not isinstance(cs, list):
+        return cs
+    if not cs and len(codes):
+        return NAN  # DROP_NULL and every entry was Φ
+    forced = _sum_inf(cs)
+    if forced is not None:
+        return forced
+    return _exact_sum(cs)
+
+
+def mean_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
+    """Transreal mean of IEEE codes (see :func:`tr_mean`)."""
+    cs = _prepare(codes, _mode(mode))
+    if not isinstance(cs, list):
+        return cs
+    if not cs:
+        return NAN
+    forced = _sum_inf(cs)
+    if forced is not None:
+        return forced
+    n = len(cs)
+    try:
+        return math.fsum(cs) / n
+    except OverflowError:
+        return float(sum((Fraction(x) for x in cs), Fraction(0)) / n)
+
+
+def prod_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
+    """Transreal product of IEEE codes (see :func:`tr_prod`)."""
+    cs = _prepare(codes, _mode(mode))
+    if not isinstance(cs, list):
+        return cs
+    if not cs:
+        return NAN if len(codes) else 1.0
+    negative = sum(1 for c in cs if math.copysign(1.0, c) < 0) & 1
+    has_zero = any(c == 0.0 for c in cs)
+    has_inf = any(c - c != 0.0 for c in cs)
+    if has_inf:
+        if has_zero:
+            return BOT if WHEEL.get() else NAN  # 0 × ∞
+        return -INF if negative else INF
+    if has_zero:
+        return -0.0 if negative else 0.0
+    exact = Fraction(1)
+    for c in cs:
+        exact *= Fraction(abs(c))
+    try:
+        mag = float(exact)
+    except OverflowError:
+        mag = INF
+    return -mag if negative else mag
+
+
+def _extreme(codes: Sequence[float], mode: Any, want_max: bool) -> float:
+    cs = _prepare(codes, _mode(mode))
+    if not isinstance(cs, list):
+        return cs
+    if not cs:
+        return NAN
+    best = cs[0]
+    for c in cs[1:]:  # first occurrence wins ties (−0.0 vs 0.0), as NumPy's argmin/argmax
+        if (c > best) if want_max else (c < best):
+            best = c
+    return best
+
+
+def min_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
+    """Transreal minimum of IEEE codes (see :func:`tr_min`)."""
+    return _extreme(codes, mode, False)
+
+
+def max_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
+    """Transreal maximum of IEEE codes (see :func:`tr_max`)."""
+    return _extreme(codes, mode, True)
+
+
+def _codes(values: Iterable[Any], fname: str) -> list[float]:
+    if isinstance(values, (str, bytes, TRScalar)) or not hasattr(values, "__iter__"):
+        raise TypeError(
+            f"{fname}(values): values must be an iterable of TRScalar or real numbers, got "
+            f"{type(values).__name__}"
+        )
+    return [to_code(v, f"{fname}(values): values[{i}]") for i, v in enumerate(values)]
+
+
+def _reduction(codes_fn: Any, fname: str, doc: str) -> Any:
+    def reduce(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRScalar:
+        d = getattr(type(values), "__tr_dispatch__", None)
+        if d is not None:
+            return d(fname, (values, mode))
+        return scalar_from_code(codes_fn(_codes(values, fname), _mode(mode)))
+
+    reduce.__name__ = reduce.__qualname__ = fname
+    reduce.__doc__ = doc
+    return reduce
+
+
+tr_sum = _reduction(sum_codes, "tr_sum", """Exactly rounded transreal sum.
+
+    >>> tr_sum([real(1e16), real(1.0), real(-1e16)])
+    TRScalar(1.0, REAL)
+    >>> tr_sum([pinf(), ninf()])
+    TRScalar(PHI)
+    >>> tr_sum([real(1.0), phi()], mode=ReductionMode.DROP_NULL)
+    TRScalar(1.0, REAL)
+    """)
+tr_mean = _reduction(mean_codes, "tr_mean", """Transreal mean (exact sum / count); empty → Φ.
+
+    >>> tr_mean([real(1.0), real(2.0)])
+    TRScalar(1.5, REAL)
+    """)
+tr_prod = _reduction(prod_codes, "tr_prod", """Exactly rounded transreal product; ``0 × ∞ = Φ``; empty → 1.
+
+    >>> tr_prod([real(2.0), ninf()])
+    TRScalar(NINF)
+    """)
+tr_min = _reduction(min_codes, "tr_min", """Minimum in the order ``−∞ < REAL < +∞``; empty → Φ.
+
+    >>> tr_min([real(3.0), ninf()])
+    TRScalar(NINF)
+    """)
+tr_max = _reduction(max_codes, "tr_max", """Maximum in the order ``−∞ < REAL < +∞``; empty → Φ.
+
+    >>> tr_max([real(3.0), pinf()])
+    TRScalar(PINF)
+    """)

@@ -1,0 +1,378 @@
+"""Transreal values: the tag enum, the immutable :class:`TRScalar`, factories and predicates.
+
+Internally every transreal value also has an *IEEE code*: a plain ``float`` in which
+``+∞, −∞, Φ`` are ``inf, -inf, nan`` and ⊥ is the distinguished NaN object :data:`BOTTOM_CODE`
+(recognised by identity, never produced by float arithmetic). The arithmetic kernels in
+:mod:`zeroproof.core.kernels` and the scalar tape work on codes; ``TRScalar`` is the user-facing
+view.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "TRTag", "TRScalar", "real", "pinf", "ninf", "phi", "bottom",
+    "is_real", "is_pinf", "is_ninf", "is_phi", "is_bottom", "is_finite", "is_infinite",
+    "BOTTOM_CODE", "code_of", "scalar_from_code", "tag_of_code",
+]
+
+
+class TRTag(IntEnum):
+    """Tag of a transreal value. The integer codes are the ``uint8`` tags of :class:`TRArray`.
+
+    >>> TRTag.PHI, int(TRTag.PINF)
+    (<TRTag.PHI: 3>, 1)
+    """
+
+    REAL = 0
+    PINF = 1
+    NINF = 2
+    PHI = 3
+    BOTTOM = 4
+
+    def __str__(self) -> str:  # "REAL", not "TRTag.REAL"
+        return self.name
+
+
+REAL, PINF, NINF, PHI, BOTTOM = TRTag.REAL, TRTag.PINF, TRTag.NINF, TRTag.PHI, TRTag.BOTTOM
+_INF = math.inf
+_NAN = math.nan
+
+
+class _BottomCode(float):
+    """The IEEE code of ⊥: a NaN that is recognised by identity (``x is BOTTOM_CODE``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BOTTOM_CODE"
+
+
+BOTTOM_CODE: float = _BottomCode("nan")
+
+_SYMBOL = {PINF: "+∞", NINF: "−∞", PHI: "Φ", BOTTOM: "⊥"}
+_CODE_OF_TAG = {PINF: _INF, NINF: -_INF, PHI: _NAN, BOTTOM: BOTTOM_CODE}
+_HASH_OF_TAG = {PINF: hash(_INF), NINF: hash(-_INF), PHI: hash("zeroproof.Φ"),
+                BOTTOM: hash("zeroproof.⊥")}
+
+
+class TRScalar:
+    """An immutable transreal value: a tag and, for REAL, a finite ``float`` value.
+
+    ``.value`` is NaN for every non-REAL tag. Both are read-only properties; instances have
+    ``__slots__`` and no other attributes. Build values with :func:`real`, :func:`pinf`,
+    :func:`ninf`, :func:`phi`, :func:`bottom` or :func:`zeroproof.from_ieee`.
+
+    >>> real(1.5) / real(0.0)
+    TRScalar(PINF)
+    >>> str(real(0.0) / real(0.0))
+    'Φ'
+    """
+
+    __slots__ = ("_value", "_tag")
+    __array_ufunc__ = None  # NumPy scalars defer to our reflected operators
+
+    def __init__(self, value: float = _NAN, tag: TRTag = REAL) -> None:
+        tag = TRTag(tag)
+        if tag is REAL:
+            self._value = _check_real(value, "value")
+        else:
+            self._value = _NAN
+        self._tag = tag
+
+    # read-only public view -------------------------------------------------------------
+    @property
+    def value(self) -> float:
+        """The float value for REAL; NaN for every other tag."""
+        return self._value
+
+    @property
+    def tag(self) -> TRTag:
+        """The :class:`TRTag` of this value."""
+        return self._tag
+
+    def __reduce__(self) -> tuple:
+        return (scalar_from_code, (code_of(self),))
+
+    def __copy__(self) -> "TRScalar":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "TRScalar":
+        return self
+
+    # printing ----------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        if self._tag is REAL:
+            return f"TRScalar({self._value!r}, REAL)"
+        return f"TRScalar({self._tag.name})"
+
+    def __str__(self) -> str:
+        if self._tag is REAL:
+            return str(self._value)
+        return _SYMBOL[self._tag]
+
+    def __format__(self, spec: str) -> str:
+        if self._tag is REAL:
+            return format(self._value, spec)
+        return format(_SYMBOL[self._tag], spec.rstrip("efgEFG%") if spec else spec)
+
+    # conversions -------------------------------------------------------------------------
+    def __float__(self) -> float:
+        tag = self._tag
+        if tag is REAL:
+            return self._value
+        return _INF if tag is PINF else (-_INF if tag is NINF else _NAN)
+
+    def __bool__(self) -> bool:
+        tag = self._tag
+        if tag is REAL:
+            return self._value != 0.0
+        return tag is PINF or tag is NINF
+
+    # equality and order --------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        o = _comparable(other)
+        if o is None:
+            return NotImplemented
+        if o is False:
+            return False
+        return self._tag is o._tag and (self._tag is not REAL or self._value == o._value)
+
+    def __ne__(self, other: object) -> bool:
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    def __hash__(self) -> int:
+        if self._tag is REAL:
+            return hash(self._value)
+        return _HASH_OF_TAG[self._tag]
+
+    def _order_key(self) -> float | None:
+        tag = self._tag
+        if tag is REAL:
+            return self._value
+        if tag is PINF:
+            return _INF
+        if tag is NINF:
+            return -_INF
+        return None  # Φ, ⊥: unordered
+
+    def _cmp(self, other: object, op: Any) -> Any:
+        o = _comparable(other)
+        if o is None:
+            return NotImplemented
+        if o is False:
+            return False
+        a, b = self._order_key(), o._order_key()
+        if a is None or b is None:
+            return False
+        return op(a, b)
+
+    def __lt__(self, other: object) -> bool:
+        return self._cmp(other, float.__lt__)
+
+    def __le__(self, other: object) -> bool:
+        return self._cmp(other, float.__le__)
+
+    def __gt__(self, other: object) -> bool:
+        return self._cmp(other, float.__gt__)
+
+    def __ge__(self, other: object) -> bool:
+        return self._cmp(other, float.__ge__)
+
+    # arithmetic operators are attached by zeroproof.core.ops (one definition of semantics)
+
+
+def _is_number(x: object) -> bool:
+    """A real number we accept as an operand: int, float, numbers.Real, NumPy real scalar; not bool."""
+    if x.__class__ is float or x.__class__ is int:
+        return True
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    return isinstance(x, (numbers.Real, np.integer, np.floating))
+
+
+def _comparable(other: object) -> "TRScalar | None | bool":
+    """Other side of a comparison as a TRScalar; None for unknown types; False for a NaN number."""
+    if other.__class__ is TRScalar:
+        return other  # type: ignore[return-value]
+    if _is_number(other):
+        f = float(other)  # type: ignore[arg-type]
+        if f != f:
+            return False  # a NaN float is not a transreal value: equal to nothing, unordered
+        return scalar_from_code(f)
+    return None
+
+
+def _check_real(x: object, argname: str) -> float:
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{argname} must be a real number, got bool {x!r}; use 1.0 or 0.0")
+    if not _is_number(x):
+        raise TypeError(
+            f"{argname} must be a real number (int, float or NumPy real scalar), "
+            f"got {type(x).__name__} {x!r:.60}"
+        )
+    try:
+        f = float(x)  # type: ignore[arg-type]
+    except OverflowError:
+        raise ValueError(
+            f"{argname}={x!r:.40} does not fit in a float64; use from_ieee(float('inf')) "
+            "or pinf()/ninf() for infinities"
+        ) from None
+    if f - f != 0.0:
+        raise ValueError(
+            f"{argname} must be finite for real(), got {f!r}; use from_ieee({f!r}) to map "
+            "NaN to Φ and ±inf to ±∞"
+        )
+    return f
+
+
+_new = object.__new__
+
+
+def _make(value: float, tag: TRTag) -> TRScalar:
+    """Hot-path constructor: no validation (callers guarantee a finite value for REAL)."""
+    s = _new(TRScalar)
+    s._value = value
+    s._tag = tag
+    return s
+
+
+def real(x: float) -> TRScalar:
+    """A REAL transreal value.
+
+    Accepts int, float and NumPy real scalars. NaN or ±inf → ``ValueError`` (use
+    :func:`from_ieee`); bool, str, None, complex, arrays → ``TypeError``.
+
+    >>> real(2)
+    TRScalar(2.0, REAL)
+    """
+    return _make(_check_real(x, "real(x): x"), REAL)
+
+
+_PINF = _make(_NAN, PINF)
+_NINF = _make(_NAN, NINF)
+_PHI = _make(_NAN, PHI)
+_BOTTOM = _make(_NAN, BOTTOM)
+
+
+def pinf() -> TRScalar:
+    """Positive infinity ``+∞``.
+
+    >>> pinf() > real(1e308)
+    True
+    """
+    return _PINF
+
+
+def ninf() -> TRScalar:
+    """Negative infinity ``−∞``.
+
+    >>> ninf() < real(-1e308)
+    True
+    """
+    return _NINF
+
+
+def phi() -> TRScalar:
+    """Nullity ``Φ`` (``0/0``); unlike NaN it equals itself.
+
+    >>> phi() == phi()
+    True
+    """
+    return _PHI
+
+
+def bottom() -> TRScalar:
+    """Bottom ``⊥`` (wheel-mode undefined value); absorbs every operation, even Φ.
+
+    >>> str(bottom())
+    '⊥'
+    """
+    return _BOTTOM
+
+
+def code_of(x: TRScalar) -> float:
+    """The IEEE code of a TRScalar (REAL → value, ±∞ → ±inf, Φ → nan, ⊥ → BOTTOM_CODE)."""
+    tag = x._tag
+    if tag is REAL:
+        return x._value
+    return _CODE_OF_TAG[tag]
+
+
+def scalar_from_code(c: float) -> TRScalar:
+    """The TRScalar of an IEEE code (inverse of :func:`code_of`)."""
+    if c - c == 0.0:
+        s = _new(TRScalar)
+        s._value = c
+        s._tag = REAL
+        return s
+    if c is BOTTOM_CODE:
+        return _BOTTOM
+    if c != c:
+        return _PHI
+    return _PINF if c > 0 else _NINF
+
+
+def tag_of_code(c: float) -> TRTag:
+    """The tag of an IEEE code."""
+    if c - c == 0.0:
+        return REAL
+    if c is BOTTOM_CODE:
+        return BOTTOM
+    if c != c:
+        return PHI
+    return PINF if c > 0 else NINF
+
+
+# predicates -------------------------------------------------------------------------------
+def _tag(x: object) -> TRTag:
+    t = getattr(x, "tag", None)
+    if not isinstance(t, TRTag):
+        raise TypeError(f"expected a TRScalar or TRNode, got {type(x).__name__} {x!r:.60}")
+    return t
+
+
+def is_real(x: TRScalar) -> bool:
+    """True for a REAL value (or a node whose value is REAL).
+
+    >>> is_real(real(1.0)), is_real(phi())
+    (True, False)
+    """
+    return _tag(x) is REAL
+
+
+def is_pinf(x: TRScalar) -> bool:
+    """True for ``+∞``. ``is_pinf(pinf())`` → True."""
+    return _tag(x) is PINF
+
+
+def is_ninf(x: TRScalar) -> bool:
+    """True for ``−∞``. ``is_ninf(ninf())`` → True."""
+    return _tag(x) is NINF
+
+
+def is_phi(x: TRScalar) -> bool:
+    """True for nullity ``Φ``. ``is_phi(real(0) / real(0))`` → True."""
+    return _tag(x) is PHI
+
+
+def is_bottom(x: TRScalar) -> bool:
+    """True for ``⊥``. ``is_bottom(bottom())`` → True."""
+    return _tag(x) is BOTTOM
+
+
+def is_finite(x: TRScalar) -> bool:
+    """True for a REAL value (the only finite tag). ``is_finite(pinf())`` → False."""
+    return _tag(x) is REAL
+
+
+def is_infinite(x: TRScalar) -> bool:
+    """True for ``+∞`` or ``−∞`` (not Φ). ``is_infinite(ninf())`` → True."""
+    t = _tag(x)
+    return t is PINF or t is NINF

@@ -1,0 +1,1 @@
+"""Utilities; :mod:`zeroproof.utils.ieee_bridge` re-exports the IEEE bridge."""
