@@ -6,10 +6,17 @@ a handful of fix-ups, so each kernel computes the IEEE result on the fast path a
 closer when that result is not finite (⊥ operands, wheel mode, Python's exceptions for ``x/0``,
 ``log``, ``sqrt``, ``exp`` and ``**``). :class:`TRScalar` operators, the scalar tape and the
 vectorized kernels' property tests all use these functions. They never raise on a code.
+
+Bit-for-bit agreement with the vectorized kernels is by construction: ``+ − × ÷`` and ``√`` are
+correctly rounded on both sides; ``log`` and ``exp`` call NumPy's own ufuncs (whose SIMD
+implementations differ from libm in the last bit on some inputs); integer powers use the same
+sequence of multiplications (binary exponentiation) on both sides.
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from .scalar import BOTTOM_CODE as BOT
 from .wheel import WHEEL
@@ -21,9 +28,10 @@ __all__ = [
 
 INF = math.inf
 NAN = math.nan
-_log = math.log
+_np_log = np.log
+_np_exp = np.exp
 _sqrt = math.sqrt
-_exp = math.exp
+EXP_OVERFLOW = 709.782712893384  # largest x with finite exp(x) in float64
 _copysign = math.copysign
 
 
@@ -112,7 +120,7 @@ def f_sign(a: float) -> float:
 
 def f_log(a: float) -> float:
     if a > 0.0:
-        return _log(a)  # log(+∞) = +∞
+        return float(_np_log(a))  # log(+∞) = +∞
     if a == 0.0:
         return -INF
     if a is BOT:
@@ -121,13 +129,13 @@ def f_log(a: float) -> float:
 
 
 def f_exp(a: float) -> float:
-    try:
-        r = _exp(a)
-    except OverflowError:
+    if a <= EXP_OVERFLOW:
+        return float(_np_exp(a))  # exp(−∞) = 0
+    if a > EXP_OVERFLOW:
         return INF
-    if r != r and a is BOT:
+    if a is BOT:
         return BOT
-    return r
+    return NAN
 
 
 def f_sqrt(a: float) -> float:
@@ -138,28 +146,27 @@ def f_sqrt(a: float) -> float:
     return NAN  # x < 0, −∞, Φ
 
 
-def _pow_out_of_range(a: float, k: int) -> float:
-    """a**k (k > 0) when the float power raised OverflowError (huge result or huge k)."""
-    odd = k & 1
-    m = abs(a)
-    if m < 1.0:
-        return _copysign(0.0, a) if odd else 0.0
-    if m == 1.0:
-        return a if odd else 1.0
-    return -INF if (odd and a < 0.0) else INF
+def ipow(a: float, k: int) -> float:
+    """``a**k`` for ``k ≥ 1`` by binary exponentiation (IEEE multiplies; overflow → ±∞ and
+    underflow → signed zero come out of the multiplications themselves)."""
+    result = None
+    base = a
+    while True:
+        if k & 1:
+            result = base if result is None else result * base
+        k >>= 1
+        if not k:
+            return result  # type: ignore[return-value]
+        base = base * base
 
 
 def f_pow_int(a: float, k: int) -> float:
     """``a**k`` for an int ``k``: ``x^0 = 1`` for finite x ≠ 0, ``0^0 = (±∞)^0 = Φ``,
     ``x^-k = 1 / x^k`` with the division rules, overflow → ±∞ by the sign of the exact result."""
     if k > 0:
-        try:
-            r = a ** k
-        except OverflowError:
-            return _pow_out_of_range(a, k)
-        if r != r and a is BOT:
+        if a is BOT:
             return BOT
-        return r
+        return ipow(a, k)
     if k == 0:
         if a is BOT:
             return BOT
