@@ -65,7 +65,10 @@ def _prepare(codes: Sequence[float], mode: ReductionMode) -> "list[float] | floa
 
 def _exact_sum(reals: list[float]) -> float:
     try:
-        return math.fsum(reals)
+        s = math.fsum(reals)
+        if s == 0.0 and reals and all(math.copysign(1.0, x) < 0 for x in reals):
+            return -0.0  # IEEE −0 + −0 = −0 (fsum gives +0.0 before Python 3.12)
+        return s
     except OverflowError:  # an intermediate partial overflowed; the exact sum may not
         s = sum((Fraction(x) for x in reals), Fraction(0))
         try:
@@ -119,11 +122,19 @@ def mean_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRIC
     forced = _sum_inf(cs)
     if forced is not None:
         return forced
-    n = len(cs)
-    try:
-        return math.fsum(cs) / n
-    except OverflowError:
-        return float(sum((Fraction(x) for x in cs), Fraction(0)) / n)
+    return _exact_mean(cs)
+
+
+def _exact_mean(reals: list[float]) -> float:
+    """``sum / n`` rounded once: the sum is an exact integer in units of 2**-1074 and Python's
+    ``int / int`` is correctly rounded (``fsum(x) / n`` would round twice)."""
+    total = 0
+    for x in reals:
+        p, q = x.as_integer_ratio()  # q is a power of two, at most 2**1074
+        total += p << (1075 - q.bit_length())
+    if total == 0:  # IEEE: an exact zero sum is −0 only when every term is −0
+        return -0.0 if all(math.copysign(1.0, x) < 0 for x in reals) else 0.0
+    return total / (len(reals) << 1074)
 
 
 def prod_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:

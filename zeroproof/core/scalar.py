@@ -52,6 +52,10 @@ class _BottomCode(float):
     def __repr__(self) -> str:
         return "BOTTOM_CODE"
 
+    def __reduce__(self) -> str:
+        # pickle/copy by name, so the identity that marks ⊥ survives (a copied NaN would be Φ)
+        return "BOTTOM_CODE"
+
 
 BOTTOM_CODE: float = _BottomCode("nan")
 
