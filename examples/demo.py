@@ -1,0 +1,71 @@
+"""A short tour of zeroproof: transreal arithmetic, where nothing ever turns into NaN.
+
+Run:  python examples/demo.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # also runs from a plain checkout
+
+from zeroproof.bridge import from_ieee, to_ieee  # noqa: E402
+from zeroproof.core import (  # noqa: E402
+    ReductionMode, ninf, phi, pinf, real, tr_log, tr_mean, tr_sum, wheel_mode,
+)
+
+
+def _show(expr: str, value: object) -> None:
+    print(f"  {expr:<34} = {value}")
+
+
+def arithmetic_tour() -> None:
+    """Print a few lines of transreal arithmetic: division by zero, infinities, nullity Φ,
+    wheel mode's ⊥, exact reductions and the IEEE bridge.
+
+    >>> arithmetic_tour()  # doctest: +ELLIPSIS
+    Transreal arithmetic: every operation has an answer
+    ...
+    """
+    print("Transreal arithmetic: every operation has an answer")
+    one, zero = real(1.0), real(0.0)
+    _show("1 / 0", one / zero)
+    _show("1 / -0", one / real(-0.0))
+    _show("0 / 0", zero / zero)
+    _show("+∞ - +∞", pinf() - pinf())
+    _show("0 × −∞", zero * ninf())
+    _show("log(0)", tr_log(zero))
+    _show("1e308 × 10 (overflow)", real(1e308) * real(10.0))
+    _show("Φ + 5 (Φ absorbs)", phi() + real(5.0))
+    _show("Φ == Φ", phi() == phi())
+    _show("−∞ < -1e308 < +∞", ninf() < real(-1e308) < pinf())
+
+    print("\nWheel mode: indeterminate forms become ⊥ (bottom)")
+    with wheel_mode():
+        _show("0 / 0", zero / zero)
+        _show("+∞ + +∞", pinf() + pinf())
+    _show("0 / 0 (after the with block)", zero / zero)
+
+    print("\nReductions are exactly rounded and total")
+    xs = [real(1e16), real(1.0), real(-1e16)]
+    _show("sum([1e16, 1, -1e16])", tr_sum(xs))
+    _show("float sum of the same", sum([1e16, 1.0, -1e16]))
+    _show("mean([1, Φ, 3]) strict", tr_mean([real(1.0), phi(), real(3.0)]))
+    _show("mean([1, Φ, 3]) drop_null", tr_mean([real(1.0), phi(), real(3.0)], ReductionMode.DROP_NULL))
+
+    print("\nIEEE bridge: NaN ↔ Φ, inf ↔ +∞, bit exact for every float")
+    _show("from_ieee(nan), from_ieee(-inf)", f"{from_ieee(float('nan'))}, {from_ieee(float('-inf'))}")
+    _show("to_ieee(from_ieee(-0.0))", to_ieee(from_ieee(-0.0)))
+
+
+def main() -> None:
+    """Run the tour (later sections add gradients).
+
+    >>> callable(main)
+    True
+    """
+    arithmetic_tour()
+
+
+if __name__ == "__main__":
+    main()
