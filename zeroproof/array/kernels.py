@@ -1,0 +1,343 @@
+"""Vectorized transreal kernels on IEEE *code arrays*.
+
+A transreal array is held as a pair ``(codes, bottom)``:
+
+* ``codes`` — a float64 or float32 ndarray in the IEEE code encoding of
+  :mod:`zeroproof.core.scalar`: REAL values as themselves, ``+∞, −∞, Φ`` as ``inf, -inf, nan``;
+* ``bottom`` — ``None`` when no element is ⊥, else a bool array (broadcastable to ``codes``)
+  marking the ⊥ elements, whose codes are NaN.
+
+Every kernel here is the elementwise twin of the scalar kernel of the same name in
+:mod:`zeroproof.core.kernels` and returns a new ``(codes, bottom)`` pair; inputs are never
+modified. The IEEE result is computed once inside a single ``np.errstate`` block, then the few
+places where IEEE and transreal disagree are fixed with masks (⊥ operands, wheel mode, ``x^0``).
+The wheel-mode flag is read once per call.
+
+Equality with the scalar kernels (tested property-wise):
+
+* float64: values bit for bit (signed zeros, subnormals, overflow to ±∞) and tags exact.
+  ``log`` and ``exp`` use NumPy's ufuncs on both sides; ``pow_int`` uses the same binary
+  exponentiation sequence as :func:`zeroproof.core.kernels.ipow`.
+* float32 (computed in float32, never widened): each kernel equals the scalar kernel run in
+  float32 arithmetic (the scalar kernel applied to ``np.float32`` operands). For ``+ − × ÷`` and
+  ``√`` this is the same as the float64 scalar kernel on the (float32-representable) inputs
+  followed by one rounding to float32, because float64 has more than twice float32's precision
+  (double rounding is innocuous). ``log``/``exp`` use NumPy's float32 algorithms and ``pow_int``
+  rounds after every multiplication, so those are *not* the rounded float64 results (they may
+  differ in the last float32 bit, and overflow happens at the float32 range).
+
+>>> import numpy as np
+>>> from zeroproof.array import kernels as K
+>>> codes, bot = K.div(np.array([1.0, 0.0, -2.0]), np.array([0.0, 0.0, np.inf]))
+>>> codes.tolist(), bot
+([inf, nan, -0.0], None)
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from ..core.wheel import WHEEL
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
+    "matmul", "ipow", "merge_bottom", "Pair",
+]
+
+Codes = Any  # np.ndarray, or a float / NumPy float scalar (treated as a 0-d array)
+Bottom = Optional[np.ndarray]
+Pair = Tuple[np.ndarray, Bottom]
+
+_isinf = np.isinf
+_isnan = np.isnan
+_isfinite = np.isfinite
+_errstate = np.errstate
+
+
+def _arr(r: Any) -> np.ndarray:
+    return r if isinstance(r, np.ndarray) else np.asarray(r)
+
+
+def merge_bottom(shape: tuple, *bots: Bottom) -> Bottom:
+    """The union of ⊥ masks broadcast to ``shape`` (``None`` when every mask is ``None``).
+
+    >>> merge_bottom((2,), None, np.array([False, True])).tolist()
+    [False, True]
+    """
+    present = [b for b in bots if b is not None]
+    if not present:
+        return None
+    if len(present) == 1 and np.shape(present[0]) == shape:
+        return np.array(present[0], dtype=bool, copy=True)
+    out = np.zeros(shape, dtype=bool)
+    for b in present:
+        out |= b
+    return out
+
+
+def _wheel_fix(r: np.ndarray, bot: Bottom, m: Any) -> Bottom:
+    """Mark the elements ``m`` (a bool array broadcastable to ``r``) as ⊥ (code NaN)."""
+    m = np.broadcast_to(m, r.shape)
+    if not m.any():
+        return bot
+    if r.ndim == 0:
+        r[()] = np.nan
+    else:
+        r[m] = np.nan
+    if bot is None:
+        return m.copy()
+    bot |= m
+    return bot
+
+
+# --- binary ops ---------------------------------------------------------------------------------
+def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+    """Transreal ``a + b`` on codes (twin of :func:`zeroproof.core.kernels.f_add`).
+
+    >>> add(np.array([np.inf, 1.0]), np.array([-np.inf, 2.0]))[0].tolist()
+    [nan, 3.0]
+    """
+    wheel = WHEEL.get()
+    with _errstate(all="ignore"):
+        r = _arr(np.add(a, b))
+        bot = merge_bottom(r.shape, abot, bbot)
+        if wheel:  # ∞ + ∞ and +∞ + −∞ are ⊥
+            bot = _wheel_fix(r, bot, _isinf(a) & _isinf(b))
+    return r, bot
+
+
+def sub(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+    """Transreal ``a − b = a + (−b)`` on codes (IEEE ``a − b`` is exactly ``a + (−b)``).
+
+    >>> sub(np.array([np.inf]), np.array([np.inf]))[0].tolist()
+    [nan]
+    """
+    wheel = WHEEL.get()
+    with _errstate(all="ignore"):
+        r = _arr(np.subtract(a, b))
+        bot = merge_bottom(r.shape, abot, bbot)
+        if wheel:
+            bot = _wheel_fix(r, bot, _isinf(a) & _isinf(b))
+    return r, bot
+
+
+def _new_nan(r: np.ndarray, a: Codes, b: Codes) -> np.ndarray:
+    """Elements where the IEEE result is NaN although neither operand is (0·∞, ∞/∞, 0/0)."""
+    return _isnan(r) & ~_isnan(a) & ~_isnan(b)
+
+
+def mul(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+    """Transreal ``a × b`` on codes: ``0 × ±∞ = Φ`` (⊥ in wheel mode).
+
+    >>> mul(np.array([0.0, -2.0]), np.array([np.inf, np.inf]))[0].tolist()
+    [nan, -inf]
+    """
+    wheel = WHEEL.get()
+    with _errstate(all="ignore"):
+        r = _arr(np.multiply(a, b))
+        bot = merge_bottom(r.shape, abot, bbot)
+        if wheel:
+            bot = _wheel_fix(r, bot, _new_nan(r, a, b))
+    return r, bot
+
+
+def div(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+    """Transreal ``a ÷ b`` on codes: ``r/±0 = ±∞`` by signs, ``0/0 = ∞/∞ = Φ`` (⊥ in wheel mode).
+
+    >>> div(np.array([1.0, 1.0]), np.array([-0.0, np.inf]))[0].tolist()
+    [-inf, 0.0]
+    """
+    wheel = WHEEL.get()
+    with _errstate(all="ignore"):
+        r = _arr(np.divide(a, b))
+        bot = merge_bottom(r.shape, abot, bbot)
+        if wheel:
+            bot = _wheel_fix(r, bot, _new_nan(r, a, b))
+    return r, bot
+
+
+# --- unary ops ------------------------------------------------------------------------------------
+def _copy_bot(bot: Bottom) -> Bottom:
+    return None if bot is None else np.array(bot, dtype=bool, copy=True)
+
+
+def neg(a: Codes, abot: Bottom = None) -> Pair:
+    """Negation on codes.
+
+    >>> neg(np.array([np.inf, 0.0]))[0].tolist()
+    [-inf, -0.0]
+    """
+    return _arr(np.negative(a)), _copy_bot(abot)
+
+
+def abs(a: Codes, abot: Bottom = None) -> Pair:  # noqa: A001  (kernel name mirrors the op)
+    """Absolute value on codes (``|−∞| = +∞``).
+
+    >>> abs(np.array([-np.inf, -0.0]))[0].tolist()
+    [inf, 0.0]
+    """
+    return _arr(np.absolute(a)), _copy_bot(abot)
+
+
+def sign(a: Codes, abot: Bottom = None) -> Pair:
+    """Sign on codes: −1, 0 (``+0.0`` for both zeros), 1 as REAL; ``±∞ → ±1``; Φ stays Φ.
+
+    >>> sign(np.array([-np.inf, -0.0, 3.0, np.nan]))[0].tolist()
+    [-1.0, 0.0, 1.0, nan]
+    """
+    with _errstate(all="ignore"):
+        r = _arr(np.sign(a))
+    return r, _copy_bot(abot)
+
+
+def log(a: Codes, abot: Bottom = None) -> Pair:
+    """Natural log on codes: ``log(±0) = −∞``, ``log(x<0) = log(−∞) = Φ``, ``log(+∞) = +∞``.
+
+    IEEE ``log`` already gives exactly these codes, so there is no fix-up.
+
+    >>> log(np.array([0.0, -1.0, np.inf]))[0].tolist()
+    [-inf, nan, inf]
+    """
+    with _errstate(all="ignore"):
+        r = _arr(np.log(a))
+    return r, _copy_bot(abot)
+
+
+def exp(a: Codes, abot: Bottom = None) -> Pair:
+    """Exponential on codes: ``exp(−∞) = 0``, overflow → ``+∞``.
+
+    >>> exp(np.array([-np.inf, 1000.0]))[0].tolist()
+    [0.0, inf]
+    """
+    with _errstate(all="ignore"):
+        r = _arr(np.exp(a))
+    return r, _copy_bot(abot)
+
+
+def sqrt(a: Codes, abot: Bottom = None) -> Pair:
+    """Square root on codes: ``√−0 = −0``, ``√(x<0) = √−∞ = Φ``, ``√+∞ = +∞``.
+
+    >>> sqrt(np.array([-0.0, -4.0, 4.0]))[0].tolist()
+    [-0.0, nan, 2.0]
+    """
+    with _errstate(all="ignore"):
+        r = _arr(np.sqrt(a))
+    return r, _copy_bot(abot)
+
+
+def ipow(a: np.ndarray, k: int) -> np.ndarray:
+    """``a**k`` for ``k ≥ 1`` by binary exponentiation: the same multiplications, in the same
+    order, as :func:`zeroproof.core.kernels.ipow` (call inside ``np.errstate``).
+
+    >>> ipow(np.array([2.0, -3.0]), 3).tolist()
+    [8.0, -27.0]
+    """
+    result = None
+    base = a
+    while True:
+        if k & 1:
+            result = base if result is None else result * base
+        k >>= 1
+        if not k:
+            return _arr(result)
+        base = base * base
+
+
+def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
+    """``a**k`` for an int ``k`` on codes: ``x^0 = 1`` for finite ``x ≠ 0``, ``0^0 = (±∞)^0 = Φ``,
+    ``x^-k = 1 / x^k`` with the division rules. ``k`` must already be a validated int.
+
+    >>> pow_int(np.array([0.0, 2.0, np.inf]), 0)[0].tolist()
+    [nan, 1.0, nan]
+    >>> pow_int(np.array([-0.0, 2.0]), -3)[0].tolist()
+    [-inf, 0.125]
+    """
+    a = _arr(a)
+    with _errstate(all="ignore"):
+        if k > 0:
+            r = ipow(a, k)
+            if r is a:
+                r = a.copy()
+        elif k == 0:
+            one = np.ones((), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
+            r = np.where(_isfinite(a) & (a != 0), one, np.nan).astype(one.dtype, copy=False)
+        else:
+            r = _arr(np.divide(1.0, ipow(a, -k)))  # 1/x^|k|: IEEE division is the TR rule here
+    return r, _copy_bot(abot)
+
+
+# --- matrix product -------------------------------------------------------------------------------
+def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+    """Transreal matrix product with ``np.matmul`` shapes (2-D, batched, 1-D vectors).
+
+    Each entry is the STRICT transreal sum of its products: ⊥ if a product involves ⊥; Φ if a
+    product is Φ (a Φ operand or ``0 × ±∞``) or both ``+∞`` and ``−∞`` products occur; ``±∞`` if
+    infinite products of one sign occur; otherwise REAL. In wheel mode ``0 × ±∞`` products, mixed
+    infinite products and two or more infinite products give ⊥. Tags are computed exactly from the
+    operands' tags (with indicator matrix products, only when a non-finite entry exists).
+
+    The REAL parts come from ``np.matmul`` (BLAS) on the operands with non-REAL entries replaced
+    by 0: they are BLAS-rounded, **not** exactly rounded — the one kernel that trades exact
+    rounding for speed. A REAL entry whose BLAS sum overflows becomes ±∞ (NaN from overflowing
+    products of both signs becomes Φ); products of two finite numbers that overflow are judged by
+    BLAS's float result, not exactly.
+
+    >>> c, bot = matmul(np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([[3.0], [np.inf]]))
+    >>> c.tolist()
+    [[inf], [inf]]
+    """
+    a = _arr(a)
+    b = _arr(b)
+    wheel = WHEEL.get()
+    with _errstate(all="ignore"):
+        fa = _isfinite(a)
+        fb = _isfinite(b)
+        all_a, all_b = bool(fa.all()), bool(fb.all())
+        r = _arr(np.matmul(a if all_a else np.where(fa, a, 0).astype(a.dtype, copy=False),
+                           b if all_b else np.where(fb, b, 0).astype(b.dtype, copy=False)))
+        bot = None
+        if abot is not None or bbot is not None:
+            ia = np.zeros(a.shape, np.float64) if abot is None else \
+                np.broadcast_to(abot, a.shape).astype(np.float64)
+            ib = np.zeros(b.shape, np.float64) if bbot is None else \
+                np.broadcast_to(bbot, b.shape).astype(np.float64)
+            if ia.any() or ib.any():
+                bot = (np.matmul(ia, np.ones(b.shape)) + np.matmul(np.ones(a.shape), ib)) > 0
+        if not (all_a and all_b):
+            f64 = np.float64
+            nan_a, nan_b = _isnan(a).astype(f64), _isnan(b).astype(f64)
+            zero_a, zero_b = (a == 0).astype(f64), (b == 0).astype(f64)
+            pinf_a, pinf_b = (a == np.inf).astype(f64), (b == np.inf).astype(f64)
+            ninf_a, ninf_b = (a == -np.inf).astype(f64), (b == -np.inf).astype(f64)
+            pos_a, pos_b = (fa & (a > 0)).astype(f64), (fb & (b > 0)).astype(f64)
+            neg_a, neg_b = (fa & (a < 0)).astype(f64), (fb & (b < 0)).astype(f64)
+            inf_a, inf_b = pinf_a + ninf_a, pinf_b + ninf_b
+            mm = np.matmul
+            ones_a, ones_b = np.ones(a.shape), np.ones(b.shape)
+            n_phi_operand = mm(nan_a, ones_b) + mm(ones_a, nan_b)
+            n_zero_inf = mm(zero_a, inf_b) + mm(inf_a, zero_b)
+            # infinite products by sign: (±∞)(±∞), (±∞)(finite ≠ 0), (finite ≠ 0)(±∞)
+            n_pinf = (mm(pinf_a, pinf_b + pos_b) + mm(ninf_a, ninf_b + neg_b)
+                      + mm(pos_a, pinf_b) + mm(neg_a, ninf_b))
+            n_ninf = (mm(pinf_a, ninf_b + neg_b) + mm(ninf_a, pinf_b + pos_b)
+                      + mm(pos_a, ninf_b) + mm(neg_a, pinf_b))
+            has_p, has_n = n_pinf > 0, n_ninf > 0
+            r = _arr(r)
+            r[has_p] = np.inf
+            r[has_n] = -np.inf
+            phi = (n_phi_operand > 0) | (n_zero_inf > 0) | (has_p & has_n)
+            r[phi] = np.nan
+            if wheel:
+                # 0·∞ products are ⊥ (⊥ beats Φ in a sum); without a Φ product, mixed or
+                # repeated infinite products make the sum ⊥
+                wb = (n_zero_inf > 0) | ((n_phi_operand == 0)
+                                         & ((has_p & has_n) | ((n_pinf + n_ninf) > 1)))
+                if wb.any():
+                    bot = wb if bot is None else (bot | wb)
+        if bot is not None:
+            if not bot.any():
+                bot = None
+            else:
+                r[bot] = np.nan
+    return r, bot

@@ -1,0 +1,346 @@
+"""Vectorized transreal reductions: sum, mean, prod, min, max along an axis.
+
+Each lane (the 1-D slice along the reduced axis) gets exactly the result of the matching core
+function (:func:`zeroproof.core.reductions.sum_codes` …): the tag logic (⊥, Φ, infinities, wheel
+mode, DROP_NULL, empty lanes) is evaluated with masks over all lanes at once, and the REAL results
+are exactly rounded:
+
+* **sum / mean** — an error-free *extraction* (after Rump, Ogita and Oishi): with ``σ`` a power of
+  two at least ``2·n·max|x|``, ``q = (σ + x) − σ`` keeps the high bits of every ``x`` on a grid so
+  coarse that ``Σ q`` is exact in float64 in any order, and ``x − q`` is exact. Repeating on the
+  remainders (σ shrinks with them) yields a few floats ``τ₁, τ₂, …`` whose exact sum is the exact
+  sum of the lane; one or two of them are rounded by one IEEE operation, more by Python integers.
+  Lanes whose magnitudes approach the float64 range (``2·n·max|x| ≥ 2**1020``) are handed to the
+  core function.
+* **prod** — a pairwise double-double product of the mantissas with a separate integer exponent,
+  whose rounding is *certified* against an error bound; lanes that cannot be certified (a product
+  within ~n·2⁻¹⁰⁶ of a rounding boundary, or a subnormal result) are handed to the core function.
+* **min / max** — ``argmin``/``argmax`` (first occurrence wins, like the core loop, so
+  ``max([0.0, -0.0])`` is ``0.0`` and ``max([-0.0, 0.0])`` is ``-0.0``).
+
+>>> import numpy as np
+>>> from zeroproof.array.reductions import reduce_codes
+>>> reduce_codes("sum", np.array([[1e16, 1.0, -1e16], [1.0, np.inf, 2.0]]), None, axis=1)[0].tolist()
+[1.0, inf]
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ..core import reductions as _core
+from ..core.reductions import ReductionMode
+from ..core.scalar import BOTTOM_CODE
+from ..core.wheel import WHEEL
+
+__all__ = ["reduce_codes", "exact_sum_lanes", "REDUCTIONS"]
+
+REDUCTIONS = ("sum", "mean", "prod", "min", "max")
+_CORE: dict[str, Callable[..., float]] = {
+    "sum": _core.sum_codes, "mean": _core.mean_codes, "prod": _core.prod_codes,
+    "min": _core.min_codes, "max": _core.max_codes,
+}
+_BIG_EXP = 1020  # lanes with 2·n·max|x| ≥ 2**_BIG_EXP go to the core function (overflow edge)
+
+
+def _zero_rule(fn: Callable[..., float]) -> bool:
+    """True if the core function returns −0.0 for an all −0.0 lane (IEEE rule), False if +0.0."""
+    return math.copysign(1.0, fn([-0.0, -0.0])) < 0
+
+
+def _parse_mode(mode: Any) -> ReductionMode:
+    try:
+        return ReductionMode(mode)
+    except ValueError:
+        raise ValueError(
+            f"mode must be one of {[m.value for m in ReductionMode]}, got {mode!r}"
+        ) from None
+
+
+def _lanes(codes: np.ndarray, bottom: Optional[np.ndarray], axis: Any) -> tuple:
+    """``(X, B, out_shape, keep_shape)`` with the reduced axis last: X has shape (lanes, n)."""
+    if axis is None:
+        X = codes.reshape(1, -1)
+        B = None if bottom is None else np.broadcast_to(bottom, codes.shape).reshape(1, -1)
+        return X, B, (), (1,) * codes.ndim
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be None or an int, got {type(axis).__name__} {axis!r:.40}")
+    nd = codes.ndim
+    if not -nd <= axis < nd or nd == 0:
+        raise ValueError(f"axis={axis} is out of bounds for an array of shape {codes.shape}")
+    ax = int(axis) % nd
+    X = np.moveaxis(codes, ax, -1)
+    out_shape = X.shape[:-1]
+    keep_shape = codes.shape[:ax] + (1,) + codes.shape[ax + 1:]
+    X = X.reshape(int(np.prod(out_shape, dtype=np.int64)), codes.shape[ax])
+    B = None
+    if bottom is not None:
+        B = np.moveaxis(np.broadcast_to(bottom, codes.shape), ax, -1).reshape(X.shape)
+    return X, B, out_shape, keep_shape
+
+
+def reduce_codes(
+    kind: str, codes: np.ndarray, bottom: Optional[np.ndarray] = None, axis: Any = None,
+    keepdims: bool = False, mode: "ReductionMode | str" = ReductionMode.STRICT,
+) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Reduce a ``(codes, bottom)`` pair with ``kind`` in ``sum, mean, prod, min, max``.
+
+    Returns a ``(codes, bottom)`` pair of the reduced shape (0-d for ``axis=None`` without
+    ``keepdims``). Each lane equals the core reduction of that lane.
+
+    >>> import numpy as np
+    >>> c, b = reduce_codes("max", np.array([[1.0, np.nan], [2.0, 3.0]]), axis=1, mode="drop_null")
+    >>> c.tolist(), b
+    ([1.0, 3.0], None)
+    """
+    if kind not in REDUCTIONS:
+        raise ValueError(f"kind must be one of {REDUCTIONS}, got {kind!r}")
+    m = _parse_mode(mode)
+    X, B, out_shape, keep_shape = _lanes(codes, bottom, axis)
+    res, rbot = _reduce2d(kind, X, B, m)
+    shape = keep_shape if keepdims else out_shape
+    res = res.astype(codes.dtype, copy=False).reshape(shape)
+    return res, (None if rbot is None else rbot.reshape(shape))
+
+
+def _reduce2d(kind: str, X: np.ndarray, B: Optional[np.ndarray], mode: ReductionMode) -> tuple:
+    """Reduce each row of ``X`` (shape (lanes, n)); returns float64 codes and a ⊥ lane mask."""
+    X = X.astype(np.float64, copy=False)  # float32 lanes: the core result, rounded once at the end
+    L, n = X.shape
+    wheel = WHEEL.get()
+    out = np.full(L, np.nan)
+    done = np.zeros(L, dtype=bool)
+    rbot = B.any(axis=1) if B is not None else None
+    if rbot is not None:
+        done |= rbot
+    if n == 0:
+        out[:] = {"sum": 0.0, "prod": 1.0}.get(kind, np.nan)  # empty: 0, 1, Φ
+        return out, None
+    nan = np.isnan(X)
+    keep = None  # mask of the entries that take part (None: all of them)
+    if nan.any():
+        if mode is ReductionMode.STRICT:
+            done |= nan.any(axis=1)  # Φ absorbs (out is NaN already)
+        else:
+            keep = ~nan
+            done |= ~keep.any(axis=1)  # DROP_NULL and nothing left: Φ
+    todo = np.flatnonzero(~done)
+    if todo.size:
+        Xt = X[todo]
+        kt = None if keep is None else keep[todo]
+        with np.errstate(all="ignore"):
+            if kind in ("sum", "mean"):
+                res, wb = _sum_like(kind, Xt, kt, wheel, mode)
+            elif kind == "prod":
+                res, wb = _prod(Xt, kt, wheel, mode)
+            else:
+                res, wb = _extreme(kind, Xt, kt), None
+        out[todo] = res
+        if wb is not None and wb.any():
+            if rbot is None:
+                rbot = np.zeros(L, dtype=bool)
+            rbot[todo[wb]] = True
+    if rbot is not None:
+        if not rbot.any():
+            rbot = None
+        else:
+            out[rbot] = np.nan
+    return out, rbot
+
+
+def _core_lane(kind: str, row: np.ndarray, mode: ReductionMode) -> float:
+    """One lane through the core function (the rare cases the vectorized path does not cover)."""
+    r = _CORE[kind]([float(c) for c in row], mode)
+    return np.nan if r is BOTTOM_CODE else r
+
+
+def _sum_like(kind: str, X: np.ndarray, keep: Optional[np.ndarray], wheel: bool,
+              mode: ReductionMode) -> tuple:
+    """Sum or mean of lanes without ⊥ (and without Φ in STRICT mode); ``(values, wheel ⊥ lanes)``."""
+    L, n = X.shape
+    res = np.empty(L, dtype=np.float64)
+    wbot = None
+    inf = np.isinf(X)
+    fin = np.ones(L, dtype=bool)
+    if inf.any():
+        pos = (X == np.inf).any(axis=1)
+        neg = (X == -np.inf).any(axis=1)
+        res[pos] = np.inf
+        res[neg] = -np.inf
+        res[pos & neg] = np.nan
+        fin = ~(pos | neg)
+        if wheel:  # +∞ + −∞ and ∞ + ∞ are ⊥
+            wbot = (pos & neg) | ((pos | neg) & (inf.sum(axis=1) > 1))
+    idx = np.flatnonzero(fin)
+    if idx.size:
+        Xf = X[idx]
+        kf = None if keep is None else keep[idx]
+        if kf is not None:
+            Xf = np.where(kf, Xf, -0.0)  # −0.0 is neutral, also for the sign of a zero sum
+        cnt = np.full(idx.size, n) if kf is None else kf.sum(axis=1)
+        vals, big = exact_sum_lanes(Xf, divisor=cnt if kind == "mean" else None)
+        zero = vals == 0.0
+        if zero.any():  # the sign of an exact zero follows the core function's rule
+            if _zero_rule(_CORE[kind]):
+                allneg = np.all(np.signbit(Xf) & (Xf == 0), axis=1)
+                vals[zero] = np.where(allneg[zero], -0.0, 0.0)
+            else:
+                vals[zero] = 0.0
+        for j in np.flatnonzero(big):  # near the float64 range: the core function
+            row = Xf[j] if kf is None else Xf[j][kf[j]]
+            vals[j] = _core_lane(kind, row, mode)
+        res[idx] = vals
+    return res, wbot
+
+
+def exact_sum_lanes(X: np.ndarray, divisor: Optional[np.ndarray] = None) -> tuple:
+    """Exactly rounded row sums of a finite 2-D float array (or exactly rounded ``sum/divisor``).
+
+    Returns ``(values, big)``: ``big`` marks rows too close to the float64 range for the
+    extraction (``2·n·max|x| ≥ 2**1020``); their values are placeholders (0.0). Exact zero sums
+    come back as ``+0.0``.
+
+    >>> import numpy as np
+    >>> exact_sum_lanes(np.array([[1e16, 1.0, -1e16, 1e-300]]))[0].tolist()
+    [1.0]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    L, n = X.shape
+    big = np.zeros(L, dtype=bool)
+    if n == 0 or L == 0:
+        return np.zeros(L), big
+    shift = (2 * n).bit_length()
+    seen = np.zeros(L, dtype=np.int64)  # τ values found so far per lane
+    t1 = np.zeros(L)
+    t2 = np.zeros(L)
+    extra: dict[int, list[float]] = {}
+    rows = np.arange(L)
+    P = X
+    first = True
+    with np.errstate(all="ignore"):
+        while True:
+            m = np.max(np.abs(P), axis=1)
+            live = m > 0
+            if not live.all():
+                P, m, rows = P[live], m[live], rows[live]
+            if not rows.size:
+                break
+            e = np.frexp(m)[1] + shift  # σ = 2**e > 2·n·max|x|
+            if first:
+                hot = e >= _BIG_EXP
+                if hot.any():
+                    big[rows[hot]] = True
+                    P, e, rows = P[~hot], e[~hot], rows[~hot]
+                    if not rows.size:
+                        break
+                first = False
+            sig = np.ldexp(1.0, e)[:, None]
+            Q = P + sig
+            Q -= sig  # exact (Sterbenz); Q is on the grid 2**(e-53)
+            tau = Q.sum(axis=1)  # exact: |Σq| < σ and every partial sum is on the grid
+            s = seen[rows]
+            t1[rows[s == 0]] = tau[s == 0]
+            t2[rows[s == 1]] = tau[s == 1]
+            for i, v in zip(rows[s >= 2].tolist(), tau[s >= 2].tolist()):
+                extra.setdefault(i, []).append(v)
+            seen[rows] += 1
+            P = P - Q  # exact remainders
+            if P.shape[0] == 1 and P.shape[1] > 64:  # one long lane: drop the finished terms
+                nz = P[0] != 0
+                if 2 * np.count_nonzero(nz) < P.shape[1]:
+                    P = P[:, nz]
+        if divisor is None:
+            out = t1 + t2  # exact sum = τ1 + τ2 (+ extra): one IEEE addition rounds it correctly
+            slow = seen > 2
+        else:
+            out = t1 / divisor  # one IEEE division of the exact sum
+            slow = seen > 1
+    for i in np.flatnonzero(slow).tolist():
+        terms = [float(t1[i]), float(t2[i])] + extra.get(i, [])
+        tot = 0
+        for v in terms:
+            p, q = v.as_integer_ratio()
+            tot += p << (1075 - q.bit_length())  # units of 2**-1074
+        den = 1 << 1074
+        if divisor is not None:
+            den *= int(divisor[i])
+        out[i] = tot / den
+    out[big] = 0.0
+    return out, big
+
+
+_U = 2.0 ** -53
+_SPLIT = 134217729.0  # 2**27 + 1 (Dekker)
+
+
+def _two_prod_err(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The exact error ``a·b − fl(a·b)`` (Dekker/Veltkamp splitting; |a|, |b| ≤ 1)."""
+    c = _SPLIT * a
+    ah = c - (c - a)
+    al = a - ah
+    c = _SPLIT * b
+    bh = c - (c - b)
+    bl = b - bh
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _prod(X: np.ndarray, keep: Optional[np.ndarray], wheel: bool, mode: ReductionMode) -> tuple:
+    """Product of lanes without ⊥ (and without Φ in STRICT mode); ``(values, wheel ⊥ lanes)``."""
+    L, n = X.shape
+    Xf = X if keep is None else np.where(keep, X, 1.0)
+    negative = (np.count_nonzero(np.signbit(Xf), axis=1) & 1).astype(bool)
+    has_zero = (Xf == 0).any(axis=1)
+    has_inf = np.isinf(Xf).any(axis=1)
+    res = np.where(has_inf, np.inf, 0.0)
+    res[has_inf & has_zero] = np.nan  # 0 × ∞
+    wbot = (has_inf & has_zero) if wheel else None
+    rest = np.flatnonzero(~has_inf & ~has_zero)
+    if rest.size:
+        mag = _exact_prod_certified(np.abs(Xf[rest]))
+        for j in np.flatnonzero(np.isnan(mag)):  # not certified: the core function (exact)
+            row = Xf[rest[j]] if keep is None else Xf[rest[j]][keep[rest[j]]]
+            mag[j] = abs(_core_lane("prod", row, mode))
+        res[rest] = mag
+    return np.where(negative, -res, res), wbot
+
+
+def _exact_prod_certified(Y: np.ndarray) -> np.ndarray:
+    """Correctly rounded row products of positive finite floats; NaN where not certified."""
+    m, e = np.frexp(Y)
+    h, lo, E = m, np.zeros_like(m), e.astype(np.int64)
+    n = Y.shape[1]
+    while h.shape[1] > 1:
+        if h.shape[1] & 1:  # pad with the exact 1 = 0.5 · 2**1
+            pad = np.full((h.shape[0], 1), 0.5)
+            h = np.concatenate([h, pad], axis=1)
+            lo = np.concatenate([lo, np.zeros_like(pad)], axis=1)
+            E = np.concatenate([E, np.ones(pad.shape, dtype=np.int64)], axis=1)
+        a, b = h[:, 0::2], h[:, 1::2]
+        p = a * b
+        err = _two_prod_err(a, b, p) + (a * lo[:, 1::2] + lo[:, 0::2] * b)
+        s = p + err
+        err = err - (s - p)  # fast two-sum (|p| ≥ |err|): s + err == p + err exactly
+        fm, fe = np.frexp(s)
+        h, lo, E = fm, np.ldexp(err, -fe), E[:, 0::2] + E[:, 1::2] + fe
+    h, lo, E = h[:, 0], lo[:, 0], E[:, 0]
+    # relative error of the double-double product ≤ ~6·u² per multiplication; be generous
+    delta = 2.0 * (16.0 * n * _U * _U * h) + 2.0 * _U * np.abs(lo)
+    r1 = h + (lo - delta)
+    r2 = h + (lo + delta)
+    with np.errstate(all="ignore"):
+        val = np.ldexp(r1, np.clip(E, -4000, 4000))
+    ok = (r1 == r2) & (val >= 2.0 ** -1022)  # subnormal results round elsewhere: not certified
+    return np.where(ok, val, np.nan)
+
+
+def _extreme(kind: str, X: np.ndarray, keep: Optional[np.ndarray]) -> np.ndarray:
+    """Min or max of lanes without ⊥ (and without Φ in STRICT mode); the first occurrence wins."""
+    if kind == "max":
+        Xf = X if keep is None else np.where(keep, X, -np.inf)
+        i = np.argmax(Xf, axis=1)
+    else:
+        Xf = X if keep is None else np.where(keep, X, np.inf)
+        i = np.argmin(Xf, axis=1)
+    return np.take_along_axis(Xf, i[:, None], axis=1)[:, 0].astype(np.float64)
