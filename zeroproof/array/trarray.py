@@ -1,0 +1,894 @@
+"""``TRArray``: a NumPy array of transreal values, and the functions that operate on it.
+
+Internally a ``TRArray`` holds the IEEE *code array* (float64 or float32: REAL values as
+themselves, ``+∞, −∞, Φ`` as ``inf, -inf, nan``) and a ⊥ mask that is ``None`` when no element is
+⊥. ``.values`` and ``.tags`` (the public ``(values, tags)`` form of SPEC §5) are computed on
+demand. Every operation runs a kernel of :mod:`zeroproof.array.kernels` or
+:mod:`zeroproof.array.reductions`, whose results equal the scalar kernels elementwise.
+
+>>> import numpy as np
+>>> import zeroproof.array as za
+>>> x = za.array([1.0, 0.0, -2.0])
+>>> 1.0 / x
+TRArray([1.0, +∞, -0.5], dtype=float64)
+>>> (x / 0.0).tag_counts()
+{'REAL': 0, 'PINF': 1, 'NINF': 1, 'PHI': 1, 'BOTTOM': 0}
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from ..core.ops import check_int_exponent
+from ..core.reductions import ReductionMode
+from ..core.scalar import (
+    BOTTOM_CODE, REAL, TRScalar, TRTag, _check_real, _is_number, bottom as _bottom,
+    scalar_from_code,
+)
+from . import kernels as K
+from .reductions import reduce_codes
+
+__all__ = [
+    "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
+    "array_equal", "array_identical",
+    "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
+    "sum", "mean", "prod", "min", "max", "matmul",
+]
+
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+_SYM = {1: "+∞", 2: "−∞", 3: "Φ", 4: "⊥"}
+_BOT_BITS = 0x7FF8_0000_DEAD_0001  # NaN payload marking ⊥ in repr only
+
+
+def _check_dtype(dtype: Any, argname: str) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"{argname} must be float64 or float32, got {dtype!r:.40}"
+        ) from None
+    if dt not in _FLOATS:
+        raise TypeError(f"{argname} must be float64 or float32, got {dt}")
+    return dt
+
+
+def _real_codes(arr: Any, argname: str) -> np.ndarray:
+    """A float64/float32 ndarray from a real NumPy array (ints/bools → float64, other floats →
+    float64); ``TypeError`` for complex, object, string and other dtypes."""
+    a = np.asarray(arr)
+    kind = a.dtype.kind
+    if kind == "f":
+        return a if a.dtype in _FLOATS else a.astype(np.float64)
+    if kind in "iub":
+        return a.astype(np.float64)
+    raise TypeError(
+        f"{argname} must hold real numbers (float64/float32, or ints/bools, which become "
+        f"float64), got an array of dtype {a.dtype}"
+    )
+
+
+class TRArray:
+    """An n-dimensional array of transreal values (float64 or float32).
+
+    ``TRArray(values, tags)``: ``values`` a real array (ints become float64; its entries at
+    non-REAL positions are ignored), ``tags`` an integer array of :class:`~zeroproof.TRTag` codes
+    of the same shape. ``TRArray(values)`` without tags reads ``values`` as IEEE floats
+    (``nan → Φ``, ``±inf → ±∞``), like :meth:`from_numpy`.
+
+    Arithmetic operators, ``@``, ``abs`` and ``**`` (int exponents) work elementwise with NumPy
+    broadcasting against ``TRArray``, ``TRScalar``, real numbers and real NumPy arrays. Real
+    numbers must be finite (as in ``real(x)``); NumPy arrays are read as IEEE floats.
+    ``TRArray`` is immutable: operations return new arrays, slices are read-only views.
+
+    >>> import numpy as np
+    >>> from zeroproof.array import TRArray
+    >>> a = TRArray(np.array([1.0, np.nan, np.nan]), np.array([0, 1, 3], dtype=np.uint8))
+    >>> a
+    TRArray([1.0, +∞, Φ], dtype=float64)
+    >>> a.tags.tolist(), (a * 0.0).tags.tolist()
+    ([0, 1, 3], [0, 3, 3])
+    """
+
+    __slots__ = ("_codes", "_bottom")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray + TRArray works
+
+    def __init__(self, values: Any, tags: Any = None) -> None:
+        codes = _real_codes(values, "TRArray(values, tags): values")
+        if tags is None:
+            self._codes = np.array(codes, copy=True)
+            self._bottom = None
+            return
+        t = np.asarray(tags)
+        if t.dtype.kind not in "iu" or t.dtype == np.bool_:
+            raise TypeError(
+                f"TRArray(values, tags): tags must be an integer (uint8) array of TRTag codes "
+                f"0..4, got dtype {t.dtype}"
+            )
+        if t.shape != codes.shape:
+            raise ValueError(
+                f"TRArray(values, tags): values shape {codes.shape} and tags shape {t.shape} "
+                "differ; they must be equal"
+            )
+        if t.size and (t.min() < 0 or t.max() > 4):
+            bad = t[(t < 0) | (t > 4)].ravel()[0]
+            raise ValueError(
+                f"TRArray(values, tags): tags must be TRTag codes 0..4 (REAL, PINF, NINF, PHI, "
+                f"BOTTOM), got {int(bad)}"
+            )
+        real = t == 0
+        if not np.isfinite(codes[real]).all():
+            raise ValueError(
+                "TRArray(values, tags): a REAL-tagged entry has a non-finite value; use tags "
+                "1/2/3 for ±∞/Φ, or TRArray.from_numpy(arr) to read nan/±inf as Φ/±∞"
+            )
+        c = np.array(codes, copy=True)
+        if not real.all():
+            c[t == 1] = np.inf
+            c[t == 2] = -np.inf
+            c[t >= 3] = np.nan
+        bot = t == 4
+        self._codes = c
+        self._bottom = bot if bot.any() else None
+
+    # construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_numpy(cls, arr: Any) -> "TRArray":
+        """Read a real NumPy array as IEEE floats: ``nan → Φ``, ``±inf → ±∞`` (a copy).
+
+        Int and bool arrays become float64; complex, object and string arrays raise ``TypeError``.
+
+        >>> import numpy as np
+        >>> TRArray.from_numpy(np.array([1, 2]))
+        TRArray([1.0, 2.0], dtype=float64)
+        >>> TRArray.from_numpy(np.array([np.nan, -np.inf], dtype=np.float32))
+        TRArray([Φ, −∞], dtype=float32)
+        """
+        return cls.from_codes(np.array(_real_codes(arr, "from_numpy(arr): arr"), copy=True))
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, bottom: Optional[np.ndarray] = None) -> "TRArray":
+        """Wrap a code array and a ⊥ mask **without copying** (for kernels and the tape).
+
+        ``codes``: float64/float32 ndarray (``inf, -inf, nan`` for ``+∞, −∞, Φ``);
+        ``bottom``: ``None`` or a bool array broadcastable to ``codes`` (⊥ where True; the codes
+        there should be NaN). The caller must not modify the arrays afterwards.
+
+        >>> import numpy as np
+        >>> TRArray.from_codes(np.array([np.nan, 1.0]), np.array([True, False]))
+        TRArray([⊥, 1.0], dtype=float64)
+        """
+        if not isinstance(codes, np.ndarray) or codes.dtype not in _FLOATS:
+            raise TypeError(
+                f"from_codes(codes): codes must be a float64 or float32 ndarray, got "
+                f"{type(codes).__name__}{' of dtype ' + str(codes.dtype) if hasattr(codes, 'dtype') else ''}"
+            )
+        self = object.__new__(cls)
+        self._codes = codes
+        if bottom is not None:
+            if not isinstance(bottom, np.ndarray) or bottom.dtype != np.bool_:
+                raise TypeError(
+                    f"from_codes(codes, bottom): bottom must be None or a bool ndarray, got "
+                    f"{type(bottom).__name__}"
+                )
+            if bottom.shape != codes.shape:
+                bottom = np.broadcast_to(bottom, codes.shape)
+        self._bottom = bottom
+        return self
+
+    # public views -------------------------------------------------------------------------------
+    @property
+    def codes(self) -> np.ndarray:
+        """The IEEE code array (read-only view): REAL values, ``inf, -inf, nan`` (NaN also at ⊥).
+
+        >>> array([1.0, -np.inf]).codes.tolist()
+        [1.0, -inf]
+        """
+        v = self._codes.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def bottom(self) -> Optional[np.ndarray]:
+        """The ⊥ mask (read-only view), or ``None`` when no element is ⊥.
+
+        >>> array([1.0]).bottom is None
+        True
+        """
+        if self._bottom is None:
+            return None
+        v = self._bottom.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def values(self) -> np.ndarray:
+        """A new read-only array: the REAL values, NaN at every non-REAL entry.
+
+        >>> array([1.0, np.inf]).values.tolist()
+        [1.0, nan]
+        """
+        c = self._codes
+        v = np.where(np.isfinite(c), c, np.nan).astype(c.dtype, copy=False)
+        v.flags.writeable = False
+        return v
+
+    @property
+    def tags(self) -> np.ndarray:
+        """A new read-only ``uint8`` array of :class:`~zeroproof.TRTag` codes.
+
+        >>> array([1.0, np.inf, -np.inf, np.nan]).tags.tolist()
+        [0, 1, 2, 3]
+        """
+        c = self._codes
+        t = np.zeros(c.shape, dtype=np.uint8)
+        nf = ~np.isfinite(c)
+        if nf.any():
+            t[c == np.inf] = TRTag.PINF
+            t[c == -np.inf] = TRTag.NINF
+            t[np.isnan(c)] = TRTag.PHI
+        if self._bottom is not None:
+            t[self._bottom] = TRTag.BOTTOM
+        t.flags.writeable = False
+        return t
+
+    def to_numpy(self) -> np.ndarray:
+        """A new IEEE array: REAL → value, ``±∞ → ±inf``, Φ and ⊥ → NaN.
+
+        >>> array([1.0, np.inf]).to_numpy().tolist()
+        [1.0, inf]
+        """
+        return self._codes.copy()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self._codes.copy() if copy is not False else self._codes
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def tag_counts(self) -> dict[str, int]:
+        """Number of elements per tag name (every tag is a key).
+
+        >>> array([1.0, np.nan, np.nan]).tag_counts()
+        {'REAL': 1, 'PINF': 0, 'NINF': 0, 'PHI': 2, 'BOTTOM': 0}
+        """
+        counts = np.bincount(self.tags.ravel(), minlength=5)
+        return {t.name: int(counts[int(t)]) for t in TRTag}
+
+    # shape --------------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        """Shape, as in NumPy. ``zeros((2, 3)).shape`` → ``(2, 3)``."""
+        return self._codes.shape
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions. ``zeros((2, 3)).ndim`` → ``2``."""
+        return self._codes.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements. ``zeros((2, 3)).size`` → ``6``."""
+        return self._codes.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        """``float64`` or ``float32``. ``zeros(2, dtype=np.float32).dtype`` → ``dtype('float32')``."""
+        return self._codes.dtype
+
+    def __len__(self) -> int:
+        if self._codes.ndim == 0:
+            raise TypeError("len() of a 0-d TRArray")
+        return self._codes.shape[0]
+
+    def _wrap(self, codes: np.ndarray, bottom: Optional[np.ndarray]) -> "TRArray":
+        if bottom is not None and not bottom.any():
+            bottom = None
+        return TRArray.from_codes(codes, bottom)
+
+    def __getitem__(self, idx: Any) -> "TRArray | TRScalar":
+        if isinstance(idx, TRArray):
+            raise TypeError("a TRArray cannot be used as an index; use a bool or int NumPy array")
+        c = self._codes[idx]
+        b = self._bottom
+        if not isinstance(c, np.ndarray):  # a single element
+            if b is not None and b[idx]:
+                return _bottom()
+            return scalar_from_code(float(c))
+        if c.base is not None:
+            c = c.view()
+            c.flags.writeable = False
+        return self._wrap(c, None if b is None else b[idx])
+
+    def __iter__(self) -> Iterator["TRArray | TRScalar"]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def astype(self, dtype: Any) -> "TRArray":
+        """Convert to float64 or float32 (REAL values that overflow float32 become ±∞).
+
+        >>> array([1.5, 1e300]).astype(np.float32)
+        TRArray([1.5, +∞], dtype=float32)
+        """
+        dt = _check_dtype(dtype, "astype(dtype): dtype")
+        with np.errstate(over="ignore"):
+            c = self._codes.astype(dt)
+        return TRArray.from_codes(c, None if self._bottom is None else self._bottom.copy())
+
+    def reshape(self, *shape: Any) -> "TRArray":
+        """Reshape like ``ndarray.reshape``. ``zeros(6).reshape(2, 3).shape`` → ``(2, 3)``."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        b = self._bottom
+        return self._wrap(self._codes.reshape(shape),
+                          None if b is None else np.broadcast_to(b, self.shape).reshape(shape))
+
+    def ravel(self) -> "TRArray":
+        """A 1-D array. ``zeros((2, 3)).ravel().shape`` → ``(6,)``."""
+        return self.reshape(-1)
+
+    def transpose(self, *axes: Any) -> "TRArray":
+        """Permute axes like ``ndarray.transpose``. ``zeros((2, 3)).transpose().shape`` → ``(3, 2)``."""
+        b = self._bottom
+        return self._wrap(self._codes.transpose(*axes),
+                          None if b is None else np.broadcast_to(b, self.shape).transpose(*axes))
+
+    @property
+    def T(self) -> "TRArray":
+        """Transpose. ``zeros((2, 3)).T.shape`` → ``(3, 2)``."""
+        return self.transpose()
+
+    def broadcast_to(self, shape: Any) -> "TRArray":
+        """A read-only broadcast view. ``array([1.0]).broadcast_to((3,)).shape`` → ``(3,)``."""
+        b = self._bottom
+        return self._wrap(np.broadcast_to(self._codes, shape),
+                          None if b is None else np.broadcast_to(b, shape))
+
+    def copy(self) -> "TRArray":
+        """A copy with its own memory. ``array([1.0]).copy()`` → ``TRArray([1.0], dtype=float64)``."""
+        b = self._bottom
+        return TRArray.from_codes(self._codes.copy(), None if b is None else np.array(b))
+
+    # printing -----------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        c = self._codes.astype(np.float64)
+        if self._bottom is not None:
+            c[np.broadcast_to(self._bottom, c.shape)] = np.array(_BOT_BITS, np.uint64).view(np.float64)
+        f32 = self._codes.dtype == np.float32
+
+        def fmt(x: float) -> str:
+            x = float(x)
+            if x == x:
+                if x == np.inf:
+                    return "+∞"
+                if x == -np.inf:
+                    return "−∞"
+                return str(np.float32(x)) if f32 else repr(x)
+            if struct.unpack("<Q", struct.pack("<d", x))[0] == _BOT_BITS:
+                return "⊥"
+            return "Φ"
+
+        body = np.array2string(c, separator=", ", formatter={"float_kind": fmt},
+                               prefix="TRArray(")
+        return f"TRArray({body}, dtype={self._codes.dtype})"
+
+    __str__ = __repr__
+
+    # comparisons and truth ----------------------------------------------------------------------
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        """Elementwise transreal equality (``Φ == Φ``; ``0.0 == -0.0``) as a bool ndarray."""
+        o = _operand(other, "==")
+        if o is NotImplemented:
+            return NotImplemented
+        oc, ob = o
+        a, b = self._codes, oc
+        with np.errstate(invalid="ignore"):
+            eq = (a == b) | (np.isnan(a) & np.isnan(b))
+        ab = np.zeros((), bool) if self._bottom is None else self._bottom
+        bb = np.zeros((), bool) if ob is None else ob
+        return np.asarray(eq & (ab == bb))
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        r = self.__eq__(other)
+        return r if r is NotImplemented else ~r
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a TRArray with {self.size} elements is ambiguous; use "
+                "za.array_equal, .tag_counts() or index a single element"
+            )
+        return bool(self.reshape(()).__getitem__(()))
+
+    # arithmetic ---------------------------------------------------------------------------------
+    def __add__(self, o: Any) -> Any:
+        return _binop(K.add, self, o, "+")
+
+    def __radd__(self, o: Any) -> Any:
+        return _binop(K.add, o, self, "+", reflected=True)
+
+    def __sub__(self, o: Any) -> Any:
+        return _binop(K.sub, self, o, "-")
+
+    def __rsub__(self, o: Any) -> Any:
+        return _binop(K.sub, o, self, "-", reflected=True)
+
+    def __mul__(self, o: Any) -> Any:
+        return _binop(K.mul, self, o, "*")
+
+    def __rmul__(self, o: Any) -> Any:
+        return _binop(K.mul, o, self, "*", reflected=True)
+
+    def __truediv__(self, o: Any) -> Any:
+        return _binop(K.div, self, o, "/")
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return _binop(K.div, o, self, "/", reflected=True)
+
+    def __matmul__(self, o: Any) -> Any:
+        return _binop(K.matmul, self, o, "@")
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return _binop(K.matmul, o, self, "@", reflected=True)
+
+    def __neg__(self) -> "TRArray":
+        return TRArray.from_codes(*K.neg(self._codes, self._bottom))
+
+    def __pos__(self) -> "TRArray":
+        return self
+
+    def __abs__(self) -> "TRArray":
+        return TRArray.from_codes(*K.abs(self._codes, self._bottom))
+
+    def __pow__(self, k: Any) -> "TRArray":
+        if isinstance(k, (TRArray, np.ndarray, TRScalar)):
+            raise TypeError(
+                f"TRArray ** k: k must be an int, got {type(k).__name__}; integer exponents "
+                "only (use exp(k * log(x)) for real or elementwise powers)"
+            )
+        return pow_int(self, k)
+
+    def __rpow__(self, base: Any) -> Any:
+        raise TypeError(
+            "x ** TRArray is not supported: exponents must be ints (use exp(y * log(x)))"
+        )
+
+    # reductions as methods ----------------------------------------------------------------------
+    def sum(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
+            keepdims: bool = False) -> "TRArray | TRScalar":
+        """Exactly rounded transreal sum (see :func:`zeroproof.array.sum`).
+
+        >>> array([1e16, 1.0, -1e16]).sum()
+        TRScalar(1.0, REAL)
+        """
+        return sum(self, axis=axis, mode=mode, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
+             keepdims: bool = False) -> "TRArray | TRScalar":
+        """Transreal mean (see :func:`zeroproof.array.mean`). ``array([1.0, 2.0]).mean()`` → 1.5."""
+        return mean(self, axis=axis, mode=mode, keepdims=keepdims)
+
+    def prod(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
+             keepdims: bool = False) -> "TRArray | TRScalar":
+        """Exactly rounded transreal product (see :func:`zeroproof.array.prod`)."""
+        return prod(self, axis=axis, mode=mode, keepdims=keepdims)
+
+    def min(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
+            keepdims: bool = False) -> "TRArray | TRScalar":
+        """Transreal minimum (see :func:`zeroproof.array.min`)."""
+        return min(self, axis=axis, mode=mode, keepdims=keepdims)
+
+    def max(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
+            keepdims: bool = False) -> "TRArray | TRScalar":
+        """Transreal maximum (see :func:`zeroproof.array.max`)."""
+        return max(self, axis=axis, mode=mode, keepdims=keepdims)
+
+    # protocol with zeroproof.core's tr_* functions ---------------------------------------------
+    @staticmethod
+    def __tr_dispatch__(name: str, args: tuple) -> Any:
+        """Run ``zeroproof.core``'s ``tr_*`` functions on TRArrays (``tr_add(arr, 1.0)`` …)."""
+        for a in args:  # another type with its own protocol (e.g. a batched node) takes over
+            if not isinstance(a, TRArray):
+                d = getattr(type(a), "__tr_dispatch__", None)
+                if d is not None:
+                    return d(name, args)
+        fn = _DISPATCH.get(name)
+        if fn is None:
+            raise TypeError(f"{name} is not supported for TRArray operands")
+        if name in _REDUCTION_NAMES:
+            values, mode = args
+            return fn(values, mode=mode)
+        return fn(*args)
+
+
+# --- operand conversion --------------------------------------------------------------------------
+def _operand(x: Any, opname: str) -> Any:
+    """``(codes, bottom)`` of an operand, or NotImplemented for types we do not handle."""
+    if isinstance(x, TRArray):
+        return x._codes, x._bottom
+    if isinstance(x, TRScalar):
+        t = x.tag
+        if t is REAL:
+            return x.value, None
+        if t is TRTag.BOTTOM:
+            return np.nan, np.True_
+        return {TRTag.PINF: np.inf, TRTag.NINF: -np.inf, TRTag.PHI: np.nan}[t], None
+    if x.__class__ is float:
+        return _check_real(x, f"TRArray {opname} operand"), None
+    if isinstance(x, np.floating) and not isinstance(x, np.float16):
+        _check_real(x, f"TRArray {opname} operand")
+        return x, None  # a NumPy float scalar keeps its dtype (NumPy's promotion rules)
+    if _is_number(x):
+        return _check_real(x, f"TRArray {opname} operand"), None
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(
+            f"TRArray {opname} operand must be a real number, got bool {x!r}; use 1.0 or 0.0"
+        )
+    if isinstance(x, np.ndarray):
+        return _real_codes(x, f"TRArray {opname} operand"), None
+    return NotImplemented
+
+
+def _broadcast_shape(a: Any, b: Any, opname: str) -> None:
+    try:
+        np.broadcast_shapes(np.shape(a), np.shape(b))
+    except ValueError:
+        raise ValueError(
+            f"operands of {opname} do not broadcast: shapes {np.shape(a)} and {np.shape(b)}"
+        ) from None
+
+
+def _matmul_shape(sa: tuple, sb: tuple) -> None:
+    """``ValueError`` naming both shapes unless ``np.matmul`` accepts them."""
+    ok = len(sa) >= 1 and len(sb) >= 1
+    if ok:
+        ka = sa[-1]
+        kb = sb[0] if len(sb) == 1 else sb[-2]
+        ok = ka == kb
+    if ok and len(sa) > 2 and len(sb) > 2:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(
+            f"matmul: shapes {sa} and {sb} are not aligned (need (..., n, k) @ (..., k, m) with "
+            "broadcastable batch dimensions, or 1-D vectors)"
+        )
+
+
+def _binop(kernel: Any, a: Any, b: Any, opname: str, reflected: bool = False) -> Any:
+    """Run a binary kernel on two operands; NotImplemented if one is of an unknown type."""
+    oa = _operand(a, opname)
+    ob = _operand(b, opname)
+    if oa is NotImplemented or ob is NotImplemented:
+        return NotImplemented
+    if kernel is K.matmul:
+        _matmul_shape(np.shape(oa[0]), np.shape(ob[0]))
+    else:
+        _broadcast_shape(oa[0], ob[0], opname)
+    return TRArray.from_codes(*kernel(oa[0], ob[0], oa[1], ob[1]))
+
+
+def _as_trarray(x: Any, argname: str) -> TRArray:
+    if isinstance(x, TRArray):
+        return x
+    if isinstance(x, (list, tuple, np.ndarray, TRScalar)) or _is_number(x):
+        return array(x)
+    raise TypeError(
+        f"{argname} must be a TRArray, a real NumPy array, a TRScalar or a real number, got "
+        f"{type(x).__name__}"
+    )
+
+
+# --- factories -----------------------------------------------------------------------------------
+def _code_of_item(v: Any, where: str) -> tuple[float, bool]:
+    if isinstance(v, TRScalar):
+        t = v.tag
+        if t is TRTag.BOTTOM:
+            return np.nan, True
+        return float(v), False
+    if isinstance(v, (bool, np.bool_)) or not _is_number(v):
+        raise TypeError(
+            f"array(obj): {where} must be a TRScalar or a real number, got {type(v).__name__} "
+            f"{v!r:.40}"
+        )
+    return float(v), False
+
+
+def array(obj: Any, dtype: Any = None) -> TRArray:
+    """A new ``TRArray`` from a TRArray, a real NumPy array, or (nested) sequences of numbers and
+    TRScalars. Floats are read as IEEE (``nan → Φ``, ``±inf → ±∞``); ints become float64.
+
+    >>> import zeroproof as zp
+    >>> array([[1, 2], [3, 4]]).shape
+    (2, 2)
+    >>> array([zp.real(1.0), zp.pinf(), zp.bottom()])
+    TRArray([1.0, +∞, ⊥], dtype=float64)
+    """
+    dt = None if dtype is None else _check_dtype(dtype, "array(obj, dtype): dtype")
+    if isinstance(obj, TRArray):
+        out = obj.copy()
+    elif isinstance(obj, TRScalar):
+        c, isbot = _code_of_item(obj, "obj")
+        out = TRArray.from_codes(np.array(c), np.array(True) if isbot else None)
+    else:
+        if isinstance(obj, (str, bytes)):
+            raise TypeError(f"array(obj): obj must be numeric, got {type(obj).__name__}")
+        a = np.asarray(obj) if not isinstance(obj, np.ndarray) else obj
+        if a.dtype == object:
+            flat = a.ravel()
+            pairs = [_code_of_item(v, f"obj element {i}") for i, v in enumerate(flat.tolist())]
+            codes = np.array([p[0] for p in pairs], dtype=np.float64).reshape(a.shape)
+            bot = np.array([p[1] for p in pairs], dtype=bool).reshape(a.shape)
+            out = TRArray.from_codes(codes, bot if bot.any() else None)
+        else:
+            out = TRArray.from_numpy(a)
+    if dt is not None and out.dtype != dt:
+        out = out.astype(dt)
+    return out
+
+
+def asarray(obj: Any, dtype: Any = None) -> TRArray:
+    """Like :func:`array`, but returns a ``TRArray`` of the right dtype unchanged (no copy).
+
+    >>> x = array([1.0]); asarray(x) is x
+    True
+    """
+    if isinstance(obj, TRArray) and (dtype is None or np.dtype(dtype) == obj.dtype):
+        return obj
+    return array(obj, dtype=dtype)
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = np.float64) -> TRArray:
+    """An array of ``shape`` filled with a number or a TRScalar.
+
+    >>> import zeroproof as zp
+    >>> full(2, zp.phi())
+    TRArray([Φ, Φ], dtype=float64)
+    """
+    dt = _check_dtype(dtype, "full(shape, fill_value, dtype): dtype")
+    if isinstance(fill_value, TRScalar):
+        c, isbot = _code_of_item(fill_value, "fill_value")
+    else:
+        c, isbot = _check_real(fill_value, "full(shape, fill_value): fill_value"), False
+    codes = np.full(shape, c, dtype=dt)
+    return TRArray.from_codes(codes, np.ones(codes.shape, bool) if isbot else None)
+
+
+def zeros(shape: Any, dtype: Any = np.float64) -> TRArray:
+    """REAL zeros. ``zeros(2)`` → ``TRArray([0.0, 0.0], dtype=float64)``.
+
+    >>> zeros((1, 2), dtype=np.float32)
+    TRArray([[0.0, 0.0]], dtype=float32)
+    """
+    return full(shape, 0.0, dtype)
+
+
+def ones(shape: Any, dtype: Any = np.float64) -> TRArray:
+    """REAL ones.
+
+    >>> ones(2)
+    TRArray([1.0, 1.0], dtype=float64)
+    """
+    return full(shape, 1.0, dtype)
+
+
+def from_numpy(arr: Any) -> TRArray:
+    """``TRArray.from_numpy``: ``nan → Φ``, ``±inf → ±∞``.
+
+    >>> import numpy as np
+    >>> import zeroproof.array as za
+    >>> za.from_numpy(np.array([np.inf]))
+    TRArray([+∞], dtype=float64)
+    """
+    return TRArray.from_numpy(arr)
+
+
+def to_numpy(x: TRArray) -> np.ndarray:
+    """IEEE array of a TRArray (Φ and ⊥ → NaN).
+
+    >>> import zeroproof.array as za
+    >>> za.to_numpy(za.array([1.0, np.nan])).tolist()
+    [1.0, nan]
+    """
+    if not isinstance(x, TRArray):
+        raise TypeError(f"to_numpy(x): x must be a TRArray, got {type(x).__name__}")
+    return x.to_numpy()
+
+
+def array_equal(a: Any, b: Any) -> bool:
+    """True if shapes and tags are equal and REAL values compare equal (``0.0 == -0.0``).
+
+    >>> array_equal(array([0.0, np.nan]), array([-0.0, np.nan]))
+    True
+    """
+    a = _as_trarray(a, "array_equal(a, b): a")
+    b = _as_trarray(b, "array_equal(a, b): b")
+    if a.shape != b.shape:
+        return False
+    return bool(np.all(a == b))
+
+
+def array_identical(a: Any, b: Any) -> bool:
+    """True if dtype, shape and tags are equal and REAL values are equal **bit for bit** (so
+    ``+0.0`` and ``-0.0`` differ). This is what the property tests use.
+
+    >>> array_identical(array([0.0]), array([-0.0]))
+    False
+    """
+    a = _as_trarray(a, "array_identical(a, b): a")
+    b = _as_trarray(b, "array_identical(a, b): b")
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    ta, tb = a.tags, b.tags
+    if not np.array_equal(ta, tb):
+        return False
+    real = ta == 0
+    ui = np.uint64 if a.dtype == np.float64 else np.uint32
+    return bool(np.array_equal(np.ascontiguousarray(a._codes).view(ui)[real],
+                               np.ascontiguousarray(b._codes).view(ui)[real]))
+
+
+# --- elementwise functions ------------------------------------------------------------------------
+def _unary(kernel: Any, name: str, doc: str) -> Any:
+    def fn(x: Any) -> TRArray:
+        a = _as_trarray(x, f"{name}(x): x")
+        return TRArray.from_codes(*kernel(a._codes, a._bottom))
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+def _binary(kernel: Any, name: str, doc: str) -> Any:
+    def fn(a: Any, b: Any) -> TRArray:
+        if not isinstance(a, TRArray) and not isinstance(b, TRArray):
+            a = _as_trarray(a, f"{name}(a, b): a")
+        for v, arg in ((a, "a"), (b, "b")):
+            if _operand(v, name) is NotImplemented:
+                raise TypeError(
+                    f"{name}(a, b): {arg} must be a TRArray, TRScalar, real number or real NumPy "
+                    f"array, got {type(v).__name__}"
+                )
+        return _binop(kernel, a, b, name)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+add = _binary(K.add, "add", """Elementwise transreal ``a + b`` with broadcasting.
+
+    >>> import zeroproof as zp
+    >>> add(array([np.inf, 1.0]), zp.ninf())
+    TRArray([Φ, −∞], dtype=float64)
+    """)
+sub = _binary(K.sub, "sub", """Elementwise transreal ``a − b``.
+
+    >>> sub(array([np.inf]), array([np.inf]))
+    TRArray([Φ], dtype=float64)
+    """)
+mul = _binary(K.mul, "mul", """Elementwise transreal ``a × b`` (``0 × ∞ = Φ``).
+
+    >>> mul(array([0.0, 2.0]), array([np.inf, np.inf]))
+    TRArray([Φ, +∞], dtype=float64)
+    """)
+div = _binary(K.div, "div", """Elementwise transreal ``a ÷ b`` (``1/−0 = −∞``, ``0/0 = Φ``).
+
+    >>> div(array([1.0, 0.0]), array([-0.0, 0.0]))
+    TRArray([−∞, Φ], dtype=float64)
+    """)
+neg = _unary(K.neg, "neg", """Elementwise negation.
+
+    >>> neg(array([np.inf]))
+    TRArray([−∞], dtype=float64)
+    """)
+abs = _unary(K.abs, "abs", """Elementwise absolute value (``|−∞| = +∞``).
+
+    >>> abs(array([-np.inf, -2.0]))
+    TRArray([+∞, 2.0], dtype=float64)
+    """)
+sign = _unary(K.sign, "sign", """Elementwise sign: REAL −1/0/1, ``±∞ → ±1``, Φ → Φ.
+
+    >>> sign(array([-np.inf, 0.0, np.nan]))
+    TRArray([-1.0, 0.0, Φ], dtype=float64)
+    """)
+log = _unary(K.log, "log", """Elementwise natural log (``log 0 = −∞``, ``log(x<0) = Φ``).
+
+    >>> log(array([0.0, -1.0, 1.0]))
+    TRArray([−∞, Φ, 0.0], dtype=float64)
+    """)
+exp = _unary(K.exp, "exp", """Elementwise exponential (``exp(−∞) = 0``, overflow → ``+∞``).
+
+    >>> exp(array([-np.inf, 0.0, 1e4]))
+    TRArray([0.0, 1.0, +∞], dtype=float64)
+    """)
+sqrt = _unary(K.sqrt, "sqrt", """Elementwise square root (``√(x<0) = Φ``, ``√−0 = −0``).
+
+    >>> sqrt(array([4.0, -1.0, np.inf]))
+    TRArray([2.0, Φ, +∞], dtype=float64)
+    """)
+
+
+def pow_int(x: Any, k: int) -> TRArray:
+    """Elementwise ``x**k`` for an int ``k`` (bool and float raise ``TypeError``): ``0^0 = Φ``,
+    ``x^-k = 1/x^k``, the same multiplications as the scalar ``tr_pow_int``.
+
+    >>> pow_int(array([0.0, 2.0, -2.0]), -1)
+    TRArray([+∞, 0.5, -0.5], dtype=float64)
+    """
+    k = check_int_exponent(k)
+    a = _as_trarray(x, "pow_int(x, k): x")
+    return TRArray.from_codes(*K.pow_int(a._codes, k, a._bottom))
+
+
+def matmul(a: Any, b: Any) -> TRArray:
+    """Transreal matrix product with ``np.matmul`` shapes. Tags are exact (each entry is a STRICT
+    sum of products); REAL values are BLAS-rounded, not exactly rounded (see
+    :func:`zeroproof.array.kernels.matmul`).
+
+    >>> matmul(array([[1.0, 2.0]]), array([[np.inf], [-np.inf]]))
+    TRArray([[Φ]], dtype=float64)
+    """
+    a = _as_trarray(a, "matmul(a, b): a")
+    b = _as_trarray(b, "matmul(a, b): b")
+    return _binop(K.matmul, a, b, "matmul")
+
+
+# --- reductions -----------------------------------------------------------------------------------
+def _reduction(kind: str, doc: str) -> Any:
+    def fn(x: Any, axis: Any = None, mode: Any = ReductionMode.STRICT,
+           keepdims: bool = False) -> "TRArray | TRScalar":
+        a = _as_trarray(x, f"{kind}(x): x")
+        c, b = reduce_codes(kind, a._codes, a._bottom, axis=axis, keepdims=keepdims, mode=mode)
+        if c.ndim == 0 and not keepdims:
+            if b is not None and bool(b):
+                return _bottom()
+            return scalar_from_code(float(c))
+        return TRArray.from_codes(c, b)
+
+    fn.__name__ = fn.__qualname__ = kind
+    fn.__doc__ = doc
+    return fn
+
+
+sum = _reduction("sum", """Exactly rounded transreal sum over ``axis`` (None: all elements).
+
+    STRICT: any Φ → Φ, ``+∞`` and ``−∞`` → Φ; DROP_NULL ignores Φ entries. Each lane equals
+    ``zeroproof.tr_sum`` of that lane. A full reduction returns a ``TRScalar``.
+
+    >>> sum(array([[1.0, np.inf], [2.0, 3.0]]), axis=1)
+    TRArray([+∞, 5.0], dtype=float64)
+    >>> sum(array([1.0, np.nan]), mode="drop_null")
+    TRScalar(1.0, REAL)
+    """)
+mean = _reduction("mean", """Transreal mean over ``axis``; empty (or all dropped) → Φ.
+
+    >>> mean(array([1.0, 2.0, np.nan]), mode="drop_null")
+    TRScalar(1.5, REAL)
+    """)
+prod = _reduction("prod", """Exactly rounded transreal product over ``axis`` (``0 × ∞ = Φ``).
+
+    >>> prod(array([[2.0, 3.0], [0.0, np.inf]]), axis=1)
+    TRArray([6.0, Φ], dtype=float64)
+    """)
+min = _reduction("min", """Transreal minimum over ``axis`` (``−∞ < REAL < +∞``; Φ per mode).
+
+    >>> min(array([3.0, -np.inf]))
+    TRScalar(NINF)
+    """)
+max = _reduction("max", """Transreal maximum over ``axis``.
+
+    >>> max(array([[1.0, 5.0], [np.nan, 2.0]]), axis=1, mode="drop_null")
+    TRArray([5.0, 2.0], dtype=float64)
+    """)
+
+_DISPATCH = {
+    "tr_add": add, "tr_sub": sub, "tr_mul": mul, "tr_div": div, "tr_neg": neg, "tr_abs": abs,
+    "tr_sign": sign, "tr_log": log, "tr_exp": exp, "tr_sqrt": sqrt, "tr_pow_int": pow_int,
+    "tr_sum": sum, "tr_mean": mean, "tr_prod": prod, "tr_min": min, "tr_max": max,
+    "tr_matmul": matmul,
+}
+_REDUCTION_NAMES = {"tr_sum", "tr_mean", "tr_prod", "tr_min", "tr_max"}
