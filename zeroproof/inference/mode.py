@@ -1,0 +1,333 @@
+"""Strict SCM decoding of ``(P, Q)`` pairs into values and masks a service can act on.
+
+The decoder is deliberately dumb and deterministic: one fixed threshold ``tau_infer`` decides
+when a denominator counts as singular, and the answer there is an explicit bottom (⊥, encoded as
+NaN on the IEEE side, exactly like :func:`zeroproof.to_ieee`). There are no gradient policies, no
+random thresholds and no smoothing at inference time.
+
+Rules, for every element (``P`` and ``Q`` have the same shape):
+
+* **bottom** ⇔ ``|Q| < tau_infer`` or ``P / Q`` is not finite (NaN or ±inf inputs, ``Q == 0``,
+  overflow of the quotient). ``|Q| == tau_infer`` is *not* bottom.
+* **decoded** = ``P / Q`` where not bottom, NaN at bottom.
+* **gap** ⇔ ``tau_infer <= |Q| < tau_train`` and not bottom (always False without ``tau_train``).
+  ``|Q| == tau_train`` is *not* gap. Bottom takes precedence, so ``bottom_mask`` and ``gap_mask``
+  never overlap and every element is exactly one of bottom / gap / clean.
+
+Thresholds are compared in the working dtype of the arrays (float32 inputs are compared with the
+thresholds rounded to float32, as NumPy does for a Python float), so the boundary rules hold for
+values that the caller wrote as ``tau`` in that dtype.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = [
+    "InferenceConfig",
+    "strict_inference",
+    "reject_on_gap",
+    "reject_on_bottom",
+    "safe_sentinel",
+    "decode_strict_censored_3way",
+]
+
+# Elements per block in the decoder loop: small enough that the temporaries stay in cache.
+_BLOCK = 1 << 16
+
+
+def _check_threshold(name: str, value: Any, *, allow_none: bool) -> Optional[float]:
+    """Validate one threshold: a finite real number ``>= 0`` (or None when allowed)."""
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{name} must be a finite real number >= 0, got None")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        accepted = "a finite real number >= 0" + (" or None" if allow_none else "")
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.60}")
+    f = float(value)
+    if math.isnan(f):
+        raise ValueError(f"{name} must be a finite real number >= 0, got NaN")
+    if math.isinf(f):
+        raise ValueError(f"{name} must be a finite real number >= 0, got {f}")
+    if f < 0:
+        raise ValueError(f"{name} must be a finite real number >= 0, got {f!r}")
+    return f
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Thresholds of the strict decoder.
+
+    ``tau_infer``: denominators with ``|Q| < tau_infer`` decode to bottom (finite, ``>= 0``).
+    ``tau_train``: optional training-time margin; ``tau_infer <= |Q| < tau_train`` is the *gap*
+    region, decoded but flagged as numerically risky. Must be finite and ``>= tau_infer``.
+
+    >>> from zeroproof.inference import InferenceConfig
+    >>> InferenceConfig(tau_infer=1e-4, tau_train=1e-3)
+    InferenceConfig(tau_infer=0.0001, tau_train=0.001)
+    >>> InferenceConfig(tau_infer=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: tau_infer must be a finite real number >= 0, got -1.0
+    """
+
+    tau_infer: float = 1e-6
+    tau_train: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        tau_infer = _check_threshold("tau_infer", self.tau_infer, allow_none=False)
+        tau_train = _check_threshold("tau_train", self.tau_train, allow_none=True)
+        if tau_train is not None and tau_train < tau_infer:
+            raise ValueError(
+                f"tau_train must be >= tau_infer (the gap region is tau_infer <= |Q| < tau_train),"
+                f" got tau_train={tau_train!r} < tau_infer={tau_infer!r}; pass tau_train=None to "
+                f"disable the gap region"
+            )
+        object.__setattr__(self, "tau_infer", tau_infer)
+        object.__setattr__(self, "tau_train", tau_train)
+
+    def to_dict(self) -> dict[str, Optional[float]]:
+        """The thresholds as a JSON-able dict.
+
+        >>> from zeroproof.inference import InferenceConfig
+        >>> InferenceConfig(1e-5).to_dict()
+        {'tau_infer': 1e-05, 'tau_train': None}
+        """
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "InferenceConfig":
+        """Rebuild a config from :meth:`to_dict` output (unknown keys are an error).
+
+        >>> from zeroproof.inference import InferenceConfig
+        >>> InferenceConfig.from_dict({"tau_infer": 1e-5, "tau_train": 1e-4}).tau_train
+        0.0001
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"data must be a dict with keys tau_infer, tau_train, got "
+                            f"{type(data).__name__}")
+        unknown = set(data) - {"tau_infer", "tau_train"}
+        if unknown:
+            raise ValueError(f"data has unknown keys {sorted(unknown)}; accepted keys are "
+                             f"'tau_infer' and 'tau_train'")
+        return cls(**data)
+
+
+def _resolve_config(config: Any) -> InferenceConfig:
+    if config is None:
+        return InferenceConfig()
+    if isinstance(config, InferenceConfig):
+        return config
+    raise TypeError(f"config must be an InferenceConfig or None, got {type(config).__name__}")
+
+
+def _as_real_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a real floating array (ints → float64; bool, complex, object → TypeError)."""
+    a = np.asarray(x)
+    kind = a.dtype.kind
+    if kind == "f":
+        return a
+    if kind in "iu":
+        return a.astype(np.float64)
+    raise TypeError(
+        f"{name} must be an array of real numbers (float or int dtype), got dtype {a.dtype}"
+        + ("; convert transreal arrays with zeroproof.to_numpy first" if kind == "O" else "")
+    )
+
+
+def _as_bool_array(x: Any, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
+    return a
+
+
+def _threshold_in(dtype: np.dtype, tau: float) -> np.floating:
+    """``tau`` rounded to ``dtype`` (a threshold above the dtype's range becomes inf)."""
+    with np.errstate(over="ignore"):
+        return dtype.type(tau)
+
+
+def _check_same_shape(P: np.ndarray, Q: np.ndarray, p_name: str = "P", q_name: str = "Q") -> None:
+    if P.shape != Q.shape:
+        raise ValueError(
+            f"{p_name} and {q_name} must have the same shape, got {p_name}.shape={P.shape} and "
+            f"{q_name}.shape={Q.shape} (no broadcasting; reshape or squeeze them first)"
+        )
+
+
+def _decode(P: np.ndarray, Q: np.ndarray, tau_infer: float, tau_train: Optional[float]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocked decoder kernel: one pass over P and Q, temporaries stay in cache."""
+    dtype = np.result_type(P.dtype, Q.dtype)
+    shape = P.shape
+    p = np.ravel(P)
+    q = np.ravel(Q)
+    n = p.size
+    decoded = np.empty(n, dtype=dtype)
+    bottom = np.empty(n, dtype=np.bool_)
+    gap = np.empty(n, dtype=np.bool_) if tau_train is not None else np.zeros(n, dtype=np.bool_)
+    t_inf = _threshold_in(dtype, tau_infer)
+    t_tr = _threshold_in(dtype, tau_train) if tau_train is not None else None
+    m = min(n, _BLOCK)
+    absq = np.empty(m, dtype=dtype)
+    flag = np.empty(m, dtype=np.bool_)
+    nan = dtype.type(np.nan)
+    with np.errstate(all="ignore"):
+        for s in range(0, n, _BLOCK):
+            e = min(s + _BLOCK, n)
+            k = e - s
+            d, b, a, f = decoded[s:e], bottom[s:e], absq[:k], flag[:k]
+            np.divide(p[s:e], q[s:e], out=d)
+            np.abs(q[s:e], out=a)
+            np.less(a, t_inf, out=b)                 # |Q| < tau_infer (False for NaN Q)
+            np.isfinite(d, out=f)
+            np.greater_equal(b, f, out=b)            # b | ~f: ... or P/Q not finite
+            if b.any():
+                np.copyto(d, nan, where=b)
+            if t_tr is not None:
+                g = gap[s:e]
+                np.less(a, t_tr, out=g)              # |Q| < tau_train
+                np.greater(g, b, out=g)              # g & ~b (not bottom => |Q| >= tau_infer)
+    return decoded.reshape(shape), bottom.reshape(shape), gap.reshape(shape)
+
+
+def strict_inference(P: Any, Q: Any, config: Optional[InferenceConfig] = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode ``(P, Q)`` strictly: ``(decoded, bottom_mask, gap_mask)``.
+
+    ``bottom_mask``: ``|Q| < tau_infer`` or ``P/Q`` not finite. ``decoded``: ``P/Q``, NaN at
+    bottom. ``gap_mask``: ``tau_infer <= |Q| < tau_train`` outside bottom (all False when
+    ``config.tau_train`` is None). ``P`` and ``Q`` are arrays or array-likes of the same shape;
+    float32 stays float32, integers become float64. Inputs are never modified.
+
+    >>> import numpy as np
+    >>> from zeroproof.inference import InferenceConfig, strict_inference
+    >>> cfg = InferenceConfig(tau_infer=1e-3, tau_train=1e-2)
+    >>> d, bottom, gap = strict_inference([1.0, 1.0, 1.0, 1.0], [2.0, 5e-3, 1e-3, 0.0], cfg)
+    >>> d.tolist()
+    [0.5, 200.0, 1000.0, nan]
+    >>> bottom.tolist(), gap.tolist()
+    ([False, False, False, True], [False, True, True, False])
+    """
+    cfg = _resolve_config(config)
+    p = _as_real_array(P, "P")
+    q = _as_real_array(Q, "Q")
+    _check_same_shape(p, q)
+    return _decode(p, q, cfg.tau_infer, cfg.tau_train)
+
+
+def reject_on_gap(decoded: Any, bottom_mask: Any, gap_mask: Any
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Accept only clean rows: ``accept_mask = ~bottom_mask & ~gap_mask``.
+
+    Returns a copy of ``decoded`` with NaN wherever the row is rejected, and the accept mask.
+
+    >>> import numpy as np
+    >>> from zeroproof.inference import reject_on_gap
+    >>> d, acc = reject_on_gap(np.array([1.0, 2.0, np.nan]), np.array([False, False, True]),
+    ...                        np.array([False, True, False]))
+    >>> d, acc
+    (array([ 1., nan, nan]), array([ True, False, False]))
+    """
+    d = _as_real_array(decoded, "decoded")
+    b = _as_bool_array(bottom_mask, "bottom_mask")
+    g = _as_bool_array(gap_mask, "gap_mask")
+    _check_same_shape(d, b, "decoded", "bottom_mask")
+    _check_same_shape(d, g, "decoded", "gap_mask")
+    accept = ~(b | g)
+    return _fill(d, ~accept, np.nan), accept
+
+
+def reject_on_bottom(decoded: Any, bottom_mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Accept every row that is not bottom (gap rows pass): ``accept_mask = ~bottom_mask``.
+
+    Returns a copy of ``decoded`` with NaN at rejected rows, and the accept mask.
+
+    >>> import numpy as np
+    >>> from zeroproof.inference import reject_on_bottom
+    >>> reject_on_bottom(np.array([1.0, 3.0]), np.array([False, True]))
+    (array([ 1., nan]), array([ True, False]))
+    """
+    d = _as_real_array(decoded, "decoded")
+    b = _as_bool_array(bottom_mask, "bottom_mask")
+    _check_same_shape(d, b, "decoded", "bottom_mask")
+    accept = ~b
+    return _fill(d, b, np.nan), accept
+
+
+def _fill(d: np.ndarray, mask: np.ndarray, value: float) -> np.ndarray:
+    out = np.array(d, copy=True)
+    if out.ndim == 0:
+        return np.asarray(value if bool(mask) else out, dtype=out.dtype)
+    out[mask] = value
+    return out
+
+
+def safe_sentinel(decoded: Any, mask: Any, sentinel: float = float("nan")) -> np.ndarray:
+    """A copy of ``decoded`` with ``sentinel`` wherever ``mask`` is True.
+
+    ``sentinel`` is a real number (NaN and ±inf allowed); a finite sentinel that does not fit the
+    dtype of ``decoded`` (e.g. ``1e300`` for float32) is a ``ValueError``.
+
+    >>> import numpy as np
+    >>> from zeroproof.inference import safe_sentinel
+    >>> safe_sentinel(np.array([1.0, np.nan]), np.array([False, True]), sentinel=-1.0)
+    array([ 1., -1.])
+    """
+    d = _as_real_array(decoded, "decoded")
+    m = _as_bool_array(mask, "mask")
+    _check_same_shape(d, m, "decoded", "mask")
+    if isinstance(sentinel, (bool, np.bool_)) or not isinstance(sentinel, numbers.Real):
+        raise TypeError(f"sentinel must be a real number (NaN allowed), got "
+                        f"{type(sentinel).__name__} {sentinel!r:.60}")
+    s = float(sentinel)
+    with np.errstate(over="ignore"):
+        cast = d.dtype.type(s)
+    if math.isfinite(s) and not np.isfinite(cast):
+        raise ValueError(f"sentinel={s!r} does not fit dtype {d.dtype} of decoded; use a value "
+                         f"within its range, NaN or ±inf")
+    return _fill(d, m, s)
+
+
+def decode_strict_censored_3way(P: Any, Q: Any, tau_infer: float = 1e-6,
+                                direction_logits: Any = None
+                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Strict gate plus a censoring direction: ``(decoded, bottom_mask, class_id)``.
+
+    ``class_id`` (int64): 1 = in range (not bottom), 0 = below, 2 = above. At bottom rows the
+    direction comes from ``direction_logits`` (shape ``P.shape + (2,)``, column 0 = below,
+    column 1 = above; class 2 only when column 1 is strictly larger, so ties and NaN logits give
+    0) or, without logits, from ``sign(P)``: ``P > 0`` → 2, ``P < 0`` → 0, and ``P == 0`` or NaN
+    (no direction information) → 0. The rule is "undecidable resolves to below". ``decoded`` is
+    ``P/Q`` with NaN at bottom, exactly as :func:`strict_inference`.
+
+    >>> import numpy as np
+    >>> from zeroproof.inference import decode_strict_censored_3way
+    >>> d, bottom, cls = decode_strict_censored_3way(
+    ...     np.array([1.0, 2.0, -3.0]), np.array([0.5, 0.0, 1e-9]), tau_infer=1e-6)
+    >>> d, bottom.tolist(), cls.tolist()
+    (array([ 2., nan, nan]), [False, True, True], [1, 2, 0])
+    """
+    cfg = InferenceConfig(tau_infer=tau_infer)
+    p = _as_real_array(P, "P")
+    q = _as_real_array(Q, "Q")
+    _check_same_shape(p, q)
+    decoded, bottom, _ = _decode(p, q, cfg.tau_infer, None)
+    if direction_logits is None:
+        above = p > 0
+    else:
+        logits = _as_real_array(direction_logits, "direction_logits")
+        if logits.shape != p.shape + (2,):
+            raise ValueError(
+                f"direction_logits must have shape P.shape + (2,) = {p.shape + (2,)} (column 0 "
+                f"= below, column 1 = above), got shape {logits.shape}"
+            )
+        above = logits[..., 1] > logits[..., 0]
+    class_id = np.where(bottom, np.where(above, 2, 0), 1).astype(np.int64)
+    return decoded, bottom, class_id

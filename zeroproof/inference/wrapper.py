@@ -1,0 +1,99 @@
+"""``SCMInferenceWrapper``: run a ``(P, Q)`` model and decode it strictly in eval mode."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .mode import InferenceConfig, _resolve_config, strict_inference
+
+__all__ = ["SCMInferenceWrapper"]
+
+
+class SCMInferenceWrapper:
+    """Wrap a model whose call returns ``(P, Q)``.
+
+    Like a PyTorch module it has a ``training`` flag with :meth:`train` / :meth:`eval`:
+
+    * training mode: ``wrapper(x)`` returns the model's ``(P, Q)`` unchanged;
+    * eval mode (the default, because the wrapper exists for deployment): ``wrapper(x)`` returns
+      ``strict_inference(P, Q, config)``, i.e. ``(decoded, bottom_mask, gap_mask)``.
+
+    ``train()``/``eval()`` are forwarded to the model when it has them. Every other attribute
+    (``parameters``, ``state_dict``, ``get_config``, ...) is looked up on the wrapped model.
+
+    >>> import numpy as np
+    >>> from zeroproof.inference import InferenceConfig, SCMInferenceWrapper
+    >>> model = lambda x: (x, x - 1.0)
+    >>> wrapped = SCMInferenceWrapper(model, InferenceConfig(tau_infer=1e-3))
+    >>> decoded, bottom, gap = wrapped(np.array([3.0, 1.0]))
+    >>> decoded, bottom
+    (array([1.5, nan]), array([False,  True]))
+    >>> P, Q = wrapped.train()(np.array([3.0]))
+    >>> Q
+    array([2.])
+    """
+
+    def __init__(self, model: Any, config: Optional[InferenceConfig] = None) -> None:
+        if not callable(model):
+            raise TypeError(f"model must be callable and return (P, Q), got "
+                            f"{type(model).__name__}")
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "config", _resolve_config(config))
+        object.__setattr__(self, "training", False)
+
+    def train(self, mode: bool = True) -> "SCMInferenceWrapper":
+        """Set training mode (``mode=False`` is eval); returns ``self``.
+
+        >>> from zeroproof.inference import SCMInferenceWrapper
+        >>> SCMInferenceWrapper(lambda x: (x, x)).train().training
+        True
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"mode must be a bool, got {type(mode).__name__} {mode!r:.40}")
+        object.__setattr__(self, "training", mode)
+        inner = getattr(self.model, "train", None)
+        if callable(inner):
+            inner(mode)
+        return self
+
+    def eval(self) -> "SCMInferenceWrapper":
+        """Set eval (strict decoding) mode; returns ``self``.
+
+        >>> from zeroproof.inference import SCMInferenceWrapper
+        >>> SCMInferenceWrapper(lambda x: (x, x)).train().eval().training
+        False
+        """
+        object.__setattr__(self, "training", False)
+        inner = getattr(self.model, "eval", None)
+        if callable(inner):
+            inner()
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.model(*args, **kwargs)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError(
+                f"the wrapped model must return a pair (P, Q), got {type(out).__name__}"
+                + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+            )
+        if self.training:
+            return out
+        return strict_inference(out[0], out[1], self.config)
+
+    forward = __call__
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: delegate to the wrapped model.
+        if name.startswith("__") or name in ("model", "config", "training"):
+            raise AttributeError(name)
+        return getattr(object.__getattribute__(self, "model"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "config":
+            value = _resolve_config(value)
+        elif name == "training":
+            raise AttributeError("use train() / eval() to switch modes")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        mode = "train" if self.training else "eval"
+        return f"SCMInferenceWrapper({self.model!r}, {self.config!r}, mode={mode!r})"
