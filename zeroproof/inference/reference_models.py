@@ -1,0 +1,176 @@
+"""A small, real rational model that satisfies the bundle protocol.
+
+``PolynomialRationalHead`` is linear in its parameters over polynomial features of the input:
+
+    P(x) = Φ_p(x) · A,   Q(x) = Φ_q(x) · B
+
+where ``Φ_d(x)`` holds every monomial of total degree ``<= d`` of the ``in_features`` inputs
+(graded order: 1, x0, x1, ..., x0², x0·x1, ...). ``A`` has shape ``(n_p, out_features)`` and ``B``
+``(n_q, out_features)``; the fresh model is ``P = 0, Q = 1``. Calling it on ``x`` of shape
+``(batch, in_features)`` gives ``P`` and ``Q`` of shape ``(batch, out_features)``.
+
+Being linear in ``(A, B)``, it can be fitted by linear algebra on the projective residual
+``P·y_d − Q·y_n`` (see ``scripts/reference_robotics_deployment.py``); it is used by the tests and
+the reference deployment, and it is registered as ``"zeroproof.PolynomialRationalHead"``.
+"""
+from __future__ import annotations
+
+import itertools
+import numbers
+from typing import Any, Optional
+
+import numpy as np
+
+from .registry import register_model
+
+__all__ = ["PolynomialRationalHead", "monomial_exponents"]
+
+
+def monomial_exponents(n_vars: int, degree: int) -> list[tuple[int, ...]]:
+    """Monomials of total degree ``<= degree`` as sorted variable-index tuples (graded order).
+
+    >>> from zeroproof.inference.reference_models import monomial_exponents
+    >>> monomial_exponents(2, 2)
+    [(), (0,), (1,), (0, 0), (0, 1), (1, 1)]
+    """
+    out: list[tuple[int, ...]] = []
+    for d in range(degree + 1):
+        out.extend(itertools.combinations_with_replacement(range(n_vars), d))
+    return out
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} "
+                        f"{value!r:.40}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+@register_model("zeroproof.PolynomialRationalHead")
+class PolynomialRationalHead:
+    """Rational head ``P/Q`` with polynomial features (see the module docstring).
+
+    >>> import numpy as np
+    >>> from zeroproof.inference.reference_models import PolynomialRationalHead
+    >>> m = PolynomialRationalHead(in_features=1, degree_p=1, degree_q=1)
+    >>> m.load_state_dict({"numerator": np.array([[1.0], [0.0]]),
+    ...                    "denominator": np.array([[0.0], [1.0]])})   # 1 / x
+    >>> P, Q = m(np.array([[2.0], [4.0]]))
+    >>> (P / Q).ravel().tolist()
+    [0.5, 0.25]
+    """
+
+    def __init__(self, in_features: int, out_features: int = 1, degree_p: int = 2,
+                 degree_q: int = 1, dtype: str = "float64") -> None:
+        self.in_features = _check_int("in_features", in_features, 1)
+        self.out_features = _check_int("out_features", out_features, 1)
+        self.degree_p = _check_int("degree_p", degree_p, 0)
+        self.degree_q = _check_int("degree_q", degree_q, 0)
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.dtype = dtype
+        self._exp_p = monomial_exponents(self.in_features, self.degree_p)
+        self._exp_q = monomial_exponents(self.in_features, self.degree_q)
+        self.numerator = np.zeros((len(self._exp_p), self.out_features), dtype=dtype)
+        self.denominator = np.zeros((len(self._exp_q), self.out_features), dtype=dtype)
+        self.denominator[0] = 1.0
+
+    # -- features -------------------------------------------------------------------------
+    @property
+    def n_features_p(self) -> int:
+        """Number of numerator features."""
+        return len(self._exp_p)
+
+    @property
+    def n_features_q(self) -> int:
+        """Number of denominator features."""
+        return len(self._exp_q)
+
+    def _check_x(self, x: Any) -> np.ndarray:
+        a = np.asarray(x)
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"x must be a real array, got dtype {a.dtype}")
+        if a.ndim != 2 or a.shape[1] != self.in_features:
+            raise ValueError(f"x must have shape (batch, {self.in_features}), got {a.shape}")
+        return a.astype(self.dtype, copy=False)
+
+    def features(self, x: Any, degree: int) -> np.ndarray:
+        """Monomial features ``Φ_degree(x)``, shape ``(batch, n_monomials)``.
+
+        >>> import numpy as np
+        >>> from zeroproof.inference.reference_models import PolynomialRationalHead
+        >>> PolynomialRationalHead(2, degree_p=2).features(np.array([[2.0, 3.0]]), 2).tolist()
+        [[1.0, 2.0, 3.0, 4.0, 6.0, 9.0]]
+        """
+        a = self._check_x(x)
+        exps = monomial_exponents(self.in_features, _check_int("degree", degree, 0))
+        cols: dict[tuple[int, ...], np.ndarray] = {(): np.ones(a.shape[0], dtype=a.dtype)}
+        out = np.empty((a.shape[0], len(exps)), dtype=a.dtype)
+        for j, e in enumerate(exps):
+            if e not in cols:
+                cols[e] = cols[e[:-1]] * a[:, e[-1]]
+            out[:, j] = cols[e]
+        return out
+
+    def __call__(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(P, Q)``, each of shape ``(batch, out_features)``."""
+        phi = self.features(x, max(self.degree_p, self.degree_q))
+        P = phi[:, : self.n_features_p] @ self.numerator
+        Q = phi[:, : self.n_features_q] @ self.denominator
+        return P, Q
+
+    # -- bundle protocol --------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Architecture (JSON-able)."""
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "degree_p": self.degree_p, "degree_q": self.degree_q, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "PolynomialRationalHead":
+        """A fresh model (``P = 0, Q = 1``) of the architecture in ``config``."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        allowed = {"in_features", "out_features", "degree_p", "degree_q", "dtype"}
+        unknown = set(config) - allowed
+        if unknown:
+            raise ValueError(f"config has unknown keys {sorted(unknown)}; accepted: "
+                             f"{sorted(allowed)}")
+        return cls(**config)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters: ``numerator`` and ``denominator``."""
+        return {"numerator": self.numerator.copy(), "denominator": self.denominator.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load ``numerator``/``denominator``; shapes must match, no other keys allowed."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
+        expected = {"numerator": self.numerator.shape, "denominator": self.denominator.shape}
+        if set(state) != set(expected):
+            raise ValueError(f"state keys must be {sorted(expected)}, got {sorted(state)}")
+        new = {}
+        for key, shape in expected.items():
+            arr = np.asarray(state[key])
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"state[{key!r}] must be a real array, got dtype {arr.dtype}")
+            if arr.shape != shape:
+                raise ValueError(f"state[{key!r}] must have shape {shape} for this architecture, "
+                                 f"got {arr.shape}")
+            new[key] = arr.astype(self.dtype, copy=True)
+        self.numerator, self.denominator = new["numerator"], new["denominator"]
+
+    def parameters(self) -> list[np.ndarray]:
+        """The parameter arrays themselves (not copies)."""
+        return [self.numerator, self.denominator]
+
+    def example_inputs(self, n: int = 8, seed: Optional[int] = 0) -> np.ndarray:
+        """Deterministic standard-normal inputs of shape ``(n, in_features)``."""
+        rng = np.random.default_rng(seed)
+        return rng.standard_normal((_check_int("n", n, 1), self.in_features)).astype(self.dtype)
+
+    def __repr__(self) -> str:
+        return (f"PolynomialRationalHead(in_features={self.in_features}, out_features="
+                f"{self.out_features}, degree_p={self.degree_p}, degree_q={self.degree_q}, "
+                f"dtype={self.dtype!r})")
