@@ -1,0 +1,320 @@
+"""The backward sweep: iterative, Mask-REAL in one place, one rule table per pass.
+
+:func:`topological_sort` orders the requires-grad part of a graph without recursion.
+:func:`backward_pass` accumulates into ``.gradient`` (``node.backward()``); :func:`grad` returns
+gradients for chosen sources without touching ``.gradient``, optionally as new graph nodes
+(``create_graph=True``) so that gradients can be differentiated again.
+
+The sweep asks the mode policy which table to use *once per pass* (exact, saturating with the
+bound ``b``, or hybrid with the pass's decider) and then only indexes the table by op code.
+
+Per-pass scratch state lives in each node's ``_g`` slot, so one graph must not be differentiated
+from two threads at the same time (separate graphs in separate threads are fine).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+from ..core import kernels as K
+from .grad_mode import BOUND, MODE, GradientMode
+from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
+from .ops_table import LEAF
+from .rules import bind_table
+from . import tr_node as _tr_node
+from .tr_node import TRNode, _leaf, _leaf_code
+
+__all__ = ["backward_pass", "topological_sort", "grad", "rule_table"]
+
+
+_NONE = object()  # "reached, but no contribution": the node keeps (or gets) R(0)
+
+
+def _dfs_order(root: TRNode, extra: frozenset | set = frozenset()) -> list[TRNode]:
+    """Post-order of the requires-grad subgraph under ``root`` (iterative, no recursion)."""
+    state: dict[TRNode, bool] = {}
+    order: list[TRNode] = []
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        s = state.get(node)
+        if s is None:
+            state[node] = False
+            for p in node._in:
+                if (p.requires_grad or p in extra) and p not in state:
+                    stack.append(p)
+        else:
+            stack.pop()
+            if s is False:
+                state[node] = True
+                order.append(node)
+    return order
+
+
+def topological_sort(root: TRNode, sources: Iterable[TRNode] = ()) -> list[TRNode]:
+    """The requires-grad nodes that ``root`` depends on (and ``root``), inputs before outputs.
+
+    Iterative depth-first post-order: no recursion, so graphs of any depth work. Nodes in
+    ``sources`` are included even when they do not require grad (watched constants). For
+    inspection; the backward sweep itself needs no sort (see ``_SWEEP_TEMPLATE``).
+
+    >>> x = TRNode.parameter(1.0); y = x * x + x
+    >>> [n.op for n in topological_sort(y)]
+    ['leaf', 'mul', 'add']
+    """
+    return _dfs_order(root, set(sources))
+
+
+# ---- vocabularies (one per backend) -----------------------------------------------------------
+def _near_float(u: Any, x: Any) -> Any:
+    return ACTIVE_DECIDER.get()(u, x)  # type: ignore[misc]
+
+
+FLOAT_VOCAB: dict[str, Any] = {
+    "div": K.f_div, "sign": K.f_sign, "powi": K.f_pow_int, "sqrt": K.f_sqrt,
+    "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: 0.0, "near": _near_float,
+}
+
+
+def _node_vocab() -> dict[str, Any]:
+    from . import tr_ops_grad as T
+
+    return {
+        "div": T.tr_div, "sign": T.tr_sign, "powi": T.tr_pow_int, "sqrt": T.tr_sqrt,
+        "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: _leaf(0.0, False),
+        "near": _near_float,
+    }
+
+
+_TABLES: dict[tuple, list] = {}
+
+
+def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
+               ) -> tuple[list, Any]:
+    """The rule table for the current mode (read once), and the hybrid decider (or None).
+
+    ``backend`` names the vocabulary ("float", "node", or another registered by the batched tape
+    via ``vocab_factory``). Tables are cached per (backend, table, bound).
+    """
+    mode = MODE.get()
+    decider = None
+    if mode is _MASK_REAL:
+        table = _EXACT.get(backend)
+        if table is not None:
+            return table, None
+        key: tuple = (backend, "exact", None)
+    elif mode is GradientMode.SATURATING:
+        key = (backend, "saturating", BOUND.get())
+    else:
+        decider = HybridGradientContext.decider()
+        key = (backend, "exact", None) if decider is None else (backend, "hybrid", BOUND.get())
+    table = _TABLES.get(key)
+    if table is None:
+        if vocab_factory is None:
+            vocab_factory = (lambda: FLOAT_VOCAB) if backend == "float" else _node_vocab
+        vocab = dict(vocab_factory())
+        vocab["B"] = key[2] if key[2] is not None else 1.0
+        table = bind_table(key[1], vocab)
+        if len(_TABLES) > 64:
+            _TABLES.clear()
+        _TABLES[key] = table
+        if key[1] == "exact":
+            _EXACT[backend] = table
+    return table, decider
+
+
+_MASK_REAL = GradientMode.MASK_REAL
+_EXACT: dict[str, list] = {}
+
+
+# The sweep loop, written once and specialised (by ``_make_sweep``) for float or graph values and
+# for accumulating into ``.gradient`` or collecting gradients of chosen sources.
+_SWEEP_TEMPLATE = """
+def sweep(root, seed, table, collect):
+    leaves = []
+    pending = {{}}
+    zero = {zero}
+    try:
+        root._g = seed
+        if root._op:
+            pending[root._seq] = root
+            s = root._seq
+        else:
+            leaves.append(root)
+        while pending:
+            node = pending.pop(s, None)
+            if node is None:
+                s = max(pending)
+                continue
+            s -= 1
+            g = node._g
+            node._g = None
+            if g is _NONE:
+                g = zero
+                out = NAN
+            else:
+                out = node._v
+            {finish}
+            if out - out != 0.0:  # Mask-REAL (or nothing received): inputs reached, no contribution
+                for a in node._in:
+                    if a.requires_grad and a._g is None:
+                        a._g = _NONE
+                        if a._op:
+                            pending[a._seq] = a
+                        else:
+                            leaves.append(a)
+                continue
+            ins = node._in
+            if len(ins) == 2:
+                a, b = ins
+                ga, gb = table[node._op](g, {a_val}, {b_val}, {out_val}, node._k)
+                if a.requires_grad:
+                    cur = a._g
+                    if cur is None:
+                        a._g = ga
+                        if a._op:
+                            pending[a._seq] = a
+                        else:
+                            leaves.append(a)
+                    else:
+                        a._g = ga if cur is _NONE else cur + ga
+                if b.requires_grad:
+                    cur = b._g
+                    if cur is None:
+                        b._g = gb
+                        if b._op:
+                            pending[b._seq] = b
+                        else:
+                            leaves.append(b)
+                    else:
+                        b._g = gb if cur is _NONE else cur + gb
+            else:
+                a = ins[0]
+                (ga,) = table[node._op](g, {a_val}, None, {out_val}, node._k)
+                cur = a._g
+                if cur is None:
+                    a._g = ga
+                    if a._op:
+                        pending[a._seq] = a
+                    else:
+                        leaves.append(a)
+                else:
+                    a._g = ga if cur is _NONE else cur + ga
+        for node in leaves:
+            g = node._g
+            node._g = None
+            if g is _NONE:
+                g = zero
+            {finish}
+    except BaseException:
+        for n in leaves:
+            n._g = None
+        for n in pending.values():
+            n._g = None
+        raise
+"""
+_FINISH_ACCUMULATE = """cur = node._grad
+            node._grad = g if cur is None else cur + g"""
+_FINISH_COLLECT = """if id(node) in collect:
+                collect[id(node)] = g"""
+
+
+def _make_sweep(graph: bool, accumulate: bool) -> Callable:
+    src = _SWEEP_TEMPLATE.format(
+        zero="_leaf(0.0, False)" if graph else "0.0",
+        finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
+        a_val="a" if graph else "a._v", b_val="b" if graph else "b._v",
+        out_val="node" if graph else "out",
+    )
+    ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan")}
+    exec(compile(src, f"<sweep graph={graph} accumulate={accumulate}>", "exec"), ns)
+    return ns["sweep"]
+
+
+# One pass, no topological sort: recorded nodes carry a creation number ``_seq`` and inputs are
+# always older than the nodes built from them, so visiting the *pending* interior nodes in
+# decreasing ``_seq`` completes each node's gradient before it is used (``pending`` maps ``_seq``
+# to node; an empty stretch of numbers is skipped with ``max(pending)``). During a pass ``_g``
+# holds the gradient so far (``_NONE``: reached, nothing received) and is reset to None after.
+# Float variants work on IEEE codes, where transreal + − × are IEEE (the rules use ``div``
+# wherever a divisor can be zero); graph variants pass the nodes themselves and build new nodes.
+_SWEEPS = {(graph, acc): _make_sweep(graph, acc) for graph in (False, True) for acc in (False, True)}
+
+
+def _seed(grad_output: Any, graph: bool) -> Any:
+    if grad_output is None:
+        return _leaf(1.0, False) if graph else 1.0
+    if isinstance(grad_output, TRNode):
+        return grad_output if graph else grad_output._v
+    code = _leaf_code(grad_output, "grad_output")
+    return _leaf(code, False) if graph else code
+
+
+def backward_pass(root: TRNode, grad_output: Any = None) -> None:
+    """Accumulate ``d root / d n`` into ``n.gradient`` for every requires-grad node ``n`` reached.
+
+    >>> x = TRNode.parameter(2.0); y = x * x
+    >>> backward_pass(y); backward_pass(y); x.gradient   # accumulates, like PyTorch
+    TRScalar(8.0, REAL)
+    """
+    if root.__class__ is not TRNode and not isinstance(root, TRNode):
+        raise TypeError(
+            f"backward_pass(root): root must be a TRNode, got {type(root).__name__}"
+            + ("; batched nodes have their own .backward()" if hasattr(root, "shape") else "")
+        )
+    if root._g is not None:
+        raise RuntimeError("this graph is already being differentiated (backward re-entered)")
+    table, decider = rule_table("float")
+    seed = 1.0 if grad_output is None else _seed(grad_output, False)
+    if decider is None:
+        _SWEEPS[False, True](root, seed, table, None)
+        return
+    token = ACTIVE_DECIDER.set(decider)
+    try:
+        _SWEEPS[False, True](root, seed, table, None)
+    finally:
+        ACTIVE_DECIDER.reset(token)
+
+
+def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
+         create_graph: bool = False) -> list[TRNode]:
+    """Gradients of ``output`` w.r.t. each of ``sources`` as TRNodes; ``.gradient`` is untouched.
+
+    With ``create_graph=True`` the gradients are graph nodes (differentiable again); otherwise
+    constant nodes. A source that receives no contribution gets ``R(0)``.
+
+    >>> x = TRNode.parameter(3.0)
+    >>> (dx,) = grad(x * x * x, [x], create_graph=True)
+    >>> (d2x,) = grad(dx, [x]); d2x.value
+    TRScalar(18.0, REAL)
+    """
+    if not isinstance(output, TRNode):
+        raise TypeError(f"grad(output): output must be a TRNode, got {type(output).__name__}")
+    srcs = list(sources)
+    for i, src in enumerate(srcs):
+        if not isinstance(src, TRNode):
+            raise TypeError(f"grad(sources): sources[{i}] must be a TRNode, got {type(src).__name__}")
+    watched = [src for src in srcs if not src.requires_grad]
+    table, decider = rule_table("node" if create_graph else "float")
+    collect: dict[int, Any] = {id(src): None for src in srcs}
+    token = ACTIVE_DECIDER.set(decider)
+    for src in watched:  # a watched constant receives contributions during this pass only
+        src.requires_grad = True
+    try:
+        _SWEEPS[create_graph, False](output, _seed(grad_output, create_graph), table, collect)
+    finally:
+        ACTIVE_DECIDER.reset(token)
+        for src in watched:
+            src.requires_grad = False
+    result = []
+    for src in srcs:
+        g = collect[id(src)]
+        if g is None:
+            result.append(_leaf(0.0, False))
+        elif create_graph:
+            result.append(g if isinstance(g, TRNode) else _leaf(g, False))
+        else:
+            result.append(_leaf(g, False))
+    return result
+
+
+_tr_node._backward_pass = backward_pass

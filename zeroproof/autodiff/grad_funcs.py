@@ -1,0 +1,201 @@
+"""Function transforms: ``tr_value_and_grad`` (the primitive), ``tr_grad`` and ``check_gradient``."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple, Sequence
+
+from ..core import kernels as K
+from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
+from .backward import grad
+from .tr_node import TRNode, _leaf, _leaf_code, identity_node
+
+__all__ = ["tr_value_and_grad", "tr_grad", "check_gradient", "GradientCheckResult"]
+
+
+def _argnums(argnums: Any) -> tuple[tuple[int, ...], bool]:
+    if isinstance(argnums, bool):
+        raise TypeError("argnums must be an int or a tuple of ints, got bool")
+    if isinstance(argnums, int):
+        return (argnums,), False
+    if isinstance(argnums, (tuple, list)) and argnums and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in argnums
+    ):
+        return tuple(argnums), True
+    raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+
+
+def _as_source(x: Any, pos: int) -> TRNode:
+    """A fresh parameter holding ``x``'s value; if ``x`` is a node that requires grad, a recorded
+    identity of it instead, so the result stays connected and transforms nest."""
+    if isinstance(x, TRNode):
+        return identity_node(x) if x.requires_grad else _leaf(x._v, True)
+    return _leaf(_leaf_code(x, f"argument {pos}"), True)
+
+
+def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0) -> Callable[..., tuple[TRNode, Any]]:
+    """``f`` → a function returning ``(value_node, grad)`` at the given arguments.
+
+    Each argument at ``argnums`` becomes a fresh parameter (numbers, TRScalars and nodes are
+    accepted). ``grad`` is a TRNode, or a tuple of TRNodes when ``argnums`` is a tuple. When an
+    argument is itself a node that requires grad, the gradient is built as graph nodes connected
+    to it, so ``tr_grad(tr_grad(f))`` gives second derivatives.
+
+    >>> vg = tr_value_and_grad(lambda x: x * x + 2 * x + 1)
+    >>> val, g = vg(3.0)
+    >>> val.value, g.value
+    (TRScalar(16.0, REAL), TRScalar(8.0, REAL))
+    """
+    nums, multiple = _argnums(argnums)
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+
+    def value_and_grad(*args: Any, **kwargs: Any) -> tuple[TRNode, Any]:
+        n = len(args)
+        for i in nums:
+            if not -n <= i < n:
+                raise ValueError(
+                    f"argnums={argnums!r} is out of range for a call with {n} positional argument(s)"
+                )
+        new_args = list(args)
+        sources = []
+        nested = False
+        for i in nums:
+            a = args[i]
+            nested = nested or (isinstance(a, TRNode) and a.requires_grad)
+            src = _as_source(a, i)
+            new_args[i] = src
+            sources.append(src)
+        out = f(*new_args, **kwargs)
+        if not isinstance(out, TRNode):
+            raise TypeError(
+                f"the function must return a scalar TRNode built from its arguments, got "
+                f"{type(out).__name__}"
+                + (" (a tuple/list: return one scalar, e.g. a sum, or differentiate each output)"
+                   if isinstance(out, (tuple, list)) else "")
+                + ("; batched outputs: reduce to a scalar first (e.g. .sum())" if hasattr(out, "shape") else "")
+                + ("; use the lifted ops of zeroproof.autodiff (tr_add, ...) or operators on the "
+                   "argument so that the result stays a TRNode" if isinstance(out, (TRScalar, float, int)) else "")
+            )
+        grads = grad(out, sources, create_graph=nested)
+        return out, (tuple(grads) if multiple else grads[0])
+
+    value_and_grad.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    value_and_grad.__doc__ = f"Value and gradient of {getattr(f, '__name__', 'f')}."
+    return value_and_grad
+
+
+def tr_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0) -> Callable[..., Any]:
+    """``f`` → a function returning only the gradient (see :func:`tr_value_and_grad`).
+
+    >>> d2 = tr_grad(tr_grad(lambda x: x * x * x))
+    >>> d2(2.0).value
+    TRScalar(12.0, REAL)
+    """
+    vg = tr_value_and_grad(f, argnums)
+
+    def grad_fn(*args: Any, **kwargs: Any) -> Any:
+        return vg(*args, **kwargs)[1]
+
+    grad_fn.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    grad_fn.__doc__ = f"Gradient of {getattr(f, '__name__', 'f')}."
+    return grad_fn
+
+
+class _CheckFields(NamedTuple):
+    analytical: float
+    numerical: float
+    rel_error: float
+
+
+class GradientCheckResult(_CheckFields):
+    """``(analytical, numerical, rel_error)`` plus ``.passed`` and ``.reason``.
+
+    ``bool(result)`` is ``result.passed``. Values are IEEE floats (NaN where not computed)."""
+
+    passed: bool
+    reason: str
+
+    def __new__(cls, analytical: float, numerical: float, rel_error: float, passed: bool, reason: str
+                ) -> "GradientCheckResult":
+        self = super().__new__(cls, analytical, numerical, rel_error)
+        self.passed = passed
+        self.reason = reason
+        return self
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return (f"GradientCheckResult(analytical={self.analytical!r}, numerical={self.numerical!r}, "
+                f"rel_error={self.rel_error!r}, passed={self.passed}, reason={self.reason!r})")
+
+
+def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: int = 0,
+                   rtol: float = 1e-4, atol: float = 1e-6) -> GradientCheckResult:
+    """Compare the tape's gradient of ``func`` at ``x`` with a central finite difference.
+
+    ``x`` is the argument (number, TRScalar or node), or a tuple of arguments with ``argnum``
+    choosing the one to check. Passes when ``|a − n| ≤ atol + rtol·|n|``. A non-REAL value at
+    ``x`` is not compared; a tag change inside the stencil ``[x − eps, x + eps]`` is reported as a
+    pole (not differentiable there), not as a wrong gradient.
+
+    >>> r = check_gradient(lambda x: 1 / (x - 1), 0.5)
+    >>> r.passed, r.analytical
+    (True, -4.0)
+    >>> check_gradient(lambda x: tr_sqrt(x), 1e-6).reason
+    'not differentiable here: the tag changes inside the stencil [x - eps, x + eps] (a pole)'
+    >>> check_gradient(lambda x: 1 / x, 1e-7).reason
+    'not differentiable here: the one-sided differences disagree inside the stencil [x - eps, x + eps] (a pole or a kink)'
+    """
+    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and eps > 0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    args = list(x) if isinstance(x, (tuple, list)) else [x]
+    if not (isinstance(argnum, int) and -len(args) <= argnum < len(args)):
+        raise ValueError(f"argnum={argnum!r} is out of range for {len(args)} argument(s)")
+    x0 = _leaf_code(args[argnum]._v if isinstance(args[argnum], TRNode) else args[argnum], "x")
+    nan = math.nan
+
+    def value_at(code: float) -> float:
+        call = [a.detach() if isinstance(a, TRNode) else a for a in args]
+        call[argnum] = _leaf(code, False)
+        out = func(*call)
+        if isinstance(out, TRNode):
+            return out._v
+        if isinstance(out, TRScalar):
+            return _leaf_code(out, "result")
+        raise TypeError(f"func must return a TRNode, got {type(out).__name__}")
+
+    if x0 - x0 != 0.0:
+        return GradientCheckResult(nan, nan, nan, False,
+                                   f"not compared: x is {scalar_from_code(x0)}, not REAL")
+    call_args = [a.detach() if isinstance(a, TRNode) else a for a in args]
+    call_args[argnum] = scalar_from_code(x0)
+    value, g = tr_value_and_grad(func, argnum)(*call_args)
+    f0 = value._v
+    analytical = float(scalar_from_code(g._v))
+    if f0 - f0 != 0.0:
+        return GradientCheckResult(analytical, nan, nan, False,
+                                   f"not compared: f(x) is {scalar_from_code(f0)}, not REAL (Mask-REAL gives 0)")
+    fp, fm = value_at(K.f_add(x0, eps)), value_at(K.f_sub(x0, eps))
+    if tag_of_code(fp) is not REAL or tag_of_code(fm) is not REAL:
+        return GradientCheckResult(
+            analytical, nan, nan, False,
+            "not differentiable here: the tag changes inside the stencil [x - eps, x + eps] (a pole)")
+    numerical = (fp - fm) / (2.0 * eps)
+    if analytical != analytical or abs(analytical) == math.inf:
+        return GradientCheckResult(analytical, numerical, nan, False,
+                                   "the analytical gradient is not REAL")
+    diff = abs(analytical - numerical)
+    scale = max(abs(analytical), abs(numerical))
+    rel = diff / scale if scale > 0 else 0.0
+    passed = diff <= atol + rtol * abs(numerical)
+    if passed:
+        reason = "ok"
+    else:
+        forward, backward = (fp - f0) / eps, (f0 - fm) / eps
+        if abs(forward - backward) > 0.1 * max(abs(forward), abs(backward)) + atol:
+            reason = ("not differentiable here: the one-sided differences disagree inside the "
+                      "stencil [x - eps, x + eps] (a pole or a kink)")
+        else:
+            reason = f"mismatch: |analytical - numerical| = {diff:.3g} > atol + rtol*|numerical|"
+    return GradientCheckResult(analytical, numerical, rel, passed, reason)

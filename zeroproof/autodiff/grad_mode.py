@@ -1,0 +1,148 @@
+"""Gradient modes: MASK_REAL (default), SATURATING and HYBRID.
+
+All state lives in ``contextvars``: a mode set in one thread or asyncio task is invisible to
+another, a new thread starts in MASK_REAL, and every ``with`` block restores what it changed, also
+when the block raises. The backward sweep reads the mode and bound once per pass.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from enum import Enum
+from typing import Iterator
+
+__all__ = [
+    "GradientMode", "GradientModeConfig", "gradient_mode", "use_mask_real", "use_saturating",
+]
+
+
+class GradientMode(str, Enum):
+    """How the backward pass treats singular factors (``1/u``) of div, log, sqrt and ``x^-k``.
+
+    >>> str(GradientMode.HYBRID)
+    'hybrid'
+    """
+
+    MASK_REAL = "mask-real"
+    SATURATING = "saturating"
+    HYBRID = "hybrid"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+MODE: ContextVar[GradientMode] = ContextVar("zeroproof_gradient_mode", default=GradientMode.MASK_REAL)
+BOUND: ContextVar[float] = ContextVar("zeroproof_saturation_bound", default=1.0)
+DEFAULT_BOUND = 1.0
+
+
+def parse_mode(mode: "GradientMode | str") -> GradientMode:
+    """``mode`` as a :class:`GradientMode`; ``ValueError`` listing the modes otherwise."""
+    if isinstance(mode, GradientMode):
+        return mode
+    if isinstance(mode, str):
+        key = mode.strip().lower().replace("_", "-")
+        for m in GradientMode:
+            if key in (m.value, m.name.lower().replace("_", "-")):
+                return m
+    raise ValueError(
+        f"mode must be one of {[m.value for m in GradientMode]} (or a GradientMode), got {mode!r}"
+    )
+
+
+def check_bound(bound: object, argname: str = "saturation_bound") -> float:
+    """``bound`` as a float > 0 (finite); ``ValueError``/``TypeError`` otherwise."""
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+        try:
+            import numpy as np
+
+            if isinstance(bound, np.floating | np.integer):
+                bound = float(bound)
+            else:
+                raise TypeError
+        except TypeError:
+            raise TypeError(
+                f"{argname} must be a positive real number, got {type(bound).__name__} {bound!r:.40}"
+            ) from None
+    b = float(bound)  # type: ignore[arg-type]
+    if not (b > 0.0) or math.isinf(b):
+        raise ValueError(f"{argname} must be a finite number > 0, got {bound!r}")
+    return b
+
+
+class GradientModeConfig:
+    """Get and set the gradient mode of the current thread/task (prefer :func:`gradient_mode`).
+
+    >>> GradientModeConfig.get_mode()
+    <GradientMode.MASK_REAL: 'mask-real'>
+    """
+
+    @staticmethod
+    def set_mode(mode: "GradientMode | str") -> None:
+        """Set the mode for the rest of this thread/task (``ValueError`` for unknown modes)."""
+        MODE.set(parse_mode(mode))
+
+    @staticmethod
+    def get_mode() -> GradientMode:
+        return MODE.get()
+
+    @staticmethod
+    def set_saturation_bound(bound: float) -> None:
+        """Set the saturation bound ``b`` (``ValueError`` unless finite and > 0)."""
+        BOUND.set(check_bound(bound, "bound"))
+
+    @staticmethod
+    def get_saturation_bound() -> float:
+        return BOUND.get()
+
+    @staticmethod
+    def is_mask_real() -> bool:
+        return MODE.get() is GradientMode.MASK_REAL
+
+    @staticmethod
+    def is_saturating() -> bool:
+        return MODE.get() is GradientMode.SATURATING
+
+    @staticmethod
+    def is_hybrid() -> bool:
+        return MODE.get() is GradientMode.HYBRID
+
+    @staticmethod
+    def reset() -> None:
+        """Back to MASK_REAL with bound 1.0 in this thread/task."""
+        MODE.set(GradientMode.MASK_REAL)
+        BOUND.set(DEFAULT_BOUND)
+
+
+@contextmanager
+def gradient_mode(mode: "GradientMode | str", saturation_bound: float | None = None) -> Iterator[GradientMode]:
+    """Run a block in a gradient mode; mode and bound are restored on exit (also on exception).
+
+    >>> from zeroproof.autodiff import TRNode
+    >>> x = TRNode.parameter(0.0)
+    >>> with gradient_mode("saturating", saturation_bound=0.5):
+    ...     y = 1 / (x + 1e-300); y.backward()
+    >>> x.gradient
+    TRScalar(-4.0, REAL)
+    """
+    m = parse_mode(mode)
+    b = None if saturation_bound is None else check_bound(saturation_bound)
+    t_mode = MODE.set(m)
+    t_bound = BOUND.set(b) if b is not None else None
+    try:
+        yield m
+    finally:
+        if t_bound is not None:
+            BOUND.reset(t_bound)
+        MODE.reset(t_mode)
+
+
+def use_mask_real() -> "contextmanager[GradientMode]":  # type: ignore[type-arg]
+    """``with use_mask_real():`` — shorthand for ``gradient_mode(GradientMode.MASK_REAL)``."""
+    return gradient_mode(GradientMode.MASK_REAL)
+
+
+def use_saturating(bound: float | None = None) -> "contextmanager[GradientMode]":  # type: ignore[type-arg]
+    """``with use_saturating(bound):`` — shorthand for ``gradient_mode(SATURATING, bound)``."""
+    return gradient_mode(GradientMode.SATURATING, bound)

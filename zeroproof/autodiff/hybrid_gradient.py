@@ -1,0 +1,450 @@
+"""Hybrid gradient schedule: saturate only near poles, with a per-epoch threshold δ(t).
+
+A :class:`HybridGradientSchedule` says, for each epoch ``t``, the threshold ``δ(t)`` under which a
+singular quantity ``|u|`` (a denominator, a log argument, …) counts as *near a pole*, and which
+input regions are forced into saturation for exploration. ``with schedule.apply(epoch):`` turns on
+HYBRID mode for a block. :class:`HybridGradientContext` holds the active schedule, the epoch and the
+statistics (per thread / asyncio task, in ``contextvars``); each backward decision is counted once.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .grad_mode import BOUND, MODE, GradientMode, check_bound
+
+__all__ = [
+    "ScheduleType", "HybridGradientSchedule", "HybridGradientContext", "create_default_schedule",
+    "HybridStatistics",
+]
+
+
+class ScheduleType(str, Enum):
+    """How δ decays from ``delta_init`` to ``delta_final`` over the transition epochs."""
+
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+    COSINE = "cosine"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_MAX_POLES = 256  # bounded memory for detected poles
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}") from None
+    ok = (v >= 0.0 if allow_zero else v > 0.0) and math.isfinite(v)
+    if not ok:
+        raise ValueError(f"{name} must be a finite number {'≥' if allow_zero else '>'} 0, got {value!r}")
+    return v
+
+
+def _epochs(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.40}")
+    if value < 0:
+        raise ValueError(f"{name} must be ≥ 0, got {value}")
+    return int(value)
+
+
+@dataclass
+class HybridGradientSchedule:
+    """Per-epoch hybrid schedule (SPEC §4.4).
+
+    >>> s = HybridGradientSchedule(warmup_epochs=2, transition_epochs=10)
+    >>> s.get_delta(0) is None, s.get_delta(2), s.get_delta(12)
+    (True, 0.01, 1e-06)
+    """
+
+    warmup_epochs: int = 0
+    transition_epochs: int = 20
+    delta_init: float = 1e-2
+    delta_final: float = 1e-6
+    schedule_type: ScheduleType = ScheduleType.EXPONENTIAL
+    enable: bool = True
+    saturating_bound: float = 1.0
+    force_pole_exploration: bool = True
+    pole_exploration_radius: float = 0.05
+    pole_exploration_epochs: int = 5
+    adaptive_delta: bool = True
+    min_delta: float = 1e-8
+    _poles: list[float] = field(default_factory=list, repr=False, compare=False)
+    _poles_epoch: int | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.warmup_epochs = _epochs("warmup_epochs", self.warmup_epochs)
+        self.transition_epochs = _epochs("transition_epochs", self.transition_epochs)
+        self.pole_exploration_epochs = _epochs("pole_exploration_epochs", self.pole_exploration_epochs)
+        self.delta_init = _positive("delta_init", self.delta_init)
+        self.delta_final = _positive("delta_final", self.delta_final)
+        self.min_delta = _positive("min_delta", self.min_delta, allow_zero=True)
+        self.pole_exploration_radius = _positive("pole_exploration_radius", self.pole_exploration_radius, True)
+        self.saturating_bound = check_bound(self.saturating_bound, "saturating_bound")
+        try:
+            self.schedule_type = ScheduleType(self.schedule_type)
+        except ValueError:
+            raise ValueError(
+                f"schedule_type must be one of {[s.value for s in ScheduleType]}, got {self.schedule_type!r}"
+            ) from None
+
+    # δ(t) -------------------------------------------------------------------------------------
+    def _progress(self, epoch: int) -> float:
+        if self.transition_epochs == 0:
+            return 1.0
+        return min(max((epoch - self.warmup_epochs) / self.transition_epochs, 0.0), 1.0)
+
+    def get_delta(self, epoch: int) -> float | None:
+        """δ at ``epoch``: None when disabled or in warm-up; else the decayed, adapted δ ≥ min_delta."""
+        if not self.enable or self.is_warmup(epoch):
+            return None
+        p = self._progress(epoch)
+        di, df = self.delta_init, self.delta_final
+        if self.schedule_type is ScheduleType.LINEAR:
+            delta = di + (df - di) * p
+        elif self.schedule_type is ScheduleType.EXPONENTIAL:
+            delta = di * (df / di) ** p
+        else:
+            delta = df + 0.5 * (di - df) * (1.0 + math.cos(math.pi * p))
+        if self.adaptive_delta:
+            q_min = HybridGradientContext._stats().q_min_batch
+            if q_min is not None and q_min > 0.0:
+                delta = min(delta * max(1.0, 0.1 / q_min), 2.0 * di)
+        return max(delta, self.min_delta)
+
+    def is_warmup(self, epoch: int) -> bool:
+        """True while ``epoch < warmup_epochs`` (HYBRID is exactly MASK_REAL then)."""
+        return epoch < self.warmup_epochs
+
+    def is_transitioning(self, epoch: int) -> bool:
+        """True after warm-up while δ is still decaying."""
+        return self.enable and self.warmup_epochs <= epoch < self.warmup_epochs + self.transition_epochs
+
+    def get_mode_description(self, epoch: int) -> str:
+        """A one-line human description of what HYBRID does at ``epoch``."""
+        if not self.enable:
+            return "hybrid disabled: Mask-REAL everywhere"
+        if self.is_warmup(epoch):
+            return f"warm-up ({epoch + 1}/{self.warmup_epochs}): Mask-REAL everywhere"
+        delta = self.get_delta(epoch)
+        phase = "transition" if self.is_transitioning(epoch) else "final"
+        regions = self.get_exploration_regions(epoch)
+        extra = f", {len(regions)} forced exploration region(s)" if regions else ""
+        return f"{phase}: saturating where |u| ≤ δ = {delta:.3g}, exact elsewhere{extra}"
+
+    # forced pole exploration ------------------------------------------------------------------
+    def update_detected_poles(self, poles: Sequence[float], epoch: int) -> None:
+        """Record pole locations found at ``epoch``; inputs within ``pole_exploration_radius`` of
+        them are forced to saturate for ``pole_exploration_epochs`` epochs (at most 256 kept)."""
+        vals = [float(p) for p in poles]
+        if any(not math.isfinite(p) for p in vals):
+            raise ValueError(f"poles must be finite numbers, got {list(poles)!r:.80}")
+        self._poles = vals[-_MAX_POLES:]
+        self._poles_epoch = int(epoch)
+
+    def get_exploration_regions(self, epoch: int) -> list[tuple[float, float]]:
+        """Active ``(lo, hi)`` intervals of forced saturation at ``epoch`` (empty if none)."""
+        if not (self.enable and self.force_pole_exploration and self._poles) or self._poles_epoch is None:
+            return []
+        if not (0 <= epoch - self._poles_epoch < self.pole_exploration_epochs):
+            return []
+        r = self.pole_exploration_radius
+        return [(p - r, p + r) for p in self._poles]
+
+    @contextmanager
+    def apply(self, epoch: int) -> Iterator["HybridGradientSchedule"]:
+        """Activate HYBRID with this schedule at ``epoch`` for a block; restores the previous
+        mode, bound, schedule and epoch on exit (statistics are kept, to be read afterwards)."""
+        epoch = _epochs("epoch", epoch)
+        stats = HybridGradientContext._stats()
+        if stats.current_epoch != epoch:
+            stats.new_epoch(epoch)
+        tokens = (MODE.set(GradientMode.HYBRID), BOUND.set(self.saturating_bound),
+                  _SCHEDULE.set(self), _EPOCH.set(epoch))
+        try:
+            yield self
+        finally:
+            _EPOCH.reset(tokens[3])
+            _SCHEDULE.reset(tokens[2])
+            BOUND.reset(tokens[1])
+            MODE.reset(tokens[0])
+
+
+def create_default_schedule(aggressive: bool = False, warmup_epochs: int = 0,
+                            force_exploration: bool = True) -> HybridGradientSchedule:
+    """The default schedule (δ 1e-2 → 1e-6), or the aggressive one (δ 1e-1 → 1e-8, bound 0.1,
+    radius 0.1, 10 exploration epochs, min_delta 1e-10).
+
+    >>> create_default_schedule(aggressive=True).delta_final
+    1e-08
+    """
+    if aggressive:
+        return HybridGradientSchedule(
+            warmup_epochs=warmup_epochs, delta_init=1e-1, delta_final=1e-8, saturating_bound=0.1,
+            force_pole_exploration=force_exploration, pole_exploration_radius=0.1,
+            pole_exploration_epochs=10, min_delta=1e-10,
+        )
+    return HybridGradientSchedule(warmup_epochs=warmup_epochs, force_pole_exploration=force_exploration)
+
+
+# ---- statistics ---------------------------------------------------------------------------------
+_SAMPLE_CAP = 2048  # |u| values kept per batch for quantiles (exact below this count)
+
+
+class HybridStatistics:
+    """Streaming statistics of hybrid decisions, with memory bounded by ``_SAMPLE_CAP``.
+
+    A *batch* is one backward pass; an *epoch* runs from one ``apply(epoch)``/``update_epoch`` with
+    a new epoch number to the next. Counters are per epoch."""
+
+    __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
+                 "q_min_batch", "_b_count", "_b_sum", "_b_sample", "_b_seen", "_batch_open")
+
+    def __init__(self) -> None:
+        self.current_epoch: int | None = None
+        self.local_threshold: float | None = None
+        self.reset_epoch()
+        self.q_min_batch: float | None = None
+        self._clear_batch()
+
+    def _clear_batch(self) -> None:
+        self._b_count = 0
+        self._b_sum = 0.0
+        self._b_sample: list[float] = []
+        self._b_seen = 0
+        self._batch_open = False
+
+    def reset_epoch(self) -> None:
+        self.calls = 0
+        self.saturating = 0
+        self.near = 0
+        self.q_min_epoch: float | None = None
+
+    def new_epoch(self, epoch: int) -> None:
+        self.current_epoch = epoch
+        self.reset_epoch()
+
+    def begin_batch(self, delta: float | None) -> None:
+        self.local_threshold = delta
+        self._batch_open = True
+
+    def _open(self) -> None:
+        if self._batch_open:  # first decision of a new backward pass: start the batch afresh
+            self._clear_batch()
+            self.q_min_batch = None
+
+    def record(self, q: float, saturate: bool, near: bool) -> None:
+        self._open()
+        self.calls += 1
+        self.saturating += saturate
+        self.near += near
+        if q == q:
+            if self.q_min_batch is None or q < self.q_min_batch:
+                self.q_min_batch = q
+            if self.q_min_epoch is None or q < self.q_min_epoch:
+                self.q_min_epoch = q
+            self._b_count += 1
+            self._b_sum += q
+            self._b_seen += 1
+            if len(self._b_sample) < _SAMPLE_CAP:
+                self._b_sample.append(q)
+            else:  # deterministic reservoir: replace slot (seen * golden ratio) mod cap
+                j = int((self._b_seen * 0.6180339887498949) % 1.0 * self._b_seen)
+                if j < _SAMPLE_CAP:
+                    self._b_sample[j] = q
+
+    def record_array(self, q: np.ndarray, saturate: np.ndarray, near: np.ndarray) -> None:
+        self._open()
+        n = int(q.size)
+        self.calls += n
+        self.saturating += int(np.count_nonzero(saturate))
+        self.near += int(np.count_nonzero(near))
+        qv = q[q == q].ravel()
+        if qv.size == 0:
+            return
+        qmin = float(qv.min())
+        if self.q_min_batch is None or qmin < self.q_min_batch:
+            self.q_min_batch = qmin
+        if self.q_min_epoch is None or qmin < self.q_min_epoch:
+            self.q_min_epoch = qmin
+        self._b_count += int(qv.size)
+        self._b_sum += float(qv.sum())
+        room = _SAMPLE_CAP - len(self._b_sample)
+        if qv.size <= room:
+            self._b_sample.extend(qv.tolist())
+        else:  # evenly spaced deterministic subsample of what does not fit
+            idx = np.linspace(0, qv.size - 1, num=max(room, 0), dtype=np.int64)
+            self._b_sample.extend(qv[idx].tolist())
+        self._b_seen += int(qv.size)
+
+    def as_dict(self, regions: list[tuple[float, float]]) -> dict[str, Any]:
+        total = self.calls
+        sample = np.asarray(self._b_sample, dtype=np.float64)
+        finite = sample[np.isfinite(sample)]
+
+        def pct(p: float) -> float | None:
+            return float(np.percentile(finite, p)) if finite.size else None
+
+        return {
+            "current_epoch": self.current_epoch,
+            "local_threshold": self.local_threshold,
+            "total_gradient_calls": total,
+            "saturating_activations": self.saturating,
+            "mask_real_activations": total - self.saturating,
+            "saturating_ratio": (self.saturating / total) if total else None,
+            "near_pole_ratio": (self.near / total) if total else None,
+            "q_min_batch": self.q_min_batch,
+            "q_min_epoch": self.q_min_epoch,
+            "q_mean_batch": (self._b_sum / self._b_count) if self._b_count else None,
+            "q_median_batch": pct(50),
+            "q_p10": pct(10),
+            "q_p50": pct(50),
+            "q_p90": pct(90),
+            "exploration_regions": regions or None,
+        }
+
+
+_SCHEDULE: ContextVar[HybridGradientSchedule | None] = ContextVar("zeroproof_hybrid_schedule", default=None)
+_EPOCH: ContextVar[int | None] = ContextVar("zeroproof_hybrid_epoch", default=None)
+_STATS: ContextVar[HybridStatistics | None] = ContextVar("zeroproof_hybrid_stats", default=None)
+# The decider of the backward pass running in this context (set by the sweep, read by rules).
+ACTIVE_DECIDER: ContextVar["HybridDecider | None"] = ContextVar("zeroproof_hybrid_decider", default=None)
+
+
+class HybridDecider:
+    """Per-backward-pass hybrid decision: saturate where ``|u| ≤ δ`` or the node's attached input
+    lies in an exploration region. Reads the context once, when the pass starts."""
+
+    __slots__ = ("delta", "regions", "stats")
+
+    def __init__(self, delta: float, regions: list[tuple[float, float]], stats: HybridStatistics) -> None:
+        self.delta = delta
+        self.regions = regions
+        self.stats = stats
+        stats.begin_batch(delta)
+
+    def __call__(self, u: Any, x: Any) -> Any:
+        if u.__class__ is not float:
+            if isinstance(u, np.ndarray):
+                return self.array(u, x)
+            u = u._v  # a node (create_graph): decide on its value
+        q = abs(u)
+        near = q <= self.delta
+        sat = near
+        if not near and x is not None and self.regions:
+            sat = any(lo <= x <= hi for lo, hi in self.regions)
+        self.stats.record(q, sat, near)
+        return sat
+
+    def array(self, u: np.ndarray, x: Any) -> np.ndarray:
+        q = np.abs(u)
+        near = q <= self.delta
+        sat = near
+        if x is not None and self.regions:
+            xb = np.broadcast_to(np.asarray(x, dtype=np.float64), q.shape)
+            inside = np.zeros(q.shape, dtype=bool)
+            for lo, hi in self.regions:
+                inside |= (xb >= lo) & (xb <= hi)
+            sat = near | inside
+        self.stats.record_array(q, sat, near)
+        return sat
+
+
+class HybridGradientContext:
+    """The active hybrid schedule, epoch and statistics of this thread/task (class-level API).
+
+    >>> HybridGradientContext.reset()
+    >>> sorted(HybridGradientContext.get_statistics())[:3]
+    ['current_epoch', 'exploration_regions', 'local_threshold']
+    """
+
+    @staticmethod
+    def _stats() -> HybridStatistics:
+        s = _STATS.get()
+        if s is None:
+            s = HybridStatistics()
+            _STATS.set(s)
+        return s
+
+    @staticmethod
+    def set_schedule(schedule: HybridGradientSchedule | None) -> None:
+        if schedule is not None and not isinstance(schedule, HybridGradientSchedule):
+            raise TypeError(f"schedule must be a HybridGradientSchedule or None, got {type(schedule).__name__}")
+        _SCHEDULE.set(schedule)
+
+    @staticmethod
+    def get_schedule() -> HybridGradientSchedule | None:
+        return _SCHEDULE.get()
+
+    @staticmethod
+    def update_epoch(epoch: int) -> None:
+        """Set the current epoch; a new epoch number starts fresh per-epoch counters."""
+        epoch = _epochs("epoch", epoch)
+        _EPOCH.set(epoch)
+        s = HybridGradientContext._stats()
+        if s.current_epoch != epoch:
+            s.new_epoch(epoch)
+
+    @staticmethod
+    def current_delta() -> float | None:
+        """δ of the active schedule at the current epoch (None: no schedule or warm-up)."""
+        sched = _SCHEDULE.get()
+        if sched is None:
+            return None
+        epoch = _EPOCH.get()
+        return sched.get_delta(0 if epoch is None else epoch)
+
+    @staticmethod
+    def decider() -> HybridDecider | None:
+        """A decider for one backward pass, or None when HYBRID is exactly MASK_REAL now."""
+        delta = HybridGradientContext.current_delta()
+        if delta is None:
+            return None
+        sched = _SCHEDULE.get()
+        epoch = _EPOCH.get() or 0
+        return HybridDecider(delta, sched.get_exploration_regions(epoch), HybridGradientContext._stats())  # type: ignore[union-attr]
+
+    @staticmethod
+    def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:
+        """Decide (and count) one singular quantity: True to saturate. False without a δ."""
+        d = HybridGradientContext.decider()
+        if d is None:
+            return False
+        return bool(d(float(abs_q), x_value))
+
+    @staticmethod
+    def get_statistics() -> dict[str, Any]:
+        """Counters, ratios and |u| quantiles; every key of SPEC §4.4 is present (None if unknown)."""
+        s = HybridGradientContext._stats()
+        sched = _SCHEDULE.get()
+        epoch = _EPOCH.get()
+        e = s.current_epoch if epoch is None else epoch
+        regions = sched.get_exploration_regions(e) if (sched is not None and e is not None) else []
+        return s.as_dict(regions)
+
+    @staticmethod
+    def reset_statistics() -> None:
+        """Forget every statistic of this thread/task."""
+        _STATS.set(HybridStatistics())
+
+    @staticmethod
+    def reset_epoch_statistics() -> None:
+        """Reset the per-epoch counters and q_min_epoch (batch values are kept)."""
+        HybridGradientContext._stats().reset_epoch()
+
+    @staticmethod
+    def reset() -> None:
+        """No schedule, no epoch, fresh statistics."""
+        _SCHEDULE.set(None)
+        _EPOCH.set(None)
+        _STATS.set(HybridStatistics())

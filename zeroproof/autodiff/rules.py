@@ -1,0 +1,181 @@
+"""The derivative table: every local derivative rule of the library, written once.
+
+A rule maps the upstream gradient ``g``, the input values ``a`` (and ``b`` for binary ops), the
+output value ``out`` and the op's auxiliary datum ``k`` (the exponent of ``pow_int``) to the
+contributions for each input. Rules are written with operators and a small vocabulary of free
+names that each backend binds to its own implementation (see :func:`bind_table`):
+
+========== ====================================== =================================
+name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arrays
+========== ====================================== =================================
+``div``    transreal division ``f_div``           lifted ``tr_div`` / ``np.divide``
+``sign``   ``f_sign``                             lifted ``tr_sign`` / ``np.sign``
+``powi``   ``f_pow_int``                          lifted ``tr_pow_int`` / array kernel
+``sqrt``   ``f_sqrt``                             lifted ``tr_sqrt`` / ``np.sqrt``
+``B``      the saturation bound ``b`` of the active mode (bound per backward pass)
+``near``   hybrid decision ``|u| ≤ δ`` or forced exploration (counts the decision once)
+``select`` ``x if cond else y`` / ``np.where``
+``zeros_like`` ``0.0`` / a constant ``R(0)`` node / ``np.zeros_like``
+========== ====================================== =================================
+
+Plain ``/`` appears only where the op's forward value being REAL guarantees a non-zero divisor
+(``a / b`` REAL ⇒ ``b ≠ 0``; ``log a`` REAL ⇒ ``a > 0``); elsewhere the rule uses ``div``.
+Rules are only ever called for nodes whose forward value is REAL (Mask-REAL is applied by the
+sweep, in one place, before any rule runs).
+
+Saturating forms (SPEC §4.2): every singular factor ``1/u`` becomes ``sat(u) = sign(u)/√(u²+b²)``
+and ``1/u²`` becomes ``1/(u² + b²)``; ``|sat(u)| ≤ 1/b``.
+"""
+from __future__ import annotations
+
+import builtins
+import types
+from typing import Any, Callable
+
+from .ops_table import ABS, ADD, DIV, EXP, ID, LOG, MUL, NEG, POW, SIGN, SQRT, SUB
+
+# Free names bound per backend; declared here only so linters know they exist.
+div: Any = None
+sign: Any = None
+powi: Any = None
+sqrt: Any = None
+B: Any = None
+near: Any = None
+select: Any = None
+zeros_like: Any = None
+
+
+def sat(u: Any) -> Any:
+    """``sign(u) / sqrt(u² + b²)``: the bounded stand-in for ``1/u``."""
+    return div(sign(u), sqrt(u * u + B * B))
+
+
+def inv_sq_sat(u: Any) -> Any:
+    """``1 / (u² + b²)``: the bounded stand-in for ``1/u²``."""
+    return div(1.0, u * u + B * B)
+
+
+# ---- exact rules -------------------------------------------------------------------------
+def add_rule(g, a, b, out, k):
+    return g, g
+
+
+def sub_rule(g, a, b, out, k):
+    return g, -g
+
+
+def mul_rule(g, a, b, out, k):
+    return g * b, g * a
+
+
+def div_rule(g, a, b, out, k):
+    # ∂(a/b)/∂b = −a/b² = −(a/b)/b: written with `out` so that no b² can under/overflow.
+    return g / b, -(g * out) / b
+
+
+def neg_rule(g, a, b, out, k):
+    return (-g,)
+
+
+def abs_rule(g, a, b, out, k):
+    return (g * sign(a),)
+
+
+def sign_rule(g, a, b, out, k):
+    return (zeros_like(g),)  # not g·0, which would be Φ for an infinite g
+
+
+def log_rule(g, a, b, out, k):
+    return (g / a,)
+
+
+def exp_rule(g, a, b, out, k):
+    return (g * out,)
+
+
+def sqrt_rule(g, a, b, out, k):
+    return (div(g, 2.0 * out),)  # √ at 0: g/0 = ±∞ (or Φ), passed on as a TR value
+
+
+def pow_rule(g, a, b, out, k):
+    if k == 1:
+        return (g,)
+    return (g * (k * powi(a, k - 1)),)
+
+
+def id_rule(g, a, b, out, k):
+    return (g,)
+
+
+# ---- saturating rules (SPEC §4.2) ----------------------------------------------------------
+def div_sat_rule(g, a, b, out, k):
+    return g * sat(b), -(g * a) * inv_sq_sat(b)
+
+
+def log_sat_rule(g, a, b, out, k):
+    return (g * sat(a),)
+
+
+def sqrt_sat_rule(g, a, b, out, k):
+    return (g * sat(2.0 * out),)
+
+
+def pow_sat_rule(g, a, b, out, k):
+    if k >= 0:
+        return pow_rule(g, a, b, out, k)
+    return (g * (k * sat(powi(a, 1 - k))),)
+
+
+# ---- hybrid: saturating form near a pole, exact form elsewhere -----------------------------
+def div_hybrid_rule(g, a, b, out, k):
+    m = near(b, k)
+    ge, be = div_rule(g, a, b, out, k)
+    gs, bs = div_sat_rule(g, a, b, out, k)
+    return select(m, gs, ge), select(m, bs, be)
+
+
+def log_hybrid_rule(g, a, b, out, k):
+    m = near(a, k)
+    return (select(m, log_sat_rule(g, a, b, out, k)[0], log_rule(g, a, b, out, k)[0]),)
+
+
+def sqrt_hybrid_rule(g, a, b, out, k):
+    m = near(2.0 * out, k)
+    return (select(m, sqrt_sat_rule(g, a, b, out, k)[0], sqrt_rule(g, a, b, out, k)[0]),)
+
+
+def pow_hybrid_rule(g, a, b, out, k):
+    if k >= 0:
+        return pow_rule(g, a, b, out, k)
+    m = near(powi(a, 1 - k), None)
+    return (select(m, pow_sat_rule(g, a, b, out, k)[0], pow_rule(g, a, b, out, k)[0]),)
+
+
+EXACT: dict[int, Callable] = {
+    ADD: add_rule, SUB: sub_rule, MUL: mul_rule, DIV: div_rule, NEG: neg_rule, ABS: abs_rule,
+    SIGN: sign_rule, LOG: log_rule, EXP: exp_rule, SQRT: sqrt_rule, POW: pow_rule, ID: id_rule,
+}
+SATURATING: dict[int, Callable] = {
+    **EXACT, DIV: div_sat_rule, LOG: log_sat_rule, SQRT: sqrt_sat_rule, POW: pow_sat_rule,
+}
+HYBRID: dict[int, Callable] = {
+    **EXACT, DIV: div_hybrid_rule, LOG: log_hybrid_rule, SQRT: sqrt_hybrid_rule,
+    POW: pow_hybrid_rule,
+}
+TABLES = {"exact": EXACT, "saturating": SATURATING, "hybrid": HYBRID}
+
+_RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
+               if isinstance(obj, types.FunctionType) and obj.__module__ == __name__
+               and name != "bind_table"}
+
+
+def bind_table(table: str, vocabulary: dict[str, Any], size: int = 13) -> list[Callable | None]:
+    """The rules of ``table`` as a list indexed by op code, with the free names bound to
+    ``vocabulary`` (one namespace per backend, mode and bound; cheap, and cached by callers)."""
+    ns: dict[str, Any] = {"__builtins__": builtins, **vocabulary}
+    for name, fn in _RULE_FUNCS.items():
+        ns[name] = types.FunctionType(fn.__code__, ns, name, fn.__defaults__, fn.__closure__)
+    out: list[Callable | None] = [None] * size
+    for op, fn in TABLES[table].items():
+        out[op] = ns[fn.__name__]
+    return out

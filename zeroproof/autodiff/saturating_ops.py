@@ -1,0 +1,45 @@
+"""The saturating forms of SPEC §4.2 as user-facing functions on transreal values.
+
+The backward pass uses the same formulas from :mod:`zeroproof.autodiff.rules` (``sat`` and
+``inv_sq_sat``); these wrappers bind them to plain transreal scalars for plotting and inspection.
+"""
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from ..core.scalar import TRScalar, scalar_from_code
+from . import rules
+from .grad_mode import BOUND, check_bound
+from .tr_node import _leaf_code
+
+__all__ = ["saturating_reciprocal", "saturating_inverse_square"]
+
+
+def _bound_formula(fn: Any, bound: float) -> Any:
+    from .backward import FLOAT_VOCAB
+
+    ns = {"__builtins__": __builtins__, **FLOAT_VOCAB, "B": bound}
+    return types.FunctionType(fn.__code__, ns, fn.__name__)
+
+
+def saturating_reciprocal(u: Any, bound: float | None = None) -> TRScalar:
+    """``sat(u) = sign(u)/√(u² + b²)``, the bounded stand-in for ``1/u`` (``|sat(u)| ≤ 1/b``).
+
+    ``bound`` defaults to the active saturation bound.
+
+    >>> saturating_reciprocal(0.0), saturating_reciprocal(2.0, bound=1e-12)
+    (TRScalar(0.0, REAL), TRScalar(0.5, REAL))
+    """
+    b = BOUND.get() if bound is None else check_bound(bound, "bound")
+    return scalar_from_code(_bound_formula(rules.sat, b)(_leaf_code(u, "u")))
+
+
+def saturating_inverse_square(u: Any, bound: float | None = None) -> TRScalar:
+    """``1/(u² + b²)``, the bounded stand-in for ``1/u²`` (at most ``1/b²``).
+
+    >>> saturating_inverse_square(0.0, bound=0.5)
+    TRScalar(4.0, REAL)
+    """
+    b = BOUND.get() if bound is None else check_bound(bound, "bound")
+    return scalar_from_code(_bound_formula(rules.inv_sq_sat, b)(_leaf_code(u, "u")))

@@ -1,0 +1,425 @@
+"""``TRNode``: a scalar node of the transreal tape, and the graph-recording machinery.
+
+A node stores its forward value as an IEEE *code* (a plain float, see
+:mod:`zeroproof.core.scalar`), an op code, its input nodes, an auxiliary datum and (when recorded)
+a creation sequence number; ``.value`` and ``.gradient`` build :class:`~zeroproof.core.TRScalar`
+views on demand. Keeping floats inside the
+tape is what makes it fast: a forward step is one kernel call and one small object.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator
+
+from ..core import kernels as K
+from ..core.scalar import (
+    _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
+)
+from .ops_table import ABS, ADD, DIV, ID, LEAF, MUL, NEG, OP_NAMES, POW, SUB
+
+__all__ = ["TRNode", "no_grad", "enable_grad", "is_grad_enabled", "stop_gradient"]
+
+# False inside `no_grad()`: lifted ops then record nothing. Per thread / asyncio task.
+GRAD_ENABLED: ContextVar[bool] = ContextVar("zeroproof_grad_enabled", default=True)
+
+_new = object.__new__
+
+
+class TRNode:
+    """A scalar node of the transreal autodiff tape.
+
+    Build leaves with :meth:`parameter` (requires grad) and :meth:`constant`; combine them with
+    the lifted ops of :mod:`zeroproof.autodiff.tr_ops_grad` or with ``+ - * / ** abs``; call
+    :meth:`backward` on the result.
+
+    >>> x = TRNode.parameter(0.5)
+    >>> y = 1 / (x - 1)
+    >>> y.backward()
+    >>> x.gradient
+    TRScalar(-4.0, REAL)
+    """
+
+    __slots__ = ("_v", "_op", "_in", "_k", "_g", "_grad", "_seq", "_name", "requires_grad",
+                 "__weakref__")
+    __array_ufunc__ = None  # NumPy must not turn a node into an object array
+
+    def __init__(self, value: Any = 0.0, requires_grad: bool = False, name: str | None = None) -> None:
+        if value.__class__ is TRNode:
+            raise TypeError("TRNode(value): value is already a TRNode; use node.detach() to copy it")
+        self._v = _leaf_code(value, "TRNode(value): value")
+        self._op = LEAF
+        self._in = ()
+        self._k = None
+        self._g = None
+        self._grad = None
+        if not isinstance(requires_grad, bool):
+            raise TypeError(f"requires_grad must be a bool, got {type(requires_grad).__name__}")
+        self.requires_grad = requires_grad
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+        if name is not None:
+            self._name = name
+
+    # construction ------------------------------------------------------------------------
+    @classmethod
+    def parameter(cls, value: Any, name: str | None = None) -> "TRNode":
+        """A leaf that requires grad. ``value``: a TRScalar or a real number.
+
+        >>> TRNode.parameter(2.0, name="w")
+        TRNode(2.0, REAL, name='w', requires_grad=True)
+        """
+        return cls(value, True, name)
+
+    @classmethod
+    def constant(cls, value: Any, name: str | None = None) -> "TRNode":
+        """A leaf that requires no grad.
+
+        >>> TRNode.constant(pinf()).tag
+        <TRTag.PINF: 1>
+        """
+        return cls(value, False, name)
+
+    # views ---------------------------------------------------------------------------------
+    @property
+    def value(self) -> TRScalar:
+        """The forward value as a :class:`TRScalar`."""
+        return scalar_from_code(self._v)
+
+    @property
+    def tag(self) -> TRTag:
+        """The tag of the forward value."""
+        return tag_of_code(self._v)
+
+    @property
+    def gradient(self) -> TRScalar | None:
+        """Accumulated gradient (``None`` before any backward pass reached this node)."""
+        g = self._grad
+        return None if g is None else scalar_from_code(g)
+
+    @property
+    def name(self) -> str | None:
+        return getattr(self, "_name", None)
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        self._name = name
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for parameters and constants (nodes not produced by an op)."""
+        return self._op == LEAF
+
+    @property
+    def op(self) -> str:
+        """Name of the op that produced this node (``"leaf"`` for leaves)."""
+        return OP_NAMES[self._op]
+
+    @property
+    def inputs(self) -> tuple["TRNode", ...]:
+        """The input nodes recorded for this node (empty for leaves and unrecorded nodes)."""
+        return self._in
+
+    @property
+    def x_value(self) -> float | None:
+        """Input value attached by a layer for hybrid forced pole exploration (div/log/sqrt)."""
+        return None if self._op == POW else self._k
+
+    @x_value.setter
+    def x_value(self, x: float | None) -> None:
+        if self._op == POW:
+            raise ValueError("x_value cannot be attached to a pow_int node (its aux is the exponent)")
+        self._k = None if x is None else float(x)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.gradient`` becomes ``None``)."""
+        self._grad = None
+
+    def detach(self) -> "TRNode":
+        """A new constant leaf with the same value (no graph, no gradient).
+
+        >>> TRNode.parameter(1.0).detach().requires_grad
+        False
+        """
+        return _leaf(self._v, False)
+
+    def backward(self, grad_output: Any = None) -> None:
+        """Accumulate ``d self / d node`` into ``.gradient`` of every requires-grad node reached.
+
+        Seeds ``R(1)`` (or ``grad_output``). Mask-REAL applies in every mode: a node whose forward
+        value is not REAL sends nothing to its inputs; an input reached by no contribution gets
+        ``R(0)``. Runs iteratively, so graphs of any depth work.
+        """
+        _backward_pass(self, grad_output)
+
+    # printing ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        v = self.value
+        inner = f"{v._value!r}, REAL" if v._tag is REAL else v._tag.name
+        parts = [inner]
+        name = getattr(self, "_name", None)
+        if name is not None:
+            parts.append(f"name={name!r}")
+        if self._op != LEAF:
+            parts.append(f"op={OP_NAMES[self._op]}")
+        if self.requires_grad:
+            parts.append("requires_grad=True")
+        return f"TRNode({', '.join(parts)})"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __float__(self) -> float:  # pragma: no cover - deliberately unsupported
+        raise TypeError(
+            "a TRNode has no float value; use float(node.value) (which detaches) on purpose"
+        )
+
+    # Graph-building operators (numbers and TRScalars on either side); + − × ÷ are attached
+    # below the class with the kernels' fast path inlined.
+    __add__: Any
+    __radd__: Any
+    __sub__: Any
+    __rsub__: Any
+    __mul__: Any
+    __rmul__: Any
+    __truediv__: Any
+    __rtruediv__: Any
+
+    def __neg__(self) -> "TRNode":
+        return _unary(NEG, K.f_neg, self)
+
+    def __pos__(self) -> "TRNode":
+        return self
+
+    def __abs__(self) -> "TRNode":
+        return _unary(ABS, K.f_abs, self)
+
+    def __pow__(self, k: Any) -> "TRNode":
+        return pow_node(self, k)
+
+    def __rpow__(self, base: Any) -> Any:
+        raise TypeError("x ** node is not supported: exponents must be Python ints")
+
+    # equality and hashing are by identity (object defaults), as for tensors.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+
+# ---- recording ------------------------------------------------------------------------------
+def _leaf_code(value: Any, argname: str) -> float:
+    if value.__class__ is TRScalar or isinstance(value, TRScalar):
+        return value._value if value._tag is REAL else _CODE_OF_TAG[value._tag]
+    if _is_number(value):
+        return _check_real(value, argname)
+    raise TypeError(
+        f"{argname} must be a TRScalar or a real number (int, float), got "
+        f"{type(value).__name__} {value!r:.60}"
+    )
+
+
+def _leaf(code: float, requires_grad: bool) -> TRNode:
+    n = _new(TRNode)
+    n._v = code
+    n._op = LEAF
+    n._in = ()
+    n._k = None
+    n._g = None
+    n._grad = None
+    n.requires_grad = requires_grad
+    return n
+
+
+def as_node(x: Any, argname: str = "x") -> TRNode:
+    """``x`` as a node: nodes pass through; TRScalars and numbers become constant leaves."""
+    if x.__class__ is TRNode:
+        return x
+    if isinstance(x, TRNode):
+        return x
+    if x.__class__ is TRScalar:
+        return _leaf(x._value if x._tag is REAL else _CODE_OF_TAG[x._tag], False)
+    if _is_number(x):
+        return _leaf(_check_real(x, argname), False)
+    if hasattr(x, "shape") or hasattr(x, "__array__") or hasattr(x, "codes"):
+        raise TypeError(
+            f"{argname}: cannot mix a scalar TRNode with {type(x).__name__}; arrays belong on the "
+            "batched tape (zeroproof.array), or pass plain numbers"
+        )
+    raise TypeError(
+        f"{argname} must be a TRNode, TRScalar or real number (int, float), got "
+        f"{type(x).__name__} {x!r:.60}"
+    )
+
+
+def _record(code: float, op: int, inputs: tuple, aux: Any, track: bool) -> TRNode:
+    """A new node with value ``code``; records ``op`` and ``inputs`` when ``track`` (some input
+    requires grad) and recording is enabled in this context."""
+    n = _new(TRNode)
+    n._v = code
+    n._g = None
+    n._grad = None
+    n._k = aux
+    if track and (not _NO_GRAD[0] or _grad_enabled()):
+        n._op = op
+        n._in = inputs
+        n._seq = _next_seq()
+        n.requires_grad = True
+    else:
+        n._op = LEAF
+        n._in = ()
+        n.requires_grad = False
+    return n
+
+
+_grad_enabled = GRAD_ENABLED.get
+# Number of `no_grad()` blocks open in any thread. While it is 0 (the common case) ops skip the
+# per-context lookup; otherwise they consult GRAD_ENABLED, which is what decides.
+_NO_GRAD = [0]
+_NO_GRAD_LOCK = threading.Lock()
+_backward_pass: Any = None  # set by zeroproof.autodiff.backward (which imports this module)
+# Creation sequence of recorded nodes: inputs always exist before the nodes built from them, so
+# decreasing ``_seq`` is a reverse topological order (the backward sweep relies on it).
+_next_seq = itertools.count().__next__
+
+
+def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRNode:
+    if a.__class__ is not TRNode:
+        a = as_node(a, "a")
+    if b.__class__ is not TRNode:
+        b = as_node(b, "b")
+    return _record(kernel(a._v, b._v), op, (a, b), None, a.requires_grad or b.requires_grad)
+
+
+_METHOD_TEMPLATE = """
+def method(self, o):
+    if o.__class__ is not TRNode:
+        o = as_node(o, "other operand")
+    {order}
+    av = a._v
+    bv = b._v
+    r = {expr}
+    if r - r != 0.0:
+        r = kernel(av, bv)
+    n = _new(TRNode)
+    n._v = r
+    n._g = None
+    n._grad = None
+    n._k = None
+    if (a.requires_grad or b.requires_grad) and (not _NO_GRAD[0] or _grad_enabled()):
+        n._op = op
+        n._in = (a, b)
+        n._seq = _next_seq()
+        n.requires_grad = True
+    else:
+        n._op = LEAF
+        n._in = ()
+        n.requires_grad = False
+    return n
+"""
+
+
+def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any:
+    """Operator method with the kernel's own fast path inlined: the IEEE result of ``expr`` when
+    it is finite (exactly what the kernel returns then); otherwise the kernel decides. Generated
+    from one template so that the four ops share a single body."""
+    ns = {"TRNode": TRNode, "as_node": as_node, "_new": _new, "_grad_enabled": _grad_enabled,
+          "_next_seq": _next_seq, "_NO_GRAD": _NO_GRAD,
+          "kernel": kernel, "op": op, "LEAF": LEAF, "_NAN": float("nan")}
+    src = _METHOD_TEMPLATE.format(order="a = o; b = self" if reflected else "a = self; b = o", expr=expr)
+    exec(compile(src, f"<TRNode.{OP_NAMES[op]}>", "exec"), ns)
+    return ns["method"]
+
+
+def _unary(op: int, kernel: Any, a: Any) -> TRNode:
+    if a.__class__ is not TRNode:
+        a = as_node(a, "x")
+    return _record(kernel(a._v), op, (a,), None, a.requires_grad)
+
+
+def pow_node(x: Any, k: Any) -> TRNode:
+    from ..core.ops import check_int_exponent
+
+    k = check_int_exponent(k)
+    if x.__class__ is not TRNode:
+        x = as_node(x, "x")
+    return _record(K.f_pow_int(x._v, k), POW, (x,), k, x.requires_grad)
+
+
+def identity_node(x: TRNode) -> TRNode:
+    """A recorded copy of ``x`` (value and gradient pass through unchanged)."""
+    return _record(x._v, ID, (x,), None, x.requires_grad)
+
+
+for _op, _kern, _expr, _name in (
+    (ADD, K.f_add, "av + bv", "add"), (SUB, K.f_sub, "av - bv", "sub"),
+    (MUL, K.f_mul, "av * bv", "mul"),
+    (DIV, K.f_div, "av / bv if bv else _NAN", "truediv"),  # a zero divisor takes the slow path
+):
+    setattr(TRNode, f"__{_name}__", _make_binary_method(_op, _kern, _expr, False))
+    setattr(TRNode, f"__r{_name}__", _make_binary_method(_op, _kern, _expr, True))
+
+
+# ---- contexts ---------------------------------------------------------------------------------
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Ops inside the block record nothing (results are constants). Per thread/task.
+
+    >>> x = TRNode.parameter(1.0)
+    >>> with no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+    token = GRAD_ENABLED.set(False)
+    with _NO_GRAD_LOCK:
+        _NO_GRAD[0] += 1
+    try:
+        yield
+    finally:
+        GRAD_ENABLED.reset(token)
+        with _NO_GRAD_LOCK:
+            _NO_GRAD[0] -= 1
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Re-enable recording inside a ``no_grad()`` block."""
+    token = GRAD_ENABLED.set(True)
+    try:
+        yield
+    finally:
+        GRAD_ENABLED.reset(token)
+
+
+def is_grad_enabled() -> bool:
+    """Whether lifted ops record in this thread/task."""
+    return GRAD_ENABLED.get()
+
+
+def stop_gradient(x: Any) -> Any:
+    """The value of ``x`` with the gradient blocked (a constant leaf; batched nodes likewise).
+
+    >>> x = TRNode.parameter(3.0)
+    >>> y = x * stop_gradient(x)
+    >>> y.backward(); x.gradient
+    TRScalar(3.0, REAL)
+    """
+    if x.__class__ is TRNode:
+        return _leaf(x._v, False)
+    sg = getattr(type(x), "__tr_stop_gradient__", None)
+    if sg is not None:
+        return sg(x)
+    return as_node(x, "stop_gradient(x): x")
+
+
+def _dispatch(name: str, args: tuple) -> Any:
+    from . import tr_ops_grad
+
+    fn = getattr(tr_ops_grad, name, None)
+    if fn is None:
+        raise TypeError(f"{name} does not accept TRNode arguments; use the lifted ops on nodes")
+    return fn(*args)
+
+
+TRNode.__tr_dispatch__ = staticmethod(_dispatch)  # type: ignore[attr-defined]

@@ -1,0 +1,96 @@
+"""Lifted (graph-building) transreal ops: the same names as :mod:`zeroproof.core`, on nodes.
+
+Each op accepts any mix of :class:`TRNode`, :class:`~zeroproof.core.TRScalar`, int and float and
+returns a :class:`TRNode`. The forward value is computed by the very kernel that
+:mod:`zeroproof.core` uses; the local derivatives live in :mod:`zeroproof.autodiff.rules`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import kernels as K
+from .ops_table import ABS, ADD, DIV, EXP, LOG, MUL, NEG, SIGN, SQRT, SUB
+from .tr_node import TRNode, _binary, _unary, pow_node
+
+__all__ = [
+    "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int",
+]
+
+
+def tr_add(a: Any, b: Any) -> TRNode:
+    """``a + b`` as a graph node.
+
+    >>> tr_add(TRNode.parameter(1.0), 2.0).value
+    TRScalar(3.0, REAL)
+    """
+    return _binary(ADD, K.f_add, a, b)
+
+
+def tr_sub(a: Any, b: Any) -> TRNode:
+    """``a − b`` as a graph node. ``tr_sub(TRNode.constant(pinf()), pinf()).tag`` is PHI."""
+    return _binary(SUB, K.f_sub, a, b)
+
+
+def tr_mul(a: Any, b: Any) -> TRNode:
+    """``a × b`` as a graph node.
+
+    >>> tr_mul(TRNode.parameter(0.0), pinf()).tag
+    <TRTag.PHI: 3>
+    """
+    return _binary(MUL, K.f_mul, a, b)
+
+
+def tr_div(a: Any, b: Any) -> TRNode:
+    """``a ÷ b`` as a graph node (``r/0 = ±∞``, ``0/0 = Φ``).
+
+    >>> x = TRNode.parameter(0.0)
+    >>> y = tr_div(real(1.0), x); y.backward()
+    >>> y.value, x.gradient
+    (TRScalar(PINF), TRScalar(0.0, REAL))
+    """
+    return _binary(DIV, K.f_div, a, b)
+
+
+def tr_neg(a: Any) -> TRNode:
+    """``−a`` as a graph node. ``tr_neg(TRNode.constant(1.0)).value`` is ``R(-1)``."""
+    return _unary(NEG, K.f_neg, a)
+
+
+def tr_abs(a: Any) -> TRNode:
+    """``|a|`` as a graph node (derivative ``sign(a)``, 0 at 0)."""
+    return _unary(ABS, K.f_abs, a)
+
+
+def tr_sign(a: Any) -> TRNode:
+    """``sign(a)`` as a graph node (derivative 0)."""
+    return _unary(SIGN, K.f_sign, a)
+
+
+def tr_log(a: Any) -> TRNode:
+    """``log a`` as a graph node (``log 0 = −∞``).
+
+    >>> tr_log(TRNode.parameter(1.0)).value
+    TRScalar(0.0, REAL)
+    """
+    return _unary(LOG, K.f_log, a)
+
+
+def tr_exp(a: Any) -> TRNode:
+    """``exp a`` as a graph node."""
+    return _unary(EXP, K.f_exp, a)
+
+
+def tr_sqrt(a: Any) -> TRNode:
+    """``√a`` as a graph node (derivative ``1/(2√a)``; at 0 it is ``+∞``, a TR value)."""
+    return _unary(SQRT, K.f_sqrt, a)
+
+
+def tr_pow_int(x: Any, k: int) -> TRNode:
+    """``x**k`` (int ``k``) as a graph node.
+
+    >>> x = TRNode.parameter(2.0)
+    >>> y = tr_pow_int(x, 3); y.backward(); x.gradient
+    TRScalar(12.0, REAL)
+    """
+    return pow_node(x, k)
