@@ -58,13 +58,39 @@ def arithmetic_tour() -> None:
     _show("to_ieee(from_ieee(-0.0))", to_ieee(from_ieee(-0.0)))
 
 
+def gradient_tour() -> None:
+    """Gradients through a pole: exact where the value is REAL, Mask-REAL zero at the pole,
+    bounded under the saturating mode.
+
+    >>> gradient_tour()  # doctest: +ELLIPSIS
+    Gradients through a pole
+    ...
+    """
+    from zeroproof.autodiff import TRNode, check_gradient, gradient_mode, tr_grad
+
+    print("\nGradients through a pole: f(x) = 1 / (x - 1)")
+    for xv in (0.5, 1.0, 1.0 + 1e-9):
+        x = TRNode.parameter(xv)
+        y = 1 / (x - 1)
+        y.backward()
+        _show(f"x = {xv!r}: f(x), f'(x)", f"{y.value}, {x.gradient}")
+    with gradient_mode("saturating", saturation_bound=1.0):
+        x = TRNode.parameter(1.0 + 1e-9)
+        (1 / (x - 1)).backward()
+        _show("saturating f'(1 + 1e-9) (|.| ≤ 1/b²)", x.gradient)
+    d2 = tr_grad(tr_grad(lambda x: 1 / (x - 1)))
+    _show("f''(0.5) via tr_grad(tr_grad(f))", d2(0.5).value)
+    _show("check_gradient(f, 0.5)", check_gradient(lambda x: 1 / (x - 1), 0.5).reason)
+
+
 def main() -> None:
-    """Run the tour (later sections add gradients).
+    """Run the tour: arithmetic, then gradients.
 
     >>> callable(main)
     True
     """
     arithmetic_tour()
+    gradient_tour()
 
 
 if __name__ == "__main__":

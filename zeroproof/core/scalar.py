@@ -206,7 +206,10 @@ def _comparable(other: object) -> "TRScalar | None | bool":
     if other.__class__ is TRScalar:
         return other  # type: ignore[return-value]
     if _is_number(other):
-        f = float(other)  # type: ignore[arg-type]
+        try:
+            f = float(other)  # type: ignore[arg-type]
+        except OverflowError:  # an int beyond float64: compares like the infinity of its sign
+            f = _INF if other > 0 else -_INF  # type: ignore[operator]
         if f != f:
             return False  # a NaN float is not a transreal value: equal to nothing, unordered
         return scalar_from_code(f)
