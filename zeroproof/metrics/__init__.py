@@ -2,8 +2,9 @@
 
 Ground truth is a boolean ``is_in_range`` per sample (True: the target is a finite value the
 model should decode; False: censored / singular, the model should say bottom). For a threshold
-``tau`` a sample is *predicted bottom* when ``|Q| < tau`` or ``|Q|`` is NaN (exactly the strict
-decoder's Q rule). Per ``tau``:
+``tau`` a sample is *predicted bottom* when ``|Q| < tau``, ``|Q| == 0`` or ``|Q|`` is NaN —
+exactly the strict decoder's rule for a finite ``P`` (``P/0`` is never finite, so ``Q == 0`` is
+bottom even at ``tau = 0``). Per ``tau``:
 
 * ``false_in_range_on_censored`` = P(not predicted bottom | censored) — unsafe accepts;
   non-increasing in ``tau``;
@@ -49,7 +50,7 @@ def _taus(taus: Any) -> list[float]:
 
 def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[float]
                                ) -> dict[str, Any]:
-    """Per-threshold safety/coverage rates of the gate ``|Q| < tau`` (see the module docs).
+    """Per-threshold safety/coverage rates of the strict gate on ``|Q|`` (see the module docs).
 
     Returns a JSON-able dict: ``taus`` (in the given order), one list per curve
     (``false_in_range_on_censored``, ``false_censoring_on_in_range``, ``coverage``),
@@ -91,8 +92,10 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     n = q.size
     fir, fcr, cov, nbot = [], [], [], []
     for t in ts:
-        bot_in = int(np.searchsorted(in_sorted, t, side="left")) + nan_in   # |Q| < t or NaN
-        bot_cen = int(np.searchsorted(cen_sorted, t, side="left")) + nan_cen
+        # |Q| < t (or |Q| <= 0 when t == 0), plus NaN
+        side = "left" if t > 0 else "right"
+        bot_in = int(np.searchsorted(in_sorted, t, side=side)) + nan_in
+        bot_cen = int(np.searchsorted(cen_sorted, t, side=side)) + nan_cen
         fir.append((n_cen - bot_cen) / n_cen if n_cen else None)
         fcr.append(bot_in / n_in if n_in else None)
         cov.append((n - bot_in - bot_cen) / n if n else None)

@@ -1,0 +1,32 @@
+"""The reference robotics deployment script, end to end with small settings."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from zeroproof.inference import validate_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_reference_deployment_script(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "reference_robotics_deployment.py"),
+         "--device", "cpu", "--epochs", "2", "--n-samples", "1500", "--out", str(tmp_path),
+         "--run-name", "ci"],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "ci"
+    report = (run / "VALIDATION_REPORT.md").read_text()
+    for words in ("coverage", "bottom rate", "gap rate", "validate_bundle: **passed**"):
+        assert words in report
+    assert sorted(os.listdir(run / "bundle")) == ["architecture.json", "metadata.json",
+                                                  "parameters.npz", "reference.npz"]
+    validate_bundle(run / "bundle")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["final_outputs_all_finite"] is True
+    sf = metrics["safety_first"]
+    assert abs(sf["bottom_rate"] + sf["gap_rate"] + sf["accept_rate"] - 1) < 1e-12
+    assert (run / "tau_infer_sweep.json").exists() and (run / "tau_infer_sweep.md").exists()
