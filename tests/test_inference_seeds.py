@@ -40,12 +40,11 @@ def x():
     return np.array([[1.0], [0.0], [1e-7], [5e-5], [-2.0]])
 
 
-def test_validate_bundle_snippet(tmp_path):
+def test_validate_bundle_snippet(tmp_path, monkeypatch):
     from zeroproof.inference import export_bundle
     from zeroproof.inference.reference_models import PolynomialRationalHead
     export_bundle(PolynomialRationalHead(2), tmp_path / "path/to/bundle_dir")
-    import os
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     from zeroproof.inference import validate_bundle
     validate_bundle("path/to/bundle_dir")
 
