@@ -9,6 +9,8 @@ statistics (per thread / asyncio task, in ``contextvars``); each backward decisi
 from __future__ import annotations
 
 import math
+import sys
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -201,6 +203,22 @@ def create_default_schedule(aggressive: bool = False, warmup_epochs: int = 0,
 _SAMPLE_CAP = 2048  # |u| values kept per batch for quantiles (exact below this count)
 
 
+def _context_owner() -> tuple:
+    """The thread and the asyncio task (if any) running now.
+
+    asyncio tasks (and ``asyncio.to_thread``) start from a *copy* of their creator's context, so
+    a statistics object found in a ContextVar may be the creator's; it is only used by its owner.
+    """
+    task = None
+    aio = sys.modules.get("asyncio")  # no asyncio imported: no tasks
+    if aio is not None:
+        try:
+            task = aio.current_task()
+        except RuntimeError:  # no running event loop
+            task = None
+    return threading.get_ident(), task
+
+
 class HybridStatistics:
     """Streaming statistics of hybrid decisions, with memory bounded by ``_SAMPLE_CAP``.
 
@@ -208,9 +226,10 @@ class HybridStatistics:
     a new epoch number to the next. Counters are per epoch."""
 
     __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
-                 "q_min_batch", "_b_count", "_b_sum", "_b_sample", "_b_seen", "_batch_open")
+                 "q_min_batch", "_b_count", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "owner")
 
     def __init__(self) -> None:
+        self.owner = _context_owner()
         self.current_epoch: int | None = None
         self.local_threshold: float | None = None
         self.reset_epoch()
@@ -371,7 +390,7 @@ class HybridGradientContext:
     @staticmethod
     def _stats() -> HybridStatistics:
         s = _STATS.get()
-        if s is None:
+        if s is None or s.owner != _context_owner():  # none yet, or inherited from the creator
             s = HybridStatistics()
             _STATS.set(s)
         return s
