@@ -1,0 +1,413 @@
+"""Scalar tape behaviour: Mask-REAL, accumulation, graph control, transforms, tape, gradcheck, types."""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+import zeroproof as zp
+from zeroproof.autodiff import (
+    GradientCheckResult, TRNode, check_gradient, create_default_schedule, gradient_mode,
+    gradient_tape, grad, no_grad, stop_gradient, tr_grad, tr_value_and_grad, topological_sort,
+)
+from zeroproof.autodiff import tr_ops_grad as T
+from zeroproof.core import TRScalar, TRTag, ninf, phi, pinf, real
+
+MODES = ["mask-real", "saturating", "hybrid"]
+
+
+def is_real_zero(g: TRScalar | None) -> bool:
+    return g is not None and g.tag is TRTag.REAL and g.value == 0.0
+
+
+def in_mode(mode: str):
+    """A context for each mode; HYBRID with a schedule whose δ is active and large."""
+    if mode == "hybrid":
+        return create_default_schedule(warmup_epochs=0).apply(0)
+    return gradient_mode(mode)
+
+
+# ---- Mask-REAL ----------------------------------------------------------------------------------
+POLES = [
+    ("1/x at 0", lambda x: 1 / x, 0.0, TRTag.PINF),
+    ("1/x at -0", lambda x: 1 / x, -0.0, TRTag.NINF),
+    ("log at 0", lambda x: T.tr_log(x), 0.0, TRTag.NINF),
+    ("log of negative", lambda x: T.tr_log(x), -1.0, TRTag.PHI),
+    ("sqrt of negative", lambda x: T.tr_sqrt(x), -4.0, TRTag.PHI),
+    ("x^-2 at 0", lambda x: T.tr_pow_int(x, -2), 0.0, TRTag.PINF),
+    ("0/0", lambda x: x / x, 0.0, TRTag.PHI),
+    ("exp overflow", lambda x: T.tr_exp(x), 800.0, TRTag.PINF),
+    ("x*∞ at 0", lambda x: x * pinf(), 0.0, TRTag.PHI),
+    ("∞-∞", lambda x: (x + pinf()) - pinf(), 1.0, TRTag.PHI),
+    ("x^0 at 0", lambda x: T.tr_pow_int(x, 0), 0.0, TRTag.PHI),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name,f,x0,tag", POLES, ids=[p[0] for p in POLES])
+def test_mask_real_pole_gives_exact_real_zero(mode, name, f, x0, tag):
+    x = TRNode.parameter(x0)
+    with in_mode(mode):
+        y = f(x)
+        y.backward()
+    assert y.tag is tag
+    assert is_real_zero(x.gradient), x.gradient
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_non_real_root_gives_every_parameter_real_zero(mode):
+    a, b, c = TRNode.parameter(2.0), TRNode.parameter(-1.0), TRNode.parameter(0.0)
+    with in_mode(mode):
+        y = (a * b + T.tr_exp(a)) / c  # REAL / 0 = ±∞ at the root
+        y.backward()
+    assert y.tag is TRTag.PINF
+    for p in (a, b, c):
+        assert is_real_zero(p.gradient), p.gradient
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_masked_branch_contributes_nothing_other_paths_still_do(mode):
+    x = TRNode.parameter(0.0)
+    w = TRNode.parameter(3.0)
+    with in_mode(mode):
+        masked = w / x  # +∞: Mask-REAL sends nothing to w or x from here
+        y = x * w + 1 / (1 + masked)  # 1/(1+∞) = 0, a REAL root
+        y.backward()
+    assert y.tag is TRTag.REAL and y.value == real(0.0)
+    assert x.gradient == real(3.0) and x.gradient.tag is TRTag.REAL
+    assert w.gradient == real(0.0)
+
+
+def test_mask_is_a_skip_not_a_multiplication_by_zero():
+    # a REAL node downstream of an infinite gradient factor would give 0 × ∞ = Φ if masked by
+    # multiplication; the mask must leave plain R(0)
+    x = TRNode.parameter(0.0)
+    y = T.tr_sqrt(x) * 0.0  # sqrt'(0) = +∞, but the upstream gradient is 0·... = REAL 0
+    y.backward()
+    assert x.gradient is not None  # not None: reached
+
+
+def test_mask_real_passes_on_non_real_local_derivative_of_real_node():
+    # SPEC §4.2: √ at 0 is REAL but its derivative 1/(2√0) is +∞, passed on in MASK_REAL
+    x = TRNode.parameter(0.0)
+    T.tr_sqrt(x).backward()
+    assert x.gradient.tag is TRTag.PINF
+
+
+def test_reciprocal_shifted_pole_gradient_is_minus_four():
+    # exact in MASK_REAL and in HYBRID far from the pole (|x − 1| = 0.5 > δ); SATURATING gives
+    # −1/(u² + b²) = −0.8 with b = 1
+    for mode, want in (("mask-real", -4.0), ("hybrid", -4.0), ("saturating", -0.8)):
+        x = TRNode.parameter(0.5)
+        with in_mode(mode):
+            (1 / (x - 1)).backward()
+        assert x.gradient == real(want), mode
+
+
+# ---- accumulation, zero_grad, detach, stop_gradient, no_grad -----------------------------------
+def test_backward_accumulates_across_calls_and_zero_grad_resets():
+    x = TRNode.parameter(3.0)
+    y = x * x
+    y.backward()
+    y.backward()
+    assert x.gradient == real(12.0)
+    (x * 2).backward()
+    assert x.gradient == real(14.0)
+    x.zero_grad()
+    assert x.gradient is None
+    y.backward(grad_output=real(0.5))
+    assert x.gradient == real(3.0)
+
+
+def test_accumulation_keeps_transreal_addition():
+    x = TRNode.parameter(0.0)
+    T.tr_sqrt(x).backward()  # +∞
+    y = -T.tr_sqrt(x)
+    y.backward()  # −∞ added to +∞ is Φ
+    assert x.gradient.tag is TRTag.PHI
+
+
+def test_reached_node_without_contribution_gets_real_zero():
+    x = TRNode.parameter(0.0)
+    y = TRNode.parameter(5.0)
+    z = (x / 0.0) * y  # masked: neither input gets anything
+    z.backward()
+    assert is_real_zero(x.gradient) and is_real_zero(y.gradient)
+
+
+def test_sign_gradient_is_real_zero_even_for_infinite_upstream():
+    x = TRNode.parameter(2.0)
+    y = T.tr_sign(x)
+    y.backward(grad_output=pinf())
+    assert is_real_zero(x.gradient)
+
+
+def test_detach_is_a_constant_copy():
+    x = TRNode.parameter(2.0)
+    d = (x * x).detach()
+    assert d.is_leaf and not d.requires_grad and d.value == real(4.0)
+    y = d * x
+    y.backward()
+    assert x.gradient == real(4.0)
+
+
+def test_stop_gradient_blocks_only_its_path():
+    x = TRNode.parameter(3.0)
+    y = x * stop_gradient(x * x)
+    y.backward()
+    assert x.gradient == real(9.0)
+    assert stop_gradient(2.5).value == real(2.5)
+    assert not stop_gradient(real(1.0)).requires_grad
+
+
+def test_no_grad_records_nothing_and_restores():
+    x = TRNode.parameter(2.0)
+    with no_grad():
+        y = T.tr_exp(x * x)
+        assert not zp.autodiff.is_grad_enabled()
+    assert zp.autodiff.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf and y.inputs == ()
+    z = x * 2
+    assert z.requires_grad
+
+
+def test_no_grad_restores_after_exception():
+    with pytest.raises(KeyError):
+        with no_grad():
+            raise KeyError("boom")
+    assert zp.autodiff.is_grad_enabled()
+    x = TRNode.parameter(1.0)
+    assert (x + 1).requires_grad
+
+
+def test_no_grad_in_one_thread_does_not_affect_another():
+    entered, release = threading.Event(), threading.Event()
+    results = {}
+
+    def holder():
+        with no_grad():
+            entered.set()
+            release.wait(10)
+            results["holder"] = (TRNode.parameter(1.0) * 2).requires_grad
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert entered.wait(10)
+    try:
+        x = TRNode.parameter(1.0)
+        y = x * 3
+        results["main"] = y.requires_grad
+        y.backward()
+        results["grad"] = x.gradient
+    finally:
+        release.set()
+        t.join(10)
+    assert results == {"holder": False, "main": True, "grad": real(3.0)}
+
+
+def test_nodes_from_constants_record_nothing():
+    c = TRNode.constant(2.0)
+    y = c * c + 1
+    assert not y.requires_grad and y.is_leaf
+
+
+# ---- graph and object model ----------------------------------------------------------------------
+def test_scalar_on_the_left_builds_a_node():
+    x = TRNode.parameter(2.0)
+    for y, want in ((real(3.0) * x, 3.0), (real(3.0) + x, 1.0), (real(3.0) - x, -1.0),
+                    (real(3.0) / x, -0.75), (2 - x, -1.0), (8 / x, -2.0)):
+        assert isinstance(y, TRNode) and y.requires_grad
+        x.zero_grad()
+        y.backward()
+        assert x.gradient == real(want)
+
+
+@pytest.mark.parametrize("other", [np.array([1.0, 2.0]), np.array(1.0), "two"])
+def test_arrays_and_strings_mixed_with_a_node_raise_type_error(other):
+    x = TRNode.parameter(1.0)
+    hint = "batched" if isinstance(other, np.ndarray) else "number"
+    for f in (lambda: x + other, lambda: other + x, lambda: x * other, lambda: other / x,
+              lambda: T.tr_add(x, other), lambda: T.tr_div(other, x)):
+        with pytest.raises(TypeError, match=hint):
+            f()
+
+
+def test_node_protocols():
+    x = TRNode.parameter(1.5)
+    assert TRNode.__array_ufunc__ is None
+    assert not hasattr(TRNode, "__array__")
+    with pytest.raises(TypeError):
+        float(x)
+    y = TRNode.parameter(1.5)
+    assert x != y and x == x and (x == y) is False
+    assert len({x, y, x}) == 2
+    assert hash(x) != hash(y) or x is not y
+    assert not hasattr(x, "__dict__")
+
+
+def test_pow_exponent_must_be_int():
+    x = TRNode.parameter(2.0)
+    with pytest.raises(TypeError, match="int"):
+        x ** 2.0
+    with pytest.raises(TypeError):
+        T.tr_pow_int(x, True)
+    with pytest.raises(TypeError):
+        2 ** x
+
+
+def test_topological_sort_inputs_before_outputs():
+    a = TRNode.parameter(1.0)
+    b = a * 2
+    c = b + a
+    order = topological_sort(c)
+    assert order.index(a) < order.index(b) < order.index(c)
+
+
+def test_backward_on_non_node_is_a_clear_error():
+    from zeroproof.autodiff import backward_pass
+
+    with pytest.raises(TypeError, match="TRNode"):
+        backward_pass(real(1.0))
+
+
+# ---- transforms ------------------------------------------------------------------------------------
+def test_value_and_grad_argnums_int_and_tuple():
+    f = lambda a, b: a * a * b  # noqa: E731
+    val, g = tr_value_and_grad(f)(3.0, 2.0)
+    assert val.value == real(18.0) and g.value == real(12.0) and isinstance(g, TRNode)
+    val, (ga, gb) = tr_value_and_grad(f, argnums=(0, 1))(3.0, 2.0)
+    assert (ga.value, gb.value) == (real(12.0), real(9.0))
+    assert tr_grad(f, argnums=1)(3.0, 2.0).value == real(9.0)
+    assert tr_grad(f, argnums=-1)(3.0, 2.0).value == real(9.0)
+
+
+@pytest.mark.parametrize("argnums", [2, (0, 5), -3])
+def test_value_and_grad_argnums_out_of_range(argnums):
+    with pytest.raises(ValueError, match="argnums"):
+        tr_value_and_grad(lambda a, b: a * b, argnums=argnums)(1.0, 2.0)
+
+
+@pytest.mark.parametrize("bad", [lambda x: 3.0, lambda x: (x, x), lambda x: real(1.0), lambda x: None])
+def test_grad_of_non_node_output_is_type_error_with_remedy(bad):
+    with pytest.raises(TypeError, match="must return a scalar TRNode") as err:
+        tr_grad(bad)(1.0)
+    msg = str(err.value)
+    assert "got" in msg
+
+
+def test_grad_tuple_output_suggests_reducing():
+    with pytest.raises(TypeError, match="return one scalar"):
+        tr_grad(lambda x: (x, x))(1.0)
+
+
+def test_value_and_grad_leaves_caller_nodes_untouched():
+    x = TRNode.parameter(2.0)
+    val, g = tr_value_and_grad(lambda t: t * t)(x)
+    assert g.value == real(4.0)
+    assert x.gradient is None  # the transform does not accumulate into .gradient
+
+
+def test_grad_function_with_create_graph_nests():
+    x = TRNode.parameter(2.0)
+    (dx,) = grad(x * x * x, [x], create_graph=True)
+    assert dx.requires_grad
+    (d2,) = grad(dx, [x])
+    assert d2.value == real(12.0)
+
+
+def test_seed_example_value_and_grad():
+    from zeroproof.autodiff.grad_funcs import tr_value_and_grad as vg_fn
+
+    def f(x):
+        return T.tr_add(T.tr_add(T.tr_mul(x, x), T.tr_mul(real(2.0), x)), real(1.0))
+
+    val, g = vg_fn(f)(TRNode.parameter(real(3.0)))
+    assert val.value == real(16.0) and g.value == real(8.0)
+
+
+# ---- gradient tape ---------------------------------------------------------------------------------
+def test_tape_watch_of_a_constant_returns_nodes():
+    c = TRNode.constant(3.0)
+    with gradient_tape() as tape:
+        tape.watch(c)
+        y = c * c + c
+    g = tape.gradient(y, c)
+    assert isinstance(g, TRNode) and g.value == real(7.0)
+    assert not c.requires_grad  # a constant again after the tape
+    assert c.gradient is None
+
+
+def test_tape_non_persistent_second_call_raises():
+    x = TRNode.parameter(2.0)
+    with gradient_tape() as tape:
+        y = x * x
+    tape.gradient(y, x)
+    with pytest.raises(RuntimeError, match="persistent"):
+        tape.gradient(y, x)
+
+
+def test_tape_persistent_gives_fresh_values_each_call():
+    x = TRNode.parameter(2.0)
+    w = TRNode.parameter(5.0)
+    with gradient_tape(persistent=True) as tape:
+        y = x * w
+        z = x * x
+    gy = tape.gradient(y, [x, w])
+    gz = tape.gradient(z, [x, w])
+    assert [g.value for g in gy] == [real(5.0), real(2.0)]
+    assert [g.value for g in gz] == [real(4.0), real(0.0)]
+    assert all(isinstance(g, TRNode) for g in gy + gz)
+
+
+def test_tape_watch_rejects_non_nodes():
+    with gradient_tape() as tape:
+        with pytest.raises(TypeError, match="TRNode"):
+            tape.watch(2.0)
+
+
+# ---- check_gradient ---------------------------------------------------------------------------------
+def test_check_gradient_passes_on_smooth_functions():
+    for f, x in ((lambda t: t * T.tr_exp(t), 0.7), (lambda t: T.tr_log(t * t + 1), -2.0),
+                 (lambda t: 1 / (t - 1), 0.5), (lambda t: T.tr_sqrt(t) * t, 3.0)):
+        r = check_gradient(f, x)
+        assert isinstance(r, GradientCheckResult)
+        assert r.passed and bool(r) and r.reason == "ok", r
+        assert r.rel_error < 1e-6
+        analytical, numerical, rel = r
+        assert math.isclose(analytical, numerical, rel_tol=1e-6)
+
+
+def test_check_gradient_reports_pole_in_stencil():
+    r = check_gradient(lambda t: 1 / t, 1e-6)  # the stencil [x − eps, x + eps] contains 0
+    assert not r.passed and "not differentiable" in r.reason
+    r = check_gradient(lambda t: T.tr_log(t), 5e-6)
+    assert not r.passed and "not differentiable" in r.reason
+
+
+def test_check_gradient_at_non_real_point_does_not_compare():
+    r = check_gradient(lambda t: t * 2, pinf())
+    assert not r.passed and "not compared" in r.reason and math.isnan(r.numerical)
+    r = check_gradient(lambda t: 1 / t, 0.0)  # f(x) itself is +∞
+    assert not r.passed and "not compared" in r.reason
+
+
+def test_check_gradient_with_several_arguments():
+    r = check_gradient(lambda a, b: a * b * b, (2.0, 3.0), argnum=1)
+    assert r.passed and math.isclose(r.analytical, 12.0)
+    with pytest.raises(ValueError, match="argnum"):
+        check_gradient(lambda a, b: a * b, (2.0, 3.0), argnum=2)
+    with pytest.raises(ValueError, match="eps"):
+        check_gradient(lambda a: a, 1.0, eps=0.0)
+
+
+# ---- printing and views ---------------------------------------------------------------------------
+def test_values_and_tags_are_views_of_codes():
+    x = TRNode.parameter(2.0, name="x")
+    assert repr(x) == "TRNode(2.0, REAL, name='x', requires_grad=True)"
+    y = x / 0
+    assert y.value == pinf() and y.tag is TRTag.PINF and str(y) == "+∞"
+    assert (x - pinf()).value == ninf()
+    assert (y - y).value == phi()
+    assert TRNode.constant(phi()).tag is TRTag.PHI
