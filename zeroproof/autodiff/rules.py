@@ -16,6 +16,9 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``near``   hybrid decision ``|u| ≤ δ`` or forced exploration (counts the decision once)
 ``select`` ``x if cond else y`` / ``np.where``
 ``zeros_like`` ``0.0`` / a constant ``R(0)`` node / ``np.zeros_like``
+``positive``   ``a > 0`` (a bool, or a bool array)
+``unreduce``   (batched only) ``g`` of a reduction spread back over the reduced axes
+``matmul``     (batched only) transreal matrix product; ``swap`` transposes the last two axes
 ========== ====================================== =================================
 
 Plain ``/`` appears only where the op's forward value being REAL guarantees a non-zero divisor
@@ -32,7 +35,9 @@ import builtins
 import types
 from typing import Any, Callable
 
-from .ops_table import ABS, ADD, DIV, EXP, ID, LOG, MUL, NEG, POW, SIGN, SQRT, SUB
+from .ops_table import (
+    ABS, ADD, DIV, EXP, ID, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, POW, RELU, SIGN, SQRT, SUB, SUM,
+)
 
 # Free names bound per backend; declared here only so linters know they exist.
 div: Any = None
@@ -43,6 +48,10 @@ B: Any = None
 near: Any = None
 select: Any = None
 zeros_like: Any = None
+unreduce: Any = None
+matmul: Any = None
+swap: Any = None
+positive: Any = None
 
 
 def sat(u: Any) -> Any:
@@ -81,6 +90,10 @@ def abs_rule(g, a, b, out, k):
     return (g * sign(a),)
 
 
+def relu_rule(g, a, b, out, k):
+    return (select(positive(a), g, zeros_like(g)),)  # a selection, never g·0
+
+
 def sign_rule(g, a, b, out, k):
     return (zeros_like(g),)  # not g·0, which would be Φ for an infinite g
 
@@ -105,6 +118,18 @@ def pow_rule(g, a, b, out, k):
 
 def id_rule(g, a, b, out, k):
     return (g,)
+
+
+def sum_rule(g, a, b, out, k):
+    return (unreduce(g, a, k),)  # k = (axis, keepdims, input shape)
+
+
+def mean_rule(g, a, b, out, k):
+    return (unreduce(g, a, k) / k[3],)  # k[3] = number of elements averaged
+
+
+def matmul_rule(g, a, b, out, k):
+    return matmul(g, swap(b)), matmul(swap(a), g)
 
 
 # ---- saturating rules (SPEC §4.2) ----------------------------------------------------------
@@ -154,6 +179,7 @@ def pow_hybrid_rule(g, a, b, out, k):
 EXACT: dict[int, Callable] = {
     ADD: add_rule, SUB: sub_rule, MUL: mul_rule, DIV: div_rule, NEG: neg_rule, ABS: abs_rule,
     SIGN: sign_rule, LOG: log_rule, EXP: exp_rule, SQRT: sqrt_rule, POW: pow_rule, ID: id_rule,
+    SUM: sum_rule, MEAN: mean_rule, MATMUL: matmul_rule, RELU: relu_rule,
 }
 SATURATING: dict[int, Callable] = {
     **EXACT, DIV: div_sat_rule, LOG: log_sat_rule, SQRT: sqrt_sat_rule, POW: pow_sat_rule,
@@ -169,7 +195,7 @@ _RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
                and name != "bind_table"}
 
 
-def bind_table(table: str, vocabulary: dict[str, Any], size: int = 13) -> list[Callable | None]:
+def bind_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS) -> list[Callable | None]:
     """The rules of ``table`` as a list indexed by op code, with the free names bound to
     ``vocabulary`` (one namespace per backend, mode and bound; cheap, and cached by callers)."""
     ns: dict[str, Any] = {"__builtins__": builtins, **vocabulary}

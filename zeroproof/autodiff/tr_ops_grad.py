@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import kernels as K
-from .ops_table import ABS, ADD, DIV, EXP, LOG, MUL, NEG, SIGN, SQRT, SUB
+from .ops_table import ABS, ADD, DIV, EXP, LOG, MUL, NEG, RELU, SIGN, SQRT, SUB
 from .tr_node import TRNode, _binary, _unary, pow_node
 
 __all__ = [
     "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
-    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu",
 ]
 
 
@@ -84,6 +84,15 @@ def tr_exp(a: Any) -> TRNode:
 def tr_sqrt(a: Any) -> TRNode:
     """``√a`` as a graph node (derivative ``1/(2√a)``; at 0 it is ``+∞``, a TR value)."""
     return _unary(SQRT, K.f_sqrt, a)
+
+
+def tr_relu(a: Any) -> TRNode:
+    """``max(a, 0)`` as a graph node (derivative 1 where a > 0, else 0, as a selection).
+
+    >>> x = TRNode.parameter(-1.0); y = tr_relu(x); y.backward(); x.gradient
+    TRScalar(0.0, REAL)
+    """
+    return _unary(RELU, K.f_relu, a)
 
 
 def tr_pow_int(x: Any, k: int) -> TRNode:

@@ -23,7 +23,7 @@ from .wheel import WHEEL
 
 __all__ = [
     "f_add", "f_sub", "f_mul", "f_div", "f_neg", "f_abs", "f_sign",
-    "f_log", "f_exp", "f_sqrt", "f_pow_int",
+    "f_log", "f_exp", "f_sqrt", "f_pow_int", "f_relu",
 ]
 
 INF = math.inf
@@ -116,6 +116,15 @@ def f_sign(a: float) -> float:
     if a == 0.0:
         return 0.0
     return a  # Φ or ⊥
+
+
+def f_relu(a: float) -> float:
+    """``max(a, 0)``: x for x > 0 (and +∞), +0.0 for x ≤ 0 (and −∞), Φ → Φ, ⊥ → ⊥."""
+    if a > 0.0:
+        return a
+    if a != a:
+        return a  # Φ or ⊥
+    return 0.0
 
 
 def f_log(a: float) -> float:

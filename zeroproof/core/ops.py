@@ -15,7 +15,7 @@ from .scalar import _CODE_OF_TAG, REAL, TRScalar, _check_real, _is_number, scala
 
 __all__ = [
     "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
-    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "to_code",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "to_code",
 ]
 
 _from_code = scalar_from_code
@@ -126,6 +126,12 @@ tr_sqrt = _unary(K.f_sqrt, "tr_sqrt", """Square root: ``√x`` for x ≥ 0 (``�
 
     >>> tr_sqrt(real(-1.0))
     TRScalar(PHI)
+    """)
+
+tr_relu = _unary(K.f_relu, "tr_relu", """Rectifier ``max(x, 0)``: ``+∞ → +∞``, ``−∞ → 0``, ``Φ → Φ``.
+
+    >>> tr_relu(real(-2.0)), tr_relu(pinf())
+    (TRScalar(0.0, REAL), TRScalar(PINF))
     """)
 
 
