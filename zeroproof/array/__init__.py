@@ -24,3 +24,6 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
     "sum", "mean", "prod", "min", "max", "matmul", "ReductionMode", "kernels",
 ]
+from .tape import TRTensor, as_tensor, constant, grad, parameter  # noqa: E402
+
+__all__ += ["TRTensor", "parameter", "constant", "as_tensor", "grad"]

@@ -1,0 +1,691 @@
+"""The batched tape: ``TRTensor`` nodes that hold arrays, with the scalar tape's rules per element.
+
+Forward values come from the vectorized kernels of :mod:`zeroproof.array.kernels` (identical to the
+scalar ops elementwise). Local derivatives come from the one rule table,
+:mod:`zeroproof.autodiff.rules`, bound to a NumPy vocabulary. The sweep is the scalar tape's (one
+pass over pending nodes in decreasing creation number) with two additions that keep it equal to
+running the scalar tape on every element:
+
+* **Mask-REAL per element.** A node remembers whether any element may be non-REAL (``_nf``: an
+  input had one, or its kernel raised an IEEE overflow / divide / invalid event). Only such nodes
+  compute a REAL mask in backward; elsewhere the sweep is plain NumPy arithmetic.
+* **"Nothing received" per element.** Along with each gradient the sweep carries a mask of the
+  elements that received a contribution (``None`` = all). A masked element sends *nothing* (never
+  ``0 ×`` something, which would turn ``0 × ∞`` into Φ), exactly as a masked scalar node does.
+
+Gradients of broadcast inputs are summed back to the input's shape (IEEE sums, so the order of
+summation may differ from a scalar loop; values agree to rounding).
+
+>>> import numpy as np
+>>> import zeroproof.array as za
+>>> x = za.constant(np.array([0.5, 1.0, 2.0]))
+>>> w = za.parameter(np.array(1.0))
+>>> y = (1 / (1 / (x - w))).sum()    # at x = 1 the inner node is +∞ (masked), 1/∞ = 0
+>>> y.value
+TRArray(0.5, dtype=float64)
+>>> y.backward(); w.gradient         # d/dw (x − w) = −1 on the two REAL paths only
+TRArray(-2.0, dtype=float64)
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..autodiff import tr_node as _scalar_tape
+from ..autodiff.backward import rule_table
+from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
+from ..autodiff.ops_table import (
+    ABS, ADD, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, SIGN, SQRT, SUB, SUM,
+)
+from ..core.ops import check_int_exponent
+from ..core.reductions import ReductionMode
+from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
+from . import kernels as K
+from .trarray import TRArray
+
+__all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op"]
+
+_new = object.__new__
+_NONE = object()  # "reached, nothing received"
+
+
+def _no_events() -> int:
+    return 0
+
+
+# IEEE exception events counted by the kernels (overflow / divide / invalid). Without the
+# counter every node checks its output for non-finite codes (one extra pass).
+_fp_events = getattr(K, "fp_events", None)
+_EXACT_NF = _fp_events is None
+if _fp_events is None:
+    _fp_events = _no_events
+_next_seq = _scalar_tape._next_seq
+_grad_enabled = _scalar_tape._grad_enabled
+_NO_GRAD = _scalar_tape._NO_GRAD
+
+
+def _nonfinite_any(codes: Any, bot: Any) -> bool:
+    if bot is not None:
+        return True
+    c = np.asarray(codes)
+    return not bool(np.isfinite(c).all())
+
+
+class TRTensor:
+    """A node of the batched tape: an array of transreal values with a gradient.
+
+    Build leaves with :func:`parameter` / :func:`constant` (or ``TRTensor.parameter``); combine
+    with ``+ − × ÷ ** @``, ``abs``, the ``zeroproof.array`` functions or ``zeroproof``'s ``tr_*``
+    ops; reduce with ``.sum()``/``.mean()``; call ``.backward()`` on a one-element result.
+
+    >>> t = TRTensor.parameter(np.array([1.0, 2.0]), name="w")
+    >>> (t * t).sum().backward(); t.gradient
+    TRArray([2.0, 4.0], dtype=float64)
+    """
+
+    __slots__ = ("_v", "_bot", "_nf", "_op", "_in", "_k", "_g", "_recv", "_grad", "_seq", "_name",
+                 "requires_grad", "__weakref__")
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        codes, bot = _leaf_codes(value, "TRTensor(value): value")
+        _init_leaf(self, codes, bot, bool(requires_grad))
+        if name is not None:
+            if not isinstance(name, str):
+                raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+            self._name = name
+
+    @classmethod
+    def parameter(cls, value: Any, name: str | None = None) -> "TRTensor":
+        """A leaf that requires grad (values: array-like, TRArray, number)."""
+        return cls(value, True, name)
+
+    @classmethod
+    def constant(cls, value: Any, name: str | None = None) -> "TRTensor":
+        """A leaf that requires no grad."""
+        return cls(value, False, name)
+
+    # views ---------------------------------------------------------------------------------
+    @property
+    def value(self) -> TRArray:
+        """The forward value as a :class:`TRArray`."""
+        return TRArray.from_codes(np.asarray(self._v), self._bot)
+
+    @property
+    def codes(self) -> np.ndarray:
+        """IEEE codes of the value (``inf, -inf, nan`` for ``+∞, −∞, Φ``/⊥)."""
+        return np.asarray(self._v)
+
+    @property
+    def tags(self) -> np.ndarray:
+        return self.value.tags
+
+    @property
+    def shape(self) -> tuple:
+        return np.shape(self._v)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.asarray(self._v).dtype
+
+    @property
+    def gradient(self) -> TRArray | None:
+        """Accumulated gradient (same shape as the value), or None before any backward."""
+        g = self._grad
+        return None if g is None else TRArray.from_codes(np.asarray(g))
+
+    @property
+    def name(self) -> str | None:
+        return getattr(self, "_name", None)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op == LEAF
+
+    @property
+    def op(self) -> str:
+        return OP_NAMES[self._op]
+
+    @property
+    def x_value(self) -> Any:
+        """Inputs attached by a layer to a div/log/sqrt node for hybrid forced exploration."""
+        return self._k if self._op in (DIV, LOG, SQRT) else None
+
+    @x_value.setter
+    def x_value(self, x: Any) -> None:
+        if self._op not in (DIV, LOG, SQRT):
+            raise ValueError(f"x_value can be attached to div/log/sqrt nodes only, not {self.op!r}")
+        self._k = None if x is None else np.asarray(x, dtype=np.float64)
+
+    def numpy(self) -> np.ndarray:
+        """The value as an IEEE array (Φ and ⊥ → NaN)."""
+        return self.value.to_numpy()
+
+    def zero_grad(self) -> None:
+        self._grad = None
+
+    def detach(self) -> "TRTensor":
+        """A constant leaf with the same value."""
+        t = _new(TRTensor)
+        _init_leaf(t, self._v, self._bot, False, self._nf)
+        return t
+
+    def backward(self, grad_output: Any = None) -> None:
+        """Accumulate gradients into ``.gradient`` of every requires-grad node reached.
+
+        Without ``grad_output`` the tensor must hold one element (reduce with ``.sum()`` or
+        ``.mean()`` first); ``grad_output`` is broadcast to this tensor's shape.
+        """
+        backward(self, grad_output)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "TRTensor":
+        """Transreal sum (STRICT: Φ absorbs, +∞ and −∞ give Φ; REAL parts exactly rounded)."""
+        return _reduce(SUM, self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> "TRTensor":
+        """Transreal mean (STRICT)."""
+        return _reduce(MEAN, self, axis, keepdims)
+
+    def __repr__(self) -> str:
+        parts = [repr(self.value)[len("TRArray("):-1]]
+        if self.name is not None:
+            parts.append(f"name={self.name!r}")
+        if self._op != LEAF:
+            parts.append(f"op={OP_NAMES[self._op]}")
+        if self.requires_grad:
+            parts.append("requires_grad=True")
+        return f"TRTensor({', '.join(parts)})"
+
+    def __len__(self) -> int:
+        return len(self._v)
+
+    # operators
+    def __add__(self, o: Any) -> "TRTensor":
+        return _binary(ADD, K.add, self, o)
+
+    def __radd__(self, o: Any) -> "TRTensor":
+        return _binary(ADD, K.add, o, self)
+
+    def __sub__(self, o: Any) -> "TRTensor":
+        return _binary(SUB, K.sub, self, o)
+
+    def __rsub__(self, o: Any) -> "TRTensor":
+        return _binary(SUB, K.sub, o, self)
+
+    def __mul__(self, o: Any) -> "TRTensor":
+        return _binary(MUL, K.mul, self, o)
+
+    def __rmul__(self, o: Any) -> "TRTensor":
+        return _binary(MUL, K.mul, o, self)
+
+    def __truediv__(self, o: Any) -> "TRTensor":
+        return _binary(DIV, K.div, self, o)
+
+    def __rtruediv__(self, o: Any) -> "TRTensor":
+        return _binary(DIV, K.div, o, self)
+
+    def __matmul__(self, o: Any) -> "TRTensor":
+        return _binary(MATMUL, K.matmul, self, o)
+
+    def __rmatmul__(self, o: Any) -> "TRTensor":
+        return _binary(MATMUL, K.matmul, o, self)
+
+    def __neg__(self) -> "TRTensor":
+        return _unary(NEG, K.neg, self)
+
+    def __pos__(self) -> "TRTensor":
+        return self
+
+    def __abs__(self) -> "TRTensor":
+        return _unary(ABS, K.abs, self)
+
+    def __pow__(self, k: Any) -> "TRTensor":
+        return pow_int(self, k)
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+
+# ---- construction -----------------------------------------------------------------------------
+def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
+    if isinstance(value, TRTensor):
+        raise TypeError(f"{argname} is already a TRTensor; use .detach() to copy it")
+    if isinstance(value, TRArray):
+        return value.codes, value.bottom
+    if isinstance(value, TRScalar):
+        return np.asarray(value._value if value._tag is REAL else _CODE_OF_TAG[value._tag]), (
+            np.asarray(True) if value._tag is TRTag.BOTTOM else None)
+    if isinstance(value, _scalar_tape.TRNode):
+        raise TypeError(
+            f"{argname}: a scalar TRNode cannot enter the batched tape; use its value "
+            "(node.value) as a constant, or build the whole computation on one tape"
+        )
+    if _is_number(value):
+        return np.asarray(_check_real(value, argname)), None
+    arr = TRArray.from_numpy(value) if not isinstance(value, (str, bytes)) else None
+    if arr is None:
+        raise TypeError(f"{argname} must be array-like of real numbers, got {type(value).__name__}")
+    return arr.codes, arr.bottom
+
+
+def _init_leaf(t: TRTensor, codes: Any, bot: Any, requires_grad: bool, nf: bool | None = None) -> None:
+    t._v = codes
+    t._bot = bot
+    t._nf = _nonfinite_any(codes, bot) if nf is None else nf
+    t._op = LEAF
+    t._in = ()
+    t._k = None
+    t._g = None
+    t._recv = None
+    t._grad = None
+    t.requires_grad = requires_grad
+
+
+def parameter(value: Any, name: str | None = None) -> TRTensor:
+    """A batched leaf that requires grad.
+
+    >>> parameter([1.0, 2.0]).shape
+    (2,)
+    """
+    return TRTensor(value, True, name)
+
+
+def constant(value: Any, name: str | None = None) -> TRTensor:
+    """A batched leaf that requires no grad (inputs, targets). ``nan → Φ``, ``±inf → ±∞``.
+
+    >>> constant([1.0, np.inf]).value
+    TRArray([1.0, +∞], dtype=float64)
+    """
+    return TRTensor(value, False, name)
+
+
+def as_tensor(x: Any, argname: str = "x") -> TRTensor:
+    """``x`` as a TRTensor: tensors pass through; arrays, TRArrays and numbers become constants."""
+    if isinstance(x, TRTensor):
+        return x
+    t = _new(TRTensor)
+    if x.__class__ is float or x.__class__ is int:
+        _init_leaf(t, float(x) if x - x == 0 else _check_real(x, argname), None, False, False)
+        return t
+    codes, bot = _leaf_codes(x, argname)
+    _init_leaf(t, codes, bot, False)
+    return t
+
+
+# ---- recording ---------------------------------------------------------------------------------
+def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, track: bool) -> TRTensor:
+    t = _new(TRTensor)
+    t._v = codes
+    t._bot = bot
+    t._nf = nf
+    t._g = None
+    t._recv = None
+    t._grad = None
+    t._k = aux
+    if track and (not _NO_GRAD[0] or _grad_enabled()):
+        t._op = op
+        t._in = inputs
+        t._seq = _next_seq()
+        t.requires_grad = True
+    else:
+        t._op = LEAF
+        t._in = ()
+        t.requires_grad = False
+    return t
+
+
+def _check_shapes(op: int, a: TRTensor, b: TRTensor) -> None:
+    sa, sb = np.shape(a._v), np.shape(b._v)
+    if op == MATMUL:
+        if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2]:
+            raise ValueError(
+                f"matmul: shapes {sa} and {sb} are not aligned; the batched tape's matmul takes "
+                "operands with at least 2 dimensions and a.shape[-1] == b.shape[-2]"
+            )
+        return
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise ValueError(f"{OP_NAMES[op]}: shapes {sa} and {sb} do not broadcast") from None
+
+
+def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
+    a = as_tensor(a, "a")
+    b = as_tensor(b, "b")
+    _check_shapes(op, a, b)
+    events = _fp_events()
+    codes, bot = kernel(a._v, b._v, a._bot, b._bot)
+    nf = a._nf or b._nf or bot is not None or _fp_events() != events or (
+        _EXACT_NF and _nonfinite_any(codes, None))
+    return _record(codes, bot, nf, op, (a, b), None, a.requires_grad or b.requires_grad)
+
+
+def _unary(op: int, kernel: Any, a: Any) -> TRTensor:
+    a = as_tensor(a)
+    events = _fp_events()
+    codes, bot = kernel(a._v, a._bot)
+    nf = a._nf or bot is not None or _fp_events() != events or (
+        _EXACT_NF and _nonfinite_any(codes, None))
+    return _record(codes, bot, nf, op, (a,), None, a.requires_grad)
+
+
+def pow_int(x: Any, k: Any) -> TRTensor:
+    """``x**k`` (int ``k``) on the batched tape."""
+    k = check_int_exponent(k)
+    x = as_tensor(x)
+    events = _fp_events()
+    codes, bot = K.pow_int(x._v, k, x._bot)
+    nf = x._nf or bot is not None or _fp_events() != events or (
+        _EXACT_NF and _nonfinite_any(codes, None))
+    return _record(codes, bot, nf, POW, (x,), k, x.requires_grad)
+
+
+def _reduce(op: int, x: Any, axis: Any, keepdims: bool) -> TRTensor:
+    from . import reductions as R
+
+    x = as_tensor(x)
+    shape = np.shape(x._v)
+    axes = _norm_axes(axis, len(shape))
+    n = int(np.prod([shape[i] for i in axes], dtype=np.int64)) if axes else 1
+    kind = "sum" if op == SUM else "mean"
+    codes, bot = R.reduce_codes(kind, np.asarray(x._v), x._bot, axis, keepdims, ReductionMode.STRICT)
+    nf = x._nf and _nonfinite_any(codes, bot)
+    return _record(codes, bot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
+
+
+def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        ax = int(ax)
+        if not -ndim <= ax < ndim:
+            raise ValueError(f"axis {ax} is out of range for an array with {ndim} dimension(s)")
+        out.append(ax % ndim)
+    return tuple(sorted(set(out)))
+
+
+def tensor_op(name: str, *args: Any) -> TRTensor:
+    """Run the lifted batched op ``name`` ("tr_add", …, "tr_sum") on ``args``."""
+    fn = _DISPATCH.get(name)
+    if fn is None:
+        raise TypeError(f"{name} is not available on TRTensor arguments")
+    return fn(*args)
+
+
+_UNARY = {"tr_neg": (NEG, K.neg), "tr_abs": (ABS, K.abs), "tr_sign": (SIGN, K.sign),
+          "tr_log": (LOG, K.log), "tr_exp": (EXP, K.exp), "tr_sqrt": (SQRT, K.sqrt)}
+_BINARY = {"tr_add": (ADD, K.add), "tr_sub": (SUB, K.sub), "tr_mul": (MUL, K.mul),
+           "tr_div": (DIV, K.div)}
+_DISPATCH: dict[str, Any] = {
+    **{n: (lambda a, b, _o=o, _k=k: _binary(_o, _k, a, b)) for n, (o, k) in _BINARY.items()},
+    **{n: (lambda a, _o=o, _k=k: _unary(_o, _k, a)) for n, (o, k) in _UNARY.items()},
+    "tr_pow_int": pow_int,
+    "tr_sum": lambda x, mode=ReductionMode.STRICT: _reduce_mode(SUM, x, mode),
+    "tr_mean": lambda x, mode=ReductionMode.STRICT: _reduce_mode(MEAN, x, mode),
+    "matmul": lambda a, b: _binary(MATMUL, K.matmul, a, b),
+}
+
+
+def _reduce_mode(op: int, x: TRTensor, mode: Any) -> TRTensor:
+    if ReductionMode(mode) is not ReductionMode.STRICT:
+        raise ValueError("the batched tape differentiates STRICT reductions only; got mode "
+                         f"{mode!r} (drop Φ entries explicitly before reducing)")
+    return _reduce(op, x, None, False)
+
+
+TRTensor.__tr_dispatch__ = staticmethod(tensor_op)  # type: ignore[attr-defined]
+_ = ID
+
+
+# ---- backward ---------------------------------------------------------------------------------
+def _unreduce(g: Any, a: Any, k: tuple) -> Any:
+    axes, keepdims, shape, _n = k
+    g = np.asarray(g)
+    if not keepdims and axes:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+def _swap(x: Any) -> Any:
+    return np.swapaxes(x, -1, -2)
+
+
+def _near_array(u: Any, x: Any) -> Any:
+    return ACTIVE_DECIDER.get().array(np.asarray(u), x)  # type: ignore[union-attr]
+
+
+def _zeros_like(g: Any) -> Any:
+    return np.zeros_like(g)
+
+
+ARRAY_VOCAB: dict[str, Any] = {
+    "div": np.divide, "sign": np.sign, "sqrt": np.sqrt,
+    "powi": lambda a, k: K.pow_int(np.asarray(a), k)[0],
+    "select": np.where, "zeros_like": _zeros_like, "near": _near_array,
+    "unreduce": _unreduce, "matmul": lambda a, b: K.matmul(a, b)[0], "swap": _swap,
+}
+
+
+def _real_mask(t: TRTensor) -> np.ndarray:
+    m = np.isfinite(t._v)
+    if t._bot is not None:
+        m = m & ~t._bot
+    return m
+
+
+def _to_shape(c: Any, recv: Any, shape: tuple, out_shape: tuple) -> tuple[Any, Any]:
+    """Sum a contribution (and OR its received-mask) over the axes ``shape`` was broadcast on."""
+    c = np.asarray(c)
+    if c.shape != out_shape:
+        c = np.broadcast_to(c, out_shape)
+    if out_shape == shape:
+        return c, recv
+    lead = len(out_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and out_shape[lead + i] != 1)
+    c = np.sum(c, axis=axes, keepdims=True).reshape(shape) if axes else c.reshape(shape)
+    if recv is not None:
+        recv = np.broadcast_to(recv, out_shape)
+        recv = np.any(recv, axis=axes, keepdims=True).reshape(shape) if axes else recv.reshape(shape)
+    return c, recv
+
+
+def _give(a: TRTensor, c: Any, recv: Any, pending: dict, leaves: list) -> None:
+    """Add contribution ``c`` (received where ``recv``; None = everywhere) to input ``a``."""
+    cur = a._g
+    if cur is None or cur is _NONE:
+        if cur is None:
+            if a._op:
+                pending[a._seq] = a
+            else:
+                leaves.append(a)
+        a._g = c
+        a._recv = recv
+        return
+    a._g = cur + c
+    if a._recv is not None:
+        a._recv = None if recv is None else (a._recv | recv)
+
+
+def _reach(a: TRTensor, pending: dict, leaves: list) -> None:
+    if a.requires_grad and a._g is None:
+        a._g = _NONE
+        if a._op:
+            pending[a._seq] = a
+        else:
+            leaves.append(a)
+
+
+def _sweep(root: TRTensor, seed: np.ndarray, table: list, accumulate: bool,
+           collect: dict[int, Any] | None) -> None:
+    leaves: list[TRTensor] = []
+    pending: dict[int, TRTensor] = {}
+
+    def finish(node: TRTensor, g: Any, recv: Any) -> None:
+        shape = np.shape(node._v)
+        if g is _NONE:
+            g = np.zeros(shape, dtype=np.asarray(node._v).dtype)
+        elif recv is not None:
+            g = np.where(recv, g, 0.0)
+        g = np.asarray(g)
+        if g.shape != shape:
+            g = np.broadcast_to(g, shape)
+        if accumulate:
+            node._grad = np.array(g) if node._grad is None else node._grad + g
+        if collect is not None and id(node) in collect:
+            collect[id(node)] = np.array(g)
+
+    try:
+        root._g = seed
+        root._recv = None
+        if root._op:
+            pending[root._seq] = root
+            s = root._seq
+        else:
+            leaves.append(root)
+        while pending:
+            node = pending.pop(s, None)
+            if node is None:
+                s = max(pending)
+                continue
+            s -= 1
+            g, recv = node._g, node._recv
+            node._g = node._recv = None
+            finish(node, g, recv)
+            ins = node._in
+            if g is _NONE:
+                for a in ins:
+                    _reach(a, pending, leaves)
+                continue
+            live = recv
+            if node._nf:
+                real = _real_mask(node)
+                live = real if live is None else (live & real)
+            if live is not None and not live.any():
+                for a in ins:
+                    _reach(a, pending, leaves)
+                continue
+            out = node._v
+            rule = table[node._op]
+            contribs = (rule(g, ins[0]._v, ins[1]._v, out, node._k) if len(ins) == 2
+                        else rule(g, ins[0]._v, None, out, node._k))
+            out_shape = np.shape(out)
+            for a, c in zip(ins, contribs):
+                if not a.requires_grad:
+                    continue
+                if live is not None:
+                    c = np.where(live, c, 0.0)
+                if node._op == MATMUL or node._op == SUM or node._op == MEAN:
+                    ca, ra = np.asarray(c), None
+                    if live is not None:  # elements of a that fed only masked outputs get nothing
+                        ra = _received_through(node, a, live)
+                else:
+                    ca, ra = _to_shape(c, live, np.shape(a._v), out_shape)
+                _give(a, ca, ra, pending, leaves)
+        for leaf in leaves:
+            g, recv = leaf._g, leaf._recv
+            leaf._g = leaf._recv = None
+            finish(leaf, g, recv)
+    except BaseException:
+        for n in leaves:
+            n._g = n._recv = None
+        for n in pending.values():
+            n._g = n._recv = None
+        raise
+
+
+def _received_through(node: TRTensor, a: TRTensor, live: np.ndarray) -> np.ndarray:
+    """Which elements of input ``a`` of a reduction/matmul ``node`` fed a live output element."""
+    if node._op == MATMUL:
+        la = live.astype(np.float64)
+        a_is_left = node._in[0] is a
+        other = node._in[1] if a_is_left else node._in[0]
+        ones = np.ones(np.shape(other._v))
+        r = (np.matmul(la, _swap(ones)) if a_is_left else np.matmul(_swap(ones), la)) > 0
+        return np.broadcast_to(r, np.shape(a._v))
+    axes, keepdims, shape, _n = node._k
+    m = live if keepdims or not axes else np.expand_dims(live, axes)
+    return np.broadcast_to(m, shape)
+
+
+def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
+    shape = np.shape(root._v)
+    dtype = np.asarray(root._v).dtype
+    if grad_output is None:
+        if int(np.prod(shape, dtype=np.int64)) != 1:
+            raise ValueError(
+                f"backward() on a TRTensor of shape {shape} needs grad_output; reduce it to one "
+                "element first (.sum() or .mean()) or pass grad_output of that shape"
+            )
+        return np.ones(shape, dtype=dtype)
+    codes, bot = _leaf_codes(grad_output, "grad_output")
+    try:
+        return np.array(np.broadcast_to(codes, shape), dtype=dtype)
+    except ValueError:
+        raise ValueError(f"grad_output of shape {np.shape(codes)} does not broadcast to {shape}") from None
+
+
+def _run(root: TRTensor, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
+    table, decider = rule_table("array", lambda: ARRAY_VOCAB)
+    token = ACTIVE_DECIDER.set(decider)
+    try:
+        with np.errstate(all="ignore"):
+            _sweep(root, seed, table, accumulate, collect)
+    finally:
+        ACTIVE_DECIDER.reset(token)
+
+
+def backward(root: TRTensor, grad_output: Any = None) -> None:
+    """Accumulate ``d root / d t`` into ``t.gradient`` for every requires-grad tensor reached."""
+    if not isinstance(root, TRTensor):
+        raise TypeError(f"backward(root): root must be a TRTensor, got {type(root).__name__}")
+    _run(root, _seed_for(root, grad_output), True, None)
+
+
+def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None) -> list[TRArray]:
+    """Gradients of ``output`` w.r.t. ``sources`` as TRArrays, without touching ``.gradient``.
+
+    >>> w = parameter([1.0, 2.0])
+    >>> grad((w * w).sum(), [w])[0]
+    TRArray([2.0, 4.0], dtype=float64)
+    """
+    if not isinstance(output, TRTensor):
+        raise TypeError(f"grad(output): output must be a TRTensor, got {type(output).__name__}")
+    srcs = list(sources)
+    for i, s in enumerate(srcs):
+        if not isinstance(s, TRTensor):
+            raise TypeError(f"grad(sources): sources[{i}] must be a TRTensor, got {type(s).__name__}")
+    watched = [s for s in srcs if not s.requires_grad]
+    collect: dict[int, Any] = {id(s): None for s in srcs}
+    for s in watched:
+        s.requires_grad = True
+    try:
+        _run(output, _seed_for(output, grad_output), False, collect)
+    finally:
+        for s in watched:
+            s.requires_grad = False
+    out = []
+    for s in srcs:
+        g = collect[id(s)]
+        out.append(TRArray.from_codes(np.zeros(s.shape) if g is None else g))
+    return out
+
+
+def stop_gradient(x: TRTensor) -> TRTensor:
+    """The value of ``x`` with the gradient blocked (a constant leaf)."""
+    return x.detach()
+
+
+TRTensor.__tr_stop_gradient__ = staticmethod(stop_gradient)  # type: ignore[attr-defined]
