@@ -36,7 +36,8 @@ from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import rule_table
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
-    ABS, ADD, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, SIGN, SQRT, SUB, SUM,
+    ABS, ADD, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU, SIGN, SQRT, SUB,
+    SUM,
 )
 from ..core.ops import check_int_exponent
 from ..core.reductions import ReductionMode
@@ -44,7 +45,8 @@ from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_
 from . import kernels as K
 from .trarray import TRArray
 
-__all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op"]
+__all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
+           "exp", "sqrt", "sign", "pow_int", "matmul"]
 
 _new = object.__new__
 _NONE = object()  # "reached, nothing received"
@@ -416,16 +418,26 @@ def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
-def tensor_op(name: str, *args: Any) -> TRTensor:
-    """Run the lifted batched op ``name`` ("tr_add", …, "tr_sum") on ``args``."""
+def tensor_op(name: str, args: tuple) -> TRTensor:
+    """Run the lifted batched op ``name`` ("tr_add", …, "tr_sum") on the tuple ``args`` (the
+    dispatch protocol of :mod:`zeroproof.core.ops`)."""
     fn = _DISPATCH.get(name)
     if fn is None:
         raise TypeError(f"{name} is not available on TRTensor arguments")
     return fn(*args)
 
 
+def _relu_kernel(a: Any, abot: Any = None) -> tuple[np.ndarray, Any]:
+    """Twin of :func:`zeroproof.core.kernels.f_relu`: x > 0 → x, Φ/⊥ → themselves, else +0.0."""
+    a = np.asarray(a)
+    r = np.where((a > 0) | np.isnan(a), a, np.zeros((), a.dtype))
+    return r, (None if abot is None else np.array(abot, dtype=bool))
+
+
+_RELU_KERNEL = getattr(K, "relu", _relu_kernel)
 _UNARY = {"tr_neg": (NEG, K.neg), "tr_abs": (ABS, K.abs), "tr_sign": (SIGN, K.sign),
-          "tr_log": (LOG, K.log), "tr_exp": (EXP, K.exp), "tr_sqrt": (SQRT, K.sqrt)}
+          "tr_log": (LOG, K.log), "tr_exp": (EXP, K.exp), "tr_sqrt": (SQRT, K.sqrt),
+          "tr_relu": (RELU, _RELU_KERNEL)}
 _BINARY = {"tr_add": (ADD, K.add), "tr_sub": (SUB, K.sub), "tr_mul": (MUL, K.mul),
            "tr_div": (DIV, K.div)}
 _DISPATCH: dict[str, Any] = {
@@ -446,6 +458,36 @@ def _reduce_mode(op: int, x: TRTensor, mode: Any) -> TRTensor:
 
 
 TRTensor.__tr_dispatch__ = staticmethod(tensor_op)  # type: ignore[attr-defined]
+
+
+def relu(x: Any) -> TRTensor:
+    """``max(x, 0)`` on the batched tape (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ)."""
+    return _unary(RELU, _RELU_KERNEL, x)
+
+
+def log(x: Any) -> TRTensor:
+    """Transreal ``log`` on the batched tape."""
+    return _unary(LOG, K.log, x)
+
+
+def exp(x: Any) -> TRTensor:
+    """Transreal ``exp`` on the batched tape."""
+    return _unary(EXP, K.exp, x)
+
+
+def sqrt(x: Any) -> TRTensor:
+    """Transreal ``sqrt`` on the batched tape."""
+    return _unary(SQRT, K.sqrt, x)
+
+
+def sign(x: Any) -> TRTensor:
+    """Transreal ``sign`` on the batched tape (derivative 0)."""
+    return _unary(SIGN, K.sign, x)
+
+
+def matmul(a: Any, b: Any) -> TRTensor:
+    """Transreal matrix product on the batched tape (operands with ≥ 2 dimensions)."""
+    return _binary(MATMUL, K.matmul, a, b)
 _ = ID
 
 
@@ -471,6 +513,7 @@ def _zeros_like(g: Any) -> Any:
 
 
 ARRAY_VOCAB: dict[str, Any] = {
+    "positive": lambda a: np.asarray(a) > 0,
     "div": np.divide, "sign": np.sign, "sqrt": np.sqrt,
     "powi": lambda a, k: K.pow_int(np.asarray(a), k)[0],
     "select": np.where, "zeros_like": _zeros_like, "near": _near_array,
