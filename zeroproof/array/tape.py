@@ -36,8 +36,8 @@ from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import rule_table
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
-    ABS, ADD, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU, SIGN, SQRT, SUB,
-    SUM,
+    ABS, ADD, COS, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU, SIGN, SIN,
+    SQRT, SUB, SUM,
 )
 from ..core.ops import check_int_exponent
 from ..core.reductions import ReductionMode
@@ -46,7 +46,7 @@ from . import kernels as K
 from .trarray import TRArray
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
-           "exp", "sqrt", "sign", "pow_int", "matmul"]
+           "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos"]
 
 _new = object.__new__
 _NONE = object()  # "reached, nothing received"
@@ -168,6 +168,19 @@ class TRTensor:
         if self._op not in (DIV, LOG, SQRT):
             raise ValueError(f"x_value can be attached to div/log/sqrt nodes only, not {self.op!r}")
         self._k = None if x is None else np.asarray(x, dtype=np.float64)
+
+    def set_value(self, value: Any) -> None:
+        """Replace a leaf's value in place (optimizers, checkpoints). Shape and dtype must match;
+        ``value``: array-like or TRArray. Non-leaf nodes refuse (their value is a result)."""
+        if self._op != LEAF:
+            raise ValueError("set_value() is for leaves (parameters/constants), not op results")
+        codes, bot = _leaf_codes(value, "set_value(value): value")
+        codes = np.asarray(codes)
+        if codes.shape != np.shape(self._v):
+            raise ValueError(f"set_value: shape {codes.shape} does not match the tensor's {np.shape(self._v)}")
+        self._v = codes.astype(np.asarray(self._v).dtype, copy=True)
+        self._bot = None if bot is None else np.array(bot, dtype=bool)
+        self._nf = _nonfinite_any(self._v, self._bot)
 
     def numpy(self) -> np.ndarray:
         """The value as an IEEE array (Φ and ⊥ → NaN)."""
@@ -427,6 +440,19 @@ def tensor_op(name: str, args: tuple) -> TRTensor:
     return fn(*args)
 
 
+def _trig_kernel(fn: Any) -> Any:
+    """Twin of f_sin/f_cos: NumPy's ufunc; ±∞ give Φ (IEEE NaN); ⊥ stays ⊥."""
+    def kernel(a: Any, abot: Any = None) -> tuple[np.ndarray, Any]:
+        with np.errstate(all="ignore"):
+            r = fn(np.asarray(a))
+        return r, (None if abot is None else np.array(abot, dtype=bool))
+    return kernel
+
+
+_SIN_KERNEL = getattr(K, "sin", _trig_kernel(np.sin))
+_COS_KERNEL = getattr(K, "cos", _trig_kernel(np.cos))
+
+
 def _relu_kernel(a: Any, abot: Any = None) -> tuple[np.ndarray, Any]:
     """Twin of :func:`zeroproof.core.kernels.f_relu`: x > 0 → x, Φ/⊥ → themselves, else +0.0."""
     a = np.asarray(a)
@@ -437,7 +463,7 @@ def _relu_kernel(a: Any, abot: Any = None) -> tuple[np.ndarray, Any]:
 _RELU_KERNEL = getattr(K, "relu", _relu_kernel)
 _UNARY = {"tr_neg": (NEG, K.neg), "tr_abs": (ABS, K.abs), "tr_sign": (SIGN, K.sign),
           "tr_log": (LOG, K.log), "tr_exp": (EXP, K.exp), "tr_sqrt": (SQRT, K.sqrt),
-          "tr_relu": (RELU, _RELU_KERNEL)}
+          "tr_relu": (RELU, _RELU_KERNEL), "tr_sin": (SIN, _SIN_KERNEL), "tr_cos": (COS, _COS_KERNEL)}
 _BINARY = {"tr_add": (ADD, K.add), "tr_sub": (SUB, K.sub), "tr_mul": (MUL, K.mul),
            "tr_div": (DIV, K.div)}
 _DISPATCH: dict[str, Any] = {
@@ -463,6 +489,16 @@ TRTensor.__tr_dispatch__ = staticmethod(tensor_op)  # type: ignore[attr-defined]
 def relu(x: Any) -> TRTensor:
     """``max(x, 0)`` on the batched tape (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ)."""
     return _unary(RELU, _RELU_KERNEL, x)
+
+
+def sin(x: Any) -> TRTensor:
+    """Transreal ``sin`` on the batched tape."""
+    return _unary(SIN, _SIN_KERNEL, x)
+
+
+def cos(x: Any) -> TRTensor:
+    """Transreal ``cos`` on the batched tape."""
+    return _unary(COS, _COS_KERNEL, x)
 
 
 def log(x: Any) -> TRTensor:
@@ -513,7 +549,7 @@ def _zeros_like(g: Any) -> Any:
 
 
 ARRAY_VOCAB: dict[str, Any] = {
-    "positive": lambda a: np.asarray(a) > 0,
+    "positive": lambda a: np.asarray(a) > 0, "sin": np.sin, "cos": np.cos,
     "div": np.divide, "sign": np.sign, "sqrt": np.sqrt,
     "powi": lambda a, k: K.pow_int(np.asarray(a), k)[0],
     "select": np.where, "zeros_like": _zeros_like, "near": _near_array,

@@ -72,7 +72,7 @@ def _near_float(u: Any, x: Any) -> Any:
 FLOAT_VOCAB: dict[str, Any] = {
     "div": K.f_div, "sign": K.f_sign, "powi": K.f_pow_int, "sqrt": K.f_sqrt,
     "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: 0.0, "near": _near_float,
-    "positive": lambda a: a > 0.0,
+    "positive": lambda a: a > 0.0, "sin": K.f_sin, "cos": K.f_cos,
 }
 
 
@@ -82,7 +82,7 @@ def _node_vocab() -> dict[str, Any]:
     return {
         "div": T.tr_div, "sign": T.tr_sign, "powi": T.tr_pow_int, "sqrt": T.tr_sqrt,
         "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: _leaf(0.0, False),
-        "near": _near_float, "positive": lambda a: a._v > 0.0,
+        "near": _near_float, "positive": lambda a: a._v > 0.0, "sin": T.tr_sin, "cos": T.tr_cos,
     }
 
 

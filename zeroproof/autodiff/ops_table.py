@@ -1,13 +1,15 @@
 """Op codes of the tape, shared by the scalar and the batched tape."""
 from __future__ import annotations
 
-LEAF, ADD, SUB, MUL, DIV, NEG, ABS, SIGN, LOG, EXP, SQRT, POW, ID, SUM, MEAN, MATMUL, RELU = range(17)
-N_OPS = 17
+(LEAF, ADD, SUB, MUL, DIV, NEG, ABS, SIGN, LOG, EXP, SQRT, POW, ID, SUM, MEAN, MATMUL, RELU, SIN,
+ COS) = range(19)
+N_OPS = 19
 
 OP_NAMES = {
     LEAF: "leaf", ADD: "add", SUB: "sub", MUL: "mul", DIV: "div", NEG: "neg", ABS: "abs",
     SIGN: "sign", LOG: "log", EXP: "exp", SQRT: "sqrt", POW: "pow_int", ID: "identity",
     SUM: "sum", MEAN: "mean", MATMUL: "matmul", RELU: "relu",
+    SIN: "sin", COS: "cos",
 }
 # SUM, MEAN and MATMUL exist on the batched tape only (a scalar node has no axes).
 BINARY_OPS = frozenset({ADD, SUB, MUL, DIV})

@@ -17,6 +17,7 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``select`` ``x if cond else y`` / ``np.where``
 ``zeros_like`` ``0.0`` / a constant ``R(0)`` node / ``np.zeros_like``
 ``positive``   ``a > 0`` (a bool, or a bool array)
+``sin, cos``   the backend's sine and cosine
 ``unreduce``   (batched only) ``g`` of a reduction spread back over the reduced axes
 ``matmul``     (batched only) transreal matrix product; ``swap`` transposes the last two axes
 ========== ====================================== =================================
@@ -37,6 +38,7 @@ from typing import Any, Callable
 
 from .ops_table import (
     ABS, ADD, DIV, EXP, ID, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, POW, RELU, SIGN, SQRT, SUB, SUM,
+    SIN, COS,
 )
 
 # Free names bound per backend; declared here only so linters know they exist.
@@ -52,6 +54,8 @@ unreduce: Any = None
 matmul: Any = None
 swap: Any = None
 positive: Any = None
+sin: Any = None
+cos: Any = None
 
 
 def sat(u: Any) -> Any:
@@ -92,6 +96,14 @@ def abs_rule(g, a, b, out, k):
 
 def relu_rule(g, a, b, out, k):
     return (select(positive(a), g, zeros_like(g)),)  # a selection, never g·0
+
+
+def sin_rule(g, a, b, out, k):
+    return (g * cos(a),)
+
+
+def cos_rule(g, a, b, out, k):
+    return (-(g * sin(a)),)
 
 
 def sign_rule(g, a, b, out, k):
@@ -180,6 +192,7 @@ EXACT: dict[int, Callable] = {
     ADD: add_rule, SUB: sub_rule, MUL: mul_rule, DIV: div_rule, NEG: neg_rule, ABS: abs_rule,
     SIGN: sign_rule, LOG: log_rule, EXP: exp_rule, SQRT: sqrt_rule, POW: pow_rule, ID: id_rule,
     SUM: sum_rule, MEAN: mean_rule, MATMUL: matmul_rule, RELU: relu_rule,
+    SIN: sin_rule, COS: cos_rule,
 }
 SATURATING: dict[int, Callable] = {
     **EXACT, DIV: div_sat_rule, LOG: log_sat_rule, SQRT: sqrt_sat_rule, POW: pow_sat_rule,

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import kernels as K
-from .ops_table import ABS, ADD, DIV, EXP, LOG, MUL, NEG, RELU, SIGN, SQRT, SUB
+from .ops_table import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, RELU, SIGN, SIN, SQRT, SUB
 from .tr_node import TRNode, _binary, _unary, pow_node
 
 __all__ = [
     "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
-    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos",
 ]
 
 
@@ -93,6 +93,20 @@ def tr_relu(a: Any) -> TRNode:
     TRScalar(0.0, REAL)
     """
     return _unary(RELU, K.f_relu, a)
+
+
+def tr_sin(a: Any) -> TRNode:
+    """``sin a`` as a graph node (derivative ``cos a``)."""
+    return _unary(SIN, K.f_sin, a)
+
+
+def tr_cos(a: Any) -> TRNode:
+    """``cos a`` as a graph node (derivative ``−sin a``).
+
+    >>> x = TRNode.parameter(0.0); y = tr_cos(x); y.backward(); x.gradient
+    TRScalar(-0.0, REAL)
+    """
+    return _unary(COS, K.f_cos, a)
 
 
 def tr_pow_int(x: Any, k: int) -> TRNode:

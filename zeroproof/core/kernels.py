@@ -23,13 +23,15 @@ from .wheel import WHEEL
 
 __all__ = [
     "f_add", "f_sub", "f_mul", "f_div", "f_neg", "f_abs", "f_sign",
-    "f_log", "f_exp", "f_sqrt", "f_pow_int", "f_relu",
+    "f_log", "f_exp", "f_sqrt", "f_pow_int", "f_relu", "f_sin", "f_cos",
 ]
 
 INF = math.inf
 NAN = math.nan
 _np_log = np.log
 _np_exp = np.exp
+_np_sin = np.sin
+_np_cos = np.cos
 _sqrt = math.sqrt
 EXP_OVERFLOW = 709.782712893384  # largest x with finite exp(x) in float64
 _copysign = math.copysign
@@ -125,6 +127,20 @@ def f_relu(a: float) -> float:
     if a != a:
         return a  # Φ or ⊥
     return 0.0
+
+
+def f_sin(a: float) -> float:
+    """``sin a`` (NumPy's ufunc, as the vectorized twin); ``sin(±∞) = Φ``."""
+    if a - a == 0.0:
+        return float(_np_sin(a))
+    return BOT if a is BOT else NAN
+
+
+def f_cos(a: float) -> float:
+    """``cos a`` (NumPy's ufunc, as the vectorized twin); ``cos(±∞) = Φ``."""
+    if a - a == 0.0:
+        return float(_np_cos(a))
+    return BOT if a is BOT else NAN
 
 
 def f_log(a: float) -> float:

@@ -15,7 +15,7 @@ from .scalar import _CODE_OF_TAG, REAL, TRScalar, _check_real, _is_number, scala
 
 __all__ = [
     "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
-    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "to_code",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos", "to_code",
 ]
 
 _from_code = scalar_from_code
@@ -132,6 +132,17 @@ tr_relu = _unary(K.f_relu, "tr_relu", """Rectifier ``max(x, 0)``: ``+∞ → +�
 
     >>> tr_relu(real(-2.0)), tr_relu(pinf())
     (TRScalar(0.0, REAL), TRScalar(PINF))
+    """)
+
+tr_sin = _unary(K.f_sin, "tr_sin", """Sine; ``sin(±∞) = Φ``.
+
+    >>> tr_sin(real(0.0)), tr_sin(pinf())
+    (TRScalar(0.0, REAL), TRScalar(PHI))
+    """)
+tr_cos = _unary(K.f_cos, "tr_cos", """Cosine; ``cos(±∞) = Φ``.
+
+    >>> tr_cos(real(0.0))
+    TRScalar(1.0, REAL)
     """)
 
 
