@@ -1,0 +1,5 @@
+"""Layers on the batched tape (``Module``, ``Linear``, ``ReLU``, ``Sequential``; rational and
+angular heads are added by their modules)."""
+from .base import Linear, Module, ReLU, Sequential, as_input
+
+__all__ = ["Module", "Linear", "ReLU", "Sequential", "as_input"]

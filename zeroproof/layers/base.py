@@ -1,0 +1,219 @@
+"""Modules on the batched tape: ``Module`` (parameters, train/eval, state dicts), ``Linear``,
+``ReLU`` and ``Sequential`` — the PyTorch habits, over :class:`~zeroproof.array.TRTensor`.
+
+Parameters are batched leaves that require grad, found by walking the module's attributes in
+definition order (sub-modules recursively), as ``torch.nn.Module`` does.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..array.tape import TRTensor, as_tensor, relu
+
+__all__ = ["Module", "Linear", "ReLU", "Sequential", "as_input"]
+
+
+def as_input(x: Any, argname: str = "x") -> TRTensor:
+    """Model input as a batched constant (NumPy arrays: NaN → Φ, ±inf → ±∞; ints → float64)."""
+    return as_tensor(x, argname)
+
+
+class Module:
+    """Base class of layers and models.
+
+    >>> class Scale(Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.w = TRTensor.parameter(np.array([2.0]))
+    ...     def forward(self, x):
+    ...         return as_input(x) * self.w
+    >>> m = Scale()
+    >>> [name for name, _ in m.named_parameters()], m(np.array([3.0])).value
+    (['w'], TRArray([6.0], dtype=float64))
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # structure --------------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self) -> Iterator["Module"]:
+        for _, m in self.named_children():
+            yield m
+
+    def modules(self) -> Iterator["Module"]:
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, TRTensor]]:
+        """``(dotted_name, parameter)`` pairs, each parameter once, in definition order."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            pre, mod = stack.pop(0)
+            for name, value in vars(mod).items():
+                full = f"{pre}{name}"
+                if isinstance(value, TRTensor) and value.requires_grad and value.is_leaf:
+                    if id(value) not in seen:
+                        seen.add(id(value))
+                        yield full, value
+                elif isinstance(value, Module):
+                    stack.append((full + ".", value))
+                elif isinstance(value, (list, tuple)):
+                    for i, item in enumerate(value):
+                        if isinstance(item, Module):
+                            stack.append((f"{full}.{i}.", item))
+
+    def parameters(self) -> list[TRTensor]:
+        """The trainable leaves of this module and its sub-modules."""
+        return [p for _, p in self.named_parameters()]
+
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode on this module and every sub-module; returns self."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        for _, value in vars(self).items():
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, Module):
+                        item.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """``train(False)``."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    # state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameter name → a copy of its values (IEEE codes) as a NumPy array."""
+        return {name: np.array(p.codes, copy=True) for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load parameter values by name; missing/unexpected names and shape mismatches raise
+        ``ValueError`` naming the parameter."""
+        params = dict(self.named_parameters())
+        missing = [n for n in params if n not in state]
+        unexpected = [n for n in state if n not in params]
+        if missing or unexpected:
+            raise ValueError(
+                f"load_state_dict: state does not match {type(self).__name__}: "
+                f"missing {missing}, unexpected {unexpected}"
+            )
+        for name, p in params.items():
+            arr = np.asarray(state[name])
+            if arr.shape != p.shape:
+                raise ValueError(
+                    f"load_state_dict: parameter {name!r} has shape {p.shape}, the state gives {arr.shape}"
+                )
+            p.set_value(arr)
+
+    def num_parameters(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={type(m).__name__}" for n, m in self.named_children())
+        return f"{type(self).__name__}({inner})"
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def _dim(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class Linear(Module):
+    """``y = x @ W + b`` with ``W`` of shape (in_features, out_features), initialised uniformly in
+    ``±1/√in_features`` (PyTorch's default) from ``seed``.
+
+    >>> lin = Linear(3, 2, seed=0)
+    >>> lin(np.ones((4, 3))).shape
+    (4, 2)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: Any = None,
+                 dtype: Any = np.float64) -> None:
+        super().__init__()
+        self.in_features = _dim("in_features", in_features)
+        self.out_features = _dim("out_features", out_features)
+        rng = _rng(seed)
+        bound = 1.0 / np.sqrt(self.in_features)
+        self.weight = TRTensor.parameter(
+            rng.uniform(-bound, bound, (self.in_features, self.out_features)).astype(dtype))
+        self.bias = (TRTensor.parameter(rng.uniform(-bound, bound, (self.out_features,)).astype(dtype))
+                     if bias else None)
+
+    def forward(self, x: Any) -> TRTensor:
+        x = as_input(x)
+        if x.ndim != 2 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear({self.in_features}, {self.out_features}): input must have shape "
+                f"(batch, {self.in_features}), got {x.shape}"
+            )
+        y = x @ self.weight
+        return y + self.bias if self.bias is not None else y
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None}
+
+
+class ReLU(Module):
+    """Transreal rectifier ``max(x, 0)`` (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ)."""
+
+    def forward(self, x: Any) -> TRTensor:
+        return relu(as_input(x))
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+class Sequential(Module):
+    """Apply modules in order.
+
+    >>> net = Sequential(Linear(1, 8, seed=0), ReLU(), Linear(8, 1, seed=1))
+    >>> len(net.parameters()), net(np.zeros((5, 1))).shape
+    (4, (5, 1))
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: layer {i} must be a Module, got {type(layer).__name__}")
+        self.layers = list(layers)
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
