@@ -153,3 +153,11 @@ def test_float32_reduction_is_core_rounded_once():
     res, _ = reduce_codes("sum", x, None, axis=1)
     assert res.dtype == np.float32
     assert res[0] == np.float32(CR.sum_codes([float(v) for v in x[0]]))
+
+
+def test_prod_underflow_and_overflow_long_lanes():
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.1, 0.2, 2000)  # exact product far below 2**-1075: ±0
+    check("prod", x, None, None, "strict")
+    check("prod", -x[:999], None, None, "strict")
+    check("prod", 1.0 / x, None, None, "strict")  # far above the range: ±∞

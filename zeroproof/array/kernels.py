@@ -102,7 +102,7 @@ def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     with _errstate(all="ignore"):
         r = _arr(np.add(a, b))
         bot = merge_bottom(r.shape, abot, bbot)
-        if wheel:  # ∞ + ∞ and +∞ + −∞ are ⊥
+        if wheel and not _isfinite(r).all():  # ∞ + ∞ and +∞ + −∞ are ⊥
             bot = _wheel_fix(r, bot, _isinf(a) & _isinf(b))
     return r, bot
 
@@ -117,14 +117,17 @@ def sub(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     with _errstate(all="ignore"):
         r = _arr(np.subtract(a, b))
         bot = merge_bottom(r.shape, abot, bbot)
-        if wheel:
+        if wheel and not _isfinite(r).all():
             bot = _wheel_fix(r, bot, _isinf(a) & _isinf(b))
     return r, bot
 
 
-def _new_nan(r: np.ndarray, a: Codes, b: Codes) -> np.ndarray:
+def _new_nan(r: np.ndarray, a: Codes, b: Codes) -> Any:
     """Elements where the IEEE result is NaN although neither operand is (0·∞, ∞/∞, 0/0)."""
-    return _isnan(r) & ~_isnan(a) & ~_isnan(b)
+    m = _isnan(r)
+    if not m.any():
+        return False
+    return m & ~_isnan(a) & ~_isnan(b)
 
 
 def mul(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
@@ -228,20 +231,33 @@ def sqrt(a: Codes, abot: Bottom = None) -> Pair:
 
 def ipow(a: np.ndarray, k: int) -> np.ndarray:
     """``a**k`` for ``k ≥ 1`` by binary exponentiation: the same multiplications, in the same
-    order, as :func:`zeroproof.core.kernels.ipow` (call inside ``np.errstate``).
+    order, as :func:`zeroproof.core.kernels.ipow` (call inside ``np.errstate``). Intermediate
+    arrays are reused in place (same values, fewer allocations); the input is never written.
 
     >>> ipow(np.array([2.0, -3.0]), 3).tolist()
     [8.0, -27.0]
     """
     result = None
+    own_result = False  # result is an array we allocated (and not the same object as base)
     base = a
+    own_base = False
     while True:
         if k & 1:
-            result = base if result is None else result * base
+            if result is None:
+                result, own_result = base, False
+            elif own_result:
+                np.multiply(result, base, out=result)
+            elif own_base and not k >> 1:  # last step: base is not needed any more
+                result = np.multiply(result, base, out=base)  # IEEE × is commutative
+            else:
+                result, own_result = result * base, True
         k >>= 1
         if not k:
             return _arr(result)
-        base = base * base
+        if own_base and result is not base:
+            np.multiply(base, base, out=base)
+        else:
+            base, own_base = base * base, True
 
 
 def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
@@ -263,7 +279,9 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
             one = np.ones((), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
             r = np.where(_isfinite(a) & (a != 0), one, np.nan).astype(one.dtype, copy=False)
         else:
-            r = _arr(np.divide(1.0, ipow(a, -k)))  # 1/x^|k|: IEEE division is the TR rule here
+            p = ipow(a, -k)
+            # 1/x^|k|: IEEE division is the TR rule here (1 is neither 0 nor ∞ nor Φ)
+            r = np.divide(1.0, p, out=p) if p is not a else _arr(np.divide(1.0, p))
     return r, _copy_bot(abot)
 
 

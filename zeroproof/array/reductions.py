@@ -221,7 +221,7 @@ def exact_sum_lanes(X: np.ndarray, divisor: Optional[np.ndarray] = None) -> tupl
     first = True
     with np.errstate(all="ignore"):
         while True:
-            m = np.max(np.abs(P), axis=1)
+            m = np.max(np.abs(P), axis=1, initial=0.0)
             live = m > 0
             if not live.all():
                 P, m, rows = P[live], m[live], rows[live]
@@ -330,9 +330,12 @@ def _exact_prod_certified(Y: np.ndarray) -> np.ndarray:
     r1 = h + (lo - delta)
     r2 = h + (lo + delta)
     with np.errstate(all="ignore"):
-        val = np.ldexp(r1, np.clip(E, -4000, 4000))
-    ok = (r1 == r2) & (val >= 2.0 ** -1022)  # subnormal results round elsewhere: not certified
-    return np.where(ok, val, np.nan)
+        val = np.ldexp(r1, np.clip(E, -4000, 4000))  # E ≥ 1025 overflows to inf, as it should
+    # the exact value lies in [2**(E-1), 2**E): E ≤ -1075 rounds to zero whatever the mantissa;
+    # results in the subnormal band round at another bit position and are not certified here
+    underflow = E <= -1075
+    ok = ((r1 == r2) & (val >= 2.0 ** -1022)) | underflow
+    return np.where(underflow, 0.0, np.where(ok, val, np.nan))
 
 
 def _extreme(kind: str, X: np.ndarray, keep: Optional[np.ndarray]) -> np.ndarray:
