@@ -106,23 +106,43 @@ class HybridGradientSchedule:
             return 1.0
         return min(max((epoch - self.warmup_epochs) / self.transition_epochs, 0.0), 1.0)
 
-    def get_delta(self, epoch: int) -> float | None:
-        """δ at ``epoch``: None when disabled or in warm-up; else the decayed, adapted δ ≥ min_delta."""
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_delta_cache":
+            self.__dict__.pop("_delta_cache", None)  # any field change invalidates the cache
+        object.__setattr__(self, name, value)
+
+    def _scheduled_delta(self, epoch: int) -> float | None:
+        """δ(t) before adaptation; cached for the last epoch asked (reset by any field change)."""
+        cache = self.__dict__.get("_delta_cache")
+        if cache is not None and cache[0] == epoch:
+            return cache[1]
         if not self.enable or self.is_warmup(epoch):
-            return None
-        p = self._progress(epoch)
-        di, df = self.delta_init, self.delta_final
-        if self.schedule_type is ScheduleType.LINEAR:
-            delta = di + (df - di) * p
-        elif self.schedule_type is ScheduleType.EXPONENTIAL:
-            delta = di * (df / di) ** p
+            delta = None
         else:
-            delta = df + 0.5 * (di - df) * (1.0 + math.cos(math.pi * p))
+            p = self._progress(epoch)
+            di, df = self.delta_init, self.delta_final
+            if self.schedule_type is ScheduleType.LINEAR:
+                delta = di + (df - di) * p
+            elif self.schedule_type is ScheduleType.EXPONENTIAL:
+                delta = di * (df / di) ** p
+            else:
+                delta = df + 0.5 * (di - df) * (1.0 + math.cos(math.pi * p))
+        self.__dict__["_delta_cache"] = (epoch, delta)
+        return delta
+
+    def get_delta(self, epoch: int, stats: "HybridStatistics | None" = None) -> float | None:
+        """δ at ``epoch``: None when disabled or in warm-up; else the decayed, adapted δ ≥ min_delta.
+
+        Adaptive δ reads the smallest |u| of the last batch from ``stats`` (default: this
+        context's statistics)."""
+        delta = self._scheduled_delta(epoch)
+        if delta is None:
+            return None
         if self.adaptive_delta:
-            q_min = HybridGradientContext._stats().q_min_batch
+            q_min = (HybridGradientContext._stats() if stats is None else stats).q_min_batch
             if q_min is not None and q_min > 0.0:
-                delta = min(delta * max(1.0, 0.1 / q_min), 2.0 * di)
-        return max(delta, self.min_delta)
+                delta = min(delta * max(1.0, 0.1 / q_min), 2.0 * self.delta_init)
+        return delta if delta > self.min_delta else self.min_delta
 
     def is_warmup(self, epoch: int) -> bool:
         """True while ``epoch < warmup_epochs`` (HYBRID is exactly MASK_REAL then)."""
@@ -211,11 +231,8 @@ def _context_owner() -> tuple:
     """
     task = None
     aio = sys.modules.get("asyncio")  # no asyncio imported: no tasks
-    if aio is not None:
-        try:
-            task = aio.current_task()
-        except RuntimeError:  # no running event loop
-            task = None
+    if aio is not None and aio._get_running_loop() is not None:  # no exception when no loop
+        task = aio.current_task()
     return threading.get_ident(), task
 
 
@@ -426,12 +443,15 @@ class HybridGradientContext:
     @staticmethod
     def decider() -> HybridDecider | None:
         """A decider for one backward pass, or None when HYBRID is exactly MASK_REAL now."""
-        delta = HybridGradientContext.current_delta()
+        sched = _SCHEDULE.get()
+        if sched is None:
+            return None
+        epoch = _EPOCH.get() or 0
+        stats = HybridGradientContext._stats()
+        delta = sched.get_delta(epoch, stats)
         if delta is None:
             return None
-        sched = _SCHEDULE.get()
-        epoch = _EPOCH.get() or 0
-        return HybridDecider(delta, sched.get_exploration_regions(epoch), HybridGradientContext._stats())  # type: ignore[union-attr]
+        return HybridDecider(delta, sched.get_exploration_regions(epoch), stats)
 
     @staticmethod
     def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:

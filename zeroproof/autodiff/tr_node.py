@@ -294,7 +294,18 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRNode:
 _METHOD_TEMPLATE = """
 def method(self, o):
     if o.__class__ is not TRNode:
-        o = as_node(o, "other operand")
+        if o.__class__ is float and o - o == 0.0:  # the common constant: a finite float
+            c = _new(TRNode)
+            c._v = o
+            c._op = LEAF
+            c._in = ()
+            c._k = None
+            c._g = None
+            c._grad = None
+            c.requires_grad = False
+            o = c
+        else:
+            o = as_node(o, "other operand")
     {order}
     av = a._v
     bv = b._v
