@@ -259,9 +259,25 @@ def test_matmul_shapes_batched_and_vectors():
     assert np.allclose(got.values, a @ b)
     v = za.array([1.0, 2.0, 3.0, 4.0])
     assert (za.array(a[0]) @ v).shape == (3,)
-    assert (v @ v) .shape == ()
+    assert v @ v == zp.real(30.0)
     a2 = a.copy()
     a2[2, 1, 0] = np.inf
     g = za.matmul(a2, b)
     assert g.tags[2, 1].tolist() == [1 if x > 0 else 2 for x in b[0]]
     assert (g.tags[[0, 1, 3, 4]] == 0).all() and (g.tags[2, [0, 2]] == 0).all()
+
+
+def test_matmul_batched_and_vector_tags_match_reference():
+    rng = np.random.default_rng(11)
+    pool = np.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 3.0, 0.5, -1.0])
+    a = rng.choice(pool, size=(3, 4, 5), p=[.1, .05, .25, .2, .05, .05, .05, .1, .1, .05])
+    b = rng.choice(pool, size=(5, 2))
+    got = za.matmul(a, b)
+    for t in range(3):
+        want = ref_matmul(a[t], b)
+        assert got[t].tags.tolist() == [[tag_of_code(w) for w in row] for row in want]
+    v = b[:, 0]
+    gv = za.matmul(a[0], v)
+    assert gv.tags.tolist() == [tag_of_code(r[0]) for r in ref_matmul(a[0], b[:, :1])]
+    gvv = za.matmul(v, v)
+    assert gvv.tag == tag_of_code(ref_matmul(v[None, :], v[:, None])[0][0])

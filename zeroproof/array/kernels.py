@@ -323,25 +323,9 @@ def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = Non
             if ia.any() or ib.any():
                 bot = (np.matmul(ia, np.ones(b.shape)) + np.matmul(np.ones(a.shape), ib)) > 0
         if not (all_a and all_b):
-            f64 = np.float64
-            nan_a, nan_b = _isnan(a).astype(f64), _isnan(b).astype(f64)
-            zero_a, zero_b = (a == 0).astype(f64), (b == 0).astype(f64)
-            pinf_a, pinf_b = (a == np.inf).astype(f64), (b == np.inf).astype(f64)
-            ninf_a, ninf_b = (a == -np.inf).astype(f64), (b == -np.inf).astype(f64)
-            pos_a, pos_b = (fa & (a > 0)).astype(f64), (fb & (b > 0)).astype(f64)
-            neg_a, neg_b = (fa & (a < 0)).astype(f64), (fb & (b < 0)).astype(f64)
-            inf_a, inf_b = pinf_a + ninf_a, pinf_b + ninf_b
-            mm = np.matmul
-            ones_a, ones_b = np.ones(a.shape), np.ones(b.shape)
-            n_phi_operand = mm(nan_a, ones_b) + mm(ones_a, nan_b)
-            n_zero_inf = mm(zero_a, inf_b) + mm(inf_a, zero_b)
-            # infinite products by sign: (±∞)(±∞), (±∞)(finite ≠ 0), (finite ≠ 0)(±∞)
-            n_pinf = (mm(pinf_a, pinf_b + pos_b) + mm(ninf_a, ninf_b + neg_b)
-                      + mm(pos_a, pinf_b) + mm(neg_a, ninf_b))
-            n_ninf = (mm(pinf_a, ninf_b + neg_b) + mm(ninf_a, pinf_b + pos_b)
-                      + mm(pos_a, ninf_b) + mm(neg_a, pinf_b))
+            counts = _product_counts(a, b, fa, fb)
+            n_phi_operand, n_zero_inf, n_pinf, n_ninf = (c.reshape(r.shape) for c in counts)
             has_p, has_n = n_pinf > 0, n_ninf > 0
-            r = _arr(r)
             r[has_p] = np.inf
             r[has_n] = -np.inf
             phi = (n_phi_operand > 0) | (n_zero_inf > 0) | (has_p & has_n)
@@ -359,3 +343,45 @@ def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = Non
             else:
                 r[bot] = np.nan
     return r, bot
+
+
+def _indicator_counts(a: np.ndarray, b: np.ndarray) -> tuple:
+    """Per entry of ``a @ b``: the number of products with a Φ operand, of ``0 × ±∞`` products,
+    of ``+∞`` products and of ``−∞`` products (exact counts via float64 ``np.matmul``)."""
+    f64 = np.float64
+    fa, fb = _isfinite(a), _isfinite(b)
+    nan_a, nan_b = _isnan(a).astype(f64), _isnan(b).astype(f64)
+    zero_a, zero_b = (a == 0).astype(f64), (b == 0).astype(f64)
+    pinf_a, pinf_b = (a == np.inf).astype(f64), (b == np.inf).astype(f64)
+    ninf_a, ninf_b = (a == -np.inf).astype(f64), (b == -np.inf).astype(f64)
+    pos_a, pos_b = (fa & (a > 0)).astype(f64), (fb & (b > 0)).astype(f64)
+    neg_a, neg_b = (fa & (a < 0)).astype(f64), (fb & (b < 0)).astype(f64)
+    mm = np.matmul
+    n_phi = mm(nan_a, np.ones(b.shape)) + mm(np.ones(a.shape), nan_b)
+    n_zero_inf = mm(zero_a, pinf_b + ninf_b) + mm(pinf_a + ninf_a, zero_b)
+    # infinite products by sign: (±∞)(±∞), (±∞)(finite ≠ 0), (finite ≠ 0)(±∞)
+    n_pinf = (mm(pinf_a, pinf_b + pos_b) + mm(ninf_a, ninf_b + neg_b)
+              + mm(pos_a, pinf_b) + mm(neg_a, ninf_b))
+    n_ninf = (mm(pinf_a, ninf_b + neg_b) + mm(ninf_a, pinf_b + pos_b)
+              + mm(pos_a, ninf_b) + mm(neg_a, pinf_b))
+    return n_phi, n_zero_inf, n_pinf, n_ninf
+
+
+def _product_counts(a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> tuple:
+    """:func:`_indicator_counts` for ``a @ b``, computed only for the rows of ``a`` and the
+    columns of ``b`` that hold a non-finite entry (every other entry has finite products only)."""
+    if a.ndim > 2 or b.ndim > 2:  # batched: the whole product
+        return _indicator_counts(a, b)
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a
+    b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    fa2, fb2 = fa.reshape(a2.shape), fb.reshape(b2.shape)
+    out = [np.zeros((a2.shape[0], b2.shape[1])) for _ in range(4)]
+    rows = np.flatnonzero(~fa2.all(axis=1))
+    cols = np.flatnonzero(~fb2.all(axis=0))
+    if rows.size:
+        for o, c in zip(out, _indicator_counts(a2[rows], b2)):
+            o[rows, :] = c
+    if cols.size:
+        for o, c in zip(out, _indicator_counts(a2, b2[:, cols])):
+            o[:, cols] = c
+    return tuple(out)

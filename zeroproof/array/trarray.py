@@ -566,6 +566,10 @@ def _binop(kernel: Any, a: Any, b: Any, opname: str, reflected: bool = False) ->
         return NotImplemented
     if kernel is K.matmul:
         _matmul_shape(np.shape(oa[0]), np.shape(ob[0]))
+        c, bot = kernel(oa[0], ob[0], oa[1], ob[1])
+        if c.ndim == 0:  # vector @ vector is a scalar, as in NumPy
+            return _bottom() if bot is not None and bool(bot) else scalar_from_code(float(c))
+        return TRArray.from_codes(c, bot)
     else:
         _broadcast_shape(oa[0], ob[0], opname)
     return TRArray.from_codes(*kernel(oa[0], ob[0], oa[1], ob[1]))
@@ -824,7 +828,7 @@ def pow_int(x: Any, k: int) -> TRArray:
     return TRArray.from_codes(*K.pow_int(a._codes, k, a._bottom))
 
 
-def matmul(a: Any, b: Any) -> TRArray:
+def matmul(a: Any, b: Any) -> "TRArray | TRScalar":
     """Transreal matrix product with ``np.matmul`` shapes. Tags are exact (each entry is a STRICT
     sum of products); REAL values are BLAS-rounded, not exactly rounded (see
     :func:`zeroproof.array.kernels.matmul`).
