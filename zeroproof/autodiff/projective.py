@@ -1,0 +1,647 @@
+"""Projective (homogeneous) tuples: train on ``(N, D)``, decode to transreal values at the edge.
+
+A value ``x`` is carried as a pair ``(N, D)`` with ``x = N / D``; the pairs ``(N, D)`` and
+``(αN, αD)`` (α ≠ 0) name the same value, so a pole is an ordinary point ``(N, 0)`` of the tuple
+space and gradients never meet a division by zero while training. The public pieces:
+
+* :func:`encode` — ``x ↦ (x, 1)``; ``+∞ ↦ (1, 0)``, ``−∞ ↦ (−1, 0)``, ``⊥ ↦ (1, 0)`` and
+  ``Φ ↦ (1, 0)`` (the tuple chart has no separate nullity point; see ``docs/projective.md``).
+* :func:`decode` — ``(N, D) ↦ N ÷ D`` where ``D ≠ 0`` (and ``|D| ≥ tau``), ``⊥`` elsewhere;
+  :func:`decode_masked` gives the IEEE form ``(values with NaN at ⊥, bottom_mask)``.
+* :func:`renormalize` — ``(N, D) / (sg(√(N² + D²)) + γ)``: bounded tuples, no gradient
+  through the norm.
+* :class:`GaugePolicy` and :class:`ProjectiveNormalize` — which magnitude convention a head uses.
+* :class:`GradientPolicy` and :func:`gradient_policy` — inside a ``PROJECT`` region, elements
+  whose tuple decodes to ⊥ send no gradient (:func:`project` applies the gate explicitly).
+* :func:`log_tuples` — debug logging (logger ``"zeroproof.projective"``, silent by default) of
+  the tuple norm next to the decoded value.
+
+Every function accepts scalar-tape nodes (:class:`~zeroproof.autodiff.TRNode`, with plain
+numbers/``TRScalar``), batched-tape tensors (:class:`~zeroproof.array.TRTensor`, with NumPy arrays
+or ``TRArray``), and plain values: numbers/``TRScalar`` and NumPy arrays/``TRArray``. Results have
+the kind of the inputs (nodes → nodes, tensors → tensors, arrays → NumPy arrays for tuples and a
+``TRArray`` for decoded values, numbers → floats for tuples and a ``TRScalar`` for decoded values).
+
+>>> import numpy as np
+>>> from zeroproof.autodiff import projective
+>>> N, D = projective.encode(np.array([2.0, np.inf, np.nan]))
+>>> N, D
+(array([2., 1., 1.]), array([1., 0., 0.]))
+>>> projective.decode(N, D)
+TRArray([2.0, ⊥, ⊥], dtype=float64)
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+
+from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
+from .tr_node import TRNode, stop_gradient
+from .tr_ops_grad import tr_relu, tr_sqrt
+
+__all__ = [
+    "encode", "decode", "decode_masked", "renormalize", "tuple_norm", "GaugePolicy",
+    "ProjectiveNormalize", "GradientPolicy", "gradient_policy", "get_gradient_policy", "project",
+    "log_tuples", "logger",
+]
+
+logger = logging.getLogger("zeroproof.projective")
+"""Debug logger of the projective layer (silent unless the application enables DEBUG)."""
+
+# ---- kinds of inputs ----------------------------------------------------------------------------
+NODE, TENSOR, ARRAY, SCALAR = "node", "tensor", "array", "scalar"
+
+
+def _tape() -> Any:
+    from ..array import tape  # lazy: the batched tape sits beside, not below, this module
+
+    return tape
+
+
+def _is_tensor(x: Any) -> bool:
+    return type(x).__name__ == "TRTensor" and hasattr(x, "__tr_stop_gradient__")
+
+
+def _is_trarray(x: Any) -> bool:
+    from ..array.trarray import TRArray
+
+    return isinstance(x, TRArray)
+
+
+def _kind(func: str, **args: Any) -> str:
+    """The kind shared by ``args``; mixing a scalar node with a tensor raises TypeError."""
+    kinds = set()
+    for name, x in args.items():
+        if isinstance(x, TRNode):
+            kinds.add(NODE)
+        elif _is_tensor(x):
+            kinds.add(TENSOR)
+        elif isinstance(x, (bool, np.bool_)) or isinstance(x, (str, bytes)) or x is None:
+            raise TypeError(f"{func}: {name} must be a number, array, TRNode or TRTensor, got "
+                            f"{type(x).__name__}")
+        elif isinstance(x, (int, float, np.integer, np.floating, TRScalar)):
+            kinds.add(SCALAR)
+        elif isinstance(x, (np.ndarray, list, tuple)) or _is_trarray(x):
+            kinds.add(ARRAY)
+        else:
+            raise TypeError(f"{func}: {name} must be a number, array, TRNode or TRTensor, got "
+                            f"{type(x).__name__}")
+    if NODE in kinds and (TENSOR in kinds or ARRAY in kinds):
+        raise TypeError(f"{func}: cannot mix scalar TRNodes with arrays/TRTensors; build the "
+                        "computation on one tape")
+    for k in (TENSOR, NODE, ARRAY, SCALAR):
+        if k in kinds:
+            return k
+    return SCALAR  # pragma: no cover - no arguments
+
+
+def _codes(x: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """IEEE codes and ⊥ mask of any accepted input (values only, no graph)."""
+    if isinstance(x, TRNode):
+        v = x.value
+        return np.asarray(float(v)), (np.asarray(True) if v.tag is TRTag.BOTTOM else None)
+    if isinstance(x, TRScalar):
+        return np.asarray(float(x)), (np.asarray(True) if x.tag is TRTag.BOTTOM else None)
+    if _is_tensor(x):
+        arr = x.value
+        return np.asarray(arr.codes), arr.bottom
+    if _is_trarray(x):
+        return np.asarray(x.codes), x.bottom
+    a = np.asarray(x)
+    if a.dtype == object or a.dtype.kind not in "fiu":
+        raise TypeError(f"expected real numbers, got an array of dtype {a.dtype}")
+    return a.astype(np.float64) if a.dtype.kind in "iu" else a, None
+
+
+def _real_mask(codes: np.ndarray, bot: np.ndarray | None) -> np.ndarray:
+    m = np.isfinite(codes)
+    return m if bot is None else (m & ~bot)
+
+
+def _check_pair(func: str, names: tuple[str, str], a: Any, b: Any) -> None:
+    sa, sb = np.shape(_codes(a)[0]), np.shape(_codes(b)[0])
+    if sa != sb:
+        raise ValueError(
+            f"{func}: {names[0]} and {names[1]} must have the same shape (a tuple is two arrays of "
+            f"one shape), got {names[0]} {sa} and {names[1]} {sb}")
+
+
+def _check_gamma(func: str, gamma: Any) -> float:
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{func}: gamma must be a real number >= 0, got {type(gamma).__name__}")
+    g = float(gamma)
+    if not (g >= 0.0) or math.isinf(g):
+        raise ValueError(f"{func}: gamma must be a finite number >= 0, got {gamma!r}")
+    return g
+
+
+def _check_tau(func: str, tau: Any, name: str = "tau") -> float:
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{func}: {name} must be a real number >= 0, got {type(tau).__name__}")
+    t = float(tau)
+    if not (t >= 0.0) or math.isinf(t):
+        raise ValueError(f"{func}: {name} must be a finite number >= 0, got {tau!r}")
+    return t
+
+
+def _sqrt(x: Any) -> Any:
+    if isinstance(x, TRNode):
+        return tr_sqrt(x)
+    if _is_tensor(x):
+        return _tape().sqrt(x)
+    return np.sqrt(x)
+
+
+def _relu(x: Any) -> Any:
+    if isinstance(x, TRNode):
+        return tr_relu(x)
+    return _tape().relu(x)
+
+
+def _lift(x: Any, kind: str) -> Any:
+    """Arrays/numbers as constants of the tape of ``kind`` (TENSOR or NODE)."""
+    if kind == TENSOR:
+        return _tape().as_tensor(x)
+    if kind == NODE:
+        return x if isinstance(x, TRNode) else TRNode.constant(x)
+    return x
+
+
+# ---- gradient policy ------------------------------------------------------------------------------
+class GradientPolicy(str, enum.Enum):
+    """How gradients flow inside a projective region.
+
+    * ``PASSTHROUGH`` (default): ordinary autodiff on the tuple (Mask-REAL still applies).
+    * ``PROJECT``: an element whose tuple decodes to ⊥ (``D == 0``, or ``|D| < tau`` of the
+      active policy) sends no gradient through the projective functions of this module and
+      :mod:`zeroproof.losses` (see :func:`gradient_policy`).
+
+    >>> GradientPolicy("project") is GradientPolicy.PROJECT
+    True
+    """
+
+    PASSTHROUGH = "passthrough"
+    PROJECT = "project"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class _PolicyState(NamedTuple):
+    policy: GradientPolicy
+    tau: float
+
+
+_POLICY: ContextVar[_PolicyState] = ContextVar(
+    "zeroproof_projective_policy", default=_PolicyState(GradientPolicy.PASSTHROUGH, 0.0))
+
+
+def _coerce_policy(policy: Any) -> GradientPolicy:
+    try:
+        return GradientPolicy(policy)
+    except ValueError:
+        raise ValueError(f"policy must be a GradientPolicy ({', '.join(p.value for p in GradientPolicy)}),"
+                         f" got {policy!r}") from None
+
+
+@contextmanager
+def gradient_policy(policy: Any = GradientPolicy.PROJECT, tau: float = 0.0) -> Iterator[None]:
+    """Run a projective region under ``policy`` (per thread / asyncio task; restored on exit).
+
+    Under ``PROJECT``, :func:`renormalize`, :func:`decode`, :class:`ProjectiveNormalize`,
+    ``implicit_loss`` and ``sign_consistency_loss`` first pass their predicted tuple through
+    :func:`project`, so elements decoding to ⊥ (``D == 0`` or ``|D| < tau``) send no gradient.
+
+    >>> x = TRNode.parameter(3.0); d = TRNode.parameter(0.0)
+    >>> with gradient_policy(GradientPolicy.PROJECT):
+    ...     n_hat, d_hat = renormalize(x, d)
+    >>> n_hat.backward(); x.gradient      # (3, 0) decodes to ⊥: nothing flows
+    TRScalar(0.0, REAL)
+    """
+    state = _PolicyState(_coerce_policy(policy), _check_tau("gradient_policy", tau))
+    token = _POLICY.set(state)
+    try:
+        yield
+    finally:
+        _POLICY.reset(token)
+
+
+def get_gradient_policy() -> GradientPolicy:
+    """The active :class:`GradientPolicy` of this thread/task.
+
+    >>> get_gradient_policy()
+    <GradientPolicy.PASSTHROUGH: 'passthrough'>
+    """
+    return _POLICY.get().policy
+
+
+def _bottom_of_tuple(D: Any, tau: float) -> np.ndarray:
+    """Where a tuple with denominator ``D`` decodes to ⊥: REAL ``D`` with ``D == 0`` or
+    ``|D| < tau``; a ⊥ denominator stays ⊥."""
+    codes, bot = _codes(D)
+    with np.errstate(invalid="ignore"):
+        m = np.isfinite(codes) & ((codes == 0) | (np.abs(codes) < tau))
+    if bot is not None:
+        m = m | bot
+    return m
+
+
+def _gate_tensor(x: Any, keep: np.ndarray, base: Any) -> Any:
+    """``base`` plus a zero-valued term that carries ``x``'s gradient where ``keep`` (REAL x).
+
+    Built from public ops only: ``u = s·x + c`` with constants chosen so that ``u ≥ 1`` where
+    the gradient must pass and ``u = −∞`` elsewhere; ``h = relu(u) − relu(sg(u))`` is ``+0``
+    everywhere (for finite or infinite x) and ``∂h/∂u`` is relu's *selection* (1 or nothing —
+    never ``g·0``). ``y = base + s·h`` then has the value of ``base`` and ``∂y/∂x = s² = 1``
+    exactly where ``keep``. ``s`` is −1 where ``x`` has its sign bit set, so ``base + s·(+0)``
+    keeps a ``−0.0``.
+    """
+    codes, bot = _codes(x)
+    dtype = codes.dtype if codes.dtype.kind == "f" else np.float64
+    realm = _real_mask(codes, bot)
+    s = np.where(np.signbit(codes), -1.0, 1.0)
+    s = np.where(codes == np.inf, -1.0, s)           # +∞ → u = −∞
+    s = np.where(codes == -np.inf, 1.0, s)           # −∞ → u = −∞
+    s = np.where(np.isnan(codes), 1.0, s).astype(dtype)
+    c = np.where(keep & realm, 1.0, -np.inf).astype(dtype)
+    if isinstance(x, TRNode):
+        from ..core.scalar import ninf
+
+        s_c: Any = float(s)
+        c_c: Any = 1.0 if float(c) == 1.0 else ninf()
+    else:
+        tp = _tape()
+        s_c, c_c = tp.constant(s), tp.constant(c)
+    u = x * s_c + c_c
+    h = _relu(u) - _relu(stop_gradient(u))
+    return base + s_c * h
+
+
+def _gate(x: Any, keep: Any) -> Any:
+    """``x`` with its gradient blocked where ``keep`` is False (value unchanged)."""
+    if isinstance(x, TRNode):
+        if bool(keep) or not x.requires_grad:
+            return x
+        return _gate_tensor(x, np.asarray(bool(keep)), stop_gradient(x))
+    if _is_tensor(x):
+        keep = np.broadcast_to(np.asarray(keep, dtype=bool), x.shape)
+        if keep.all() or not x.requires_grad:
+            return x
+        return _gate_tensor(x, keep, stop_gradient(x))
+    return x
+
+
+def project(N: Any, D: Any, tau: float = 0.0) -> tuple[Any, Any]:
+    """The ``GradientPolicy.PROJECT`` gate: ``(N, D)`` unchanged in value, with no gradient from
+    elements whose tuple decodes to ⊥ (``D == 0`` or ``|D| < tau``).
+
+    Scalar nodes: a ⊥ tuple is replaced by ``stop_gradient`` of its parts. Tensors: a gate made
+    of tape ops (relu's selection), so the masked elements receive nothing while the others get
+    exactly the upstream gradient. Arrays and numbers pass through.
+
+    >>> import numpy as np
+    >>> import zeroproof.array as za
+    >>> n = za.parameter(np.array([1.0, 2.0])); d = za.parameter(np.array([0.5, 0.0]))
+    >>> pn, pd = project(n, d)
+    >>> (pn * pn + pd).sum().backward()
+    >>> n.gradient, d.gradient
+    (TRArray([2.0, 0.0], dtype=float64), TRArray([1.0, 0.0], dtype=float64))
+    """
+    kind = _kind("project", N=N, D=D)
+    _check_pair("project", ("N", "D"), N, D)
+    tau = _check_tau("project", tau)
+    if kind not in (NODE, TENSOR):
+        return N, D
+    keep = ~_bottom_of_tuple(D, tau)
+    return _gate(N, keep), _gate(D, keep)
+
+
+def _policy_gate(N: Any, D: Any) -> tuple[Any, Any]:
+    state = _POLICY.get()
+    if state.policy is GradientPolicy.PROJECT:
+        return project(N, D, state.tau)
+    return N, D
+
+
+# ---- encode / decode ------------------------------------------------------------------------------
+def _encode_codes(codes: np.ndarray, bot: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    realm = _real_mask(codes, bot)
+    n = np.where(realm, codes, np.where(codes == -np.inf, -1.0, 1.0)).astype(
+        codes.dtype if codes.dtype.kind == "f" else np.float64)
+    d = realm.astype(n.dtype)
+    return n, d
+
+
+def encode(x: Any) -> tuple[Any, Any]:
+    """Lift ``x`` to a homogeneous tuple ``(N, D)``: finite ``x ↦ (x, 1)``, ``+∞ ↦ (1, 0)``,
+    ``−∞ ↦ (−1, 0)``, ``⊥ ↦ (1, 0)``, ``Φ`` (and NaN) ``↦ (1, 0)``.
+
+    Nodes/tensors keep their graph on REAL elements (``N`` is ``x`` there, ``D`` a constant);
+    the tuple of a ±∞ element is a constant (a non-REAL value carries no gradient, as under
+    Mask-REAL). A tensor that requires grad and holds Φ/⊥ elements is refused (``ValueError``):
+    Φ/⊥ absorb every op, so no graph can lead from them to a finite tuple — encode
+    ``stop_gradient(x)`` or the data instead.
+
+    >>> encode(2.5)
+    (2.5, 1.0)
+    >>> from zeroproof import pinf, ninf
+    >>> encode(ninf())
+    (TRScalar(-1.0, REAL), TRScalar(0.0, REAL))
+    >>> N, D = encode(TRNode.parameter(4.0)); N.value, D.value
+    (TRScalar(4.0, REAL), TRScalar(1.0, REAL))
+    """
+    kind = _kind("encode", x=x)
+    if kind == SCALAR:
+        if isinstance(x, TRScalar):
+            n, d = _encode_codes(np.asarray(float(x)),
+                                 np.asarray(True) if x.tag is TRTag.BOTTOM else None)
+            return real(float(n)), real(float(d))
+        n, d = _encode_codes(*_codes(x))
+        return float(n), float(d)
+    if kind == NODE:
+        if x.tag is REAL:
+            return x, TRNode.constant(1.0)
+        n, d = _encode_codes(*_codes(x))
+        return TRNode.constant(float(n)), TRNode.constant(float(d))
+    if kind == ARRAY:
+        if isinstance(x, (list, tuple)):
+            from ..array import array as _tr_array
+
+            x = _tr_array(x)
+        return _encode_codes(*_codes(x))
+    # tensor
+    tp = _tape()
+    codes, bot = _codes(x)
+    n, d = _encode_codes(codes, bot)
+    realm = _real_mask(codes, bot)
+    if realm.all():
+        return x, tp.constant(d)
+    if not x.requires_grad:
+        return tp.constant(n), tp.constant(d)
+    if not (np.isfinite(codes) | np.isinf(codes))[~realm].all() or bot is not None and bot.any():
+        raise ValueError(
+            "encode: x requires grad and holds Φ/⊥ elements; Φ/⊥ absorb every op, so their tuple "
+            "(1, 0) cannot be connected to the graph. Encode stop_gradient(x), or the data, instead")
+    base = tp.constant(np.where(realm, codes, n).astype(n.dtype))
+    return _gate_tensor(x, realm, base), tp.constant(d)
+
+
+def decode(N: Any, D: Any, tau: float = 0.0) -> Any:
+    """Decode a tuple: ``N ÷ D`` where ``D ≠ 0`` (and ``|D| ≥ tau``), ``⊥`` elsewhere.
+
+    ``tau > 0`` applies an inference-style threshold (``|D| < tau ⇒ ⊥``, as in
+    ``strict_inference``). Nodes → a node, tensors → a tensor (⊥ elements are non-REAL, so they
+    send no gradient), arrays → a :class:`~zeroproof.array.TRArray`, numbers → a ``TRScalar``.
+    A tuple part that is itself Φ/⊥ decodes by the transreal division (Φ stays Φ, ⊥ stays ⊥).
+    With DEBUG logging enabled for ``"zeroproof.projective"`` the call logs the tuple norm next
+    to the decoded value (:func:`log_tuples`).
+
+    >>> decode(3.0, 2.0), decode(1.0, 0.0), decode(1.0, 1e-9, tau=1e-6)
+    (TRScalar(1.5, REAL), TRScalar(BOTTOM), TRScalar(BOTTOM))
+    >>> out = decode(TRNode.parameter(1.0), TRNode.parameter(0.0)); out.value
+    TRScalar(BOTTOM)
+    """
+    out = _decode(N, D, tau)
+    if logger.isEnabledFor(logging.DEBUG):
+        log_tuples(N, D, decoded=out, label="decode")
+    return out
+
+
+def _decode(N: Any, D: Any, tau: float) -> Any:
+    kind = _kind("decode", N=N, D=D)
+    _check_pair("decode", ("N", "D"), N, D)
+    tau = _check_tau("decode", tau)
+    N, D = _policy_gate(N, D)
+    bmask = _bottom_of_tuple(D, tau)
+    if kind == SCALAR:
+        from ..core import tr_div
+
+        out = bottom() if bool(bmask) else tr_div(_scalar_of(N), _scalar_of(D))
+    elif kind == NODE:
+        q = _lift(N, NODE) / _lift(D, NODE)
+        out = q - bottom() if bool(bmask) else q
+    elif kind == TENSOR:
+        tp = _tape()
+        q = tp.as_tensor(N) / tp.as_tensor(D)
+        if bmask.any():
+            from ..array.trarray import TRArray
+
+            zeros = np.zeros(bmask.shape, dtype=q.dtype)
+            q = q - tp.constant(TRArray.from_codes(np.where(bmask, np.nan, zeros).astype(q.dtype),
+                                                   bmask.copy()))
+        out = q
+    else:
+        from ..array.trarray import TRArray
+
+        n_codes, n_bot = _codes(N)
+        d_codes, d_bot = _codes(D)
+        q = TRArray.from_codes(n_codes, n_bot) / TRArray.from_codes(d_codes, d_bot)
+        codes, bot = np.array(q.codes), q.bottom
+        bot = bmask.copy() if bot is None else (bot | bmask)
+        codes = np.where(bot, np.nan, codes)
+        out = TRArray.from_codes(codes, bot if bot.any() else None)
+    return out
+
+
+def _scalar_of(x: Any) -> TRScalar:
+    return x if isinstance(x, TRScalar) else real(x)
+
+
+def decode_masked(N: Any, D: Any, tau: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The IEEE form of :func:`decode`: ``(values, bottom_mask)`` as NumPy arrays, values NaN
+    where ``bottom_mask`` (Φ elements are NaN too, with ``bottom_mask`` False). No graph.
+
+    >>> vals, bot = decode_masked([2.0, 1.0], [4.0, 0.0])
+    >>> vals, bot
+    (array([0.5, nan]), array([False,  True]))
+    """
+    out = _decode(_values(N), _values(D), tau)
+    if isinstance(out, TRScalar):
+        return np.asarray(float(out)), np.asarray(out.tag is TRTag.BOTTOM)
+    bot = out.bottom
+    return out.to_numpy(), (np.zeros(out.shape, dtype=bool) if bot is None else np.array(bot))
+
+
+def _values(x: Any) -> Any:
+    """Drop the graph: nodes → TRScalar, tensors → TRArray."""
+    if isinstance(x, TRNode):
+        return x.value
+    if _is_tensor(x):
+        return x.value
+    return x
+
+
+# ---- norm, renormalisation, gauge -----------------------------------------------------------------
+def tuple_norm(N: Any, D: Any) -> Any:
+    """``‖(N, D)‖ = √(N² + D²)`` as values (NumPy array or float; no graph).
+
+    >>> tuple_norm(3.0, 4.0)
+    5.0
+    """
+    n, _ = _codes(N)
+    d, _ = _codes(D)
+    with np.errstate(all="ignore"):
+        r = np.hypot(n, d)
+    return float(r) if np.ndim(r) == 0 else r
+
+
+def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
+    """Detached renormalisation: ``S = sg(√(N² + D²)) + gamma``; returns ``(N/S, D/S)``.
+
+    The norm of the result is ``‖(N, D)‖ / (‖(N, D)‖ + gamma) ≤ 1``; ``sg`` (stop_gradient)
+    means the gradient treats ``S`` as a constant: ``∂(N/S)/∂N = 1/S``, nothing through ``S``.
+    ``gamma ≥ 0`` keeps ``(0, 0)`` finite (``gamma = 0`` turns it into ``0/0 = Φ``).
+
+    >>> renormalize(3.0, 4.0, gamma=0.0)
+    (0.6, 0.8)
+    >>> n = TRNode.parameter(3.0); d = TRNode.parameter(4.0)
+    >>> nh, dh = renormalize(n, d, gamma=0.0); (nh + dh).backward()
+    >>> n.gradient, d.gradient        # 1/S each: nothing through S = ‖(3, 4)‖ = 5
+    (TRScalar(0.2, REAL), TRScalar(0.2, REAL))
+    """
+    kind = _kind("renormalize", N=N, D=D)
+    _check_pair("renormalize", ("N", "D"), N, D)
+    gamma = _check_gamma("renormalize", gamma)
+    N, D = _policy_gate(N, D)
+    if kind in (NODE, TENSOR):
+        N, D = _lift(N, kind), _lift(D, kind)
+        S = stop_gradient(_sqrt(N * N + D * D)) + gamma
+        out = (N / S, D / S)
+    else:
+        from ..array.trarray import TRArray
+
+        wrap = any(_is_trarray(v) for v in (N, D))
+        if wrap or isinstance(N, TRScalar) or isinstance(D, TRScalar):
+            n = TRArray.from_codes(*_codes(N))
+            d = TRArray.from_codes(*_codes(D))
+            from ..array import sqrt as tsqrt
+
+            S = tsqrt(n * n + d * d) + gamma
+            rn, rd = n / S, d / S
+            if kind == SCALAR:
+                out = (rn[()] if rn.ndim == 0 else rn, rd[()] if rd.ndim == 0 else rd)
+                out = tuple(o if isinstance(o, TRScalar) else _scalar_from_arr(o) for o in out)
+            else:
+                out = (rn, rd)
+        else:
+            n, d = _codes(N)[0], _codes(D)[0]
+            with np.errstate(all="ignore"):
+                S = np.sqrt(n * n + d * d) + gamma
+                rn, rd = n / S, d / S
+            out = (float(rn), float(rd)) if kind == SCALAR else (rn, rd)
+    if logger.isEnabledFor(logging.DEBUG):
+        log_tuples(out[0], out[1], label="renormalize")
+    return out
+
+
+def _scalar_from_arr(a: Any) -> TRScalar:
+    from ..core.scalar import scalar_from_code
+
+    return scalar_from_code(float(np.asarray(a.codes)))
+
+
+class GaugePolicy(str, enum.Enum):
+    """Magnitude convention of a projective head (metadata for heads and exported bundles).
+
+    * ``CANONICAL_DENOMINATOR`` — the tuple exactly as the head emits it (the default);
+    * ``UNIT_L2_PROJECTIVE`` — tuples scaled to unit L2 norm by :class:`ProjectiveNormalize`,
+      so denominator thresholds act on ``Q / √(P² + Q²)``;
+    * ``ANGULAR_UNIT_CIRCLE`` — the unit-circle convention of angular heads (``(cos θ, sin θ)``);
+      normalisation enforces unit norm but not the head's orientation/wrap rules.
+
+    >>> GaugePolicy("unit_l2_projective")
+    <GaugePolicy.UNIT_L2_PROJECTIVE: 'unit_l2_projective'>
+    """
+
+    CANONICAL_DENOMINATOR = "canonical_denominator"
+    UNIT_L2_PROJECTIVE = "unit_l2_projective"
+    ANGULAR_UNIT_CIRCLE = "angular_unit_circle"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def coerce(cls, policy: Any, argname: str = "policy") -> "GaugePolicy":
+        """A member from a member, its value or its name (case-insensitive); else ValueError.
+
+        >>> GaugePolicy.coerce("ANGULAR_UNIT_CIRCLE")
+        <GaugePolicy.ANGULAR_UNIT_CIRCLE: 'angular_unit_circle'>
+        """
+        if isinstance(policy, cls):
+            return policy
+        if isinstance(policy, str):
+            key = policy.strip().lower()
+            for m in cls:
+                if key in (m.value, m.name.lower()):
+                    return m
+        raise ValueError(f"{argname} must be a GaugePolicy ({', '.join(m.value for m in cls)}), "
+                         f"got {policy!r}")
+
+
+class ProjectiveNormalize:
+    """Apply a :class:`GaugePolicy` to ``(P, Q)``: ``CANONICAL_DENOMINATOR`` returns the tuple
+    unchanged; ``UNIT_L2_PROJECTIVE`` and ``ANGULAR_UNIT_CIRCLE`` return
+    :func:`renormalize` ``(P, Q, gamma)`` (unit norm up to ``gamma``, norm detached).
+
+    >>> normalize = ProjectiveNormalize(GaugePolicy.UNIT_L2_PROJECTIVE, gamma=0.0)
+    >>> normalize(3.0, -4.0)
+    (0.6, -0.8)
+    >>> ProjectiveNormalize("canonical_denominator")(3.0, -4.0)
+    (3.0, -4.0)
+    """
+
+    def __init__(self, policy: Any = GaugePolicy.CANONICAL_DENOMINATOR, gamma: float = 1e-9) -> None:
+        self.policy = GaugePolicy.coerce(policy, "policy")
+        self.gamma = _check_gamma("ProjectiveNormalize", gamma)
+
+    def __call__(self, P: Any, Q: Any) -> tuple[Any, Any]:
+        if self.policy is GaugePolicy.CANONICAL_DENOMINATOR:
+            _kind("ProjectiveNormalize", P=P, Q=Q)
+            _check_pair("ProjectiveNormalize", ("P", "Q"), P, Q)
+            return _policy_gate(P, Q)
+        return renormalize(P, Q, self.gamma)
+
+    def __repr__(self) -> str:
+        return f"ProjectiveNormalize({self.policy.name}, gamma={self.gamma!r})"
+
+
+# ---- logging --------------------------------------------------------------------------------------
+def log_tuples(N: Any, D: Any, decoded: Any = None, label: str = "tuples", limit: int = 8) -> None:
+    """Log (DEBUG, logger ``"zeroproof.projective"``) the tuple norm ``‖(N, D)‖`` next to the
+    decoded value, for the first ``limit`` elements, plus the norm range and the ⊥ count. Does
+    nothing unless DEBUG is enabled for that logger.
+
+    >>> import logging, sys
+    >>> handler = logging.StreamHandler(sys.stdout)
+    >>> logger.addHandler(handler); logger.setLevel(logging.DEBUG)
+    >>> log_tuples(3.0, 4.0)
+    tuples: n=1 norm[min=5, max=5] bottom=0 | ‖(N,D)‖=5 → 0.75
+    >>> logger.removeHandler(handler); logger.setLevel(logging.NOTSET)
+    """
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    n = np.ravel(_codes(_values(N))[0])
+    d = np.ravel(_codes(_values(D))[0])
+    norms = np.asarray(tuple_norm(n, d)).ravel()
+    if decoded is None:
+        decoded = _decode(_values(N), _values(D), 0.0)
+    if isinstance(decoded, (TRNode,)) or _is_tensor(decoded):
+        decoded = decoded.value
+    if isinstance(decoded, TRScalar):
+        dec_strs = [str(decoded)]
+        n_bot = int(decoded.tag is TRTag.BOTTOM)
+    else:
+        flat = decoded.ravel()
+        dec_strs = [str(flat[i]) for i in range(min(limit, flat.size))]
+        n_bot = int(flat.tag_counts().get("BOTTOM", 0))
+    pairs = ", ".join(f"‖(N,D)‖={norms[i]:.6g} → {dec_strs[i]}" for i in range(min(limit, len(dec_strs))))
+    lo = float(np.nanmin(norms)) if norms.size and not np.isnan(norms).all() else float("nan")
+    hi = float(np.nanmax(norms)) if norms.size and not np.isnan(norms).all() else float("nan")
+    logger.debug("%s: n=%d norm[min=%.6g, max=%.6g] bottom=%d | %s", label, norms.size, lo, hi,
+                 n_bot, pairs)

@@ -1,0 +1,139 @@
+"""Shared plumbing of the losses: input kinds, lifting onto a tape, reductions."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..autodiff import projective as _pj
+from ..autodiff.tr_node import TRNode
+from ..core.scalar import TRScalar
+
+NODES = "nodes"  # sequences of scalar nodes (a batch on the scalar tape)
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def is_node_seq(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) and any(isinstance(e, TRNode) for e in x)
+
+
+def kind_of(func: str, **args: Any) -> str:
+    """``node``/``tensor``/``array``/``scalar`` as in :mod:`~zeroproof.autodiff.projective`, or
+    ``nodes`` when any argument is a list/tuple of TRNodes (the others: same-length sequences of
+    numbers/nodes, or numbers)."""
+    if any(is_node_seq(v) for v in args.values()):
+        n = None
+        for name, v in args.items():
+            if isinstance(v, (list, tuple)):
+                if n is None:
+                    n = len(v)
+                elif len(v) != n:
+                    raise ValueError(f"{func}: {name} has length {len(v)}, expected {n} like the "
+                                     "other sequences")
+            elif isinstance(v, (np.ndarray,)) or _pj._is_tensor(v):
+                raise TypeError(f"{func}: cannot mix sequences of TRNodes with arrays/tensors "
+                                f"({name})")
+        return NODES
+    return _pj._kind(func, **args)
+
+
+def check_shapes(func: str, **args: Any) -> tuple:
+    """All array-like arguments must have one shape (0-d numbers broadcast); ValueError names
+    the first argument that differs."""
+    ref_name, ref = None, None
+    for name, v in args.items():
+        if isinstance(v, (int, float, TRScalar, TRNode)) or is_node_seq(v):
+            continue
+        shp = np.shape(_pj._codes(v)[0])
+        if shp == ():
+            continue
+        if ref is None:
+            ref_name, ref = name, shp
+        elif shp != ref:
+            raise ValueError(
+                f"{func}: {name} has shape {shp} but {ref_name} has shape {ref}; predictions and "
+                "targets must have the same shape (squeeze trailing axes of size 1 first — "
+                "broadcasting (B,) against (B, 1) would silently compare every pair)")
+    return ref if ref is not None else ()
+
+
+def check_reduction(func: str, reduction: Any) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{func}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def lift(x: Any, kind: str) -> Any:
+    """Put an argument on the tape used for ``kind`` (arrays → batched constants, numbers →
+    scalar constants); nodes and tensors pass through."""
+    if kind in (_pj.TENSOR, _pj.ARRAY):
+        return _pj._tape().as_tensor(x)
+    if kind == _pj.SCALAR or kind == _pj.NODE:
+        return x if isinstance(x, TRNode) else TRNode.constant(x)
+    return x
+
+
+def elementwise(kind: str, term: Callable[..., Any], *args: Any) -> Any:
+    """Apply ``term`` elementwise: directly on tapes, per element for node sequences."""
+    if kind != NODES:
+        return term(*[lift(a, kind) for a in args])
+    n = next(len(a) for a in args if isinstance(a, (list, tuple)))
+    cols = [a if isinstance(a, (list, tuple)) else [a] * n for a in args]
+    return [term(*[lift(c[i], _pj.NODE) for c in cols]) for i in range(n)]
+
+
+def reduce(kind: str, terms: Any, reduction: str, weights: Any = None, count: Any = None) -> Any:
+    """``mean``/``sum``/``none`` of ``terms``; with ``weights`` (0/1 constants) the mean is over
+    the ``count`` selected elements (0 when nothing is selected)."""
+    if weights is not None:
+        if kind == NODES:
+            terms = [t * float(w) for t, w in zip(terms, np.ravel(weights))]
+        elif kind in (_pj.NODE, _pj.SCALAR):
+            terms = terms * float(np.asarray(weights))
+        else:
+            terms = terms * _pj._tape().constant(np.asarray(weights, dtype=terms.dtype))
+    if reduction == "none":
+        out = terms
+    elif kind == NODES:
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        denom = len(terms) if count is None else max(int(count), 1)
+        out = total if reduction == "sum" else total / float(denom)
+    elif kind in (_pj.NODE, _pj.SCALAR):
+        denom = 1 if count is None else max(int(count), 1)
+        out = terms if reduction == "sum" or denom == 1 else terms / float(denom)
+    else:
+        if reduction == "sum":
+            out = terms.sum()
+        elif count is None:
+            out = terms.mean()
+        else:
+            out = terms.sum() / float(max(int(count), 1))
+    return finish(kind, out)
+
+
+def finish(kind: str, out: Any) -> Any:
+    """Plain inputs get plain outputs: a float (or a NumPy array for ``reduction='none'``)."""
+    if kind == _pj.SCALAR:
+        return float(out.value)
+    if kind == _pj.ARRAY:
+        arr = out.value.to_numpy()
+        return float(arr) if arr.ndim == 0 else arr
+    return out
+
+
+def codes(x: Any) -> np.ndarray:
+    """Values of any argument as a float array (no graph; node sequences elementwise)."""
+    if is_node_seq(x):
+        return np.array([float(e.value) if isinstance(e, TRNode) else float(e) for e in x])
+    return np.asarray(_pj._codes(_pj._values(x))[0], dtype=np.float64)
+
+
+def scalar_const(kind: str, value: Any) -> Any:
+    """A zero-gradient constant loss of ``kind`` (e.g. when nothing is selected)."""
+    if kind in (_pj.TENSOR,):
+        return _pj._tape().constant(np.asarray(value, dtype=np.float64))
+    if kind in (NODES, _pj.NODE):
+        return TRNode.constant(float(value))
+    return float(value)

@@ -1,0 +1,155 @@
+"""Coverage and rejection, measured after decoding.
+
+``coverage`` is the share of decoded outputs that are not ⊥ — the number the inference safety
+checklist asks for on a held-out set. ``rejection_loss`` and ``coverage_loss`` are the training
+counterparts: they look at which tuples decode to ⊥ under a threshold ``tau`` and push the
+denominators of those (finite-target) elements out of the ⊥ band.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autodiff import projective as _pj
+from ..autodiff.tr_node import TRNode
+from ..core.scalar import TRScalar, TRTag
+from . import _common as C
+
+__all__ = ["coverage", "coverage_loss", "rejection_loss", "bottom_mask_of"]
+
+
+def bottom_mask_of(decoded: Any) -> np.ndarray:
+    """Where decoded outputs are ⊥: TRArray/TRTensor/TRScalar/TRNode tags, lists of them, or
+    IEEE floats (NaN ⇒ ⊥, the bridge encoding of ⊥).
+
+    >>> bottom_mask_of([1.0, float("nan")]).tolist()
+    [False, True]
+    """
+    if isinstance(decoded, (TRNode, TRScalar)):
+        v = decoded.value if isinstance(decoded, TRNode) else decoded
+        return np.asarray(v.tag is TRTag.BOTTOM)
+    if _pj._is_tensor(decoded) or _pj._is_trarray(decoded):
+        arr = decoded.value if _pj._is_tensor(decoded) else decoded
+        return np.zeros(arr.shape, dtype=bool) if arr.bottom is None else np.array(arr.bottom)
+    if isinstance(decoded, (list, tuple)) and any(isinstance(e, (TRNode, TRScalar)) for e in decoded):
+        return np.array([bool(bottom_mask_of(e)) for e in decoded])
+    arr = np.asarray(decoded)
+    if arr.dtype == bool:
+        raise TypeError("coverage: got a boolean array; pass it as bottom_mask=... (True = ⊥)")
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"coverage: decoded values must be numbers or transreal values, got dtype {arr.dtype}")
+    return np.isnan(arr.astype(np.float64))
+
+
+def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
+             bottom_mask: Any = None) -> float:
+    """Share of non-⊥ decodes, in ``[0, 1]``.
+
+    * ``coverage(decoded)`` — decoded outputs (TRArray, tensor, node(s), or IEEE floats where
+      NaN stands for ⊥, as ``strict_inference`` returns them);
+    * ``coverage(N, D, tau=...)`` — a tuple, decoded with :func:`~zeroproof.autodiff.projective.decode`
+      (⊥ where ``D == 0`` or ``|D| < tau``);
+    * ``coverage(bottom_mask=mask)`` — a boolean ⊥ mask (e.g. from ``strict_inference``).
+
+    Empty input → ``ValueError``.
+
+    >>> coverage([1.0, 2.0, 0.5, 4.0], [1.0, 0.0, 1e-9, 2.0], tau=1e-6)
+    0.5
+    >>> coverage(bottom_mask=[False, True, False, False])
+    0.75
+    """
+    if bottom_mask is not None:
+        if outputs is not None or D is not None:
+            raise ValueError("coverage: pass either outputs (and D) or bottom_mask, not both")
+        m = np.asarray(bottom_mask)
+        if m.dtype != bool:
+            raise TypeError(f"coverage: bottom_mask must be a boolean array, got dtype {m.dtype}")
+    elif outputs is None:
+        raise ValueError("coverage: give decoded outputs, a tuple (N, D), or bottom_mask")
+    elif D is not None:
+        if C.is_node_seq(outputs) or C.is_node_seq(D):
+            m = np.array([bool(bottom_mask_of(_pj.decode(_pj._values(n), _pj._values(d), tau)))
+                          for n, d in zip(outputs, D)])
+        else:
+            m = _pj._bottom_of_tuple(_pj._values(D), _pj._check_tau("coverage", tau))
+            _pj._check_pair("coverage", ("N", "D"), outputs, D)
+    else:
+        m = bottom_mask_of(outputs)
+    if m.size == 0:
+        raise ValueError("coverage: empty input (no outputs to measure)")
+    return float(1.0 - np.count_nonzero(m) / m.size)
+
+
+def _check_tau_pos(func: str, tau: Any) -> float:
+    t = _pj._check_tau(func, tau)
+    if t <= 0:
+        raise ValueError(f"{func}: tau must be > 0 (the ⊥ band |Q| < tau), got {tau!r}")
+    return t
+
+
+def _finite_weights(Y_d: Any, shape: tuple, n: int | None) -> np.ndarray:
+    want = (n,) if n is not None else shape
+    if Y_d is None:
+        return np.ones(want, dtype=bool)
+    f = C.codes(Y_d) != 0
+    return np.broadcast_to(f, want) if f.ndim == 0 else f
+
+
+def rejection_loss(P: Any, Q: Any, Y_d: Any = None, tau: float = 1e-4,
+                   reduction: str = "mean") -> Any:
+    """Soft rejection rate: for each element whose tuple decodes to ⊥ under ``tau``
+    (``|Q| < tau``) although its target is finite (``Y_d ≠ 0``; all elements when ``Y_d`` is
+    None), the penalty ``relu(1 − |Q|/tau)`` ∈ (0, 1]; averaged over the finite-target
+    elements. It is 1 at ``Q = 0``, falls to 0 at the edge of the band, and never exceeds the
+    hard rejection rate. ``P`` fixes the shape and kind (the decode needs the tuple).
+
+    >>> rejection_loss([1.0, 1.0, 1.0, 1.0], [0.0, 5e-5, 0.5, 0.0], Y_d=[1.0, 1.0, 1.0, 0.0])
+    0.5
+    """
+    kind = C.kind_of("rejection_loss", P=P, Q=Q)
+    shape = C.check_shapes("rejection_loss", P=P, Q=Q)
+    tau = _check_tau_pos("rejection_loss", tau)
+    reduction = C.check_reduction("rejection_loss", reduction)
+    n = len(Q) if kind == C.NODES else None
+    finite = _finite_weights(Y_d, shape, n)
+    q_vals = C.codes(Q)
+    with np.errstate(invalid="ignore"):
+        rejected = np.isfinite(q_vals) & ((q_vals == 0) | (np.abs(q_vals) < tau))
+    weights = (finite & rejected).astype(np.float64)
+
+    def term(q: Any) -> Any:
+        return _pj._relu(1.0 - abs(q) / tau)
+
+    terms = C.elementwise(kind, term, Q)
+    count = int(np.count_nonzero(finite))
+    return C.reduce(kind, terms, reduction, weights=weights,
+                    count=count if reduction == "mean" else None)
+
+
+def coverage_loss(P: Any, Q: Any, Y_d: Any = None, target_coverage: float = 0.95,
+                  tau: float = 1e-4) -> Any:
+    """Coverage shortfall times the soft rejection: ``max(0, target_coverage − c) ·
+    rejection_loss(P, Q, Y_d, tau)``, where ``c`` is the hard coverage after decoding on the
+    finite-target elements. Zero (with no gradient) once the coverage target is met; below it,
+    the gradient pushes the rejected elements' denominators out of the ⊥ band.
+
+    >>> coverage_loss([1.0, 1.0], [0.0, 1.0], target_coverage=0.9, tau=1e-3)   # c = 0.5
+    0.2
+    """
+    if isinstance(target_coverage, bool) or not isinstance(target_coverage, (int, float)) \
+            or not 0.0 <= float(target_coverage) <= 1.0:
+        raise ValueError(f"coverage_loss: target_coverage must be in [0, 1], got {target_coverage!r}")
+    kind = C.kind_of("coverage_loss", P=P, Q=Q)
+    shape = C.check_shapes("coverage_loss", P=P, Q=Q)
+    tau = _check_tau_pos("coverage_loss", tau)
+    n = len(Q) if kind == C.NODES else None
+    finite = _finite_weights(Y_d, shape, n)
+    q_vals = C.codes(Q)
+    with np.errstate(invalid="ignore"):
+        rejected = np.isfinite(q_vals) & ((q_vals == 0) | (np.abs(q_vals) < tau))
+    n_fin = int(np.count_nonzero(finite))
+    c = 1.0 if n_fin == 0 else 1.0 - np.count_nonzero(rejected & finite) / n_fin
+    deficit = float(max(0.0, float(target_coverage) - float(c)))
+    rej = rejection_loss(P, Q, Y_d, tau)
+    return rej * deficit
