@@ -658,13 +658,26 @@ def _sweep(root: TRTensor, seed: np.ndarray, table: list, accumulate: bool,
                 continue
             out = node._v
             rule = table[node._op]
-            contribs = (rule(g, ins[0]._v, ins[1]._v, out, node._k) if len(ins) == 2
-                        else rule(g, ins[0]._v, None, out, node._k))
+            op = node._op
+            reducing = op == MATMUL or op == SUM or op == MEAN
+            av = ins[0]._v
+            bv = ins[1]._v if len(ins) == 2 else None
+            if reducing and live is not None:
+                # Masked output elements of a reduction/matmul must send nothing: zero their
+                # upstream gradient *before* the rule (live has the output's shape, the
+                # contributions the inputs' shapes). A non-finite operand entry only ever feeds
+                # masked outputs (∞·x and Φ·x are never REAL), so it meets only those zeros:
+                # replace it by 0 to keep 0·∞ from turning the sum of products into Φ.
+                g = np.where(live, g, 0.0)
+                if op == MATMUL:
+                    av = np.where(np.isfinite(av), av, 0.0)
+                    bv = np.where(np.isfinite(bv), bv, 0.0)
+            contribs = rule(g, av, bv, out, node._k)
             out_shape = np.shape(out)
             for a, c in zip(ins, contribs):
                 if not a.requires_grad:
                     continue
-                if live is not None:
+                if live is not None and not reducing:
                     c = np.where(live, c, 0.0)
                 if node._op == MATMUL or node._op == SUM or node._op == MEAN:
                     ca, ra = np.asarray(c), None
