@@ -1,0 +1,268 @@
+"""Optimizers on batched-tape parameters: ``SGD`` (momentum, Nesterov), ``Adam`` and ``AdamW``.
+
+Each optimizer takes a list of :class:`~zeroproof.array.TRTensor` leaves (``model.parameters()``)
+and writes new values with ``set_value``. The rule for non-REAL numbers, per element:
+
+* an element whose gradient is **not REAL** (``±∞`` or Φ) is **skipped**: its parameter and its
+  optimizer state (momentum, moments) keep their previous values;
+* an element whose update would write a **non-finite** number (a huge REAL gradient whose square
+  overflows in Adam's second moment, a step that overflows the parameter) is skipped the same way;
+* a parameter element that is itself non-REAL is never touched (it can only come from the user).
+
+Skipped elements are counted: ``optimizer.last_skipped`` (the last ``step``) and
+``optimizer.total_skipped``. Parameters whose ``.gradient`` is None (not reached by backward) are
+left alone, as in PyTorch. So no optimizer ever writes NaN or ±inf into a REAL parameter.
+
+>>> import numpy as np
+>>> from zeroproof.array import parameter
+>>> w = parameter(np.array([1.0, 2.0]))
+>>> opt = SGD([w], lr=0.5)
+>>> (w * w).sum().backward(); opt.step(), w.value
+(0, TRArray([0.0, 0.0], dtype=float64))
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..array.tape import TRTensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+def _number(name: str, value: Any, *, positive: bool = False, lo: float | None = None,
+            hi: float | None = None, hi_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
+    v = float(value)
+    bad = not math.isfinite(v) or (positive and v <= 0) or (lo is not None and v < lo) or (
+        hi is not None and (v >= hi if hi_open else v > hi))
+    if bad:
+        if positive:
+            want = "a finite number > 0"
+        else:
+            want = f"a finite number in [{lo}, {hi}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    return v
+
+
+class Optimizer:
+    """Base class: parameter list, ``zero_grad``, the non-REAL rule, state for checkpoints.
+
+    Subclasses implement ``_update(i, p, g) -> (new_p, new_state)`` on plain float arrays;
+    the base class applies the skip rule and writes the result.
+    """
+
+    _state_keys: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[TRTensor], lr: float) -> None:
+        plist = list(params)
+        if not plist:
+            raise ValueError("params is empty: pass model.parameters() (a non-empty list of "
+                             "TRTensor parameters)")
+        for i, p in enumerate(plist):
+            if not isinstance(p, TRTensor) or not p.is_leaf or not p.requires_grad:
+                raise TypeError(f"params[{i}] must be a TRTensor parameter (a leaf that requires "
+                                f"grad), got {p!r:.60}")
+        if len({id(p) for p in plist}) != len(plist):
+            raise ValueError("params lists the same parameter more than once")
+        self.params = plist
+        self.lr = _number("lr", lr, positive=True)
+        self.step_count = 0
+        self.last_skipped = 0
+        self.total_skipped = 0
+        self.state: list[dict[str, np.ndarray]] = [
+            {k: np.zeros(p.shape) for k in self._state_keys} for p in plist]
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradients of every parameter."""
+        for p in self.params:
+            p.zero_grad()
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def step(self) -> int:
+        """Apply one update; returns the number of skipped elements (non-REAL gradient, or an
+        update that would not be finite)."""
+        self.step_count += 1
+        skipped = 0
+        with np.errstate(all="ignore"):
+            for i, p in enumerate(self.params):
+                grad = p.gradient
+                if grad is None:
+                    continue
+                g = np.asarray(grad.codes, dtype=np.float64)
+                if grad.bottom is not None:
+                    g = np.where(grad.bottom, np.nan, g)
+                old = np.asarray(p.codes, dtype=np.float64)
+                ok = np.isfinite(g) & np.isfinite(old)
+                g0 = np.where(ok, g, 0.0)
+                new_p, new_state = self._update(i, old, g0)
+                ok &= np.isfinite(new_p)
+                for v in new_state.values():
+                    ok &= np.isfinite(v)
+                skipped += int(ok.size - np.count_nonzero(ok))
+                st = self.state[i]
+                for k, v in new_state.items():
+                    st[k] = np.where(ok, v, st[k])
+                if not ok.all() or not np.array_equal(new_p, old):
+                    p.set_value(np.where(ok, new_p, old).astype(p.dtype))
+        self.last_skipped = skipped
+        self.total_skipped += skipped
+        return skipped
+
+    # checkpoints ------------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """Hyper-parameters (JSON-able)."""
+        return {"lr": self.lr}
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"config", "step_count", "total_skipped", "arrays": {"<i>.<key>": array}}``."""
+        arrays = {f"{i}.{k}": np.array(v, copy=True) for i, st in enumerate(self.state)
+                  for k, v in st.items()}
+        return {"type": type(self).__name__, "config": self.get_config(),
+                "step_count": self.step_count, "total_skipped": self.total_skipped,
+                "arrays": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (same optimizer type and parameter shapes)."""
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"optimizer state is for {state.get('type')!r}, this optimizer is "
+                             f"{type(self).__name__!r}")
+        arrays = state.get("arrays", {})
+        want = {f"{i}.{k}": p.shape for i, p in enumerate(self.params) for k in self._state_keys}
+        if set(arrays) != set(want):
+            raise ValueError(f"optimizer state holds {sorted(arrays)}, this optimizer needs "
+                             f"{sorted(want)}")
+        for key, shape in want.items():
+            if np.shape(arrays[key]) != shape:
+                raise ValueError(f"optimizer state {key!r} has shape {np.shape(arrays[key])}, "
+                                 f"the parameter has {shape}")
+        for key, shape in want.items():
+            i, k = key.split(".", 1)
+            self.state[int(i)][k] = np.array(arrays[key], dtype=np.float64, copy=True)
+        for k, v in state.get("config", {}).items():
+            setattr(self, k, v)
+        self.step_count = int(state.get("step_count", 0))
+        self.total_skipped = int(state.get("total_skipped", 0))
+
+    def __repr__(self) -> str:
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({len(self.params)} parameters, {cfg})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum (``v ← μv + g; p ← p − lr·v``),
+    Nesterov momentum and L2 weight decay (added to the gradient).
+
+    >>> import numpy as np
+    >>> from zeroproof.array import parameter
+    >>> w = parameter(np.array([1.0]))
+    >>> opt = SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.zero_grad(); (w * w).sum().backward(); _ = opt.step()
+    >>> round(float(w.value.codes[0]), 6)      # 1 − 0.2 = 0.8, then 0.8 − 0.1·(0.9·2 + 1.6)
+    0.46
+    """
+
+    _state_keys = ("momentum_buffer",)
+
+    def __init__(self, params: Iterable[TRTensor], lr: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.momentum = _number("momentum", momentum, lo=0.0, hi=1.0, hi_open=True)
+        self.weight_decay = _number("weight_decay", weight_decay, lo=0.0, hi=float("inf"))
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
+        if nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0.0")
+        self.nesterov = nesterov
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum == 0.0:
+            return p - self.lr * g, {"momentum_buffer": self.state[i]["momentum_buffer"]}
+        buf = self.state[i]["momentum_buffer"]
+        buf = self.momentum * buf + g  # the buffer starts at 0, so step 1 gives buf = g
+        d = g + self.momentum * buf if self.nesterov else buf
+        return p - self.lr * d, {"momentum_buffer": buf}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; ``weight_decay`` is L2 added to the gradient.
+
+    >>> import numpy as np
+    >>> from zeroproof.array import parameter
+    >>> w = parameter(np.array([1.0, -1.0]))
+    >>> opt = Adam([w], lr=0.1)
+    >>> (w * w).sum().backward(); _ = opt.step()
+    >>> np.round(w.value.codes, 6).tolist()   # the first Adam step moves each weight by lr
+    [0.9, -0.9]
+    """
+
+    _state_keys = ("exp_avg", "exp_avg_sq")
+    _decoupled = False
+
+    def __init__(self, params: Iterable[TRTensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {betas!r:.60}") from None
+        self.betas = (_number("betas[0]", b1, lo=0.0, hi=1.0, hi_open=True),
+                      _number("betas[1]", b2, lo=0.0, hi=1.0, hi_open=True))
+        self.eps = _number("eps", eps, positive=True)
+        self.weight_decay = _number("weight_decay", weight_decay, lo=0.0, hi=float("inf"))
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        b1, b2 = self.betas
+        st = self.state[i]
+        if self.weight_decay and not self._decoupled:
+            g = g + self.weight_decay * p
+        m = b1 * st["exp_avg"] + (1.0 - b1) * g
+        v = b2 * st["exp_avg_sq"] + (1.0 - b2) * (g * g)
+        t = self.step_count
+        m_hat = m / (1.0 - b1 ** t)
+        v_hat = v / (1.0 - b2 ** t)
+        new = p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        if self.weight_decay and self._decoupled:
+            new = new - self.lr * self.weight_decay * p
+        return new, {"exp_avg": m, "exp_avg_sq": v}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``p ← p − lr·wd·p`` besides the Adam step; default
+    ``weight_decay=0.01``, as in PyTorch).
+
+    >>> import numpy as np
+    >>> from zeroproof.array import parameter
+    >>> w = parameter(np.array([2.0]))
+    >>> opt = AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> (w * 0.0).sum().backward(); _ = opt.step(); w.value     # zero gradient: decay only
+    TRArray([1.9], dtype=float64)
+    """
+
+    _decoupled = True
+
+    def __init__(self, params: Iterable[TRTensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
