@@ -1,0 +1,200 @@
+"""Lift training targets to projective tuples ``(Y_n, Y_d)``.
+
+* :func:`lift_targets` — sentinel-encoded targets: finite ``y ↦ (y, 1)``, ``+inf ↦ (1, 0)``,
+  ``-inf ↦ (−1, 0)``, ``NaN ↦ ⊥ = (1, 0)`` (transreal inputs: Φ and ⊥ also ``↦ (1, 0)``).
+* :func:`lift_semantic_targets` — explicit labels (``finite``, ``+inf``, ``-inf``, ``bottom``)
+  next to the values, for audited data where a NaN must not silently mean ⊥.
+
+Both return :class:`LiftedTargets`: a pair ``(Y_n, Y_d)`` (so ``y_n, y_d = lift_targets(y)``
+works) that also carries ``.kinds`` (:class:`TargetKind` codes), ``.signs`` (+1/−1 for ±∞
+targets, 0 elsewhere — the input of ``sign_consistency_loss``) and ``.finite_mask``. The
+projective tuple of ``+∞`` and of ``⊥`` is the same point ``(1, 0)``; only ``.kinds`` /
+``.signs`` tell them apart.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TargetKind", "LiftedTargets", "lift_targets", "lift_semantic_targets"]
+
+
+class TargetKind(enum.IntEnum):
+    """Semantic class of a target.
+
+    >>> TargetKind.coerce("+inf"), TargetKind.coerce("⊥")
+    (<TargetKind.POS_INF: 1>, <TargetKind.BOTTOM: 3>)
+    """
+
+    FINITE = 0
+    POS_INF = 1
+    NEG_INF = 2
+    BOTTOM = 3
+
+    @classmethod
+    def coerce(cls, label: Any) -> "TargetKind":
+        """A kind from a member, its int code, or a name: ``finite``; ``+inf``/``pinf``/``+∞``/
+        ``pos_inf``; ``-inf``/``ninf``/``−∞``/``neg_inf``; ``bottom``/``⊥``. Else ValueError."""
+        if isinstance(label, cls):
+            return label
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+            try:
+                return cls(int(label))
+            except ValueError:
+                pass
+        if isinstance(label, str):
+            k = _NAMES.get(label.strip().lower())
+            if k is not None:
+                return k
+        raise ValueError(f"labels: unknown target label {label!r}; use finite, +inf, -inf or "
+                         "bottom (or TargetKind / 0-3)")
+
+
+_NAMES = {
+    "finite": TargetKind.FINITE, "real": TargetKind.FINITE,
+    "+inf": TargetKind.POS_INF, "inf": TargetKind.POS_INF, "pinf": TargetKind.POS_INF,
+    "+∞": TargetKind.POS_INF, "∞": TargetKind.POS_INF, "pos_inf": TargetKind.POS_INF,
+    "-inf": TargetKind.NEG_INF, "ninf": TargetKind.NEG_INF, "-∞": TargetKind.NEG_INF,
+    "−∞": TargetKind.NEG_INF, "neg_inf": TargetKind.NEG_INF,
+    "bottom": TargetKind.BOTTOM, "⊥": TargetKind.BOTTOM, "bot": TargetKind.BOTTOM,
+}
+
+
+class LiftedTargets(tuple):
+    """``(Y_n, Y_d)`` plus per-element ``kinds``, ``signs`` and ``finite_mask`` (NumPy arrays).
+
+    >>> t = lift_targets([2.0, float("inf")])
+    >>> y_n, y_d = t
+    >>> y_n.tolist(), y_d.tolist(), t.signs.tolist()
+    ([2.0, 1.0], [1.0, 0.0], [0.0, 1.0])
+    """
+
+    kinds: np.ndarray
+    signs: np.ndarray
+    finite_mask: np.ndarray
+
+    def __new__(cls, y_n: Any, y_d: Any, kinds: np.ndarray) -> "LiftedTargets":
+        obj = super().__new__(cls, (y_n, y_d))
+        obj.kinds = kinds
+        obj.signs = np.where(kinds == TargetKind.POS_INF, 1.0,
+                             np.where(kinds == TargetKind.NEG_INF, -1.0, 0.0))
+        obj.finite_mask = kinds == TargetKind.FINITE
+        return obj
+
+    @property
+    def y_n(self) -> Any:
+        return self[0]
+
+    @property
+    def y_d(self) -> Any:
+        return self[1]
+
+    def __reduce__(self) -> Any:
+        return (LiftedTargets, (self[0], self[1], self.kinds))
+
+
+def _from_kinds(values: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    fin = kinds == TargetKind.FINITE
+    y_n = np.where(fin, np.where(fin, values, 0.0), np.where(kinds == TargetKind.NEG_INF, -1.0, 1.0))
+    y_d = fin.astype(y_n.dtype)
+    return y_n, y_d
+
+
+def _wrap(like: Any, y_n: np.ndarray, y_d: np.ndarray, kinds: np.ndarray) -> LiftedTargets:
+    """Return the tuple in the kind of the input (tensor → constants, node → constants,
+    number → floats, array-like → arrays)."""
+    name = type(like).__name__
+    if name == "TRTensor":
+        from ..array.tape import constant
+
+        return LiftedTargets(constant(y_n), constant(y_d), kinds)
+    if name == "TRNode":
+        from ..autodiff import TRNode
+
+        return LiftedTargets(TRNode.constant(float(y_n)), TRNode.constant(float(y_d)), kinds)
+    if np.ndim(y_n) == 0 and not isinstance(like, np.ndarray):
+        return LiftedTargets(float(y_n), float(y_d), kinds)
+    return LiftedTargets(y_n, y_d, kinds)
+
+
+def _values_and_kinds(y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Float values and sentinel kinds of any target container."""
+    from ..autodiff import projective as pj
+    from ..core.scalar import TRScalar
+
+    if isinstance(y, (list, tuple)) and any(isinstance(e, TRScalar) for e in y):
+        from ..array import array as tr_array
+
+        y = tr_array(y)
+    if isinstance(y, (bool, np.bool_, str, bytes)) or y is None:
+        raise TypeError(f"lift_targets: y must hold real numbers, got {type(y).__name__}")
+    try:
+        codes, bot = pj._codes(pj._values(y))
+    except TypeError:
+        raise TypeError(f"lift_targets: y must hold real numbers, got {type(y).__name__}") from None
+    codes = np.asarray(codes)
+    if codes.dtype.kind != "f":
+        codes = codes.astype(np.float64)
+    kinds = np.full(codes.shape, TargetKind.FINITE, dtype=np.int8)
+    kinds[np.isposinf(codes)] = TargetKind.POS_INF
+    kinds[np.isneginf(codes)] = TargetKind.NEG_INF
+    kinds[np.isnan(codes)] = TargetKind.BOTTOM
+    if bot is not None:
+        kinds[np.broadcast_to(bot, codes.shape)] = TargetKind.BOTTOM
+    return codes, kinds
+
+
+def lift_targets(y: Any) -> LiftedTargets:
+    """Lift sentinel-encoded targets: finite ``y ↦ (y, 1)``, ``+inf ↦ (1, 0)``,
+    ``-inf ↦ (−1, 0)``, NaN ``↦ ⊥ = (1, 0)``.
+
+    ``y``: a number, array-like, ``TRArray``/``TRScalar`` (Φ and ⊥ ↦ ⊥), a TRTensor or TRNode
+    (their values; the result is constants of that tape). Returns :class:`LiftedTargets`.
+
+    >>> y_n, y_d = lift_targets([1.5, float("inf"), float("-inf"), float("nan")])
+    >>> y_n.tolist(), y_d.tolist()
+    ([1.5, 1.0, -1.0, 1.0], [1.0, 0.0, 0.0, 0.0])
+    >>> lift_targets(2.0)
+    (2.0, 1.0)
+    """
+    values, kinds = _values_and_kinds(y)
+    y_n, y_d = _from_kinds(values, kinds)
+    return _wrap(y, y_n, y_d, kinds)
+
+
+def lift_semantic_targets(values: Any, labels: Any) -> LiftedTargets:
+    """Lift targets with explicit labels: ``finite ↦ (value, 1)``, ``+inf ↦ (1, 0)``,
+    ``-inf ↦ (−1, 0)``, ``bottom ↦ (1, 0)``.
+
+    ``labels``: one label per value (a :class:`TargetKind`, its code 0–3, or a name such as
+    ``"finite"``, ``"+inf"``, ``"-inf"``, ``"bottom"``), or a single label for all. A value is
+    read only where its label is ``finite`` and must be a finite number there (``ValueError``
+    naming ``values`` otherwise); elsewhere it is ignored (NaN is fine). Shapes must match.
+
+    >>> y_n, y_d = lift_semantic_targets([0.5, 0.0, float("nan")], ["finite", "-inf", "bottom"])
+    >>> y_n.tolist(), y_d.tolist()
+    ([0.5, -1.0, 1.0], [1.0, 0.0, 0.0])
+    """
+    from ..autodiff import projective as pj
+
+    try:
+        vals = np.asarray(pj._codes(pj._values(values))[0], dtype=np.float64)
+    except TypeError:
+        raise TypeError(f"lift_semantic_targets: values must hold real numbers, got "
+                        f"{type(values).__name__}") from None
+    lab = np.asarray(labels, dtype=object)
+    if lab.ndim == 0:
+        lab = np.full(vals.shape, lab.item(), dtype=object)
+    if lab.shape != vals.shape:
+        raise ValueError(f"lift_semantic_targets: labels has shape {lab.shape} but values has "
+                         f"shape {vals.shape}")
+    kinds = np.array([int(TargetKind.coerce(v)) for v in lab.ravel()], dtype=np.int8).reshape(vals.shape)
+    bad = (kinds == TargetKind.FINITE) & ~np.isfinite(vals)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"lift_semantic_targets: values{list(idx)} is {vals[idx]!r} but its label is "
+                         "'finite'; label it +inf/-inf/bottom or give a finite value")
+    y_n, y_d = _from_kinds(vals, kinds)
+    return _wrap(values, y_n, y_d, kinds)
