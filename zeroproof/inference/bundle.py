@@ -196,7 +196,10 @@ def _check_state(state: Any, where: str) -> dict[str, np.ndarray]:
 
 
 def _outputs(model: Any, x: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-    out = model(x)
+    # Models whose call returns something else (a rational layer returns y = P/Q on the tape)
+    # expose the NumPy pair as predict_pq(x).
+    predict_pq = getattr(model, "predict_pq", None)
+    out = predict_pq(x) if callable(predict_pq) else model(x)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise TypeError(f"{where}: model(x) must return a pair (P, Q), got {type(out).__name__}")
     P, Q = np.asarray(out[0]), np.asarray(out[1])

@@ -39,7 +39,10 @@ class BundleModel(Protocol):
     * ``load_state_dict(d)``: load such a dict; raise ``ValueError`` on missing/extra keys or
       wrong shapes.
     * ``from_config(config)`` (classmethod): a fresh model of that architecture.
-    * ``__call__(x: np.ndarray) -> (P, Q)``: NumPy arrays of the same shape.
+    * ``__call__(x: np.ndarray) -> (P, Q)``: NumPy arrays of the same shape. A model whose call
+      returns something else (e.g. :class:`zeroproof.layers.RationalLayer`, whose call gives
+      ``y = P/Q`` on the batched tape) defines ``predict_pq(x) -> (P, Q)`` instead; bundles use
+      it when present.
     """
 
     def get_config(self) -> dict[str, Any]: ...
