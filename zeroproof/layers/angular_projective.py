@@ -1,0 +1,61 @@
+"""``AngularProjectiveHead``: predict an angle θ and emit the unit-circle tuple
+``(P, Q) = (cos θ, sin θ)``.
+
+The tuple has norm 1 by construction, so the projective scale gauge is gone
+(``GaugePolicy.ANGULAR_UNIT_CIRCLE``): a threshold on ``|Q|`` is a threshold on the angle to the
+pole direction ``θ ∈ {0, π}``, the same on both sides. The decoded value is ``cot θ``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..array.tape import TRTensor, cos, sin
+from ..autodiff.projective import GaugePolicy
+from .base import Linear, Module, as_input
+
+__all__ = ["AngularProjectiveHead"]
+
+
+class AngularProjectiveHead(Module):
+    """``θ = theta_scale · (h @ W + b)``; returns ``(cos θ, sin θ)``, each ``(batch, output_dim)``.
+
+    The bias starts at ``π / (2·theta_scale)`` so a fresh head sits near ``θ = π/2``: the tuple
+    ``≈ (0, 1)``, well inside the finite chart (decoded ``≈ 0``), far from the poles.
+    ``gauge`` is :attr:`GaugePolicy.ANGULAR_UNIT_CIRCLE` (metadata for bundles).
+
+    >>> head = AngularProjectiveHead(input_dim=4, output_dim=1, seed=0)
+    >>> P, Q = head(np.zeros((3, 4)))
+    >>> P.shape, np.allclose(P.numpy() ** 2 + Q.numpy() ** 2, 1.0)
+    ((3, 1), True)
+    """
+
+    gauge = GaugePolicy.ANGULAR_UNIT_CIRCLE
+
+    def __init__(self, input_dim: int, output_dim: int = 1, theta_scale: float = 1.0,
+                 seed: Any = None) -> None:
+        super().__init__()
+        if isinstance(theta_scale, bool) or not isinstance(theta_scale, (int, float)) or \
+                not math.isfinite(theta_scale) or theta_scale == 0:
+            raise ValueError(f"theta_scale must be a finite non-zero number, got {theta_scale!r}")
+        self.theta_scale = float(theta_scale)
+        self.linear = Linear(input_dim, output_dim, seed=seed)
+        assert self.linear.bias is not None
+        self.linear.bias.set_value(self.linear.bias.codes * 0.1 + math.pi / (2 * self.theta_scale))
+        self.input_dim = self.linear.in_features
+        self.output_dim = self.linear.out_features
+
+    def theta(self, h: Any) -> TRTensor:
+        """The predicted angle ``θ`` (batch, output_dim)."""
+        t = self.linear(as_input(h, "h"))
+        return t * self.theta_scale if self.theta_scale != 1.0 else t
+
+    def forward(self, h: Any) -> tuple[TRTensor, TRTensor]:
+        th = self.theta(h)
+        return cos(th), sin(th)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim,
+                "theta_scale": self.theta_scale, "gauge": self.gauge.value}
