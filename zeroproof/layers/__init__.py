@@ -8,3 +8,7 @@ from .dense import Tanh, tanh  # noqa: E402
 from .rational import RationalLayer, basis_matrix  # noqa: E402
 
 __all__ += ["Tanh", "tanh", "RationalLayer", "basis_matrix"]
+
+from .angular_projective import AngularProjectiveHead  # noqa: E402
+
+__all__ += ["AngularProjectiveHead"]
