@@ -97,8 +97,9 @@ class LiftedTargets(tuple):
 
 def _from_kinds(values: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fin = kinds == TargetKind.FINITE
-    y_n = np.where(fin, np.where(fin, values, 0.0), np.where(kinds == TargetKind.NEG_INF, -1.0, 1.0))
-    y_d = fin.astype(y_n.dtype)
+    dtype = values.dtype if values.dtype.kind == "f" else np.float64
+    y_n = np.where(fin, values, np.where(kinds == TargetKind.NEG_INF, -1.0, 1.0)).astype(dtype)
+    y_d = fin.astype(dtype)
     return y_n, y_d
 
 
