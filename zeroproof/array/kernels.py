@@ -42,7 +42,7 @@ from ..core.wheel import WHEEL
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
-    "matmul", "ipow", "merge_bottom", "Pair",
+    "relu", "sin", "cos", "matmul", "ipow", "merge_bottom", "Pair", "fp_events",
 ]
 
 Codes = Any  # np.ndarray, or a float / NumPy float scalar (treated as a 0-d array)
@@ -53,6 +53,25 @@ _isinf = np.isinf
 _isnan = np.isnan
 _isfinite = np.isfinite
 _errstate = np.errstate
+
+# IEEE exception events (overflow, divide-by-zero, invalid) raised inside the kernels, counted
+# instead of warned about. NumPy checks the FP status after every ufunc anyway, so counting is
+# free; the batched tape compares the count before and after a kernel to learn whether a result
+# *may* hold a non-finite code that its inputs did not have (IEEE raises one of these flags
+# whenever an operation on finite numbers produces ±inf or NaN).
+_EVENTS = [0]
+
+
+def _count_event(kind: str, flag: int) -> None:
+    _EVENTS[0] += 1
+
+
+_FP = {"divide": "call", "over": "call", "invalid": "call", "under": "ignore", "call": _count_event}
+
+
+def fp_events() -> int:
+    """Number of IEEE overflow/divide/invalid events raised in kernels so far (monotonic)."""
+    return _EVENTS[0]
 
 
 def _arr(r: Any) -> np.ndarray:
@@ -99,7 +118,7 @@ def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     [nan, 3.0]
     """
     wheel = WHEEL.get()
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.add(a, b))
         bot = merge_bottom(r.shape, abot, bbot)
         if wheel and not _isfinite(r).all():  # ∞ + ∞ and +∞ + −∞ are ⊥
@@ -114,7 +133,7 @@ def sub(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     [nan]
     """
     wheel = WHEEL.get()
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.subtract(a, b))
         bot = merge_bottom(r.shape, abot, bbot)
         if wheel and not _isfinite(r).all():
@@ -137,7 +156,7 @@ def mul(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     [nan, -inf]
     """
     wheel = WHEEL.get()
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.multiply(a, b))
         bot = merge_bottom(r.shape, abot, bbot)
         if wheel:
@@ -152,7 +171,7 @@ def div(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     [-inf, 0.0]
     """
     wheel = WHEEL.get()
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.divide(a, b))
         bot = merge_bottom(r.shape, abot, bbot)
         if wheel:
@@ -189,7 +208,7 @@ def sign(a: Codes, abot: Bottom = None) -> Pair:
     >>> sign(np.array([-np.inf, -0.0, 3.0, np.nan]))[0].tolist()
     [-1.0, 0.0, 1.0, nan]
     """
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.sign(a))
     return r, _copy_bot(abot)
 
@@ -202,7 +221,7 @@ def log(a: Codes, abot: Bottom = None) -> Pair:
     >>> log(np.array([0.0, -1.0, np.inf]))[0].tolist()
     [-inf, nan, inf]
     """
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.log(a))
     return r, _copy_bot(abot)
 
@@ -213,7 +232,7 @@ def exp(a: Codes, abot: Bottom = None) -> Pair:
     >>> exp(np.array([-np.inf, 1000.0]))[0].tolist()
     [0.0, inf]
     """
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.exp(a))
     return r, _copy_bot(abot)
 
@@ -224,9 +243,37 @@ def sqrt(a: Codes, abot: Bottom = None) -> Pair:
     >>> sqrt(np.array([-0.0, -4.0, 4.0]))[0].tolist()
     [-0.0, nan, 2.0]
     """
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         r = _arr(np.sqrt(a))
     return r, _copy_bot(abot)
+
+
+def relu(a: Codes, abot: Bottom = None) -> Pair:
+    """Twin of :func:`zeroproof.core.kernels.f_relu`: x > 0 (and +∞) → x, Φ/⊥ → themselves,
+    everything else (x ≤ 0, −∞) → +0.0.
+
+    >>> relu(np.array([-1.0, 2.0, -np.inf, np.nan]))[0].tolist()
+    [0.0, 2.0, 0.0, nan]
+    """
+    a = _arr(a)
+    r = np.where((a > 0) | _isnan(a), a, np.zeros((), a.dtype if a.dtype.kind == "f" else np.float64))
+    return r, _copy_bot(abot)
+
+
+def _trig(fn: Any) -> Any:
+    def kernel(a: Codes, abot: Bottom = None) -> Pair:
+        with _errstate(**_FP):
+            r = _arr(fn(a))
+        return r, _copy_bot(abot)
+    return kernel
+
+
+sin = _trig(np.sin)
+sin.__name__ = "sin"
+sin.__doc__ = "Twin of :func:`zeroproof.core.kernels.f_sin` (NumPy's ufunc; ``sin(±∞) = Φ``)."
+cos = _trig(np.cos)
+cos.__name__ = "cos"
+cos.__doc__ = "Twin of :func:`zeroproof.core.kernels.f_cos` (NumPy's ufunc; ``cos(±∞) = Φ``)."
 
 
 def ipow(a: np.ndarray, k: int) -> np.ndarray:
@@ -270,7 +317,7 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
     [-inf, 0.125]
     """
     a = _arr(a)
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         if k > 0:
             r = ipow(a, k)
             if r is a:
@@ -308,7 +355,7 @@ def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = Non
     a = _arr(a)
     b = _arr(b)
     wheel = WHEEL.get()
-    with _errstate(all="ignore"):
+    with _errstate(**_FP):
         fa = _isfinite(a)
         fb = _isfinite(b)
         all_a, all_b = bool(fa.all()), bool(fb.all())

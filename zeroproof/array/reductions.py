@@ -188,6 +188,11 @@ def _sum_like(kind: str, X: np.ndarray, keep: Optional[np.ndarray], wheel: bool,
                 vals[zero] = np.where(allneg[zero], -0.0, 0.0)
             else:
                 vals[zero] = 0.0
+            if kind == "mean":  # a non-zero exact sum whose mean underflows keeps the sum's sign
+                zi = np.flatnonzero(zero)
+                sums, _ = exact_sum_lanes(Xf[zi])
+                nz = sums != 0.0
+                vals[zi[nz]] = np.copysign(0.0, sums[nz])
         for j in np.flatnonzero(big):  # near the float64 range: the core function
             row = Xf[j] if kf is None else Xf[j][kf[j]]
             vals[j] = _core_lane(kind, row, mode)

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
-from ..autodiff.backward import rule_table
+from ..autodiff.backward import rule_tables_with_split
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
     ABS, ADD, COS, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU, SIGN, SIN,
@@ -42,6 +42,7 @@ from ..autodiff.ops_table import (
 from ..core.ops import check_int_exponent
 from ..core.reductions import ReductionMode
 from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
+from ..core.wheel import WHEEL
 from . import kernels as K
 from .trarray import TRArray
 
@@ -50,19 +51,8 @@ __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op"
 
 _new = object.__new__
 _NONE = object()  # "reached, nothing received"
-
-
-def _no_events() -> int:
-    return 0
-
-
-# IEEE exception events counted by the kernels (overflow / divide / invalid). Without the
-# counter every node checks its output for non-finite codes (one extra pass).
-_fp_events = getattr(K, "fp_events", None)
-_EXACT_NF = _fp_events is None
-if _fp_events is None:
-    _fp_events = _no_events
-_next_seq = _scalar_tape._next_seq
+_fp_events = K.fp_events  # IEEE events counted by the kernels: a free "may be non-REAL" signal
+_next_seq = _scalar_tape._next_seq  # one creation counter for both tapes
 _grad_enabled = _scalar_tape._grad_enabled
 _NO_GRAD = _scalar_tape._NO_GRAD
 
@@ -142,7 +132,10 @@ class TRTensor:
 
     @property
     def gradient(self) -> TRArray | None:
-        """Accumulated gradient (same shape as the value), or None before any backward."""
+        """Accumulated gradient of a leaf (same shape as the value), or None before any backward.
+
+        Unlike the scalar tape, interior batched nodes do not keep gradients (each would be a
+        full-size array); use :func:`grad` to ask for the gradient of an intermediate."""
         g = self._grad
         return None if g is None else TRArray.from_codes(np.asarray(g))
 
@@ -203,13 +196,17 @@ class TRTensor:
         """
         backward(self, grad_output)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "TRTensor":
-        """Transreal sum (STRICT: Φ absorbs, +∞ and −∞ give Φ; REAL parts exactly rounded)."""
-        return _reduce(SUM, self, axis, keepdims)
+    def sum(self, axis: Any = None, keepdims: bool = False, exact: bool = False) -> "TRTensor":
+        """Transreal STRICT sum: Φ absorbs, +∞ and −∞ together give Φ, tags exact.
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "TRTensor":
-        """Transreal mean (STRICT)."""
-        return _reduce(MEAN, self, axis, keepdims)
+        REAL values are summed like ``np.sum`` (pairwise; the fast path for losses); with
+        ``exact=True`` they are exactly rounded, identical to :func:`zeroproof.array.sum`.
+        """
+        return _reduce(SUM, self, axis, keepdims, exact)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, exact: bool = False) -> "TRTensor":
+        """Transreal STRICT mean (see :meth:`sum` for ``exact``)."""
+        return _reduce(MEAN, self, axis, keepdims, exact)
 
     def __repr__(self) -> str:
         parts = [repr(self.value)[len("TRArray("):-1]]
@@ -380,8 +377,7 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
     _check_shapes(op, a, b)
     events = _fp_events()
     codes, bot = kernel(a._v, b._v, a._bot, b._bot)
-    nf = a._nf or b._nf or bot is not None or _fp_events() != events or (
-        _EXACT_NF and _nonfinite_any(codes, None))
+    nf = a._nf or b._nf or bot is not None or _fp_events() != events
     return _record(codes, bot, nf, op, (a, b), None, a.requires_grad or b.requires_grad)
 
 
@@ -389,8 +385,7 @@ def _unary(op: int, kernel: Any, a: Any) -> TRTensor:
     a = as_tensor(a)
     events = _fp_events()
     codes, bot = kernel(a._v, a._bot)
-    nf = a._nf or bot is not None or _fp_events() != events or (
-        _EXACT_NF and _nonfinite_any(codes, None))
+    nf = a._nf or bot is not None or _fp_events() != events
     return _record(codes, bot, nf, op, (a,), None, a.requires_grad)
 
 
@@ -400,21 +395,35 @@ def pow_int(x: Any, k: Any) -> TRTensor:
     x = as_tensor(x)
     events = _fp_events()
     codes, bot = K.pow_int(x._v, k, x._bot)
-    nf = x._nf or bot is not None or _fp_events() != events or (
-        _EXACT_NF and _nonfinite_any(codes, None))
+    nf = x._nf or bot is not None or _fp_events() != events
     return _record(codes, bot, nf, POW, (x,), k, x.requires_grad)
 
 
-def _reduce(op: int, x: Any, axis: Any, keepdims: bool) -> TRTensor:
+def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> TRTensor:
     from . import reductions as R
 
     x = as_tensor(x)
     shape = np.shape(x._v)
     axes = _norm_axes(axis, len(shape))
     n = int(np.prod([shape[i] for i in axes], dtype=np.int64)) if axes else 1
-    kind = "sum" if op == SUM else "mean"
-    codes, bot = R.reduce_codes(kind, np.asarray(x._v), x._bot, axis, keepdims, ReductionMode.STRICT)
-    nf = x._nf and _nonfinite_any(codes, bot)
+    if exact or x._bot is not None or WHEEL.get():  # the exact kernel (⊥ and wheel rules too)
+        kind = "sum" if op == SUM else "mean"
+        if axis is not None and not isinstance(axis, (int, np.integer)):
+            if len(axes) != 1:
+                raise ValueError(f"exact reductions take axis=None or one int axis, got {axis!r}")
+            axis = axes[0]
+        codes, bot = R.reduce_codes(kind, np.asarray(x._v), x._bot, axis, keepdims,
+                                    ReductionMode.STRICT)
+        nf = x._nf and _nonfinite_any(codes, bot)
+    else:  # IEEE sum: NaN (Φ) absorbs, +inf + −inf = NaN, overflow → ±inf: STRICT tags exactly
+        events = _fp_events()
+        with np.errstate(**K._FP):
+            codes = np.sum(x._v, axis=axes, keepdims=keepdims)
+            if op == MEAN:
+                codes = codes / n if n else np.full(np.shape(codes), np.nan)
+        codes = np.asarray(codes)
+        bot = None
+        nf = x._nf or _fp_events() != events
     return _record(codes, bot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
 
 
@@ -440,27 +449,9 @@ def tensor_op(name: str, args: tuple) -> TRTensor:
     return fn(*args)
 
 
-def _trig_kernel(fn: Any) -> Any:
-    """Twin of f_sin/f_cos: NumPy's ufunc; ±∞ give Φ (IEEE NaN); ⊥ stays ⊥."""
-    def kernel(a: Any, abot: Any = None) -> tuple[np.ndarray, Any]:
-        with np.errstate(all="ignore"):
-            r = fn(np.asarray(a))
-        return r, (None if abot is None else np.array(abot, dtype=bool))
-    return kernel
-
-
-_SIN_KERNEL = getattr(K, "sin", _trig_kernel(np.sin))
-_COS_KERNEL = getattr(K, "cos", _trig_kernel(np.cos))
-
-
-def _relu_kernel(a: Any, abot: Any = None) -> tuple[np.ndarray, Any]:
-    """Twin of :func:`zeroproof.core.kernels.f_relu`: x > 0 → x, Φ/⊥ → themselves, else +0.0."""
-    a = np.asarray(a)
-    r = np.where((a > 0) | np.isnan(a), a, np.zeros((), a.dtype))
-    return r, (None if abot is None else np.array(abot, dtype=bool))
-
-
-_RELU_KERNEL = getattr(K, "relu", _relu_kernel)
+_RELU_KERNEL = K.relu
+_SIN_KERNEL = K.sin
+_COS_KERNEL = K.cos
 _UNARY = {"tr_neg": (NEG, K.neg), "tr_abs": (ABS, K.abs), "tr_sign": (SIGN, K.sign),
           "tr_log": (LOG, K.log), "tr_exp": (EXP, K.exp), "tr_sqrt": (SQRT, K.sqrt),
           "tr_relu": (RELU, _RELU_KERNEL), "tr_sin": (SIN, _SIN_KERNEL), "tr_cos": (COS, _COS_KERNEL)}
@@ -607,7 +598,7 @@ def _reach(a: TRTensor, pending: dict, leaves: list) -> None:
             leaves.append(a)
 
 
-def _sweep(root: TRTensor, seed: np.ndarray, table: list, accumulate: bool,
+def _sweep(root: TRTensor, seed: np.ndarray, table: list, split: list, accumulate: bool,
            collect: dict[int, Any] | None) -> None:
     leaves: list[TRTensor] = []
     pending: dict[int, TRTensor] = {}
@@ -621,7 +612,7 @@ def _sweep(root: TRTensor, seed: np.ndarray, table: list, accumulate: bool,
         g = np.asarray(g)
         if g.shape != shape:
             g = np.broadcast_to(g, shape)
-        if accumulate:
+        if accumulate and not node._op:  # leaves keep gradients (interior nodes do not: memory)
             node._grad = np.array(g) if node._grad is None else node._grad + g
         if collect is not None and id(node) in collect:
             collect[id(node)] = np.array(g)
@@ -672,7 +663,13 @@ def _sweep(root: TRTensor, seed: np.ndarray, table: list, accumulate: bool,
                 if op == MATMUL:
                     av = np.where(np.isfinite(av), av, 0.0)
                     bv = np.where(np.isfinite(bv), bv, 0.0)
-            contribs = rule(g, av, bv, out, node._k)
+            parts = split[op] if bv is not None else None
+            if parts is not None and ins[0].requires_grad != ins[1].requires_grad:
+                # one input needs no gradient: compute only the other's contribution
+                contribs = ((parts[0](g, av, bv, out, node._k), None) if ins[0].requires_grad
+                            else (None, parts[1](g, av, bv, out, node._k)))
+            else:
+                contribs = rule(g, av, bv, out, node._k)
             out_shape = np.shape(out)
             for a, c in zip(ins, contribs):
                 if not a.requires_grad:
@@ -730,11 +727,11 @@ def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
 
 
 def _run(root: TRTensor, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
-    table, decider = rule_table("array", lambda: ARRAY_VOCAB)
+    table, split, decider = rule_tables_with_split("array", lambda: ARRAY_VOCAB)
     token = ACTIVE_DECIDER.set(decider)
     try:
         with np.errstate(all="ignore"):
-            _sweep(root, seed, table, accumulate, collect)
+            _sweep(root, seed, table, split, accumulate, collect)
     finally:
         ACTIVE_DECIDER.reset(token)
 

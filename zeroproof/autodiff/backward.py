@@ -19,11 +19,11 @@ from ..core import kernels as K
 from .grad_mode import BOUND, MODE, GradientMode
 from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
 from .ops_table import LEAF
-from .rules import bind_table
+from .rules import bind_split_table, bind_table
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code
 
-__all__ = ["backward_pass", "topological_sort", "grad", "rule_table"]
+__all__ = ["backward_pass", "topological_sort", "grad", "rule_table", "rule_tables_with_split"]
 
 
 _NONE = object()  # "reached, but no contribution": the node keeps (or gets) R(0)
@@ -89,6 +89,37 @@ def _node_vocab() -> dict[str, Any]:
 _TABLES: dict[tuple, list] = {}
 
 
+def _mode_key(backend: str) -> tuple[tuple, Any]:
+    """(table key, hybrid decider or None) for the mode of this context; read once per pass."""
+    mode = MODE.get()
+    if mode is _MASK_REAL:
+        return (backend, "exact", None), None
+    if mode is GradientMode.SATURATING:
+        return (backend, "saturating", BOUND.get()), None
+    decider = HybridGradientContext.decider()
+    if decider is None:  # no δ (warm-up, no schedule): HYBRID is exactly MASK_REAL
+        return (backend, "exact", None), None
+    return (backend, "hybrid", BOUND.get()), decider
+
+
+def _cached(key: tuple, vocab_factory: Callable[[], dict[str, Any]] | None, binder: Callable) -> Any:
+    table = _TABLES.get(key)
+    if table is None:
+        backend = key[0]
+        if vocab_factory is None:
+            vocab_factory = (lambda: FLOAT_VOCAB) if backend == "float" else _node_vocab
+        vocab = dict(vocab_factory())
+        vocab["B"] = key[2] if key[2] is not None else 1.0
+        table = binder(key[1], vocab)
+        if len(_TABLES) > 64:
+            _TABLES.clear()
+            _EXACT.clear()
+        _TABLES[key] = table
+        if key[1] == "exact" and len(key) == 3:
+            _EXACT[backend] = table
+    return table
+
+
 def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
                ) -> tuple[list, Any]:
     """The rule table for the current mode (read once), and the hybrid decider (or None).
@@ -96,31 +127,21 @@ def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None 
     ``backend`` names the vocabulary ("float", "node", or another registered by the batched tape
     via ``vocab_factory``). Tables are cached per (backend, table, bound).
     """
-    mode = MODE.get()
-    decider = None
-    if mode is _MASK_REAL:
+    if MODE.get() is _MASK_REAL:
         table = _EXACT.get(backend)
         if table is not None:
             return table, None
-        key: tuple = (backend, "exact", None)
-    elif mode is GradientMode.SATURATING:
-        key = (backend, "saturating", BOUND.get())
-    else:
-        decider = HybridGradientContext.decider()
-        key = (backend, "exact", None) if decider is None else (backend, "hybrid", BOUND.get())
-    table = _TABLES.get(key)
-    if table is None:
-        if vocab_factory is None:
-            vocab_factory = (lambda: FLOAT_VOCAB) if backend == "float" else _node_vocab
-        vocab = dict(vocab_factory())
-        vocab["B"] = key[2] if key[2] is not None else 1.0
-        table = bind_table(key[1], vocab)
-        if len(_TABLES) > 64:
-            _TABLES.clear()
-        _TABLES[key] = table
-        if key[1] == "exact":
-            _EXACT[backend] = table
-    return table, decider
+    key, decider = _mode_key(backend)
+    return _cached(key, vocab_factory, bind_table), decider
+
+
+def rule_tables_with_split(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
+                           ) -> tuple[list, list, Any]:
+    """Like :func:`rule_table`, plus the per-input split of the binary rules (see
+    :func:`zeroproof.autodiff.rules.bind_split_table`) for the same mode."""
+    key, decider = _mode_key(backend)
+    return (_cached(key, vocab_factory, bind_table), _cached(key + ("split",), vocab_factory,
+                                                             bind_split_table), decider)
 
 
 _MASK_REAL = GradientMode.MASK_REAL

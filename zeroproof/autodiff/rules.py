@@ -32,7 +32,10 @@ and ``1/u²`` becomes ``1/(u² + b²)``; ``|sat(u)| ≤ 1/b``.
 """
 from __future__ import annotations
 
+import ast
 import builtins
+import inspect
+import textwrap
 import types
 from typing import Any, Callable
 
@@ -205,7 +208,56 @@ TABLES = {"exact": EXACT, "saturating": SATURATING, "hybrid": HYBRID}
 
 _RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
                if isinstance(obj, types.FunctionType) and obj.__module__ == __name__
-               and name != "bind_table"}
+               and name not in ("bind_table", "bind_split_table", "_split")}
+
+
+def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
+    """Per-input versions of a binary rule ``... return contribution_a, contribution_b``.
+
+    Derived mechanically from the rule's own source, so that a backend can skip the contribution
+    of an input that needs no gradient (a whole array product on the batched tape). Rules with a
+    hybrid decision (``near``) are not split: a decision must be made, and counted, once."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError):  # no source available: use the combined rule
+        return None
+    f = tree.body[0]
+    last = f.body[-1]
+    if not (isinstance(f, ast.FunctionDef) and isinstance(last, ast.Return)
+            and isinstance(last.value, ast.Tuple) and len(last.value.elts) == 2):
+        return None
+    if any(isinstance(n, ast.Return) for stmt in f.body[:-1] for n in ast.walk(stmt)):
+        return None
+    if any(isinstance(n, ast.Name) and n.id == "near" for n in ast.walk(f)):
+        return None
+    codes = []
+    for i in (0, 1):
+        part = ast.FunctionDef(name=f"{f.name}_{'ab'[i]}", args=f.args, body=f.body[:-1] + [
+            ast.Return(value=last.value.elts[i])], decorator_list=[], returns=None, type_comment=None)
+        mod = ast.fix_missing_locations(ast.Module(body=[part], type_ignores=[]))
+        code = compile(mod, inspect.getsourcefile(fn) or "<rules>", "exec")
+        codes.append(next(c for c in code.co_consts if isinstance(c, types.CodeType)))
+    return codes[0], codes[1]
+
+
+_SPLIT: dict[str, tuple[types.CodeType, types.CodeType] | None] = {}
+
+
+def bind_split_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS
+                     ) -> list[tuple[Callable, Callable] | None]:
+    """For each binary op of ``table``: its rule split per input (``(rule_a, rule_b)``, each
+    returning one contribution), bound to ``vocabulary``; None where a rule cannot be split."""
+    ns: dict[str, Any] = {"__builtins__": builtins, **vocabulary}
+    for name, fn in _RULE_FUNCS.items():
+        ns[name] = types.FunctionType(fn.__code__, ns, name, fn.__defaults__, fn.__closure__)
+    out: list[tuple[Callable, Callable] | None] = [None] * size
+    for op, fn in TABLES[table].items():
+        if fn.__name__ not in _SPLIT:
+            _SPLIT[fn.__name__] = _split(fn)
+        parts = _SPLIT[fn.__name__]
+        if parts is not None:
+            out[op] = (types.FunctionType(parts[0], ns), types.FunctionType(parts[1], ns))
+    return out
 
 
 def bind_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS) -> list[Callable | None]:
