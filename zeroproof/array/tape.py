@@ -28,12 +28,14 @@ TRArray(-2.0, dtype=float64)
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import rule_tables_with_split
+from ..autodiff.rules import needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
     ABS, ADD, COS, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU, SIGN, SIN,
@@ -76,8 +78,7 @@ class TRTensor:
     TRArray([2.0, 4.0], dtype=float64)
     """
 
-    __slots__ = ("_v", "_bot", "_nf", "_op", "_in", "_k", "_g", "_recv", "_grad", "_seq", "_name",
-                 "requires_grad", "__weakref__")
+    __slots__ = ("_v", "_bot", "_nf", "_rec", "_grad", "_name", "__weakref__")
     __array_ufunc__ = None
     __array_priority__ = 1000
 
@@ -144,28 +145,44 @@ class TRTensor:
         return getattr(self, "_name", None)
 
     @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to this tensor (settable on leaves only)."""
+        return self._rec is not None
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if not self.is_leaf:
+            raise ValueError("requires_grad can only be changed on leaves (use detach() on results)")
+        if bool(flag) and self._rec is None:
+            self._rec = _leaf_rec(self)
+        elif not flag:
+            self._rec = None
+
+    @property
     def is_leaf(self) -> bool:
-        return self._op == LEAF
+        return self._rec is None or self._rec.op == LEAF
 
     @property
     def op(self) -> str:
-        return OP_NAMES[self._op]
+        return "leaf" if self._rec is None else OP_NAMES[self._rec.op]
 
     @property
     def x_value(self) -> Any:
         """Inputs attached by a layer to a div/log/sqrt node for hybrid forced exploration."""
-        return self._k if self._op in (DIV, LOG, SQRT) else None
+        r = self._rec
+        return r.k if r is not None and r.op in (DIV, LOG, SQRT) else None
 
     @x_value.setter
     def x_value(self, x: Any) -> None:
-        if self._op not in (DIV, LOG, SQRT):
-            raise ValueError(f"x_value can be attached to div/log/sqrt nodes only, not {self.op!r}")
-        self._k = None if x is None else np.asarray(x, dtype=np.float64)
+        r = self._rec
+        if r is None or r.op not in (DIV, LOG, SQRT):
+            raise ValueError(f"x_value can be attached to recorded div/log/sqrt nodes only, not {self.op!r}")
+        r.k = None if x is None else np.asarray(x, dtype=np.float64)
 
     def set_value(self, value: Any) -> None:
         """Replace a leaf's value in place (optimizers, checkpoints). Shape and dtype must match;
         ``value``: array-like or TRArray. Non-leaf nodes refuse (their value is a result)."""
-        if self._op != LEAF:
+        if not self.is_leaf:
             raise ValueError("set_value() is for leaves (parameters/constants), not op results")
         codes, bot = _leaf_codes(value, "set_value(value): value")
         codes = np.asarray(codes)
@@ -212,8 +229,8 @@ class TRTensor:
         parts = [repr(self.value)[len("TRArray("):-1]]
         if self.name is not None:
             parts.append(f"name={self.name!r}")
-        if self._op != LEAF:
-            parts.append(f"op={OP_NAMES[self._op]}")
+        if not self.is_leaf:
+            parts.append(f"op={self.op}")
         if self.requires_grad:
             parts.append("requires_grad=True")
         return f"TRTensor({', '.join(parts)})"
@@ -294,13 +311,33 @@ def _init_leaf(t: TRTensor, codes: Any, bot: Any, requires_grad: bool, nf: bool 
     t._v = codes
     t._bot = bot
     t._nf = _nonfinite_any(codes, bot) if nf is None else nf
-    t._op = LEAF
-    t._in = ()
-    t._k = None
-    t._g = None
-    t._recv = None
     t._grad = None
-    t.requires_grad = requires_grad
+    t._rec = _leaf_rec(t) if requires_grad else None
+
+
+class _Rec:
+    """The graph record of a recorded op (or of a leaf that requires grad).
+
+    Records reference their input records and only the values the op's rules read
+    (:func:`zeroproof.autodiff.rules.needed_values`), never the tensors themselves: an intermediate
+    value that backward does not need is freed as soon as the user drops its tensor, as with
+    PyTorch's saved tensors."""
+
+    __slots__ = ("op", "ins", "a", "b", "out", "k", "mask", "shapes", "out_shape", "seq", "g",
+                 "recv", "leaf")
+
+
+def _leaf_rec(t: TRTensor) -> _Rec:
+    r = _new(_Rec)
+    r.op = LEAF
+    r.ins = ()
+    r.seq = 0
+    r.g = r.recv = None
+    r.leaf = weakref.ref(t)
+    r.shapes = ()
+    r.out_shape = np.shape(t._v)
+    r.a = r.b = r.out = r.k = r.mask = None
+    return r
 
 
 def parameter(value: Any, name: str | None = None) -> TRTensor:
@@ -340,19 +377,25 @@ def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, tr
     t._v = codes
     t._bot = bot
     t._nf = nf
-    t._g = None
-    t._recv = None
     t._grad = None
-    t._k = aux
-    if track and (not _NO_GRAD[0] or _grad_enabled()):
-        t._op = op
-        t._in = inputs
-        t._seq = _next_seq()
-        t.requires_grad = True
-    else:
-        t._op = LEAF
-        t._in = ()
-        t.requires_grad = False
+    if not (track and (not _NO_GRAD[0] or _grad_enabled())):
+        t._rec = None
+        return t
+    r = _new(_Rec)
+    r.op = op
+    r.ins = ins = tuple(i._rec for i in inputs)
+    need = needed_values(op, ins[0] is not None, len(ins) > 1 and ins[1] is not None)
+    r.a = inputs[0]._v if "a" in need else None
+    r.b = inputs[1]._v if len(inputs) > 1 and "b" in need else None
+    r.out = codes if "out" in need else None
+    r.k = aux
+    r.mask = _real_mask(codes, bot) if nf else None  # Mask-REAL needs it; computed only when needed
+    r.shapes = tuple(np.shape(i._v) for i in inputs)
+    r.out_shape = np.shape(codes)
+    r.seq = _next_seq()
+    r.g = r.recv = None
+    r.leaf = None
+    t._rec = r
     return t
 
 
@@ -519,7 +562,7 @@ _ = ID
 
 
 # ---- backward ---------------------------------------------------------------------------------
-def _unreduce(g: Any, a: Any, k: tuple) -> Any:
+def _unreduce(g: Any, k: tuple) -> Any:
     axes, keepdims, shape, _n = k
     g = np.asarray(g)
     if not keepdims and axes:
@@ -548,10 +591,10 @@ ARRAY_VOCAB: dict[str, Any] = {
 }
 
 
-def _real_mask(t: TRTensor) -> np.ndarray:
-    m = np.isfinite(t._v)
-    if t._bot is not None:
-        m = m & ~t._bot
+def _real_mask(codes: Any, bot: Any) -> np.ndarray:
+    m = np.isfinite(codes)
+    if bot is not None:
+        m = m & ~bot
     return m
 
 
@@ -572,87 +615,91 @@ def _to_shape(c: Any, recv: Any, shape: tuple, out_shape: tuple) -> tuple[Any, A
     return c, recv
 
 
-def _give(a: TRTensor, c: Any, recv: Any, pending: dict, leaves: list) -> None:
-    """Add contribution ``c`` (received where ``recv``; None = everywhere) to input ``a``."""
-    cur = a._g
+def _give(r: _Rec, c: Any, recv: Any, pending: dict, leaves: list) -> None:
+    """Add contribution ``c`` (received where ``recv``; None = everywhere) to input record ``r``."""
+    cur = r.g
     if cur is None or cur is _NONE:
         if cur is None:
-            if a._op:
-                pending[a._seq] = a
+            if r.op:
+                pending[r.seq] = r
             else:
-                leaves.append(a)
-        a._g = c
-        a._recv = recv
+                leaves.append(r)
+        r.g = c
+        r.recv = recv
         return
-    a._g = cur + c
-    if a._recv is not None:
-        a._recv = None if recv is None else (a._recv | recv)
+    r.g = cur + c
+    if r.recv is not None:
+        r.recv = None if recv is None else (r.recv | recv)
 
 
-def _reach(a: TRTensor, pending: dict, leaves: list) -> None:
-    if a.requires_grad and a._g is None:
-        a._g = _NONE
-        if a._op:
-            pending[a._seq] = a
+def _reach(r: _Rec | None, pending: dict, leaves: list) -> None:
+    if r is not None and r.g is None:
+        r.g = _NONE
+        if r.op:
+            pending[r.seq] = r
         else:
-            leaves.append(a)
+            leaves.append(r)
 
 
-def _sweep(root: TRTensor, seed: np.ndarray, table: list, split: list, accumulate: bool,
+def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: bool,
            collect: dict[int, Any] | None) -> None:
-    leaves: list[TRTensor] = []
-    pending: dict[int, TRTensor] = {}
+    """One pass over the pending records in decreasing creation number (see the scalar tape),
+    with Mask-REAL and "nothing received" per element. ``rec.g`` holds the gradient so far
+    (``_NONE``: reached, nothing received) and ``rec.recv`` the received-elements mask."""
+    leaves: list[_Rec] = []
+    pending: dict[int, _Rec] = {}
 
-    def finish(node: TRTensor, g: Any, recv: Any) -> None:
-        shape = np.shape(node._v)
+    def finish(rec: _Rec, g: Any, recv: Any) -> None:
+        if rec.op != LEAF and collect is None:
+            return  # interior records keep no gradient (memory); only grad() collects them
+        shape = rec.out_shape
         if g is _NONE:
-            g = np.zeros(shape, dtype=np.asarray(node._v).dtype)
+            g = np.zeros(shape)
         elif recv is not None:
             g = np.where(recv, g, 0.0)
         g = np.asarray(g)
         if g.shape != shape:
             g = np.broadcast_to(g, shape)
-        if accumulate and not node._op:  # leaves keep gradients (interior nodes do not: memory)
-            node._grad = np.array(g) if node._grad is None else node._grad + g
-        if collect is not None and id(node) in collect:
-            collect[id(node)] = np.array(g)
+        if accumulate and rec.op == LEAF:
+            t = rec.leaf()
+            if t is not None:
+                g = g.astype(np.asarray(t._v).dtype, copy=False)
+                t._grad = np.array(g) if t._grad is None else t._grad + g
+        if collect is not None and id(rec) in collect:
+            collect[id(rec)] = np.array(g)
 
     try:
-        root._g = seed
-        root._recv = None
-        if root._op:
-            pending[root._seq] = root
-            s = root._seq
+        root.g = seed
+        root.recv = None
+        if root.op:
+            pending[root.seq] = root
+            s = root.seq
         else:
             leaves.append(root)
         while pending:
-            node = pending.pop(s, None)
-            if node is None:
+            rec = pending.pop(s, None)
+            if rec is None:
                 s = max(pending)
                 continue
             s -= 1
-            g, recv = node._g, node._recv
-            node._g = node._recv = None
-            finish(node, g, recv)
-            ins = node._in
+            g, recv = rec.g, rec.recv
+            rec.g = rec.recv = None
+            finish(rec, g, recv)
+            ins = rec.ins
             if g is _NONE:
-                for a in ins:
-                    _reach(a, pending, leaves)
+                for r in ins:
+                    _reach(r, pending, leaves)
                 continue
             live = recv
-            if node._nf:
-                real = _real_mask(node)
-                live = real if live is None else (live & real)
+            if rec.mask is not None:
+                live = rec.mask if live is None else (live & rec.mask)
             if live is not None and not live.any():
-                for a in ins:
-                    _reach(a, pending, leaves)
+                for r in ins:
+                    _reach(r, pending, leaves)
                 continue
-            out = node._v
-            rule = table[node._op]
-            op = node._op
+            op = rec.op
             reducing = op == MATMUL or op == SUM or op == MEAN
-            av = ins[0]._v
-            bv = ins[1]._v if len(ins) == 2 else None
+            av, bv, out = rec.a, rec.b, rec.out
             if reducing and live is not None:
                 # Masked output elements of a reduction/matmul must send nothing: zero their
                 # upstream gradient *before* the rule (live has the output's shape, the
@@ -661,50 +708,49 @@ def _sweep(root: TRTensor, seed: np.ndarray, table: list, split: list, accumulat
                 # replace it by 0 to keep 0·∞ from turning the sum of products into Φ.
                 g = np.where(live, g, 0.0)
                 if op == MATMUL:
-                    av = np.where(np.isfinite(av), av, 0.0)
-                    bv = np.where(np.isfinite(bv), bv, 0.0)
-            parts = split[op] if bv is not None else None
-            if parts is not None and ins[0].requires_grad != ins[1].requires_grad:
+                    av = None if av is None else np.where(np.isfinite(av), av, 0.0)
+                    bv = None if bv is None else np.where(np.isfinite(bv), bv, 0.0)
+            binary = len(ins) == 2
+            parts = split[op] if binary else None
+            if parts is not None and (ins[0] is None) != (ins[1] is None):
                 # one input needs no gradient: compute only the other's contribution
-                contribs = ((parts[0](g, av, bv, out, node._k), None) if ins[0].requires_grad
-                            else (None, parts[1](g, av, bv, out, node._k)))
+                contribs = ((parts[0](g, av, bv, out, rec.k), None) if ins[0] is not None
+                            else (None, parts[1](g, av, bv, out, rec.k)))
             else:
-                contribs = rule(g, av, bv, out, node._k)
-            out_shape = np.shape(out)
-            for a, c in zip(ins, contribs):
-                if not a.requires_grad:
+                contribs = table[op](g, av, bv, out, rec.k)
+            for idx, (r, c) in enumerate(zip(ins, contribs)):
+                if r is None:
                     continue
                 if live is not None and not reducing:
                     c = np.where(live, c, 0.0)
-                if node._op == MATMUL or node._op == SUM or node._op == MEAN:
+                if reducing:
                     ca, ra = np.asarray(c), None
-                    if live is not None:  # elements of a that fed only masked outputs get nothing
-                        ra = _received_through(node, a, live)
+                    if live is not None:  # elements of the input that fed only masked outputs
+                        ra = _received_through(rec, idx, live)
                 else:
-                    ca, ra = _to_shape(c, live, np.shape(a._v), out_shape)
-                _give(a, ca, ra, pending, leaves)
+                    ca, ra = _to_shape(c, live, rec.shapes[idx], rec.out_shape)
+                _give(r, ca, ra, pending, leaves)
         for leaf in leaves:
-            g, recv = leaf._g, leaf._recv
-            leaf._g = leaf._recv = None
+            g, recv = leaf.g, leaf.recv
+            leaf.g = leaf.recv = None
             finish(leaf, g, recv)
     except BaseException:
-        for n in leaves:
-            n._g = n._recv = None
-        for n in pending.values():
-            n._g = n._recv = None
+        for r in leaves:
+            r.g = r.recv = None
+        for r in pending.values():
+            r.g = r.recv = None
         raise
 
 
-def _received_through(node: TRTensor, a: TRTensor, live: np.ndarray) -> np.ndarray:
-    """Which elements of input ``a`` of a reduction/matmul ``node`` fed a live output element."""
-    if node._op == MATMUL:
+def _received_through(rec: _Rec, idx: int, live: np.ndarray) -> np.ndarray:
+    """Which elements of input ``idx`` of a reduction/matmul record fed a live output element."""
+    shape = rec.shapes[idx]
+    if rec.op == MATMUL:
         la = live.astype(np.float64)
-        a_is_left = node._in[0] is a
-        other = node._in[1] if a_is_left else node._in[0]
-        ones = np.ones(np.shape(other._v))
-        r = (np.matmul(la, _swap(ones)) if a_is_left else np.matmul(_swap(ones), la)) > 0
-        return np.broadcast_to(r, np.shape(a._v))
-    axes, keepdims, shape, _n = node._k
+        ones = np.ones(rec.shapes[1 - idx])
+        r = (np.matmul(la, _swap(ones)) if idx == 0 else np.matmul(_swap(ones), la)) > 0
+        return np.broadcast_to(r, shape)
+    axes, keepdims, _shape, _n = rec.k
     m = live if keepdims or not axes else np.expand_dims(live, axes)
     return np.broadcast_to(m, shape)
 
@@ -726,7 +772,7 @@ def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
         raise ValueError(f"grad_output of shape {np.shape(codes)} does not broadcast to {shape}") from None
 
 
-def _run(root: TRTensor, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
+def _run(root: _Rec, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
     table, split, decider = rule_tables_with_split("array", lambda: ARRAY_VOCAB)
     token = ACTIVE_DECIDER.set(decider)
     try:
@@ -737,14 +783,17 @@ def _run(root: TRTensor, seed: np.ndarray, accumulate: bool, collect: dict | Non
 
 
 def backward(root: TRTensor, grad_output: Any = None) -> None:
-    """Accumulate ``d root / d t`` into ``t.gradient`` for every requires-grad tensor reached."""
+    """Accumulate ``d root / d t`` into ``t.gradient`` for every requires-grad leaf reached."""
     if not isinstance(root, TRTensor):
         raise TypeError(f"backward(root): root must be a TRTensor, got {type(root).__name__}")
-    _run(root, _seed_for(root, grad_output), True, None)
+    seed = _seed_for(root, grad_output)
+    if root._rec is not None:
+        _run(root._rec, seed, True, None)
 
 
 def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None) -> list[TRArray]:
-    """Gradients of ``output`` w.r.t. ``sources`` as TRArrays, without touching ``.gradient``.
+    """Gradients of ``output`` w.r.t. ``sources`` (tensors that require grad, leaves or not) as
+    TRArrays, without touching ``.gradient``. A source the output does not depend on gets zeros.
 
     >>> w = parameter([1.0, 2.0])
     >>> grad((w * w).sum(), [w])[0]
@@ -753,22 +802,23 @@ def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None)
     if not isinstance(output, TRTensor):
         raise TypeError(f"grad(output): output must be a TRTensor, got {type(output).__name__}")
     srcs = list(sources)
-    for i, s in enumerate(srcs):
-        if not isinstance(s, TRTensor):
-            raise TypeError(f"grad(sources): sources[{i}] must be a TRTensor, got {type(s).__name__}")
-    watched = [s for s in srcs if not s.requires_grad]
-    collect: dict[int, Any] = {id(s): None for s in srcs}
-    for s in watched:
-        s.requires_grad = True
-    try:
-        _run(output, _seed_for(output, grad_output), False, collect)
-    finally:
-        for s in watched:
-            s.requires_grad = False
+    for i, src in enumerate(srcs):
+        if not isinstance(src, TRTensor):
+            raise TypeError(f"grad(sources): sources[{i}] must be a TRTensor, got {type(src).__name__}")
+        if src._rec is None:
+            raise ValueError(
+                f"grad(sources): sources[{i}] does not require grad (a constant, or built under "
+                "no_grad); create it with parameter() or set requires_grad = True on the leaf "
+                "before building the graph"
+            )
+    collect: dict[int, Any] = {id(src._rec): None for src in srcs}
+    seed = _seed_for(output, grad_output)
+    if output._rec is not None:
+        _run(output._rec, seed, False, collect)
     out = []
-    for s in srcs:
-        g = collect[id(s)]
-        out.append(TRArray.from_codes(np.zeros(s.shape) if g is None else g))
+    for src in srcs:
+        g = collect[id(src._rec)]
+        out.append(TRArray.from_codes(np.zeros(src.shape) if g is None else g))
     return out
 
 

@@ -18,7 +18,7 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``zeros_like`` ``0.0`` / a constant ``R(0)`` node / ``np.zeros_like``
 ``positive``   ``a > 0`` (a bool, or a bool array)
 ``sin, cos``   the backend's sine and cosine
-``unreduce``   (batched only) ``g`` of a reduction spread back over the reduced axes
+``unreduce``   (batched only) ``g`` of a reduction spread back over the reduced axes (``k``)
 ``matmul``     (batched only) transreal matrix product; ``swap`` transposes the last two axes
 ========== ====================================== =================================
 
@@ -136,11 +136,11 @@ def id_rule(g, a, b, out, k):
 
 
 def sum_rule(g, a, b, out, k):
-    return (unreduce(g, a, k),)  # k = (axis, keepdims, input shape)
+    return (unreduce(g, k),)  # k = (axes, keepdims, input shape, count)
 
 
 def mean_rule(g, a, b, out, k):
-    return (unreduce(g, a, k) / k[3],)  # k[3] = number of elements averaged
+    return (unreduce(g, k) / k[3],)  # k[3] = number of elements averaged
 
 
 def matmul_rule(g, a, b, out, k):
@@ -208,7 +208,8 @@ TABLES = {"exact": EXACT, "saturating": SATURATING, "hybrid": HYBRID}
 
 _RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
                if isinstance(obj, types.FunctionType) and obj.__module__ == __name__
-               and name not in ("bind_table", "bind_split_table", "_split")}
+               and name not in ("bind_table", "bind_split_table", "_split", "needed_values",
+                                "_names_used")}
 
 
 def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
@@ -258,6 +259,50 @@ def bind_split_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS
         if parts is not None:
             out[op] = (types.FunctionType(parts[0], ns), types.FunctionType(parts[1], ns))
     return out
+
+
+_VALUE_NAMES = ("a", "b", "out")
+
+
+def _names_used(nodes: list) -> frozenset[str]:
+    return frozenset(n.id for node in nodes for n in ast.walk(node)
+                     if isinstance(n, ast.Name) and n.id in _VALUE_NAMES)
+
+
+def needed_values(op: int, need_a: bool, need_b: bool) -> frozenset[str]:
+    """Which of the values ``a``, ``b``, ``out`` the rules of ``op`` read (in any mode) when only
+    the inputs flagged ``need_*`` want a gradient: what a tape must keep for the backward pass.
+
+    >>> sorted(needed_values(MUL, True, False))   # d(a·b)/da = b: only b is kept
+    ['b']
+    """
+    key = (op, need_a, need_b)
+    hit = _NEEDED.get(key)
+    if hit is not None:
+        return hit
+    names: set[str] = set()
+    for table in TABLES.values():
+        fn = table.get(op)
+        if fn is None:
+            continue
+        try:
+            f = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+        except (OSError, TypeError):  # no source: keep everything
+            names.update(_VALUE_NAMES)
+            continue
+        last = f.body[-1]
+        splittable = (isinstance(last, ast.Return) and isinstance(last.value, ast.Tuple)
+                      and len(last.value.elts) == 2 and _split(fn) is not None)
+        if splittable and need_a != need_b:
+            names |= _names_used(f.body[:-1] + [last.value.elts[0 if need_a else 1]])
+        else:
+            names |= _names_used(f.body)
+    out = frozenset(names)
+    _NEEDED[key] = out
+    return out
+
+
+_NEEDED: dict[tuple, frozenset[str]] = {}
 
 
 def bind_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS) -> list[Callable | None]:
