@@ -38,8 +38,8 @@ from ..autodiff.backward import rule_tables_with_split
 from ..autodiff.rules import needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
-    ABS, ADD, COS, DIV, EXP, ID, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU, SIGN, SIN,
-    SQRT, SUB, SUM,
+    ABS, ADD, COS, DIV, EXP, ID, INDEX, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU,
+    RESHAPE, SIGN, SIN, SQRT, SUB, SUM,
 )
 from ..core.ops import check_int_exponent
 from ..core.reductions import ReductionMode
@@ -237,6 +237,51 @@ class TRTensor:
 
     def __len__(self) -> int:
         return len(self._v)
+
+    def reshape(self, *shape: Any) -> "TRTensor":
+        """Same values, new shape (NumPy's rules, ``-1`` allowed); differentiable."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            codes = np.reshape(self._v, shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {self.shape} into {shape}") from None
+        bot = None if self._bot is None else np.reshape(np.broadcast_to(self._bot, self.shape), shape)
+        return _record(codes, bot, self._nf, RESHAPE, (self,), self.shape, self.requires_grad)
+
+    def squeeze(self, axis: Any = None) -> "TRTensor":
+        """Drop axes of length one (all, or ``axis``), like ``np.squeeze``; differentiable."""
+        try:
+            shape = np.squeeze(np.empty(self.shape, dtype=np.bool_), axis=axis).shape
+        except ValueError:
+            raise ValueError(f"squeeze: axis {axis!r} does not have length 1 in shape {self.shape}") from None
+        return self.reshape(shape)
+
+    def unsqueeze(self, axis: int) -> "TRTensor":
+        """Insert an axis of length one at ``axis`` (like ``np.expand_dims``); differentiable."""
+        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=np.bool_), axis).shape)
+
+    def flatten(self) -> "TRTensor":
+        return self.reshape(-1)
+
+    @property
+    def T(self) -> "TRTensor":
+        """Transpose of a 2-D tensor (last two axes), via a matmul-free reshape-safe path."""
+        if self.ndim < 2:
+            return self
+        codes = np.swapaxes(self._v, -1, -2)
+        return _record(codes, None if self._bot is None else np.swapaxes(self._bot, -1, -2),
+                       self._nf, INDEX, (self,), (_Transpose(), self.shape), self.requires_grad)
+
+    def __getitem__(self, index: Any) -> "TRTensor":
+        """NumPy indexing (basic and advanced); the gradient is scattered back (repeated
+        indices accumulate)."""
+        if isinstance(index, TRTensor):
+            raise TypeError("index a TRTensor with ints, slices or NumPy arrays, not a TRTensor")
+        codes = np.asarray(self._v)[index]
+        bot = None if self._bot is None else np.broadcast_to(self._bot, self.shape)[index]
+        return _record(np.asarray(codes), bot, self._nf, INDEX, (self,), (index, self.shape),
+                       self.requires_grad)
 
     # operators
     def __add__(self, o: Any) -> "TRTensor":
@@ -574,6 +619,24 @@ def _swap(x: Any) -> Any:
     return np.swapaxes(x, -1, -2)
 
 
+class _Transpose:
+    """Index marker: "swap the last two axes" (the INDEX rule then swaps ``g`` back)."""
+
+
+def _scatter(g: Any, k: tuple) -> Any:
+    index, shape = k
+    if isinstance(index, _Transpose):
+        return np.swapaxes(np.asarray(g), -1, -2)
+    g = np.asarray(g)
+    out = np.zeros(shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
+    np.add.at(out, index, g)
+    return out
+
+
+def _reshape_back(g: Any, shape: tuple) -> Any:
+    return np.reshape(g, shape)
+
+
 def _near_array(u: Any, x: Any) -> Any:
     return ACTIVE_DECIDER.get().array(np.asarray(u), x)  # type: ignore[union-attr]
 
@@ -584,6 +647,7 @@ def _zeros_like(g: Any) -> Any:
 
 ARRAY_VOCAB: dict[str, Any] = {
     "positive": lambda a: np.asarray(a) > 0, "sin": np.sin, "cos": np.cos,
+    "reshape_back": _reshape_back, "scatter": _scatter,
     "div": np.divide, "sign": np.sign, "sqrt": np.sqrt,
     "powi": lambda a, k: K.pow_int(np.asarray(a), k)[0],
     "select": np.where, "zeros_like": _zeros_like, "near": _near_array,
@@ -698,7 +762,7 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                     _reach(r, pending, leaves)
                 continue
             op = rec.op
-            reducing = op == MATMUL or op == SUM or op == MEAN
+            reducing = op in _SHAPE_CHANGING  # contributions come in the inputs' shapes
             av, bv, out = rec.a, rec.b, rec.out
             if reducing and live is not None:
                 # Masked output elements of a reduction/matmul must send nothing: zero their
@@ -743,16 +807,23 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
 
 
 def _received_through(rec: _Rec, idx: int, live: np.ndarray) -> np.ndarray:
-    """Which elements of input ``idx`` of a reduction/matmul record fed a live output element."""
+    """Which elements of input ``idx`` of a shape-changing record fed a live output element."""
     shape = rec.shapes[idx]
     if rec.op == MATMUL:
         la = live.astype(np.float64)
         ones = np.ones(rec.shapes[1 - idx])
         r = (np.matmul(la, _swap(ones)) if idx == 0 else np.matmul(_swap(ones), la)) > 0
         return np.broadcast_to(r, shape)
+    if rec.op == RESHAPE:
+        return np.reshape(live, shape)
+    if rec.op == INDEX:
+        return _scatter(live.astype(np.float64), rec.k) > 0
     axes, keepdims, _shape, _n = rec.k
     m = live if keepdims or not axes else np.expand_dims(live, axes)
     return np.broadcast_to(m, shape)
+
+
+_SHAPE_CHANGING = frozenset({MATMUL, SUM, MEAN, RESHAPE, INDEX})
 
 
 def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:

@@ -18,6 +18,8 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``zeros_like`` ``0.0`` / a constant ``R(0)`` node / ``np.zeros_like``
 ``positive``   ``a > 0`` (a bool, or a bool array)
 ``sin, cos``   the backend's sine and cosine
+``reshape_back`` (batched only) ``g`` reshaped to the input's shape (``k``)
+``scatter``    (batched only) ``g`` added into zeros of the input's shape at the index (``k``)
 ``unreduce``   (batched only) ``g`` of a reduction spread back over the reduced axes (``k``)
 ``matmul``     (batched only) transreal matrix product; ``swap`` transposes the last two axes
 ========== ====================================== =================================
@@ -41,7 +43,7 @@ from typing import Any, Callable
 
 from .ops_table import (
     ABS, ADD, DIV, EXP, ID, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, POW, RELU, SIGN, SQRT, SUB, SUM,
-    SIN, COS,
+    SIN, COS, RESHAPE, INDEX,
 )
 
 # Free names bound per backend; declared here only so linters know they exist.
@@ -59,6 +61,8 @@ swap: Any = None
 positive: Any = None
 sin: Any = None
 cos: Any = None
+reshape_back: Any = None
+scatter: Any = None
 
 
 def sat(u: Any) -> Any:
@@ -143,6 +147,14 @@ def mean_rule(g, a, b, out, k):
     return (unreduce(g, k) / k[3],)  # k[3] = number of elements averaged
 
 
+def reshape_rule(g, a, b, out, k):
+    return (reshape_back(g, k),)  # k = the input's shape
+
+
+def index_rule(g, a, b, out, k):
+    return (scatter(g, k),)  # k = (index, input shape); repeated indices accumulate
+
+
 def matmul_rule(g, a, b, out, k):
     return matmul(g, swap(b)), matmul(swap(a), g)
 
@@ -195,7 +207,7 @@ EXACT: dict[int, Callable] = {
     ADD: add_rule, SUB: sub_rule, MUL: mul_rule, DIV: div_rule, NEG: neg_rule, ABS: abs_rule,
     SIGN: sign_rule, LOG: log_rule, EXP: exp_rule, SQRT: sqrt_rule, POW: pow_rule, ID: id_rule,
     SUM: sum_rule, MEAN: mean_rule, MATMUL: matmul_rule, RELU: relu_rule,
-    SIN: sin_rule, COS: cos_rule,
+    SIN: sin_rule, COS: cos_rule, RESHAPE: reshape_rule, INDEX: index_rule,
 }
 SATURATING: dict[int, Callable] = {
     **EXACT, DIV: div_sat_rule, LOG: log_sat_rule, SQRT: sqrt_sat_rule, POW: pow_sat_rule,
