@@ -48,9 +48,6 @@ def test_toy_angular_projective_snippet():
         from zeroproof.training import DataLoader, TensorDataset  # noqa: F401
     except ImportError:
         pytest.skip("zeroproof.training.SCMTrainer/TrainingConfig/DataLoader (issue 8) do not exist yet")
-    from zeroproof.array import TRTensor
-    if not hasattr(TRTensor, "squeeze"):
-        pytest.skip("the snippet calls p.squeeze(-1) on the head's output; TRTensor has no squeeze yet")
     torch, nn = _torch_shim()
     # ---- snippet (imports of torch / torch.nn / torch.utils.data replaced by the shim) ----
     from zeroproof.inference import InferenceConfig, SCMInferenceWrapper

@@ -127,7 +127,13 @@ def _resolve_config(config: Any) -> InferenceConfig:
 
 
 def _as_real_array(x: Any, name: str) -> np.ndarray:
-    """``x`` as a real floating array (ints → float64; bool, complex, object → TypeError)."""
+    """``x`` as a real floating array (ints → float64; bool, complex, object → TypeError).
+
+    Transreal arrays and batched-tape tensors are read through their IEEE view (Φ, ⊥ → NaN,
+    ±∞ → ±inf), so a model that returns ``TRTensor``s can be decoded directly."""
+    to_ieee = getattr(type(x), "numpy", None) or getattr(type(x), "to_numpy", None)
+    if to_ieee is not None and not isinstance(x, np.ndarray):
+        x = to_ieee(x)
     a = np.asarray(x)
     kind = a.dtype.kind
     if kind == "f":
