@@ -83,14 +83,47 @@ def gradient_tour() -> None:
     _show("check_gradient(f, 0.5)", check_gradient(lambda x: 1 / (x - 1), 0.5).reason)
 
 
+def pole_learning_tour(epochs: int = 120) -> None:
+    """Train a rational layer on 1/(x − 0.5) with the pole (and its +inf target) inside the data,
+    under a hybrid schedule applied per epoch; print a few epochs and the learned pole.
+
+    >>> pole_learning_tour(epochs=3)  # doctest: +ELLIPSIS
+    <BLANKLINE>
+    Learning a pole: y = 1/(x - 0.5) on [-1, 1], x = 0.5 among the data
+    ...
+    """
+    import numpy as np
+
+    from zeroproof.autodiff import create_default_schedule
+    from zeroproof.layers import RationalLayer
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig, chordal_loss
+
+    print("\nLearning a pole: y = 1/(x - 0.5) on [-1, 1], x = 0.5 among the data")
+    x = np.linspace(-1.0, 1.0, 129)
+    with np.errstate(divide="ignore"):
+        y = 1.0 / (x - 0.5)
+    _show("target at x = 0.5 (IEEE)", y[96])
+    model = RationalLayer(1, 1, seed=0)
+    config = TrainingConfig(epochs=epochs, batch_size=32, schedule=create_default_schedule(
+        warmup_epochs=2), progress="none")
+    history = SCMTrainer(model, Adam(model.parameters(), lr=0.05), chordal_loss, (x, y), config).fit()
+    for r in history[:: max(1, epochs // 4)] + [history[-1]]:
+        sat = r["hybrid"]["saturating_ratio"]
+        _show(f"epoch {r['epoch']:>3}: loss, δ, saturating share",
+              f"{r['loss']:.2e}, {r['delta'] or 0:.1e}, {sat or 0:.3f}")
+    poles = model.find_poles(domain=(-1.0, 1.0))
+    _show("learned pole(s) of Q", np.round(poles, 6).tolist())
+
+
 def main() -> None:
-    """Run the tour: arithmetic, then gradients.
+    """Run the tour: arithmetic, gradients, then learning a pole.
 
     >>> callable(main)
     True
     """
     arithmetic_tour()
     gradient_tour()
+    pole_learning_tour()
 
 
 if __name__ == "__main__":
