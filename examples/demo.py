@@ -63,7 +63,8 @@ def gradient_tour() -> None:
     bounded under the saturating mode.
 
     >>> gradient_tour()  # doctest: +ELLIPSIS
-    Gradients through a pole
+    <BLANKLINE>
+    Gradients through a pole: f(x) = 1 / (x - 1)
     ...
     """
     from zeroproof.autodiff import TRNode, check_gradient, gradient_mode, tr_grad
