@@ -297,14 +297,14 @@ def ipow(a: np.ndarray, k: int) -> np.ndarray:
             elif own_base and not k >> 1:  # last step: base is not needed any more
                 result = np.multiply(result, base, out=base)  # IEEE × is commutative
             else:
-                result, own_result = result * base, True
+                result, own_result = _arr(result * base), True  # 0-d: NumPy returns a scalar
         k >>= 1
         if not k:
             return _arr(result)
         if own_base and result is not base:
             np.multiply(base, base, out=base)
         else:
-            base, own_base = base * base, True
+            base, own_base = _arr(base * base), True
 
 
 def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:

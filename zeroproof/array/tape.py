@@ -29,6 +29,7 @@ TRArray(-2.0, dtype=float64)
 from __future__ import annotations
 
 import weakref
+from contextvars import ContextVar
 from typing import Any, Sequence
 
 import numpy as np
@@ -484,6 +485,8 @@ def pow_int(x: Any, k: Any) -> TRTensor:
     events = _fp_events()
     codes, bot = K.pow_int(x._v, k, x._bot)
     nf = x._nf or bot is not None or _fp_events() != events
+    if k == 0 and not nf:  # 0^0 = Φ is set by the kernel without an IEEE event: look
+        nf = _nonfinite_any(codes, None)
     return _record(codes, bot, nf, POW, (x,), k, x.requires_grad)
 
 
@@ -637,8 +640,28 @@ def _reshape_back(g: Any, shape: tuple) -> Any:
     return np.reshape(g, shape)
 
 
+# The output shape and live-element mask of the node whose rule is running (set by the sweep in
+# hybrid passes): a hybrid decision is made, and counted, once per *live output element*, as the
+# scalar tape does once per point (a broadcast denominator counts once per element it divides;
+# masked or not-received elements decide nothing).
+_NEAR_FRAME: ContextVar[list | None] = ContextVar("zeroproof_batched_near_frame", default=None)
+
+
 def _near_array(u: Any, x: Any) -> Any:
-    return ACTIVE_DECIDER.get().array(np.asarray(u), x)  # type: ignore[union-attr]
+    decider = ACTIVE_DECIDER.get()
+    frame = _NEAR_FRAME.get()
+    u = np.asarray(u)
+    if frame is None:
+        return decider.array(u, x)  # type: ignore[union-attr]
+    shape, live = frame
+    u = np.broadcast_to(u, shape)
+    if x is not None:
+        x = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
+    if live is None:
+        return decider.array(u, x)  # type: ignore[union-attr]
+    out = np.zeros(shape, dtype=bool)
+    out[live] = decider.array(u[live], None if x is None else x[live])  # type: ignore[union-attr]
+    return out
 
 
 def _zeros_like(g: Any) -> Any:
@@ -706,7 +729,7 @@ def _reach(r: _Rec | None, pending: dict, leaves: list) -> None:
 
 
 def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: bool,
-           collect: dict[int, Any] | None) -> None:
+           collect: dict[int, Any] | None, frame: list | None = None) -> None:
     """One pass over the pending records in decreasing creation number (see the scalar tape),
     with Mask-REAL and "nothing received" per element. ``rec.g`` holds the gradient so far
     (``_NONE``: reached, nothing received) and ``rec.recv`` the received-elements mask."""
@@ -781,6 +804,8 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                 contribs = ((parts[0](g, av, bv, out, rec.k), None) if ins[0] is not None
                             else (None, parts[1](g, av, bv, out, rec.k)))
             else:
+                if frame is not None:
+                    frame[0], frame[1] = rec.out_shape, live
                 contribs = table[op](g, av, bv, out, rec.k)
             for idx, (r, c) in enumerate(zip(ins, contribs)):
                 if r is None:
@@ -846,10 +871,13 @@ def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
 def _run(root: _Rec, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
     table, split, decider = rule_tables_with_split("array", lambda: ARRAY_VOCAB)
     token = ACTIVE_DECIDER.set(decider)
+    frame = None if decider is None else [(), None]
+    ftoken = _NEAR_FRAME.set(frame)
     try:
         with np.errstate(all="ignore"):
-            _sweep(root, seed, table, split, accumulate, collect)
+            _sweep(root, seed, table, split, accumulate, collect, frame)
     finally:
+        _NEAR_FRAME.reset(ftoken)
         ACTIVE_DECIDER.reset(token)
 
 
