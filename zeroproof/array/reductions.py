@@ -50,13 +50,7 @@ def _zero_rule(fn: Callable[..., float]) -> bool:
     return math.copysign(1.0, fn([-0.0, -0.0])) < 0
 
 
-def _parse_mode(mode: Any) -> ReductionMode:
-    try:
-        return ReductionMode(mode)
-    except ValueError:
-        raise ValueError(
-            f"mode must be one of {[m.value for m in ReductionMode]}, got {mode!r}"
-        ) from None
+_parse_mode = _core._mode  # one parser (and one error message) for reduction modes
 
 
 def _lanes(codes: np.ndarray, bottom: Optional[np.ndarray], axis: Any) -> tuple:

@@ -190,37 +190,13 @@ def sweep(root, seed, table, collect):
                 a, b = ins
                 ga, gb = table[node._op](g, {a_val}, {b_val}, {out_val}, node._k)
                 if a.requires_grad:
-                    cur = a._g
-                    if cur is None:
-                        a._g = ga
-                        if a._op:
-                            pending[a._seq] = a
-                        else:
-                            leaves.append(a)
-                    else:
-                        a._g = ga if cur is _NONE else cur + ga
+{give_a}
                 if b.requires_grad:
-                    cur = b._g
-                    if cur is None:
-                        b._g = gb
-                        if b._op:
-                            pending[b._seq] = b
-                        else:
-                            leaves.append(b)
-                    else:
-                        b._g = gb if cur is _NONE else cur + gb
+{give_b}
             else:
                 a = ins[0]
                 (ga,) = table[node._op](g, {a_val}, None, {out_val}, node._k)
-                cur = a._g
-                if cur is None:
-                    a._g = ga
-                    if a._op:
-                        pending[a._seq] = a
-                    else:
-                        leaves.append(a)
-                else:
-                    a._g = ga if cur is _NONE else cur + ga
+{give_unary}
         for node in leaves:
             g = node._g
             node._g = None
@@ -234,6 +210,22 @@ def sweep(root, seed, table, collect):
             n._g = None
         raise
 """
+# Hand a contribution ``g{x}`` to input ``{x}`` (inlined: this runs once per edge of the graph).
+_GIVE = """cur = {x}._g
+if cur is None:
+    {x}._g = g{x}
+    if {x}._op:
+        pending[{x}._seq] = {x}
+    else:
+        leaves.append({x})
+else:
+    {x}._g = g{x} if cur is _NONE else cur + g{x}"""
+
+
+def _indent(code: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in code.splitlines())
+
+
 _FINISH_ACCUMULATE = """cur = node._grad
             node._grad = g if cur is None else cur + g"""
 _FINISH_COLLECT = """if id(node) in collect:
@@ -246,6 +238,8 @@ def _make_sweep(graph: bool, accumulate: bool) -> Callable:
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
         a_val="a" if graph else "a._v", b_val="b" if graph else "b._v",
         out_val="node" if graph else "out",
+        give_a=_indent(_GIVE.format(x="a"), 20), give_b=_indent(_GIVE.format(x="b"), 20),
+        give_unary=_indent(_GIVE.format(x="a"), 16),
     )
     ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan")}
     exec(compile(src, f"<sweep graph={graph} accumulate={accumulate}>", "exec"), ns)
