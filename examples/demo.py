@@ -111,7 +111,9 @@ def pole_learning_tour(epochs: int = 120) -> None:
     for r in history[:: max(1, epochs // 4)] + [history[-1]]:
         sat = r["hybrid"]["saturating_ratio"]
         _show(f"epoch {r['epoch']:>3}: loss, δ, saturating share",
-              f"{r['loss']:.2e}, {r['delta'] or 0:.1e}, {sat or 0:.3f}")
+              f"{r['loss']:.2e}, "
+              + ("warm-up (no δ)" if r["delta"] is None else f"{r['delta']:.1e}")
+              + f", {sat or 0:.3f}")
     poles = model.find_poles(domain=(-1.0, 1.0))
     _show("learned pole(s) of Q", np.round(poles, 6).tolist())
 
