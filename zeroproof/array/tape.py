@@ -814,6 +814,8 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                     c = np.where(live, c, 0.0)
                 if reducing:
                     ca, ra = np.asarray(c), None
+                    if ca.shape != rec.shapes[idx]:  # matmul over broadcast batch axes
+                        ca = _to_shape(ca, None, rec.shapes[idx], ca.shape)[0]
                     if live is not None:  # elements of the input that fed only masked outputs
                         ra = _received_through(rec, idx, live)
                 else:
@@ -837,8 +839,10 @@ def _received_through(rec: _Rec, idx: int, live: np.ndarray) -> np.ndarray:
     if rec.op == MATMUL:
         la = live.astype(np.float64)
         ones = np.ones(rec.shapes[1 - idx])
-        r = (np.matmul(la, _swap(ones)) if idx == 0 else np.matmul(_swap(ones), la)) > 0
-        return np.broadcast_to(r, shape)
+        r = np.matmul(la, _swap(ones)) if idx == 0 else np.matmul(_swap(ones), la)
+        if r.shape != shape:  # the input was broadcast over batch axes: any live use counts
+            r = _to_shape(r, None, shape, r.shape)[0]
+        return np.broadcast_to(r > 0, shape)
     if rec.op == RESHAPE:
         return np.reshape(live, shape)
     if rec.op == INDEX:
