@@ -668,7 +668,14 @@ def _zeros_like(g: Any) -> Any:
     return np.zeros_like(g)
 
 
+def _choose_array(m: Any, sat_form: Any, exact_form: Any, args: tuple) -> tuple:
+    """Both forms, selected per element where the decision ``m`` is an array."""
+    sat, exact = sat_form(*args), exact_form(*args)
+    return tuple(np.where(m, s, e) for s, e in zip(sat, exact))
+
+
 ARRAY_VOCAB: dict[str, Any] = {
+    "choose": _choose_array,
     "positive": lambda a: np.asarray(a) > 0, "sin": np.sin, "cos": np.cos,
     "reshape_back": _reshape_back, "scatter": _scatter,
     "div": np.divide, "sign": np.sign, "sqrt": np.sqrt,

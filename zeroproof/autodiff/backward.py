@@ -69,7 +69,12 @@ def _near_float(u: Any, x: Any) -> Any:
     return ACTIVE_DECIDER.get()(u, x)  # type: ignore[misc]
 
 
+def _choose_scalar(m: Any, sat_form: Callable, exact_form: Callable, args: tuple) -> Any:
+    return sat_form(*args) if m else exact_form(*args)
+
+
 FLOAT_VOCAB: dict[str, Any] = {
+    "choose": _choose_scalar,
     "div": K.f_div, "sign": K.f_sign, "powi": K.f_pow_int, "sqrt": K.f_sqrt,
     "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: 0.0, "near": _near_float,
     "positive": lambda a: a > 0.0, "sin": K.f_sin, "cos": K.f_cos,
@@ -82,6 +87,7 @@ def _node_vocab() -> dict[str, Any]:
     return {
         "div": T.tr_div, "sign": T.tr_sign, "powi": T.tr_pow_int, "sqrt": T.tr_sqrt,
         "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: _leaf(0.0, False),
+        "choose": _choose_scalar,
         "near": _near_float, "positive": lambda a: a._v > 0.0, "sin": T.tr_sin, "cos": T.tr_cos,
     }
 

@@ -16,6 +16,8 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``near``   hybrid decision ``|u| ≤ δ`` or forced exploration (counts the decision once)
 ``select`` ``x if cond else y`` / ``np.where``
 ``zeros_like`` ``0.0`` / a constant ``R(0)`` node / ``np.zeros_like``
+``choose``     hybrid: the saturating or the exact form (scalars: only the chosen one runs;
+               arrays: both run and ``np.where`` selects per element)
 ``positive``   ``a > 0`` (a bool, or a bool array)
 ``sin, cos``   the backend's sine and cosine
 ``reshape_back`` (batched only) ``g`` reshaped to the input's shape (``k``)
@@ -55,6 +57,7 @@ B: Any = None
 near: Any = None
 select: Any = None
 zeros_like: Any = None
+choose: Any = None
 unreduce: Any = None
 matmul: Any = None
 swap: Any = None
@@ -179,28 +182,24 @@ def pow_sat_rule(g, a, b, out, k):
 
 
 # ---- hybrid: saturating form near a pole, exact form elsewhere -----------------------------
+# ``choose(m, sat_form, exact_form, args)`` evaluates only the chosen form for a scalar decision
+# and selects elementwise (np.where on each contribution) for an array of decisions.
 def div_hybrid_rule(g, a, b, out, k):
-    m = near(b, k)
-    ge, be = div_rule(g, a, b, out, k)
-    gs, bs = div_sat_rule(g, a, b, out, k)
-    return select(m, gs, ge), select(m, bs, be)
+    return choose(near(b, k), div_sat_rule, div_rule, (g, a, b, out, k))
 
 
 def log_hybrid_rule(g, a, b, out, k):
-    m = near(a, k)
-    return (select(m, log_sat_rule(g, a, b, out, k)[0], log_rule(g, a, b, out, k)[0]),)
+    return choose(near(a, k), log_sat_rule, log_rule, (g, a, b, out, k))
 
 
 def sqrt_hybrid_rule(g, a, b, out, k):
-    m = near(2.0 * out, k)
-    return (select(m, sqrt_sat_rule(g, a, b, out, k)[0], sqrt_rule(g, a, b, out, k)[0]),)
+    return choose(near(2.0 * out, k), sqrt_sat_rule, sqrt_rule, (g, a, b, out, k))
 
 
 def pow_hybrid_rule(g, a, b, out, k):
     if k >= 0:
         return pow_rule(g, a, b, out, k)
-    m = near(powi(a, 1 - k), None)
-    return (select(m, pow_sat_rule(g, a, b, out, k)[0], pow_rule(g, a, b, out, k)[0]),)
+    return choose(near(powi(a, 1 - k), None), pow_sat_rule, pow_rule, (g, a, b, out, k))
 
 
 EXACT: dict[int, Callable] = {
