@@ -411,3 +411,18 @@ def test_values_and_tags_are_views_of_codes():
     assert (x - pinf()).value == ninf()
     assert (y - y).value == phi()
     assert TRNode.constant(phi()).tag is TRTag.PHI
+
+
+def test_trnode_defines_no_float_or_array_conversion():
+    """SPEC §4.1: no __float__/__array__ (a node never silently becomes a number), ufuncs refused."""
+    import numpy as np
+
+    from zeroproof.autodiff import TRNode
+
+    node = TRNode.parameter(1.0)
+    assert not hasattr(TRNode, "__float__") and not hasattr(TRNode, "__array__")
+    assert TRNode.__array_ufunc__ is None
+    with pytest.raises(TypeError):
+        float(node)
+    with pytest.raises(TypeError):
+        np.add(np.ones(2), node)

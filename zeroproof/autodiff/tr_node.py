@@ -171,11 +171,6 @@ class TRNode:
     def __str__(self) -> str:
         return str(self.value)
 
-    def __float__(self) -> float:  # pragma: no cover - deliberately unsupported
-        raise TypeError(
-            "a TRNode has no float value; use float(node.value) (which detaches) on purpose"
-        )
-
     # Graph-building operators (numbers and TRScalars on either side); + − × ÷ are attached
     # below the class with the kernels' fast path inlined.
     __add__: Any
