@@ -12,3 +12,7 @@ __all__ += ["Tanh", "tanh", "RationalLayer", "basis_matrix"]
 from .angular_projective import AngularProjectiveHead  # noqa: E402
 
 __all__ += ["AngularProjectiveHead"]
+
+from .projective_head import ProjectiveRationalHead  # noqa: E402
+
+__all__ += ["ProjectiveRationalHead"]
