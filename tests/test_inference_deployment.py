@@ -1,21 +1,25 @@
-"""The reference robotics deployment script, end to end with small settings."""
+"""The reference robotics deployment script, end to end with small settings, for both fits."""
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from zeroproof.inference import validate_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_reference_deployment_script(tmp_path):
+@pytest.mark.parametrize("fit,model_name", [("trainer", "zeroproof.ProjectiveRationalHead"),
+                                            ("closed-form", "zeroproof.PolynomialRationalHead")])
+def test_reference_deployment_script(tmp_path, fit, model_name):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "reference_robotics_deployment.py"),
          "--device", "cpu", "--epochs", "2", "--n-samples", "1500", "--out", str(tmp_path),
-         "--run-name", "ci"],
+         "--run-name", "ci", "--fit", fit],
         capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     run = tmp_path / "ci"
@@ -24,8 +28,17 @@ def test_reference_deployment_script(tmp_path):
         assert words in report
     assert sorted(os.listdir(run / "bundle")) == ["architecture.json", "metadata.json",
                                                   "parameters.npz", "reference.npz"]
-    validate_bundle(run / "bundle")
+    assert validate_bundle(run / "bundle").model_name == model_name
+    assert f"fit={fit}" in report
     metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["settings"]["fit"] == fit
+    summary = metrics["training_summary"]
+    assert summary["test_error_after"]["median"] < 0.1
+    if fit == "trainer":
+        assert [e["epoch"] for e in metrics["training"]] == [1, 2]
+        assert all(e["loss"] is not None and e["loss_coverage"] == 1.0
+                   for e in metrics["training"])
+        assert "SCMTrainer" in report and "at the start" in report
     assert metrics["final_outputs_all_finite"] is True
     sf = metrics["safety_first"]
     assert abs(sf["bottom_rate"] + sf["gap_rate"] + sf["accept_rate"] - 1) < 1e-12
