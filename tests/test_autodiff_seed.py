@@ -7,8 +7,9 @@ from the default context, so nothing leaks into other tests. ``print`` is captur
 from __future__ import annotations
 
 import math
-import threading
 import textwrap
+
+from _isolation import run_in_fresh_thread
 
 from zeroproof.autodiff import GradientMode, GradientModeConfig, HybridGradientContext
 from zeroproof.core import TRScalar, TRTag
@@ -75,20 +76,8 @@ def run_snippet(source: str) -> tuple[dict, list]:
     """Execute ``source`` in a fresh thread; returns its namespace and what it printed."""
     printed: list = []
     ns: dict = {"print": lambda *a: printed.append(a)}
-    errors: list = []
-
-    def target() -> None:
-        try:
-            exec(compile(textwrap.dedent(source), "<seed snippet>", "exec"), ns)
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(60)
-    assert not t.is_alive()
-    if errors:
-        raise errors[0]
+    run_in_fresh_thread(
+        lambda: exec(compile(textwrap.dedent(source), "<seed snippet>", "exec"), ns))
     return ns, printed
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pathlib
 import re
-import threading
 
 import pytest
+from _isolation import run_in_fresh_thread
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
@@ -26,20 +26,8 @@ def blocks() -> list:
 
 @pytest.mark.parametrize("source", blocks())
 def test_doc_block_runs(source: str):
-    errors: list = []
-
-    def target() -> None:
-        try:
-            exec(compile(source, "<doc block>", "exec"), {"print": lambda *a, **k: None})
-        except BaseException as e:
-            errors.append(e)
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join(60)
-    assert not t.is_alive()
-    if errors:
-        raise errors[0]
+    run_in_fresh_thread(
+        lambda: exec(compile(source, "<doc block>", "exec"), {"print": lambda *a, **k: None}))
 
 
 def test_reciprocal_table_is_what_the_snippet_prints():
