@@ -101,20 +101,90 @@ def test_array_likes_ints_shapes_and_no_mutation():
     assert d3.shape == () and bool(b3)
 
 
-def test_large_input_crosses_blocks():
-    rng = np.random.default_rng(1)
-    n = mode_module._BLOCK * 2 + 123
-    P, Q = rng.standard_normal(n), rng.standard_normal(n)
-    Q[::997] = 0.0
-    cfg = InferenceConfig(1e-3, 1e-1)
-    d, b, g = strict_inference(P, Q, cfg)
+def _reference_decode(P, Q, tau_infer, tau_train):
+    """The rules of SPEC §6 written the obvious way, one full-array pass each."""
     aq = np.abs(Q)
     with np.errstate(all="ignore"):
         ref = P / Q
-    exp_b = (aq < 1e-3) | ~np.isfinite(ref)
-    assert np.array_equal(b, exp_b)
-    assert np.array_equal(g, (aq >= 1e-3) & (aq < 1e-1) & ~exp_b)
-    assert np.array_equal(d[~b], ref[~b]) and np.isnan(d[b]).all()
+    bottom = (aq < tau_infer) | ~np.isfinite(ref)
+    gap = (aq >= tau_infer) & (aq < tau_train) & ~bottom
+    return np.where(bottom, np.nan, ref), bottom, gap
+
+
+def _mixed_inputs(n, seed):
+    """Normal values plus zeros, tiny denominators, NaN/inf inputs and overflowing quotients."""
+    rng = np.random.default_rng(seed)
+    P, Q = rng.standard_normal(n), rng.standard_normal(n)
+    Q[::997] = 0.0
+    Q[5::1009] = 1e-300
+    Q[7::4001] = np.nan
+    P[11::3001] = np.inf
+    P[13::5003] = -np.inf
+    P[17::7001] = np.nan
+    P[19::2003] = 1e300
+    Q[23::6007] = np.inf
+    return P, Q
+
+
+@pytest.mark.parametrize("threads", [None, 1, 2, 3, 8])
+def test_large_input_crosses_blocks_and_threads(threads):
+    n = mode_module._BLOCK * 2 + 123
+    P, Q = _mixed_inputs(n, 1)
+    d, b, g = strict_inference(P, Q, InferenceConfig(1e-3, 1e-1), threads=threads)
+    ref_d, ref_b, ref_g = _reference_decode(P, Q, 1e-3, 1e-1)
+    assert np.array_equal(b, ref_b) and np.array_equal(g, ref_g)
+    assert not (b & g).any()
+    assert np.array_equal(d, ref_d, equal_nan=True) and np.isnan(d[b]).all()
+
+
+def test_threaded_decode_is_bit_identical_to_single_thread():
+    # Parallel decoding is the default from 2**18 elements on; it must not change one bit,
+    # including signed zeros and where the NaNs are.
+    n = mode_module._PARALLEL_MIN * 2 + 4097
+    P, Q = _mixed_inputs(n, 2)
+    P[1::31] = -0.0
+    Q[2::37] = -0.0
+    for cfg in (InferenceConfig(1e-6), InferenceConfig(1e-3, 1e-2), InferenceConfig(0.0, 0.0)):
+        one = strict_inference(P, Q, cfg, threads=1)
+        auto = strict_inference(P, Q, cfg)
+        two = strict_inference(P.reshape(-1, 1), Q.reshape(-1, 1), cfg, threads=2)
+        for x, y, z in zip(one, auto, two):
+            assert x.tobytes() == y.tobytes() == z.reshape(x.shape).tobytes()
+    with np.errstate(over="ignore"):  # 1e300 does not fit float32: it becomes inf
+        P32, Q32 = P.astype(np.float32), Q.astype(np.float32)
+    d32, b32, _ = strict_inference(P32, Q32, threads=2)
+    assert d32.dtype == np.float32
+    ref32 = strict_inference(P32, Q32, threads=1)
+    assert d32.tobytes() == ref32[0].tobytes() and np.array_equal(b32, ref32[1])
+
+
+def test_threads_argument_is_checked():
+    P = Q = np.ones(4)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="threads must be a positive int or None"):
+            strict_inference(P, Q, threads=bad)
+    for bad in (1.5, "2", True):
+        with pytest.raises(TypeError, match="threads must be a positive int or None"):
+            strict_inference(P, Q, threads=bad)
+
+
+def test_decoder_works_in_a_forked_child_after_parallel_use():
+    # The worker pool does not survive fork(); the child must start its own, not hang.
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    n = mode_module._PARALLEL_MIN * 2
+    P, Q = _mixed_inputs(n, 3)
+    expected = strict_inference(P, Q, threads=2)[1].sum()
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_count_bottoms_threaded, (n,)).get(timeout=60)
+    assert got == expected
+
+
+def _count_bottoms_threaded(n):
+    P, Q = _mixed_inputs(n, 3)
+    return int(strict_inference(P, Q, threads=2)[1].sum())
 
 
 def test_mixed_precision_promotes():

@@ -20,10 +20,14 @@ values that the caller wrote as ``tau`` in that dtype.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -36,8 +40,76 @@ __all__ = [
     "decode_strict_censored_3way",
 ]
 
-# Elements per block in the decoder loop: small enough that the temporaries stay in cache.
-_BLOCK = 1 << 16
+# Elements per block in the decoder loop: large enough that the per-call overhead of a ufunc is
+# small, small enough that a block's temporaries stay in the L2/L3 cache.
+_BLOCK = 1 << 17
+# Below this many elements the decoder runs on the calling thread only.
+_PARALLEL_MIN = 1 << 18
+# At most this many threads by default (the decoder is memory bound beyond a few cores).
+_MAX_AUTO_THREADS = 4
+
+_pool_lock = threading.Lock()
+_pool: Optional[ThreadPoolExecutor] = None
+_pool_size = 0
+
+
+def _forget_pool_in_child() -> None:
+    # A forked child has none of the parent's worker threads: start a fresh pool on demand.
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """A pool with at least ``workers`` threads, created on first parallel use (never at
+    import) and replaced by a larger one only when more threads are asked for."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < workers:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zeroproof-decode")
+            _pool_size = workers
+            if old is not None:
+                old.shutdown(wait=False)  # its queued blocks still run to completion
+        return _pool
+
+
+_local = threading.local()
+
+
+def _scratch(dtype: np.dtype, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's scratch buffers for one block (``|Q|`` and a finiteness mask), kept
+    between calls: a fresh multi-megabyte buffer costs a page fault per 4 KiB on first touch.
+    At most one block's worth (``_BLOCK`` elements) is kept per thread."""
+    cached = getattr(_local, "buffers", None)
+    if cached is None or cached[0].dtype != dtype or cached[0].size < size:
+        cached = (np.empty(size, dtype=dtype), np.empty(size, dtype=np.bool_))
+        _local.buffers = cached
+    return cached[0][:size], cached[1][:size]
+
+
+def _resolve_threads(threads: Any, n: int) -> int:
+    """How many threads decode ``n`` elements (``threads=None``: automatic)."""
+    if threads is None:
+        if n < _PARALLEL_MIN:
+            return 1
+        return max(1, min(_available_cpus(), _MAX_AUTO_THREADS, n // _BLOCK))
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, numbers.Integral):
+        raise TypeError(f"threads must be a positive int or None (automatic), got "
+                        f"{type(threads).__name__} {threads!r:.60}")
+    if threads < 1:
+        raise ValueError(f"threads must be a positive int or None (automatic), got {threads}")
+    return int(max(1, min(threads, -(-n // _BLOCK))))
 
 
 def _check_threshold(name: str, value: Any, *, allow_none: bool) -> Optional[float]:
@@ -153,10 +225,11 @@ def _as_bool_array(x: Any, name: str) -> np.ndarray:
     return a
 
 
-def _threshold_in(dtype: np.dtype, tau: float) -> np.floating:
-    """``tau`` rounded to ``dtype`` (a threshold above the dtype's range becomes inf)."""
+def _threshold_in(dtype: np.dtype, tau: float) -> np.ndarray:
+    """``tau`` rounded to ``dtype`` as a 0-d array (a threshold above the dtype's range becomes
+    inf)."""
     with np.errstate(over="ignore"):
-        return dtype.type(tau)
+        return np.array(tau, dtype=dtype)
 
 
 def _check_same_shape(P: np.ndarray, Q: np.ndarray, p_name: str = "P", q_name: str = "Q") -> None:
@@ -167,9 +240,53 @@ def _check_same_shape(P: np.ndarray, Q: np.ndarray, p_name: str = "P", q_name: s
         )
 
 
-def _decode(P: np.ndarray, Q: np.ndarray, tau_infer: float, tau_train: Optional[float]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blocked decoder kernel: one pass over P and Q, temporaries stay in cache."""
+def _decode_blocks(p: np.ndarray, q: np.ndarray, decoded: np.ndarray, bottom: np.ndarray,
+                   gap: Optional[np.ndarray], t_inf: np.ndarray, t_tr: Optional[np.ndarray],
+                   blocks: Iterator[int]) -> None:
+    """Decode the blocks whose numbers ``blocks`` yields into the output arrays.
+
+    Every thread of one call draws block numbers from the same ``itertools.count`` (``next`` on
+    it is atomic), so a thread that starts late or runs slow simply decodes fewer blocks.
+
+    Per block: the quotient, ``|Q|``, one comparison per threshold and a finiteness check of the
+    quotient; only a block with a non-finite quotient or a bottom pays for the fix-ups. The
+    thresholds are 0-d arrays of the working dtype (cheaper per call than NumPy scalars)."""
+    n = decoded.size
+    absq, finite = _scratch(decoded.dtype, min(n, _BLOCK))
+    nan = decoded.dtype.type(np.nan)
+    divide, absolute, less, isfinite, count = (np.divide, np.abs, np.less, np.isfinite,
+                                               np.count_nonzero)
+    with np.errstate(all="ignore"):
+        for i in blocks:
+            s = i * _BLOCK
+            if s >= n:
+                return
+            e = min(s + _BLOCK, n)
+            k = e - s
+            d, b, a, f = decoded[s:e], bottom[s:e], absq[:k], finite[:k]
+            qs = q[s:e]
+            divide(p[s:e], qs, out=d)
+            absolute(qs, out=a)
+            less(a, t_inf, out=b)                    # |Q| < tau_infer (False for NaN Q)
+            isfinite(d, out=f)
+            all_finite = count(f) == k
+            if not all_finite:
+                np.greater_equal(b, f, out=b)        # b | ~f: ... or P/Q not finite
+            any_bottom = not all_finite or count(b)
+            if any_bottom:
+                np.copyto(d, nan, where=b)
+            if gap is not None:
+                g = gap[s:e]
+                less(a, t_tr, out=g)                 # |Q| < tau_train
+                if any_bottom:
+                    np.greater(g, b, out=g)          # g & ~b (not bottom => |Q| >= tau_infer)
+
+
+def _decode(P: np.ndarray, Q: np.ndarray, tau_infer: float, tau_train: Optional[float],
+            threads: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocked decoder: each block's temporaries stay in cache; for large inputs worker threads
+    decode blocks alongside the calling thread (NumPy releases the GIL inside its loops, and
+    every element is decoded independently, so the result does not depend on who decodes it)."""
     dtype = np.result_type(P.dtype, Q.dtype)
     shape = P.shape
     p = np.ravel(P)
@@ -177,33 +294,23 @@ def _decode(P: np.ndarray, Q: np.ndarray, tau_infer: float, tau_train: Optional[
     n = p.size
     decoded = np.empty(n, dtype=dtype)
     bottom = np.empty(n, dtype=np.bool_)
-    gap = np.empty(n, dtype=np.bool_) if tau_train is not None else np.zeros(n, dtype=np.bool_)
+    gap = np.empty(n, dtype=np.bool_) if tau_train is not None else None
     t_inf = _threshold_in(dtype, tau_infer)
     t_tr = _threshold_in(dtype, tau_train) if tau_train is not None else None
-    m = min(n, _BLOCK)
-    absq = np.empty(m, dtype=dtype)
-    flag = np.empty(m, dtype=np.bool_)
-    nan = dtype.type(np.nan)
-    with np.errstate(all="ignore"):
-        for s in range(0, n, _BLOCK):
-            e = min(s + _BLOCK, n)
-            k = e - s
-            d, b, a, f = decoded[s:e], bottom[s:e], absq[:k], flag[:k]
-            np.divide(p[s:e], q[s:e], out=d)
-            np.abs(q[s:e], out=a)
-            np.less(a, t_inf, out=b)                 # |Q| < tau_infer (False for NaN Q)
-            np.isfinite(d, out=f)
-            np.greater_equal(b, f, out=b)            # b | ~f: ... or P/Q not finite
-            if b.any():
-                np.copyto(d, nan, where=b)
-            if t_tr is not None:
-                g = gap[s:e]
-                np.less(a, t_tr, out=g)              # |Q| < tau_train
-                np.greater(g, b, out=g)              # g & ~b (not bottom => |Q| >= tau_infer)
+    workers = _resolve_threads(threads, n) - 1
+    blocks = itertools.count()
+    args = (p, q, decoded, bottom, gap, t_inf, t_tr, blocks)
+    futures = [_worker_pool(workers).submit(_decode_blocks, *args) for _ in range(workers)]
+    _decode_blocks(*args)
+    for fut in futures:
+        fut.result()
+    if gap is None:
+        gap = np.zeros(n, dtype=np.bool_)
     return decoded.reshape(shape), bottom.reshape(shape), gap.reshape(shape)
 
 
-def strict_inference(P: Any, Q: Any, config: Optional[InferenceConfig] = None
+def strict_inference(P: Any, Q: Any, config: Optional[InferenceConfig] = None, *,
+                     threads: Optional[int] = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode ``(P, Q)`` strictly: ``(decoded, bottom_mask, gap_mask)``.
 
@@ -211,6 +318,10 @@ def strict_inference(P: Any, Q: Any, config: Optional[InferenceConfig] = None
     bottom. ``gap_mask``: ``tau_infer <= |Q| < tau_train`` outside bottom (all False when
     ``config.tau_train`` is None). ``P`` and ``Q`` are arrays or array-likes of the same shape;
     float32 stays float32, integers become float64. Inputs are never modified.
+
+    ``threads``: how many threads decode the elements (``None``: automatic, one thread below
+    2^18 elements, otherwise up to 4 as the process's CPUs allow; ``1``: the calling thread
+    only). Each element is decoded on its own, so the result never depends on ``threads``.
 
     >>> import numpy as np
     >>> from zeroproof.inference import InferenceConfig, strict_inference
@@ -225,7 +336,7 @@ def strict_inference(P: Any, Q: Any, config: Optional[InferenceConfig] = None
     p = _as_real_array(P, "P")
     q = _as_real_array(Q, "Q")
     _check_same_shape(p, q)
-    return _decode(p, q, cfg.tau_infer, cfg.tau_train)
+    return _decode(p, q, cfg.tau_infer, cfg.tau_train, threads)
 
 
 def reject_on_gap(decoded: Any, bottom_mask: Any, gap_mask: Any
