@@ -426,3 +426,33 @@ def test_trnode_defines_no_float_or_array_conversion():
         float(node)
     with pytest.raises(TypeError):
         np.add(np.ones(2), node)
+
+
+# -- rules inlined into the generated sweeps ----------------------------------------------------
+def test_inlined_rule_forms_match_the_rule_table():
+    """The sweep evaluates pure rules in place (rules.inline_forms); each form must compute
+    exactly what the table's rule returns, and impure rules (hybrid decisions, vocabulary calls)
+    must never be inlined."""
+    import random
+
+    from zeroproof.autodiff import rules
+    from zeroproof.autodiff.backward import FLOAT_VOCAB
+
+    rng = random.Random(0)
+    for name, table in rules.TABLES.items():
+        forms = rules.inline_forms(name, {})
+        assert rules.MUL in forms and rules.ADD in forms
+        for op, fn in table.items():
+            if op not in forms:
+                continue
+            bound = rules.bind_table(name, {**FLOAT_VOCAB, "B": 1.0})[op]
+            for _ in range(20):
+                env = {"g": rng.uniform(-3, 3), "a": rng.uniform(0.5, 3), "b": rng.uniform(0.5, 3),
+                       "k": None}
+                env["out"] = env["a"] / env["b"] if op == rules.DIV else rng.uniform(-3, 3)
+                want = bound(env["g"], env["a"], env["b"], env["out"], None)
+                got = tuple(eval(src, {}, env) for src in forms[op])
+                assert got == want, (name, op)
+    assert rules.DIV not in rules.inline_forms("saturating", {})
+    assert rules.DIV not in rules.inline_forms("hybrid", {})
+    assert rules.POW not in rules.inline_forms("exact", {})

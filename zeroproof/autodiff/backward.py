@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable, Sequence
 from ..core import kernels as K
 from .grad_mode import BOUND, MODE, GradientMode
 from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
-from .ops_table import LEAF
-from .rules import bind_split_table, bind_table
+from .ops_table import ADD, DIV, EXP, ID, LEAF, LOG, MUL, NEG, SUB
+from .rules import bind_split_table, bind_table, inline_forms
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code
 
@@ -133,12 +133,19 @@ def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None 
     ``backend`` names the vocabulary ("float", "node", or another registered by the batched tape
     via ``vocab_factory``). Tables are cached per (backend, table, bound).
     """
+    table, decider, _ = _rule_table_named(backend, vocab_factory)
+    return table, decider
+
+
+def _rule_table_named(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
+                      ) -> tuple[list, Any, str]:
+    """:func:`rule_table` plus the table's name ("exact", "saturating" or "hybrid")."""
     if MODE.get() is _MASK_REAL:
         table = _EXACT.get(backend)
         if table is not None:
-            return table, None
+            return table, None, "exact"
     key, decider = _mode_key(backend)
-    return _cached(key, vocab_factory, bind_table), decider
+    return _cached(key, vocab_factory, bind_table), decider, key[1]
 
 
 def rule_tables_with_split(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
@@ -192,17 +199,13 @@ def sweep(root, seed, table, collect):
                             leaves.append(a)
                 continue
             ins = node._in
+            op = node._op
             if len(ins) == 2:
                 a, b = ins
-                ga, gb = table[node._op](g, {a_val}, {b_val}, {out_val}, node._k)
-                if a.requires_grad:
-{give_a}
-                if b.requires_grad:
-{give_b}
+{binary}
             else:
                 a = ins[0]
-                (ga,) = table[node._op](g, {a_val}, None, {out_val}, node._k)
-{give_unary}
+{unary}
         for node in leaves:
             g = node._g
             node._g = None
@@ -238,18 +241,60 @@ _FINISH_COLLECT = """if id(node) in collect:
                 collect[id(node)] = g"""
 
 
-def _make_sweep(graph: bool, accumulate: bool) -> Callable:
+# The op order of the generated dispatch chains: the most frequent ops first.
+_INLINE_ORDER = (MUL, ADD, SUB, DIV, NEG, EXP, LOG, ID)
+
+
+def _dispatch(arity: int, forms: dict[int, tuple[str, ...]], graph: bool, indent: int) -> str:
+    """Code that computes and hands on the contributions of a node of ``arity`` inputs: pure
+    rules (see :func:`~zeroproof.autodiff.rules.inline_forms`) inlined, one contribution per
+    input that requires grad; every other op calls its rule from ``table``."""
+    names = "ab"[:arity]
+    vals = ", ".join(names[i] if graph else f"{names[i]}._v" for i in range(arity))
+    vals = vals if arity == 2 else vals + ", None"
+    lines: list[str] = []
+    for op in _INLINE_ORDER:
+        form = forms.get(op)
+        if form is None or len(form) != arity:
+            continue
+        lines.append(f"{'if' if not lines else 'elif'} op == {op}:")
+        for x, expr in zip(names, form):
+            lines.append(f"    if {x}.requires_grad:")
+            lines.append(f"        g{x} = {expr}")
+            lines.append(_indent(_GIVE.format(x=x), 8))
+    lines.append("else:" if lines else "if True:")
+    targets = ", ".join(f"g{x}" for x in names) + ("," if arity == 1 else "")
+    lines.append(f"    {targets} = table[op](g, {vals}, {'node' if graph else 'out'}, node._k)")
+    for x in names:
+        lines.append(f"    if {x}.requires_grad:")
+        lines.append(_indent(_GIVE.format(x=x), 8))
+    return _indent("\n".join(lines), indent)
+
+
+def _make_sweep(graph: bool, accumulate: bool, table_name: str) -> Callable:
+    rename = {"k": "node._k"}
+    rename.update({"out": "node"} if graph else {"a": "a._v", "b": "b._v"})
+    forms = inline_forms(table_name, rename)
     src = _SWEEP_TEMPLATE.format(
         zero="_leaf(0.0, False)" if graph else "0.0",
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
-        a_val="a" if graph else "a._v", b_val="b" if graph else "b._v",
-        out_val="node" if graph else "out",
-        give_a=_indent(_GIVE.format(x="a"), 20), give_b=_indent(_GIVE.format(x="b"), 20),
-        give_unary=_indent(_GIVE.format(x="a"), 16),
+        binary=_dispatch(2, forms, graph, 16), unary=_dispatch(1, forms, graph, 16),
     )
     ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan")}
-    exec(compile(src, f"<sweep graph={graph} accumulate={accumulate}>", "exec"), ns)
+    exec(compile(src, f"<sweep graph={graph} accumulate={accumulate} {table_name}>", "exec"), ns)
     return ns["sweep"]
+
+
+_SWEEPS: dict[tuple[bool, bool, str], Callable] = {}
+
+
+def _sweep_for(graph: bool, accumulate: bool, table_name: str) -> Callable:
+    """The generated sweep for float/graph values, accumulate/collect and one rule table."""
+    sweep = _SWEEPS.get((graph, accumulate, table_name))
+    if sweep is None:
+        sweep = _SWEEPS[graph, accumulate, table_name] = _make_sweep(graph, accumulate,
+                                                                     table_name)
+    return sweep
 
 
 # One pass, no topological sort: recorded nodes carry a creation number ``_seq`` and inputs are
@@ -259,9 +304,6 @@ def _make_sweep(graph: bool, accumulate: bool) -> Callable:
 # holds the gradient so far (``_NONE``: reached, nothing received) and is reset to None after.
 # Float variants work on IEEE codes, where transreal + − × are IEEE (the rules use ``div``
 # wherever a divisor can be zero); graph variants pass the nodes themselves and build new nodes.
-_SWEEPS = {(graph, acc): _make_sweep(graph, acc) for graph in (False, True) for acc in (False, True)}
-
-
 def _seed(grad_output: Any, graph: bool) -> Any:
     if grad_output is None:
         return _leaf(1.0, False) if graph else 1.0
@@ -285,14 +327,15 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         )
     if root._g is not None:
         raise RuntimeError("this graph is already being differentiated (backward re-entered)")
-    table, decider = rule_table("float")
+    table, decider, name = _rule_table_named("float")
     seed = 1.0 if grad_output is None else _seed(grad_output, False)
+    sweep = _sweep_for(False, True, name)
     if decider is None:
-        _SWEEPS[False, True](root, seed, table, None)
+        sweep(root, seed, table, None)
         return
     token = ACTIVE_DECIDER.set(decider)
     try:
-        _SWEEPS[False, True](root, seed, table, None)
+        sweep(root, seed, table, None)
     finally:
         ACTIVE_DECIDER.reset(token)
 
@@ -316,13 +359,14 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
         if not isinstance(src, TRNode):
             raise TypeError(f"grad(sources): sources[{i}] must be a TRNode, got {type(src).__name__}")
     watched = [src for src in srcs if not src.requires_grad]
-    table, decider = rule_table("node" if create_graph else "float")
+    table, decider, name = _rule_table_named("node" if create_graph else "float")
     collect: dict[int, Any] = {id(src): None for src in srcs}
     token = ACTIVE_DECIDER.set(decider)
     for src in watched:  # a watched constant receives contributions during this pass only
         src.requires_grad = True
     try:
-        _SWEEPS[create_graph, False](output, _seed(grad_output, create_graph), table, collect)
+        _sweep_for(create_graph, False, name)(output, _seed(grad_output, create_graph), table,
+                                              collect)
     finally:
         ACTIVE_DECIDER.reset(token)
         for src in watched:

@@ -220,7 +220,7 @@ TABLES = {"exact": EXACT, "saturating": SATURATING, "hybrid": HYBRID}
 _RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
                if isinstance(obj, types.FunctionType) and obj.__module__ == __name__
                and name not in ("bind_table", "bind_split_table", "_split", "needed_values",
-                                "_names_used")}
+                                "_names_used", "inline_forms", "_rule_ast")}
 
 
 def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
@@ -326,3 +326,53 @@ def bind_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS) -> lis
     for op, fn in TABLES[table].items():
         out[op] = ns[fn.__name__]
     return out
+
+
+# Node types an inlinable rule may use: arithmetic operators on the rule's arguments and literals.
+_PURE = (ast.Tuple, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant, ast.operator,
+         ast.unaryop)
+_ARGS = frozenset({"g", "a", "b", "out", "k"})
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        new = self.names.get(node.id)
+        return node if new is None else ast.parse(new, mode="eval").body
+
+
+def inline_forms(table: str, names: dict[str, str]) -> dict[int, tuple[str, ...]]:
+    """Source of each contribution of every *pure* rule of ``table``, for inlining into a sweep.
+
+    A rule is pure when its body is a single ``return`` of a tuple of operator expressions over
+    ``g, a, b, out, k`` and literals (``add``, ``sub``, ``mul``, exact ``div``, ``neg``, ``log``,
+    ``exp``, ``id``): such a rule means the same in every backend whose values have operators,
+    so a sweep may evaluate it in place, one contribution at a time, instead of calling it.
+    ``names`` renames the arguments (e.g. ``{"a": "a._v"}``). Other rules are left out.
+
+    >>> inline_forms("exact", {"a": "a._v", "b": "b._v"})[MUL]
+    ('g * b._v', 'g * a._v')
+    """
+    forms: dict[int, tuple[str, ...]] = {}
+    for op, fn in TABLES[table].items():
+        f = _rule_ast(fn)
+        if f is None or len(f.body) != 1 or not isinstance(f.body[0], ast.Return):
+            continue
+        value = f.body[0].value
+        if not isinstance(value, ast.Tuple):
+            continue
+        if not all(isinstance(n, _PURE) and (not isinstance(n, ast.Name) or n.id in _ARGS)
+                   for n in ast.walk(value)):
+            continue
+        forms[op] = tuple(ast.unparse(_Rename(names).visit(e)) for e in value.elts)
+    return forms
+
+
+def _rule_ast(fn: Callable) -> ast.FunctionDef | None:
+    try:
+        f = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except (OSError, TypeError):  # no source available: the rule is only ever called
+        return None
+    return f if isinstance(f, ast.FunctionDef) else None
