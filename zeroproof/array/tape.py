@@ -35,12 +35,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
-from ..autodiff.backward import rule_tables_with_split
-from ..autodiff.rules import needed_values
+from ..autodiff.backward import rule_tables_for_pass
+from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
-    ABS, ADD, COS, DIV, EXP, ID, INDEX, LEAF, LOG, MATMUL, MEAN, MUL, NEG, OP_NAMES, POW, RELU,
-    RESHAPE, SIGN, SIN, SQRT, SUB, SUM,
+    ABS, ADD, COS, DIV, EXP, ID, INDEX, LEAF, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, OP_NAMES, POW,
+    RELU, RESHAPE, SIGN, SIN, SQRT, SUB, SUM,
 )
 from ..core.ops import check_int_exponent
 from ..core.reductions import ReductionMode
@@ -370,7 +370,7 @@ class _Rec:
     PyTorch's saved tensors."""
 
     __slots__ = ("op", "ins", "a", "b", "out", "k", "mask", "shapes", "out_shape", "seq", "g",
-                 "recv", "leaf")
+                 "recv", "own", "leaf")
 
 
 def _leaf_rec(t: TRTensor) -> _Rec:
@@ -379,6 +379,7 @@ def _leaf_rec(t: TRTensor) -> _Rec:
     r.ins = ()
     r.seq = 0
     r.g = r.recv = None
+    r.own = False
     r.leaf = weakref.ref(t)
     r.shapes = ()
     r.out_shape = np.shape(t._v)
@@ -440,6 +441,7 @@ def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, tr
     r.out_shape = np.shape(codes)
     r.seq = _next_seq()
     r.g = r.recv = None
+    r.own = False
     r.leaf = None
     t._rec = r
     return t
@@ -709,8 +711,14 @@ def _to_shape(c: Any, recv: Any, shape: tuple, out_shape: tuple) -> tuple[Any, A
     return c, recv
 
 
-def _give(r: _Rec, c: Any, recv: Any, pending: dict, leaves: list) -> None:
-    """Add contribution ``c`` (received where ``recv``; None = everywhere) to input record ``r``."""
+def _fresh(x: Any) -> bool:
+    """Whether ``x`` is an ndarray that owns its writable buffer (a new ufunc result)."""
+    return type(x) is np.ndarray and x.base is None and x.flags.writeable
+
+
+def _give(r: _Rec, c: Any, recv: Any, pending: dict, leaves: list, own: bool = False) -> None:
+    """Add contribution ``c`` (received where ``recv``; None = everywhere) to input record ``r``.
+    ``own``: nothing else references ``c``'s buffer, so ``r`` may later write into it."""
     cur = r.g
     if cur is None or cur is _NONE:
         if cur is None:
@@ -720,8 +728,13 @@ def _give(r: _Rec, c: Any, recv: Any, pending: dict, leaves: list) -> None:
                 leaves.append(r)
         r.g = c
         r.recv = recv
+        r.own = own
         return
-    r.g = cur + c
+    if r.own and np.shape(c) == cur.shape and np.result_type(cur, c) == cur.dtype:
+        np.add(cur, c, out=cur)  # the running sum is ours: accumulate in place
+    else:
+        cur = r.g = cur + c
+        r.own = _fresh(cur)
     if r.recv is not None:
         r.recv = None if recv is None else (r.recv | recv)
 
@@ -735,15 +748,71 @@ def _reach(r: _Rec | None, pending: dict, leaves: list) -> None:
             leaves.append(r)
 
 
+def _contributions_into_g(ins: tuple, specs: tuple, parts: Any, rule: Any, g: np.ndarray,
+                          av: Any, bv: Any, out: Any, rec: _Rec) -> list | None:
+    """Contributions of an elementwise record whose upstream gradient ``g`` the sweep owns, the
+    last one that allows it computed into ``g``'s buffer (``rules.inplace_forms``): e.g.
+    ``g·b`` as ``np.multiply(g, b, out=g)``. The values are exactly those of the rule; only an
+    allocation is saved. None when no contribution qualifies (the caller then runs the rule)."""
+    if type(g) is not np.ndarray or g.shape != rec.out_shape:
+        return None
+    operands = {"a": av, "b": bv, "out": out}
+    pick = -1
+    for idx, r in enumerate(ins):
+        spec = specs[idx]
+        if r is not None and spec is not None and (
+                spec[1] is None or np.result_type(g, operands[spec[1]]) == g.dtype):
+            pick = idx
+    if pick < 0:
+        return None
+    contribs: list = [None] * len(ins)
+    for idx, r in enumerate(ins):
+        if r is not None and idx != pick:
+            c = parts[idx](g, av, bv, out, rec.k) if parts is not None else rule(
+                g, av, bv, out, rec.k)[idx]
+            if np.may_share_memory(c, g):  # e.g. g itself passed on: g must stay intact
+                return None
+            contribs[idx] = c
+    ufunc, name, g_first = specs[pick]
+    f = _UFUNCS[ufunc]
+    if name is None:
+        contribs[pick] = f(g, out=g)
+    elif g_first:
+        contribs[pick] = f(g, operands[name], out=g)
+    else:
+        contribs[pick] = f(operands[name], g, out=g)
+    return contribs
+
+
+_INPLACE: dict[str, list] = {}
+
+
+def _inplace_table(name: str) -> list:
+    """``rules.inplace_forms`` of rule table ``name`` as a list indexed by op code."""
+    table = _INPLACE.get(name)
+    if table is None:
+        table = [None] * N_OPS
+        for op, specs in inplace_forms(name).items():
+            if any(s is not None for s in specs):
+                table[op] = specs
+        _INPLACE[name] = table
+    return table
+
+
+_UFUNCS = {"multiply": np.multiply, "add": np.add, "subtract": np.subtract,
+           "divide": np.divide, "negative": np.negative}
+
+
 def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: bool,
-           collect: dict[int, Any] | None, frame: list | None = None) -> None:
+           collect: dict[int, Any] | None, frame: list | None = None,
+           inplace: list | None = None) -> None:
     """One pass over the pending records in decreasing creation number (see the scalar tape),
     with Mask-REAL and "nothing received" per element. ``rec.g`` holds the gradient so far
     (``_NONE``: reached, nothing received) and ``rec.recv`` the received-elements mask."""
     leaves: list[_Rec] = []
     pending: dict[int, _Rec] = {}
 
-    def finish(rec: _Rec, g: Any, recv: Any) -> None:
+    def finish(rec: _Rec, g: Any, recv: Any, own: bool) -> None:
         if rec.op != LEAF and collect is None:
             return  # interior records keep no gradient (memory); only grad() collects them
         shape = rec.out_shape
@@ -758,27 +827,34 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
             t = rec.leaf()
             if t is not None:
                 g = g.astype(np.asarray(t._v).dtype, copy=False)
-                t._grad = np.array(g) if t._grad is None else t._grad + g
+                if t._grad is not None:
+                    t._grad = t._grad + g
+                else:  # keep the sweep's own buffer rather than copying it
+                    t._grad = g if own and recv is None and _fresh(g) else np.array(g)
         if collect is not None and id(rec) in collect:
             collect[id(rec)] = np.array(g)
 
     try:
         root.g = seed
         root.recv = None
+        root.own = _fresh(seed)
         if root.op:
             pending[root.seq] = root
             s = root.seq
         else:
             leaves.append(root)
+        if inplace is None:
+            inplace = [None] * len(table)
         while pending:
             rec = pending.pop(s, None)
             if rec is None:
                 s = max(pending)
                 continue
             s -= 1
-            g, recv = rec.g, rec.recv
+            g, recv, own = rec.g, rec.recv, rec.own
             rec.g = rec.recv = None
-            finish(rec, g, recv)
+            rec.own = False
+            finish(rec, g, recv, own)
             ins = rec.ins
             if g is _NONE:
                 for r in ins:
@@ -806,14 +882,20 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                     bv = None if bv is None else np.where(np.isfinite(bv), bv, 0.0)
             binary = len(ins) == 2
             parts = split[op] if binary else None
-            if parts is not None and (ins[0] is None) != (ins[1] is None):
-                # one input needs no gradient: compute only the other's contribution
-                contribs = ((parts[0](g, av, bv, out, rec.k), None) if ins[0] is not None
-                            else (None, parts[1](g, av, bv, out, rec.k)))
-            else:
-                if frame is not None:
-                    frame[0], frame[1] = rec.out_shape, live
-                contribs = table[op](g, av, bv, out, rec.k)
+            contribs = None
+            if own and not reducing and inplace[op] is not None:
+                contribs = _contributions_into_g(ins, inplace[op], parts, table[op], g, av, bv,
+                                                 out, rec)
+            if contribs is None:
+                if parts is not None and (ins[0] is None) != (ins[1] is None):
+                    # one input needs no gradient: compute only the other's contribution
+                    contribs = ((parts[0](g, av, bv, out, rec.k), None) if ins[0] is not None
+                                else (None, parts[1](g, av, bv, out, rec.k)))
+                else:
+                    if frame is not None:
+                        frame[0], frame[1] = rec.out_shape, live
+                    contribs = table[op](g, av, bv, out, rec.k)
+            given = []
             for idx, (r, c) in enumerate(zip(ins, contribs)):
                 if r is None:
                     continue
@@ -827,11 +909,20 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                         ra = _received_through(rec, idx, live)
                 else:
                     ca, ra = _to_shape(c, live, rec.shapes[idx], rec.out_shape)
-                _give(r, ca, ra, pending, leaves)
+                given.append((r, ca, ra))
+            # A contribution's buffer is handed on as owned (writable in place later) only if it
+            # is g's own buffer or a fresh array, and no other contribution can alias it.
+            alone = len(given) < 2 or not np.may_share_memory(given[0][1], given[1][1])
+            for r, ca, ra in given:
+                owned = alone and ((ca is g and own) or (
+                    ca is not g and ca is not av and ca is not bv and ca is not out
+                    and _fresh(ca)))
+                _give(r, ca, ra, pending, leaves, owned)
         for leaf in leaves:
-            g, recv = leaf.g, leaf.recv
+            g, recv, own = leaf.g, leaf.recv, leaf.own
             leaf.g = leaf.recv = None
-            finish(leaf, g, recv)
+            leaf.own = False
+            finish(leaf, g, recv, own)
     except BaseException:
         for r in leaves:
             r.g = r.recv = None
@@ -880,13 +971,13 @@ def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
 
 
 def _run(root: _Rec, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
-    table, split, decider = rule_tables_with_split("array", lambda: ARRAY_VOCAB)
+    table, split, decider, name = rule_tables_for_pass("array", lambda: ARRAY_VOCAB)
     token = ACTIVE_DECIDER.set(decider)
     frame = None if decider is None else [(), None]
     ftoken = _NEAR_FRAME.set(frame)
     try:
         with np.errstate(all="ignore"):
-            _sweep(root, seed, table, split, accumulate, collect, frame)
+            _sweep(root, seed, table, split, accumulate, collect, frame, _inplace_table(name))
     finally:
         _NEAR_FRAME.reset(ftoken)
         ACTIVE_DECIDER.reset(token)

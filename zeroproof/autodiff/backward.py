@@ -152,9 +152,16 @@ def rule_tables_with_split(backend: str, vocab_factory: Callable[[], dict[str, A
                            ) -> tuple[list, list, Any]:
     """Like :func:`rule_table`, plus the per-input split of the binary rules (see
     :func:`zeroproof.autodiff.rules.bind_split_table`) for the same mode."""
+    table, split, decider, _ = rule_tables_for_pass(backend, vocab_factory)
+    return table, split, decider
+
+
+def rule_tables_for_pass(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
+                         ) -> tuple[list, list, Any, str]:
+    """:func:`rule_tables_with_split` plus the table's name ("exact", "saturating", "hybrid")."""
     key, decider = _mode_key(backend)
-    return (_cached(key, vocab_factory, bind_table), _cached(key + ("split",), vocab_factory,
-                                                             bind_split_table), decider)
+    return (_cached(key, vocab_factory, bind_table),
+            _cached(key + ("split",), vocab_factory, bind_split_table), decider, key[1])
 
 
 _MASK_REAL = GradientMode.MASK_REAL

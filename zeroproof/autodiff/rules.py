@@ -220,7 +220,7 @@ TABLES = {"exact": EXACT, "saturating": SATURATING, "hybrid": HYBRID}
 _RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
                if isinstance(obj, types.FunctionType) and obj.__module__ == __name__
                and name not in ("bind_table", "bind_split_table", "_split", "needed_values",
-                                "_names_used", "inline_forms", "_rule_ast")}
+                                "_names_used", "inline_forms", "_rule_ast", "inplace_forms")}
 
 
 def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
@@ -376,3 +376,38 @@ def _rule_ast(fn: Callable) -> ast.FunctionDef | None:
     except (OSError, TypeError):  # no source available: the rule is only ever called
         return None
     return f if isinstance(f, ast.FunctionDef) else None
+
+
+_INPLACE_OPS = {ast.Mult: "multiply", ast.Add: "add", ast.Sub: "subtract", ast.Div: "divide"}
+
+
+def inplace_forms(table: str) -> dict[int, tuple[tuple[str, str | None, bool] | None, ...]]:
+    """For each pure rule of ``table`` (see :func:`inline_forms`), how each contribution can be
+    computed *into the buffer of* ``g``: ``(ufunc name, operand, g_first)`` for a contribution
+    ``g ⊙ operand`` / ``operand ⊙ g`` (operand one of ``a``, ``b``, ``out``) or ``("negative",
+    None, True)`` for ``-g``; None for a contribution of any other shape (including ``g``
+    itself, which is passed on rather than computed). An array backend that owns ``g`` may then
+    skip an allocation: the elementwise result is the same.
+
+    >>> inplace_forms("exact")[MUL]
+    (('multiply', 'b', True), ('multiply', 'a', True))
+    """
+    out: dict[int, tuple[tuple[str, str | None, bool] | None, ...]] = {}
+    for op, srcs in inline_forms(table, {}).items():
+        specs: list[tuple[str, str | None, bool] | None] = []
+        for s in srcs:
+            e = ast.parse(s, mode="eval").body
+            spec = None
+            if (isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub)
+                    and isinstance(e.operand, ast.Name) and e.operand.id == "g"):
+                spec = ("negative", None, True)
+            elif isinstance(e, ast.BinOp) and type(e.op) in _INPLACE_OPS:
+                left, right = e.left, e.right
+                names = [n.id if isinstance(n, ast.Name) else None for n in (left, right)]
+                if names[0] == "g" and names[1] in ("a", "b", "out"):
+                    spec = (_INPLACE_OPS[type(e.op)], names[1], True)
+                elif names[1] == "g" and names[0] in ("a", "b", "out"):
+                    spec = (_INPLACE_OPS[type(e.op)], names[0], False)
+            specs.append(spec)
+        out[op] = tuple(specs)
+    return out
