@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable, NamedTuple, Sequence
 
 from ..core import kernels as K
@@ -147,11 +148,19 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     >>> check_gradient(lambda x: 1 / x, 1e-7).reason
     'not differentiable here: the one-sided differences disagree inside the stencil [x - eps, x + eps] (a pole or a kink)'
     """
-    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a finite real number > 0, got {type(eps).__name__} "
+                        f"{eps!r:.40}")
+    if not (eps > 0 and math.isfinite(eps)):
+        raise ValueError(f"eps must be a finite real number > 0, got {eps!r}")
+    eps = float(eps)
     args = list(x) if isinstance(x, (tuple, list)) else [x]
-    if not (isinstance(argnum, int) and -len(args) <= argnum < len(args)):
+    if isinstance(argnum, bool) or not isinstance(argnum, numbers.Integral):
+        raise TypeError(f"argnum must be an int (the position of the argument to check), got "
+                        f"{type(argnum).__name__} {argnum!r:.40}")
+    if not -len(args) <= argnum < len(args):
         raise ValueError(f"argnum={argnum!r} is out of range for {len(args)} argument(s)")
+    argnum = int(argnum)
     x0 = _leaf_code(args[argnum]._v if isinstance(args[argnum], TRNode) else args[argnum], "x")
     nan = math.nan
 

@@ -12,6 +12,8 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
 
+from ..core._parse import parse_enum
+
 __all__ = [
     "GradientMode", "GradientModeConfig", "gradient_mode", "use_mask_real", "use_saturating",
 ]
@@ -38,17 +40,8 @@ DEFAULT_BOUND = 1.0
 
 
 def parse_mode(mode: "GradientMode | str") -> GradientMode:
-    """``mode`` as a :class:`GradientMode`; ``ValueError`` listing the modes otherwise."""
-    if isinstance(mode, GradientMode):
-        return mode
-    if isinstance(mode, str):
-        key = mode.strip().lower().replace("_", "-")
-        for m in GradientMode:
-            if key in (m.value, m.name.lower().replace("_", "-")):
-                return m
-    raise ValueError(
-        f"mode must be one of {[m.value for m in GradientMode]} (or a GradientMode), got {mode!r}"
-    )
+    """``mode`` as a :class:`GradientMode` (``TypeError``/``ValueError`` listing the modes)."""
+    return parse_enum(GradientMode, mode)
 
 
 def check_bound(bound: object, argname: str = "saturation_bound") -> float:

@@ -116,6 +116,7 @@ class HybridGradientSchedule:
         cache = self.__dict__.get("_delta_cache")
         if cache is not None and cache[0] == epoch:
             return cache[1]
+        epoch = _epochs("epoch", epoch)
         if not self.enable or self.is_warmup(epoch):
             delta = None
         else:
@@ -146,10 +147,11 @@ class HybridGradientSchedule:
 
     def is_warmup(self, epoch: int) -> bool:
         """True while ``epoch < warmup_epochs`` (HYBRID is exactly MASK_REAL then)."""
-        return epoch < self.warmup_epochs
+        return _epochs("epoch", epoch) < self.warmup_epochs
 
     def is_transitioning(self, epoch: int) -> bool:
         """True after warm-up while δ is still decaying."""
+        epoch = _epochs("epoch", epoch)
         return self.enable and self.warmup_epochs <= epoch < self.warmup_epochs + self.transition_epochs
 
     def get_mode_description(self, epoch: int) -> str:
@@ -168,6 +170,7 @@ class HybridGradientSchedule:
     def update_detected_poles(self, poles: Sequence[float], epoch: int) -> None:
         """Record pole locations found at ``epoch``; inputs within ``pole_exploration_radius`` of
         them are forced to saturate for ``pole_exploration_epochs`` epochs (at most 256 kept)."""
+        epoch = _epochs("epoch", epoch)
         vals = [float(p) for p in poles]
         if any(not math.isfinite(p) for p in vals):
             raise ValueError(f"poles must be finite numbers, got {list(poles)!r:.80}")
@@ -176,6 +179,7 @@ class HybridGradientSchedule:
 
     def get_exploration_regions(self, epoch: int) -> list[tuple[float, float]]:
         """Active ``(lo, hi)`` intervals of forced saturation at ``epoch`` (empty if none)."""
+        epoch = _epochs("epoch", epoch)
         if not (self.enable and self.force_pole_exploration and self._poles) or self._poles_epoch is None:
             return []
         if not (0 <= epoch - self._poles_epoch < self.pole_exploration_epochs):
@@ -210,6 +214,9 @@ def create_default_schedule(aggressive: bool = False, warmup_epochs: int = 0,
     >>> create_default_schedule(aggressive=True).delta_final
     1e-08
     """
+    for name, flag in (("aggressive", aggressive), ("force_exploration", force_exploration)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r:.40}")
     if aggressive:
         return HybridGradientSchedule(
             warmup_epochs=warmup_epochs, delta_init=1e-1, delta_final=1e-8, saturating_bound=0.1,

@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any, Iterable, Sequence
 
 from .ops import to_code
+from ._parse import parse_enum
 from .scalar import BOTTOM_CODE as BOT
 from .scalar import TRScalar, scalar_from_code
 from .wheel import WHEEL
@@ -40,12 +41,7 @@ class ReductionMode(str, Enum):
 
 
 def _mode(mode: Any) -> ReductionMode:
-    try:
-        return ReductionMode(mode)
-    except ValueError:
-        raise ValueError(
-            f"mode must be one of {[m.value for m in ReductionMode]}, got {mode!r}"
-        ) from None
+    return parse_enum(ReductionMode, mode)
 
 
 def _prepare(codes: Sequence[float], mode: ReductionMode) -> "list[float] | float":

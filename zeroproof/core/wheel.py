@@ -10,6 +10,8 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
 
+from ._parse import parse_enum
+
 __all__ = ["ArithmeticMode", "wheel_mode", "arithmetic_mode", "get_arithmetic_mode"]
 
 
@@ -37,12 +39,7 @@ def get_arithmetic_mode() -> ArithmeticMode:
 
 
 def _parse_mode(mode: "ArithmeticMode | str") -> ArithmeticMode:
-    try:
-        return ArithmeticMode(mode)
-    except ValueError:
-        raise ValueError(
-            f"mode must be one of {[m.value for m in ArithmeticMode]}, got {mode!r}"
-        ) from None
+    return parse_enum(ArithmeticMode, mode)
 
 
 @contextmanager

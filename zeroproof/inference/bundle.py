@@ -247,7 +247,7 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
                          f"decorate it with @zeroproof.inference.register_model('<name>')")
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
-    out = Path(path)
+    out = _check_path(path)
     if out.exists():
         if not out.is_dir():
             raise FileExistsError(f"path {str(out)!r} exists and is not a directory")
@@ -349,8 +349,15 @@ def _field(meta: dict[str, Any], key: str, types: Any, what: str) -> Any:
     return v
 
 
+def _check_path(path: Any, argname: str = "path") -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{argname} must be a str or os.PathLike (a bundle directory), got "
+                        f"{type(path).__name__} {path!r:.60}")
+    return Path(path)
+
+
 def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str, Any]]:
-    root = Path(path)
+    root = _check_path(path)
     if not root.is_dir():
         raise BundleValidationError("missing_bundle", f"bundle directory {str(root)!r} does not "
                                     f"exist or is not a directory")

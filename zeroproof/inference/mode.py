@@ -448,3 +448,24 @@ def decode_strict_censored_3way(P: Any, Q: Any, tau_infer: float = 1e-6,
         above = logits[..., 1] > logits[..., 0]
     class_id = np.where(bottom, np.where(above, 2, 0), 1).astype(np.int64)
     return decoded, bottom, class_id
+
+
+# SPEC §1 lists the whole inference API under ``zeroproof.inference.mode`` too: the names that
+# live in sibling modules are resolved on first access (importing them here would be circular).
+_SIBLINGS = {"SCMInferenceWrapper": "wrapper", "StrictInferenceMonitor": "monitor",
+             "export_bundle": "bundle", "validate_bundle": "bundle"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SIBLINGS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SIBLINGS))

@@ -1,0 +1,82 @@
+"""Wrong *types* are a TypeError and wrong *values* a ValueError, each naming the argument
+(SPEC §8), across the mode parsers, check_gradient, the hybrid schedule and bundles."""
+from __future__ import annotations
+
+import pytest
+
+import zeroproof as zp
+from zeroproof.autodiff import GradientModeConfig, HybridGradientSchedule, create_default_schedule
+from zeroproof.core import ArithmeticMode, ReductionMode, real
+from zeroproof.inference import export_bundle, validate_bundle
+from zeroproof.inference.reference_models import PolynomialRationalHead
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: GradientModeConfig.set_mode(m),
+    lambda m: zp.gradient_mode(m).__enter__(),
+    lambda m: zp.arithmetic_mode(m).__enter__(),
+    lambda m: zp.tr_sum([real(1.0)], mode=m),
+])
+def test_mode_parsers_type_and_value_errors(call):
+    with pytest.raises(TypeError, match=r"mode must be one of .*got int 3"):
+        call(3)
+    with pytest.raises(ValueError, match=r"mode must be one of .*got 'fast'"):
+        call("fast")
+
+
+def test_mode_parsers_accept_members_values_and_names():
+    assert zp.tr_sum([real(1.0), zp.phi()], mode="DROP-NULL") == real(1.0)
+    assert zp.tr_sum([real(1.0)], mode=ReductionMode.STRICT) == real(1.0)
+    with zp.arithmetic_mode("WHEEL") as m:
+        assert m is ArithmeticMode.WHEEL
+    with zp.gradient_mode("mask_real"):
+        assert GradientModeConfig.is_mask_real()
+
+
+def test_check_gradient_argument_types():
+    f = lambda x: x * x  # noqa: E731
+    with pytest.raises(TypeError, match="eps must be a finite real number > 0, got str"):
+        zp.check_gradient(f, 1.0, eps="a")
+    with pytest.raises(ValueError, match="eps must be a finite real number > 0"):
+        zp.check_gradient(f, 1.0, eps=-1e-5)
+    with pytest.raises(TypeError, match="argnum must be an int"):
+        zp.check_gradient(f, 1.0, argnum="a")
+    with pytest.raises(ValueError, match="argnum=3 is out of range"):
+        zp.check_gradient(f, 1.0, argnum=3)
+    assert zp.check_gradient(f, 1.0, eps=1e-6).passed
+
+
+def test_schedule_epoch_and_flags_are_checked():
+    s = HybridGradientSchedule()
+    for method in (s.get_delta, s.is_warmup, s.is_transitioning, s.get_exploration_regions):
+        with pytest.raises(TypeError, match="epoch must be an int, got str"):
+            method("a")
+        with pytest.raises(ValueError, match="epoch must be ≥ 0"):
+            method(-1)
+    with pytest.raises(TypeError, match="epoch must be an int"):
+        s.update_detected_poles([0.5], 1.5)
+    with pytest.raises(TypeError, match="aggressive must be a bool, got str"):
+        create_default_schedule(aggressive="yes")
+    with pytest.raises(TypeError, match="force_exploration must be a bool"):
+        create_default_schedule(force_exploration=1)
+
+
+def test_bundle_paths_must_be_paths(tmp_path):
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        validate_bundle(3)
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        export_bundle(PolynomialRationalHead(2), 5)
+
+
+def test_inference_mode_module_has_the_whole_inference_api():
+    import zeroproof.inference as inference
+    import zeroproof.inference.mode as mode
+
+    names = ["InferenceConfig", "strict_inference", "SCMInferenceWrapper", "reject_on_gap",
+             "reject_on_bottom", "safe_sentinel", "decode_strict_censored_3way",
+             "StrictInferenceMonitor", "export_bundle", "validate_bundle"]
+    for name in names:
+        assert getattr(mode, name) is getattr(inference, name)
+        assert name in dir(mode)
+    with pytest.raises(AttributeError):
+        mode.no_such_name  # noqa: B018
