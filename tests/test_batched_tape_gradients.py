@@ -138,6 +138,41 @@ def test_exact_and_ieee_sum_have_the_same_gradient():
     np.testing.assert_array_equal(w1.gradient.to_numpy(), w2.gradient.to_numpy())
 
 
+def test_tr_sum_and_tr_mean_on_a_tensor_are_exactly_rounded():
+    # zp.tr_sum / zp.tr_mean are the STRICT reductions of SPEC §3 on every argument type.
+    t = za.parameter(np.array([1e16, 1.0, -1e16]))
+    assert float(zp.tr_sum(t).codes) == 1.0
+    assert float(zp.tr_mean(t).codes) == float(zp.tr_mean([zp.real(v) for v in (1e16, 1.0, -1e16)]))
+    zp.tr_sum(t).backward()
+    np.testing.assert_array_equal(t.gradient.to_numpy(), np.ones(3))
+
+
+@pytest.mark.parametrize("values, axis, expected", [
+    ([1e308, 1e308, -1e308], None, [1e308]),            # a partial sum overflows: exact result
+    ([[1e308, 1e308], [1.0, -np.inf]], None, [-np.inf]),  # only −∞ present: −∞, not Φ
+    ([[1e308, 1e308], [1.0, -np.inf]], 1, [np.inf, -np.inf]),
+])
+def test_fast_sum_falls_back_to_the_exact_kernel_on_ieee_events(values, axis, expected):
+    t = za.parameter(np.array(values))
+    got = t.sum(axis=axis)
+    ref = t.sum(axis=axis, exact=True)
+    np.testing.assert_array_equal(np.ravel(got.codes), expected)
+    np.testing.assert_array_equal(got.tags, ref.tags)
+    mean = za.parameter(np.array([1e308, 1e308])).mean()
+    assert float(mean.codes) == 1e308 and int(mean.tags) == 0
+
+
+def test_exact_sum_over_several_axes():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    for axis in [(0, 2), (1, 2), (0, 1, 2)]:
+        for keepdims in (False, True):
+            t = za.parameter(x)
+            s = t.sum(axis=axis, keepdims=keepdims, exact=True)
+            np.testing.assert_array_equal(s.codes, x.sum(axis=axis, keepdims=keepdims))
+            s.sum().backward()
+            np.testing.assert_array_equal(t.gradient.to_numpy(), np.ones_like(x))
+
+
 # ---- Mask-REAL per element ---------------------------------------------------------------------
 def _scalar_grads(f: Callable[[Any, Any], Any], wv: float, xs: np.ndarray) -> tuple[list, list]:
     outs, grads = [], []

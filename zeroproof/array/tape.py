@@ -36,6 +36,7 @@ import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import rule_tables_for_pass
+from ..core._parse import parse_enum
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
@@ -499,25 +500,35 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
     shape = np.shape(x._v)
     axes = _norm_axes(axis, len(shape))
     n = int(np.prod([shape[i] for i in axes], dtype=np.int64)) if axes else 1
-    if exact or x._bot is not None or WHEEL.get():  # the exact kernel (⊥ and wheel rules too)
-        kind = "sum" if op == SUM else "mean"
-        if axis is not None and not isinstance(axis, (int, np.integer)):
-            if len(axes) != 1:
-                raise ValueError(f"exact reductions take axis=None or one int axis, got {axis!r}")
-            axis = axes[0]
-        codes, bot = R.reduce_codes(kind, np.asarray(x._v), x._bot, axis, keepdims,
-                                    ReductionMode.STRICT)
-        nf = x._nf and _nonfinite_any(codes, bot)
-    else:  # IEEE sum: NaN (Φ) absorbs, +inf + −inf = NaN, overflow → ±inf: STRICT tags exactly
+    if not (exact or x._bot is not None or WHEEL.get()):
+        # IEEE sum: NaN (Φ) absorbs, +inf + −inf = NaN: STRICT tags exactly, unless an IEEE event
+        # (a partial sum of finite entries overflowing, ∞ − ∞) happened: the exact kernel decides.
         events = _fp_events()
         with np.errstate(**K._FP):
             codes = np.sum(x._v, axis=axes, keepdims=keepdims)
             if op == MEAN:
                 codes = codes / n if n else np.full(np.shape(codes), np.nan)
-        codes = np.asarray(codes)
-        bot = None
-        nf = x._nf or _fp_events() != events
-    return _record(codes, bot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
+        if _fp_events() == events:
+            return _record(np.asarray(codes), None, x._nf, op, (x,),
+                           (axes, keepdims, shape, n), x.requires_grad)
+    kind = "sum" if op == SUM else "mean"
+    v = np.asarray(x._v)
+    bot = None if x._bot is None else np.broadcast_to(x._bot, shape)
+    if len(axes) > 1:  # the exact kernel reduces one axis: move the reduced axes last, merge them
+        rest = [i for i in range(len(shape)) if i not in axes]
+        order = rest + list(axes)
+        v = np.transpose(v, order).reshape([shape[i] for i in rest] + [-1])
+        bot = None if bot is None else np.transpose(bot, order).reshape(v.shape)
+        red_axis: Any = -1
+    else:
+        red_axis = axes[0] if axes else None
+    codes, rbot = R.reduce_codes(kind, v, bot, red_axis, False, ReductionMode.STRICT)
+    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else \
+        tuple(d for i, d in enumerate(shape) if i not in axes)
+    codes = codes.reshape(out_shape)
+    rbot = None if rbot is None else rbot.reshape(out_shape)
+    nf = x._nf and _nonfinite_any(codes, rbot)
+    return _record(codes, rbot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
 
 
 def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -554,6 +565,7 @@ _DISPATCH: dict[str, Any] = {
     **{n: (lambda a, b, _o=o, _k=k: _binary(_o, _k, a, b)) for n, (o, k) in _BINARY.items()},
     **{n: (lambda a, _o=o, _k=k: _unary(_o, _k, a)) for n, (o, k) in _UNARY.items()},
     "tr_pow_int": pow_int,
+    # zp.tr_sum / zp.tr_mean mean what SPEC §3 says: STRICT, exactly rounded
     "tr_sum": lambda x, mode=ReductionMode.STRICT: _reduce_mode(SUM, x, mode),
     "tr_mean": lambda x, mode=ReductionMode.STRICT: _reduce_mode(MEAN, x, mode),
     "matmul": lambda a, b: _binary(MATMUL, K.matmul, a, b),
@@ -561,10 +573,10 @@ _DISPATCH: dict[str, Any] = {
 
 
 def _reduce_mode(op: int, x: TRTensor, mode: Any) -> TRTensor:
-    if ReductionMode(mode) is not ReductionMode.STRICT:
+    if parse_enum(ReductionMode, mode) is not ReductionMode.STRICT:
         raise ValueError("the batched tape differentiates STRICT reductions only; got mode "
                          f"{mode!r} (drop Φ entries explicitly before reducing)")
-    return _reduce(op, x, None, False)
+    return _reduce(op, x, None, False, exact=True)
 
 
 TRTensor.__tr_dispatch__ = staticmethod(tensor_op)  # type: ignore[attr-defined]
