@@ -448,9 +448,9 @@ def test_inlined_rule_forms_match_the_rule_table():
             bound = rules.bind_table(name, {**FLOAT_VOCAB, "B": 1.0})[op]
             for _ in range(20):
                 env = {"g": rng.uniform(-3, 3), "a": rng.uniform(0.5, 3), "b": rng.uniform(0.5, 3),
-                       "k": None}
+                       "k": rng.uniform(-3, 3)}  # k: the folded constant of x·c, x + c, ...
                 env["out"] = env["a"] / env["b"] if op == rules.DIV else rng.uniform(-3, 3)
-                want = bound(env["g"], env["a"], env["b"], env["out"], None)
+                want = bound(env["g"], env["a"], env["b"], env["out"], env["k"])
                 got = tuple(eval(src, {}, env) for src in forms[op])
                 assert got == want, (name, op)
     assert rules.DIV not in rules.inline_forms("saturating", {})

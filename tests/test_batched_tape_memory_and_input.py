@@ -16,6 +16,7 @@ from zeroproof.array.tape import ARRAY_VOCAB
 from zeroproof.autodiff import TRNode
 from zeroproof.autodiff.hybrid_gradient import ACTIVE_DECIDER, HybridDecider, HybridStatistics
 from zeroproof.autodiff.ops_table import (
+    CONST_OPS,
     DIV, INDEX, LOG, MATMUL, MEAN, OP_NAMES, POW, RESHAPE, SQRT, SUM,
 )
 from zeroproof.autodiff.rules import TABLES, bind_split_table, bind_table, needed_values
@@ -99,6 +100,9 @@ class Poison:
         self._boom()
 
 
+CONST_OP_CODES = frozenset(code for pair in CONST_OPS.values() for code in pair)
+
+
 def _inputs(op: int) -> tuple[Any, Any, Any, Any, Any]:
     """(g, a, b, out, k) of a REAL node of ``op`` with realistic shapes."""
     a = np.array([0.5, 1.5, 2.0])
@@ -114,6 +118,8 @@ def _inputs(op: int) -> tuple[Any, Any, Any, Any, Any]:
         return np.ones(2), a, None, a[[0, 2]], ([0, 2], (3,))
     if op == POW:
         return np.ones(3), a, None, a ** -2, -2
+    if op in CONST_OP_CODES:  # scalar-tape x ⊙ c: one input, the constant in k
+        return np.ones(3), a, None, a, 2.5
     return np.ones(3), a, b, a, None  # ``out`` only needs to be REAL here
 
 

@@ -58,7 +58,6 @@ _NONE = object()  # "reached, nothing received"
 _fp_events = K.fp_events  # IEEE events counted by the kernels: a free "may be non-REAL" signal
 _next_seq = _scalar_tape._next_seq  # one creation counter for both tapes
 _grad_enabled = _scalar_tape._grad_enabled
-_NO_GRAD = _scalar_tape._NO_GRAD
 
 
 def _nonfinite_any(codes: Any, bot: Any) -> bool:
@@ -426,7 +425,7 @@ def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, tr
     t._bot = bot
     t._nf = nf
     t._grad = None
-    if not (track and (not _NO_GRAD[0] or _grad_enabled())):
+    if not (track and (not _scalar_tape._no_grad_blocks or _grad_enabled())):
         t._rec = None
         return t
     r = _new(_Rec)

@@ -18,7 +18,9 @@ from typing import Any, Callable, Iterable, Sequence
 from ..core import kernels as K
 from .grad_mode import BOUND, MODE, GradientMode
 from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
-from .ops_table import ADD, DIV, EXP, ID, LEAF, LOG, MUL, NEG, SUB
+from .ops_table import (
+    ADD, ADDC, DIV, EXP, ID, LEAF, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC,
+)
 from .rules import bind_split_table, bind_table, inline_forms
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code
@@ -205,14 +207,8 @@ def sweep(root, seed, table, collect):
                         else:
                             leaves.append(a)
                 continue
-            ins = node._in
             op = node._op
-            if len(ins) == 2:
-                a, b = ins
-{binary}
-            else:
-                a = ins[0]
-{unary}
+{dispatch}
         for node in leaves:
             g = node._g
             node._g = None
@@ -249,32 +245,39 @@ _FINISH_COLLECT = """if id(node) in collect:
 
 
 # The op order of the generated dispatch chains: the most frequent ops first.
-_INLINE_ORDER = (MUL, ADD, SUB, DIV, NEG, EXP, LOG, ID)
+_INLINE_ORDER = (MUL, ADD, MULC, RMULC, ADDC, RADDC, SUB, SUBC, RSUBC, DIV, NEG, EXP, LOG, ID)
 
 
-def _dispatch(arity: int, forms: dict[int, tuple[str, ...]], graph: bool, indent: int) -> str:
-    """Code that computes and hands on the contributions of a node of ``arity`` inputs: pure
+def _dispatch(forms: dict[int, tuple[str, ...]], graph: bool, indent: int) -> str:
+    """Code that computes and hands on the contributions of ``node`` (op code in ``op``): pure
     rules (see :func:`~zeroproof.autodiff.rules.inline_forms`) inlined, one contribution per
-    input that requires grad; every other op calls its rule from ``table``."""
-    names = "ab"[:arity]
-    vals = ", ".join(names[i] if graph else f"{names[i]}._v" for i in range(arity))
-    vals = vals if arity == 2 else vals + ", None"
+    input that requires grad, in a chain of op tests (most frequent first); every other op
+    calls its rule from ``table``."""
     lines: list[str] = []
     for op in _INLINE_ORDER:
         form = forms.get(op)
-        if form is None or len(form) != arity:
+        if form is None:
             continue
+        names = "ab"[:len(form)]
         lines.append(f"{'if' if not lines else 'elif'} op == {op}:")
+        lines.append("    a, b = node._in" if len(form) == 2 else "    a = node._in[0]")
         for x, expr in zip(names, form):
             lines.append(f"    if {x}.requires_grad:")
             lines.append(f"        g{x} = {expr}")
             lines.append(_indent(_GIVE.format(x=x), 8))
+    out_val = "node" if graph else "out"
     lines.append("else:" if lines else "if True:")
-    targets = ", ".join(f"g{x}" for x in names) + ("," if arity == 1 else "")
-    lines.append(f"    {targets} = table[op](g, {vals}, {'node' if graph else 'out'}, node._k)")
-    for x in names:
-        lines.append(f"    if {x}.requires_grad:")
-        lines.append(_indent(_GIVE.format(x=x), 8))
+    lines.append("    ins = node._in")
+    for arity, head in ((2, "if len(ins) == 2:"), (1, "else:")):
+        names = "ab"[:arity]
+        vals = ", ".join(x if graph else f"{x}._v" for x in names) + (", None" if arity == 1 else "")
+        targets = ", ".join(f"g{x}" for x in names) + ("," if arity == 1 else "")
+        lines.append(f"    {head}")
+        lines.append(f"        {', '.join(names)}{',' if arity == 1 else ''} = ins")
+        lines.append(f"        {targets} = table[op](g, {vals}, {out_val}, getattr(node, '_k', None))")
+        for x in names:
+            lines.append(f"        if {x}.requires_grad:")
+            lines.append(_indent(_GIVE.format(x=x), 12))
     return _indent("\n".join(lines), indent)
 
 
@@ -285,7 +288,7 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str) -> Callable:
     src = _SWEEP_TEMPLATE.format(
         zero="_leaf(0.0, False)" if graph else "0.0",
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
-        binary=_dispatch(2, forms, graph, 16), unary=_dispatch(1, forms, graph, 16),
+        dispatch=_dispatch(forms, graph, 12),
     )
     ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan")}
     exec(compile(src, f"<sweep graph={graph} accumulate={accumulate} {table_name}>", "exec"), ns)

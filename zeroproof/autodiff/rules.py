@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 from .ops_table import (
     ABS, ADD, DIV, EXP, ID, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, POW, RELU, SIGN, SQRT, SUB, SUM,
-    SIN, COS, RESHAPE, INDEX,
+    SIN, COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC,
 )
 
 # Free names bound per backend; declared here only so linters know they exist.
@@ -94,6 +94,18 @@ def mul_rule(g, a, b, out, k):
 def div_rule(g, a, b, out, k):
     # ∂(a/b)/∂b = −a/b² = −(a/b)/b: written with `out` so that no b² can under/overflow.
     return g / b, -(g * out) / b
+
+
+def addc_rule(g, a, b, out, k):  # x + c, c + x, x − c (k = c, a finite float)
+    return (g,)
+
+
+def rsubc_rule(g, a, b, out, k):  # c − x
+    return (-g,)
+
+
+def mulc_rule(g, a, b, out, k):  # x·c, c·x
+    return (g * k,)
 
 
 def neg_rule(g, a, b, out, k):
@@ -207,6 +219,8 @@ EXACT: dict[int, Callable] = {
     SIGN: sign_rule, LOG: log_rule, EXP: exp_rule, SQRT: sqrt_rule, POW: pow_rule, ID: id_rule,
     SUM: sum_rule, MEAN: mean_rule, MATMUL: matmul_rule, RELU: relu_rule,
     SIN: sin_rule, COS: cos_rule, RESHAPE: reshape_rule, INDEX: index_rule,
+    ADDC: addc_rule, RADDC: addc_rule, SUBC: addc_rule, RSUBC: rsubc_rule, MULC: mulc_rule,
+    RMULC: mulc_rule,
 }
 SATURATING: dict[int, Callable] = {
     **EXACT, DIV: div_sat_rule, LOG: log_sat_rule, SQRT: sqrt_sat_rule, POW: pow_sat_rule,

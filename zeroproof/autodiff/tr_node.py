@@ -18,7 +18,9 @@ from ..core import kernels as K
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
-from .ops_table import ABS, ADD, DIV, ID, LEAF, MUL, NEG, OP_NAMES, POW, SUB
+from .ops_table import (
+    ABS, ADD, CONST_OPS, DIV, ID, LEAF, MUL, NEG, OP_NAMES, POW, REFLECTED_CONST_OPS, SUB,
+)
 
 __all__ = ["TRNode", "no_grad", "enable_grad", "is_grad_enabled", "stop_gradient"]
 
@@ -119,18 +121,30 @@ class TRNode:
 
     @property
     def inputs(self) -> tuple["TRNode", ...]:
-        """The input nodes recorded for this node (empty for leaves and unrecorded nodes)."""
+        """The input nodes recorded for this node (empty for leaves and unrecorded nodes).
+
+        A finite float operand of ``+ − ×`` is folded into its node rather than stored as a leaf;
+        it is returned here as a new constant leaf each time."""
+        if self._op in _CONST_OP_CODES:
+            c = _leaf(self._k, False)
+            return (c, self._in[0]) if self._op in REFLECTED_CONST_OPS else (self._in[0], c)
         return self._in
 
     @property
     def x_value(self) -> float | None:
         """Input value attached by a layer for hybrid forced pole exploration (div/log/sqrt)."""
-        return None if self._op == POW else self._k
+        if self._op == POW or self._op in _CONST_OP_CODES:
+            return None
+        return getattr(self, "_k", None)
 
     @x_value.setter
     def x_value(self, x: float | None) -> None:
         if self._op == POW:
             raise ValueError("x_value cannot be attached to a pow_int node (its aux is the exponent)")
+        if self._op in _CONST_OP_CODES:
+            raise ValueError(f"x_value cannot be attached to a {OP_NAMES[self._op]} node with a "
+                             f"folded constant operand (its aux is the constant); x_value is "
+                             f"read by the divisions, logs and square roots of hybrid mode")
         self._k = None if x is None else float(x)
 
     def zero_grad(self) -> None:
@@ -255,7 +269,7 @@ def _record(code: float, op: int, inputs: tuple, aux: Any, track: bool) -> TRNod
     n._g = None
     n._grad = None
     n._k = aux
-    if track and (not _NO_GRAD[0] or _grad_enabled()):
+    if track and (not _no_grad_blocks or _grad_enabled()):
         n._op = op
         n._in = inputs
         n._seq = _next_seq()
@@ -267,10 +281,12 @@ def _record(code: float, op: int, inputs: tuple, aux: Any, track: bool) -> TRNod
     return n
 
 
+_NAN = float("nan")  # read by the generated division method (a zero divisor takes the kernel)
+_CONST_OP_CODES = frozenset(code for pair in CONST_OPS.values() for code in pair)
 _grad_enabled = GRAD_ENABLED.get
 # Number of `no_grad()` blocks open in any thread. While it is 0 (the common case) ops skip the
 # per-context lookup; otherwise they consult GRAD_ENABLED, which is what decides.
-_NO_GRAD = [0]
+_no_grad_blocks = 0
 _NO_GRAD_LOCK = threading.Lock()
 _backward_pass: Any = None  # set by zeroproof.autodiff.backward (which imports this module)
 # Creation sequence of recorded nodes: inputs always exist before the nodes built from them, so
@@ -286,55 +302,94 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRNode:
     return _record(kernel(a._v, b._v), op, (a, b), None, a.requires_grad or b.requires_grad)
 
 
+# The operator methods, generated from one template. The factory runs in this module's globals,
+# so the method reads ``_no_grad_blocks`` live and gets ``kernel``/``op``/``const_op`` as cells.
 _METHOD_TEMPLATE = """
-def method(self, o):
-    if o.__class__ is not TRNode:
-        if o.__class__ is float and o - o == 0.0:  # the common constant: a finite float
-            c = _new(TRNode)  # _leaf(o, False) inlined: the call would cost ~20% of the op
-            c._v = o
-            c._op = LEAF
-            c._in = ()
-            c._k = None
-            c._g = None
-            c._grad = None
-            c.requires_grad = False
-            o = c
+def factory(kernel, op, const_op):
+    def method(self, o):
+        if o.__class__ is not TRNode:
+            if o.__class__ is float and o - o == 0.0:  # the common constant: a finite float
+{const_branch}
+            else:
+                o = as_node(o, "other operand")
+        {order}
+        av = a._v
+        bv = b._v
+        r = {expr}
+        if r - r != 0.0:
+            r = kernel(av, bv)
+        n = _new(TRNode)
+        n._v = r
+        n._g = None
+        n._grad = None{k_store}
+        if (a.requires_grad or b.requires_grad) and (not _no_grad_blocks or _grad_enabled()):
+            n._op = op
+            n._in = (a, b)
+            n._seq = _next_seq()
+            n.requires_grad = True
         else:
-            o = as_node(o, "other operand")
-    {order}
-    av = a._v
-    bv = b._v
-    r = {expr}
-    if r - r != 0.0:
-        r = kernel(av, bv)
-    n = _new(TRNode)
-    n._v = r
-    n._g = None
-    n._grad = None
-    n._k = None
-    if (a.requires_grad or b.requires_grad) and (not _NO_GRAD[0] or _grad_enabled()):
-        n._op = op
-        n._in = (a, b)
-        n._seq = _next_seq()
-        n.requires_grad = True
-    else:
-        n._op = LEAF
-        n._in = ()
-        n.requires_grad = False
-    return n
+            n._op = LEAF
+            n._in = ()
+            n.requires_grad = False
+        return n
+    return method
 """
+# A finite float operand of + − × is folded into the node (op ``const_op``, the constant in the
+# aux slot ``_k``, one input): no constant leaf is made, and backward has one input to visit.
+_CONST_BRANCH = """
+                {const_order}
+                r = {expr}
+                if r - r != 0.0:
+                    r = kernel(av, bv)
+                n = _new(TRNode)
+                n._v = r
+                n._g = None
+                n._grad = None
+                if self.requires_grad and (not _no_grad_blocks or _grad_enabled()):
+                    n._op = const_op
+                    n._in = (self,)
+                    n._k = o
+                    n._seq = _next_seq()
+                    n.requires_grad = True
+                else:
+                    n._op = LEAF
+                    n._in = ()
+                    n.requires_grad = False
+                return n"""
+# ``/`` keeps a constant leaf: the division rules depend on the gradient mode (a constant divisor
+# saturates like any other), so a float divisor or dividend stays an ordinary input.
+_LEAF_CONSTANT = """
+                c = _new(TRNode)  # _leaf(o, False) inlined: the call would cost ~20% of the op
+                c._v = o
+                c._op = LEAF
+                c._in = ()
+                c._k = None
+                c._g = None
+                c._grad = None
+                c.requires_grad = False
+                o = c"""
 
 
 def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any:
     """Operator method with the kernel's own fast path inlined: the IEEE result of ``expr`` when
     it is finite (exactly what the kernel returns then); otherwise the kernel decides. Generated
-    from one template so that the four ops share a single body."""
-    ns = {"TRNode": TRNode, "as_node": as_node, "_new": _new, "_grad_enabled": _grad_enabled,
-          "_next_seq": _next_seq, "_NO_GRAD": _NO_GRAD,
-          "kernel": kernel, "op": op, "LEAF": LEAF, "_NAN": float("nan")}
-    src = _METHOD_TEMPLATE.format(order="a = o; b = self" if reflected else "a = self; b = o", expr=expr)
-    exec(compile(src, f"<TRNode.{OP_NAMES[op]}>", "exec"), ns)
-    return ns["method"]
+    from one template so that the eight methods share a single body.
+
+    Nodes of ``+ − ×`` leave the aux slot ``_k`` unset (no rule of theirs reads it; readers use
+    ``getattr(node, "_k", None)``); division nodes set it, since hybrid rules read ``x_value``."""
+    const_op = CONST_OPS[op][1 if reflected else 0] if op in CONST_OPS else None
+    if const_op is None:
+        branch = _LEAF_CONSTANT
+    else:
+        branch = _CONST_BRANCH.format(
+            const_order="av = o; bv = self._v" if reflected else "av = self._v; bv = o",
+            expr=expr)
+    src = _METHOD_TEMPLATE.format(order="a = o; b = self" if reflected else "a = self; b = o",
+                                  expr=expr, const_branch=branch.strip("\n"),
+                                  k_store="\n        n._k = None" if const_op is None else "")
+    scope: dict[str, Any] = {}
+    exec(compile(src, f"<TRNode.{OP_NAMES[op]}>", "exec"), globals(), scope)
+    return scope["factory"](kernel, op, const_op)
 
 
 def _unary(op: int, kernel: Any, a: Any) -> TRNode:
@@ -377,15 +432,16 @@ def no_grad() -> Iterator[None]:
     >>> y.requires_grad
     False
     """
+    global _no_grad_blocks
     token = GRAD_ENABLED.set(False)
     with _NO_GRAD_LOCK:
-        _NO_GRAD[0] += 1
+        _no_grad_blocks += 1
     try:
         yield
     finally:
         GRAD_ENABLED.reset(token)
         with _NO_GRAD_LOCK:
-            _NO_GRAD[0] -= 1
+            _no_grad_blocks -= 1
 
 
 @contextmanager
