@@ -8,10 +8,19 @@ peak traced memory (tracemalloc sees NumPy's buffers). A second table puts 4 exa
 batch: our gradients of the non-pole points stay exact, IEEE backends turn them into NaN.
 
 Run:  python benchmarks/bench_batched_tape.py [--sizes 1000 100000 1000000] [--repeats 5]
+      python benchmarks/bench_batched_tape.py --steady-allocator   # see below
+
+At N = 10⁶ every backend allocates arrays of 8 MB; with glibc's default settings freed memory is
+often returned to the OS and the next allocation pays a page fault per 4 KiB, which can cost a
+backend as much as its arithmetic, differently from run to run and backend to backend.
+``--steady-allocator`` re-runs the script with ``MALLOC_TRIM_THRESHOLD_`` and
+``MALLOC_MMAP_THRESHOLD_`` set high (glibc keeps freed memory), which takes page faults out of
+every backend's time: the figures then compare the arithmetic and memory traffic only.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import tracemalloc
@@ -156,8 +165,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--steady-allocator", action="store_true",
+                    help="re-run with glibc keeping freed memory (no page faults in the timings)")
     args = ap.parse_args()
-    print(f"Python {sys.version.split()[0]}, NumPy {np.__version__}; best of {args.repeats}")
+    if args.steady_allocator and os.environ.get("MALLOC_TRIM_THRESHOLD_") is None:
+        env = dict(os.environ, MALLOC_TRIM_THRESHOLD_=str(2**31), MALLOC_MMAP_THRESHOLD_=str(2**30))
+        argv = [sys.executable, os.path.abspath(__file__)] + sys.argv[1:]
+        os.execve(sys.executable, argv, env)
+    allocator = ("steady (MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_ set: no page faults)"
+                 if os.environ.get("MALLOC_TRIM_THRESHOLD_") else "default")
+    print(f"Python {sys.version.split()[0]}, NumPy {np.__version__}; best of {args.repeats}; "
+          f"allocator: {allocator}")
     print("\n| N | backend | time (ms) | vs NumPy | peak memory (MB) | vs NumPy |")
     print("|---:|---|---:|---:|---:|---:|")
     for n in args.sizes:
