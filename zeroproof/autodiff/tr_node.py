@@ -228,16 +228,28 @@ def _leaf_code(value: Any, argname: str) -> float:
     )
 
 
-def _leaf(code: float, requires_grad: bool) -> TRNode:
-    n = _new(TRNode)
-    n._v = code
-    n._op = LEAF
-    n._in = ()
-    n._k = None
-    n._g = None
-    n._grad = None
-    n.requires_grad = requires_grad
+# How a leaf is made, written once: ``_leaf`` and the constant leaf inlined into ``/``.
+_LEAF_TEMPLATE = """{n} = _new(TRNode)
+{n}._v = {value}
+{n}._op = LEAF
+{n}._in = ()
+{n}._k = None
+{n}._g = None
+{n}._grad = None
+{n}.requires_grad = {requires_grad}"""
+
+
+def _leaf_code_src(indent: int, n: str, value: str, requires_grad: str) -> str:
+    code = _LEAF_TEMPLATE.format(n=n, value=value, requires_grad=requires_grad)
+    return "\n".join(" " * indent + line for line in code.splitlines())
+
+
+exec(compile(f"""
+def _leaf(code, requires_grad):
+{_leaf_code_src(4, "n", "code", "requires_grad")}
     return n
+""", "<tr_node._leaf>", "exec"), globals())
+_leaf: Any
 
 
 def as_node(x: Any, argname: str = "x") -> TRNode:
@@ -261,24 +273,43 @@ def as_node(x: Any, argname: str = "x") -> TRNode:
     )
 
 
-def _record(code: float, op: int, inputs: tuple, aux: Any, track: bool) -> TRNode:
-    """A new node with value ``code``; records ``op`` and ``inputs`` when ``track`` (some input
-    requires grad) and recording is enabled in this context."""
-    n = _new(TRNode)
-    n._v = code
-    n._g = None
-    n._grad = None
-    n._k = aux
-    if track and (not _no_grad_blocks or _grad_enabled()):
-        n._op = op
-        n._in = inputs
-        n._seq = _next_seq()
-        n.requires_grad = True
-    else:
-        n._op = LEAF
-        n._in = ()
-        n.requires_grad = False
+# How a new node is made, written once: used by ``_record`` and inlined into the generated
+# operator methods (a call would cost a fifth of an op there).
+_NODE_TEMPLATE = """n = _new(TRNode)
+n._v = {value}
+n._g = None
+n._grad = None{aux}
+if {track} and (not _no_grad_blocks or _grad_enabled()):
+    n._op = {op}
+    n._in = {inputs}{aux_tracked}
+    n._seq = _next_seq()
+    n.requires_grad = True
+else:
+    n._op = LEAF
+    n._in = ()
+    n.requires_grad = False"""
+
+
+def _node_code(indent: int, value: str, track: str, op: str, inputs: str, aux: str = "",
+               aux_tracked: str = "") -> str:
+    """Source that makes node ``n`` (``aux``: set the aux slot always; ``aux_tracked``: only
+    when the node is recorded)."""
+    code = _NODE_TEMPLATE.format(
+        value=value, track=track, op=op, inputs=inputs,
+        aux=f"\nn._k = {aux}" if aux else "",
+        aux_tracked=f"\n    n._k = {aux_tracked}" if aux_tracked else "")
+    return "\n".join(" " * indent + line for line in code.splitlines())
+
+
+_RECORD_SRC = f"""
+def _record(code, op, inputs, aux, track):
+    \"\"\"A new node with value ``code``; records ``op`` and ``inputs`` when ``track`` (some input
+    requires grad) and recording is enabled in this context.\"\"\"
+{_node_code(4, "code", "track", "op", "inputs", aux="aux")}
     return n
+"""
+exec(compile(_RECORD_SRC, "<tr_node._record>", "exec"), globals())
+_record: Any
 
 
 _NAN = float("nan")  # read by the generated division method (a zero divisor takes the kernel)
@@ -318,19 +349,7 @@ def factory(kernel, op, const_op):
         r = {expr}
         if r - r != 0.0:
             r = kernel(av, bv)
-        n = _new(TRNode)
-        n._v = r
-        n._g = None
-        n._grad = None{k_store}
-        if (a.requires_grad or b.requires_grad) and (not _no_grad_blocks or _grad_enabled()):
-            n._op = op
-            n._in = (a, b)
-            n._seq = _next_seq()
-            n.requires_grad = True
-        else:
-            n._op = LEAF
-            n._in = ()
-            n.requires_grad = False
+{make_node}
         return n
     return method
 """
@@ -341,33 +360,11 @@ _CONST_BRANCH = """
                 r = {expr}
                 if r - r != 0.0:
                     r = kernel(av, bv)
-                n = _new(TRNode)
-                n._v = r
-                n._g = None
-                n._grad = None
-                if self.requires_grad and (not _no_grad_blocks or _grad_enabled()):
-                    n._op = const_op
-                    n._in = (self,)
-                    n._k = o
-                    n._seq = _next_seq()
-                    n.requires_grad = True
-                else:
-                    n._op = LEAF
-                    n._in = ()
-                    n.requires_grad = False
+{make_node}
                 return n"""
 # ``/`` keeps a constant leaf: the division rules depend on the gradient mode (a constant divisor
 # saturates like any other), so a float divisor or dividend stays an ordinary input.
-_LEAF_CONSTANT = """
-                c = _new(TRNode)  # _leaf(o, False) inlined: the call would cost ~20% of the op
-                c._v = o
-                c._op = LEAF
-                c._in = ()
-                c._k = None
-                c._g = None
-                c._grad = None
-                c.requires_grad = False
-                o = c"""
+_LEAF_CONSTANT = _leaf_code_src(16, "c", "o", "False") + "\n" + " " * 16 + "o = c"
 
 
 def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any:
@@ -383,10 +380,13 @@ def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any
     else:
         branch = _CONST_BRANCH.format(
             const_order="av = o; bv = self._v" if reflected else "av = self._v; bv = o",
-            expr=expr)
-    src = _METHOD_TEMPLATE.format(order="a = o; b = self" if reflected else "a = self; b = o",
-                                  expr=expr, const_branch=branch.strip("\n"),
-                                  k_store="\n        n._k = None" if const_op is None else "")
+            expr=expr, make_node=_node_code(16, "r", "self.requires_grad", "const_op", "(self,)",
+                                            aux_tracked="o"))
+    src = _METHOD_TEMPLATE.format(
+        order="a = o; b = self" if reflected else "a = self; b = o", expr=expr,
+        const_branch=branch.strip("\n"),
+        make_node=_node_code(8, "r", "(a.requires_grad or b.requires_grad)", "op", "(a, b)",
+                             aux="None" if const_op is None else ""))
     scope: dict[str, Any] = {}
     exec(compile(src, f"<TRNode.{OP_NAMES[op]}>", "exec"), globals(), scope)
     return scope["factory"](kernel, op, const_op)
