@@ -282,3 +282,26 @@ def test_reference_model_rejects_bad_state():
         m.load_state_dict({"numerator": np.zeros((6, 1))})
     with pytest.raises(ValueError, match="shape"):
         m(np.zeros((3, 5)))
+
+
+def test_wrapper_and_loaded_bundle_decode_a_rational_layer(tmp_path):
+    # A RationalLayer's call gives y = P/Q; the wrapper asks it for (P, Q) through predict_pq
+    # (eval) or forward_pq (training, on the tape), like the bundle does.
+    from zeroproof.inference import SCMInferenceWrapper, strict_inference
+    from zeroproof.layers import RationalLayer
+
+    layer = RationalLayer(2, 2, seed=0)
+    x = np.array([0.0, 0.5, -0.7])
+    cfg = InferenceConfig(1e-6, 1e-4)
+    P, Q = layer.predict_pq(x)
+    want = strict_inference(P, Q, cfg)
+    got = SCMInferenceWrapper(layer, cfg)(x)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    tP, tQ = SCMInferenceWrapper(layer, cfg).train()(x)
+    assert tP.requires_grad and np.array_equal(tQ.codes, Q)
+    path = export_bundle(layer, tmp_path / "rational", cfg)
+    for a, b in zip(load_bundle(path).wrapper()(x), want):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="must return a pair"):
+        SCMInferenceWrapper(lambda v: v, cfg)(x)

@@ -102,9 +102,9 @@ def _mode_key(backend: str) -> tuple[tuple, Any]:
     mode = MODE.get()
     if mode is _MASK_REAL:
         return (backend, "exact", None), None
-    if mode is GradientMode.SATURATING:
+    if mode is _SATURATING:
         return (backend, "saturating", BOUND.get()), None
-    decider = HybridGradientContext.decider()
+    decider = _decider()
     if decider is None:  # no δ (warm-up, no schedule): HYBRID is exactly MASK_REAL
         return (backend, "exact", None), None
     return (backend, "hybrid", BOUND.get()), decider
@@ -167,6 +167,8 @@ def rule_tables_for_pass(backend: str, vocab_factory: Callable[[], dict[str, Any
 
 
 _MASK_REAL = GradientMode.MASK_REAL
+_SATURATING = GradientMode.SATURATING
+_decider = HybridGradientContext.decider
 _EXACT: dict[str, list] = {}
 
 

@@ -179,7 +179,10 @@ class HybridGradientSchedule:
 
     def get_exploration_regions(self, epoch: int) -> list[tuple[float, float]]:
         """Active ``(lo, hi)`` intervals of forced saturation at ``epoch`` (empty if none)."""
-        epoch = _epochs("epoch", epoch)
+        return self._regions_at(_epochs("epoch", epoch))
+
+    def _regions_at(self, epoch: int) -> list[tuple[float, float]]:
+        """:meth:`get_exploration_regions` for a checked ``epoch`` (once per backward pass)."""
         if not (self.enable and self.force_pole_exploration and self._poles) or self._poles_epoch is None:
             return []
         if not (0 <= epoch - self._poles_epoch < self.pole_exploration_epochs):
@@ -236,11 +239,14 @@ def _context_owner() -> tuple:
     asyncio tasks (and ``asyncio.to_thread``) start from a *copy* of their creator's context, so
     a statistics object found in a ContextVar may be the creator's; it is only used by its owner.
     """
-    task = None
-    aio = sys.modules.get("asyncio")  # no asyncio imported: no tasks
+    aio = _modules.get("asyncio")  # no asyncio imported: no tasks
     if aio is not None and aio._get_running_loop() is not None:  # no exception when no loop
-        task = aio.current_task()
-    return threading.get_ident(), task
+        return _get_ident(), aio.current_task()
+    return _get_ident(), None
+
+
+_modules = sys.modules
+_get_ident = threading.get_ident
 
 
 class HybridStatistics:
@@ -250,7 +256,7 @@ class HybridStatistics:
     a new epoch number to the next. Counters are per epoch."""
 
     __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
-                 "q_min_batch", "_b_count", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "owner")
+                 "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "owner")
 
     def __init__(self) -> None:
         self.owner = _context_owner()
@@ -261,7 +267,6 @@ class HybridStatistics:
         self._clear_batch()
 
     def _clear_batch(self) -> None:
-        self._b_count = 0
         self._b_sum = 0.0
         self._b_sample: list[float] = []
         self._b_seen = 0
@@ -287,7 +292,9 @@ class HybridStatistics:
             self.q_min_batch = None
 
     def record(self, q: float, saturate: bool, near: bool) -> None:
-        self._open()
+        if self._batch_open:  # _open(), inlined: this runs once per scalar decision
+            self._clear_batch()
+            self.q_min_batch = None
         self.calls += 1
         self.saturating += saturate
         self.near += near
@@ -296,7 +303,6 @@ class HybridStatistics:
                 self.q_min_batch = q
             if self.q_min_epoch is None or q < self.q_min_epoch:
                 self.q_min_epoch = q
-            self._b_count += 1
             self._b_sum += q
             self._b_seen += 1
             if len(self._b_sample) < _SAMPLE_CAP:
@@ -320,7 +326,6 @@ class HybridStatistics:
             self.q_min_batch = qmin
         if self.q_min_epoch is None or qmin < self.q_min_epoch:
             self.q_min_epoch = qmin
-        self._b_count += int(qv.size)
         self._b_sum += float(qv.sum())
         room = _SAMPLE_CAP - len(self._b_sample)
         if qv.size <= room:
@@ -348,7 +353,7 @@ class HybridStatistics:
             "near_pole_ratio": (self.near / total) if total else None,
             "q_min_batch": self.q_min_batch,
             "q_min_epoch": self.q_min_epoch,
-            "q_mean_batch": (self._b_sum / self._b_count) if self._b_count else None,
+            "q_mean_batch": (self._b_sum / self._b_seen) if self._b_seen else None,
             "q_median_batch": pct(50),
             "q_p10": pct(10),
             "q_p50": pct(50),
@@ -458,7 +463,7 @@ class HybridGradientContext:
         delta = sched.get_delta(epoch, stats)
         if delta is None:
             return None
-        return HybridDecider(delta, sched.get_exploration_regions(epoch), stats)
+        return HybridDecider(delta, sched._regions_at(epoch) if sched._poles else [], stats)
 
     @staticmethod
     def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:

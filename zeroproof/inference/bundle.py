@@ -36,6 +36,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .mode import InferenceConfig, _resolve_config, strict_inference
+from .wrapper import model_pq
 from .registry import (
     BundleModel, model_class_path, register_model, registered_models, registered_name,
     resolve_model_class,
@@ -196,12 +197,10 @@ def _check_state(state: Any, where: str) -> dict[str, np.ndarray]:
 
 
 def _outputs(model: Any, x: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-    # Models whose call returns something else (a rational layer returns y = P/Q on the tape)
-    # expose the NumPy pair as predict_pq(x).
-    predict_pq = getattr(model, "predict_pq", None)
-    out = predict_pq(x) if callable(predict_pq) else model(x)
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise TypeError(f"{where}: model(x) must return a pair (P, Q), got {type(out).__name__}")
+    try:
+        out = model_pq(model, x)
+    except TypeError as err:
+        raise TypeError(f"{where}: {err}") from None
     P, Q = np.asarray(out[0]), np.asarray(out[1])
     if P.shape != Q.shape:
         raise ValueError(f"{where}: model(x) returned P.shape={P.shape} and Q.shape={Q.shape}; "

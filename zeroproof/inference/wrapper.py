@@ -69,12 +69,8 @@ class SCMInferenceWrapper:
         return self
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        out = self.model(*args, **kwargs)
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise TypeError(
-                f"the wrapped model must return a pair (P, Q), got {type(out).__name__}"
-                + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
-            )
+        """Training mode: the model's ``(P, Q)``; eval mode: ``strict_inference`` of it."""
+        out = model_pq(self.model, *args, training=self.training, **kwargs)
         if self.training:
             return out
         return strict_inference(out[0], out[1], self.config)
@@ -97,3 +93,26 @@ class SCMInferenceWrapper:
     def __repr__(self) -> str:
         mode = "train" if self.training else "eval"
         return f"SCMInferenceWrapper({self.model!r}, {self.config!r}, mode={mode!r})"
+
+
+def model_pq(model: Any, *args: Any, training: bool = False, **kwargs: Any) -> Any:
+    """The ``(P, Q)`` pair of ``model`` for these inputs, by the bundle model protocol.
+
+    A model whose call returns the pair is called; a model whose call returns something else
+    (a :class:`~zeroproof.layers.RationalLayer` gives ``y = P/Q``) is asked through
+    ``predict_pq`` (NumPy arrays, for decoding) or, when ``training``, ``forward_pq`` (the
+    differentiable pair on the batched tape). Anything but a pair is a ``TypeError``.
+
+    >>> from zeroproof.inference.wrapper import model_pq
+    >>> model_pq(lambda x: (x, 2 * x), 3.0)
+    (3.0, 6.0)
+    """
+    names = ("forward_pq", "predict_pq") if training else ("predict_pq", "forward_pq")
+    method = next((m for m in (getattr(model, n, None) for n in names) if callable(m)), None)
+    out = method(*args, **kwargs) if method is not None else model(*args, **kwargs)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError(
+            f"the wrapped model must return a pair (P, Q) (or define predict_pq/forward_pq), got "
+            f"{type(out).__name__}"
+            + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+    return out
