@@ -62,17 +62,23 @@ def report(model: RationalLayer, trainer: SCMTrainer) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Train, print the per-epoch lines and the result; ``--plot out.png`` also draws it."""
     argv = sys.argv[1:] if argv is None else argv
+    plot_path = None
+    if "--plot" in argv:  # check the arguments before training, not after
+        i = argv.index("--plot")
+        if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+            raise SystemExit("usage: python examples/pole_learning.py [--plot out.png]")
+        plot_path = argv[i + 1]
     print("Learning y = 1/(x - 0.5) on [-1, 1] (the pole is inside the data)")
     model, trainer = train(progress="print")
     r = report(model, trainer)
     print(f"learned pole {r['pole']:.6f} (true {POLE}); max |error| for |x - 0.5| > 0.1: "
           f"{r['max_error_away']:.2e}; loss {r['loss']:.2e}")
-    if "--plot" in argv:
+    if plot_path is not None:
         from zeroproof.training.plotting import plot_training
         x, y = make_data()
-        out = argv[argv.index("--plot") + 1]
-        plot_training(model, trainer.history, out, data=(x, y), true_fn=lambda t: 1.0 / (t - POLE))
-        print(f"plot written to {out}")
+        plot_training(model, trainer.history, plot_path, data=(x, y),
+                      true_fn=lambda t: 1.0 / (t - POLE))
+        print(f"plot written to {plot_path}")
     return r
 
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
+import zeroproof as zp
 import zeroproof.array as za
 from zeroproof.array.reductions import exact_sum_lanes, reduce_codes
 from zeroproof.core import reductions as CR
@@ -161,3 +162,33 @@ def test_prod_underflow_and_overflow_long_lanes():
     check("prod", x, None, None, "strict")
     check("prod", -x[:999], None, None, "strict")
     check("prod", 1.0 / x, None, None, "strict")  # far above the range: ±∞
+
+
+def test_tuple_axes_reduce_like_numpy_and_lane_by_lane():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    x[0, 1, 2] = np.nan  # a Φ in one lane only
+    a = za.from_numpy(x)
+    for axis in [(0, 2), (2, 0), (1, 2), (-1, 0), (0, 1, 2)]:
+        for keepdims in (False, True):
+            got = za.sum(a, axis=axis, keepdims=keepdims)  # a TRScalar when nothing is left
+            codes = got.codes if isinstance(got, za.TRArray) else float(got)
+            want = np.sum(x, axis=axis, keepdims=keepdims)  # exact here: small integers
+            np.testing.assert_array_equal(codes, want)
+    with pytest.raises(ValueError, match="repeats an axis"):
+        za.sum(a, axis=(0, -3))
+    with pytest.raises(TypeError, match="axis must be None, an int or a tuple of ints"):
+        za.sum(a, axis=[0, 1])
+
+
+def test_numpy_reduction_functions_call_the_methods():
+    a = za.array([1.0, 2.0, 4.0])
+    assert np.sum(a) == zp.real(7.0) and np.mean(a) == zp.real(7.0 / 3.0)
+    assert np.max(a) == zp.real(4.0) and np.prod(a) == zp.real(8.0)
+    t = za.parameter([1.0, 2.0])
+    s = np.sum(t)
+    s.backward()
+    np.testing.assert_array_equal(t.gradient.to_numpy(), [1.0, 1.0])
+    with pytest.raises(TypeError, match=r"sum\(out=...\) is not supported"):
+        np.sum(a, out=np.empty(()))
+    with pytest.raises(TypeError, match=r"mean\(dtype=...\) is not supported"):
+        np.mean(t, dtype=np.float32)

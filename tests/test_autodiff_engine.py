@@ -456,3 +456,13 @@ def test_inlined_rule_forms_match_the_rule_table():
     assert rules.DIV not in rules.inline_forms("saturating", {})
     assert rules.DIV not in rules.inline_forms("hybrid", {})
     assert rules.POW not in rules.inline_forms("exact", {})
+
+
+def test_check_gradient_names_a_jump_and_the_active_mode():
+    r = zp.check_gradient(lambda x: zp.tr_sign(x), 0.0)
+    assert not r.passed and r.reason.startswith("not differentiable here: f jumps")
+    assert zp.check_gradient(lambda x: x * x * x, 0.0).passed  # f' = 0 is no jump
+    with zp.gradient_mode("saturating"):
+        r = zp.check_gradient(lambda x: 1 / (x - 1), 0.5)
+    assert not r.passed and "active gradient mode is 'saturating'" in r.reason
+    assert zp.check_gradient(lambda x: 1 / (x - 1), 0.5).passed

@@ -80,3 +80,4 @@ def test_inference_mode_module_has_the_whole_inference_api():
         assert name in dir(mode)
     with pytest.raises(AttributeError):
         mode.no_such_name  # noqa: B018
+

@@ -53,25 +53,42 @@ def _zero_rule(fn: Callable[..., float]) -> bool:
 _parse_mode = _core._mode  # one parser (and one error message) for reduction modes
 
 
+def _axes(axis: Any, nd: int, shape: tuple) -> tuple[int, ...]:
+    """``axis`` (an int or a tuple of ints, NumPy style) as sorted distinct non-negative axes."""
+    many = isinstance(axis, tuple)
+    items = axis if many else (axis,)
+    out = []
+    for a in items:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"axis must be None, an int or a tuple of ints, got "
+                            f"{type(axis).__name__} {axis!r:.40}")
+        if not -nd <= a < nd:
+            raise ValueError(f"axis={axis} is out of bounds for an array of shape {shape}")
+        out.append(int(a) % nd)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis={axis} repeats an axis")
+    return tuple(sorted(out))
+
+
 def _lanes(codes: np.ndarray, bottom: Optional[np.ndarray], axis: Any) -> tuple:
-    """``(X, B, out_shape, keep_shape)`` with the reduced axis last: X has shape (lanes, n)."""
+    """``(X, B, out_shape, keep_shape)`` with the reduced axes last and merged: X has shape
+    (lanes, n)."""
     if axis is None:
         X = codes.reshape(1, -1)
         B = None if bottom is None else np.broadcast_to(bottom, codes.shape).reshape(1, -1)
         return X, B, (), (1,) * codes.ndim
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be None or an int, got {type(axis).__name__} {axis!r:.40}")
     nd = codes.ndim
-    if not -nd <= axis < nd or nd == 0:
-        raise ValueError(f"axis={axis} is out of bounds for an array of shape {codes.shape}")
-    ax = int(axis) % nd
-    X = np.moveaxis(codes, ax, -1)
-    out_shape = X.shape[:-1]
-    keep_shape = codes.shape[:ax] + (1,) + codes.shape[ax + 1:]
-    X = X.reshape(int(np.prod(out_shape, dtype=np.int64)), codes.shape[ax])
+    axes = _axes(axis, nd, codes.shape)
+    rest = [i for i in range(nd) if i not in axes]
+    order = rest + list(axes)
+    X = np.transpose(codes, order)
+    out_shape = tuple(codes.shape[i] for i in rest)
+    keep_shape = tuple(1 if i in axes else d for i, d in enumerate(codes.shape))
+    n = int(np.prod([codes.shape[i] for i in axes], dtype=np.int64))
+    X = X.reshape(int(np.prod(out_shape, dtype=np.int64)), n)
     B = None
     if bottom is not None:
-        B = np.moveaxis(np.broadcast_to(bottom, codes.shape), ax, -1).reshape(X.shape)
+        B = np.transpose(np.broadcast_to(bottom, codes.shape), order).reshape(X.shape)
     return X, B, out_shape, keep_shape
 
 

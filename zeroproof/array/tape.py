@@ -48,7 +48,7 @@ from ..core.reductions import ReductionMode
 from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
 from ..core.wheel import WHEEL
 from . import kernels as K
-from .trarray import TRArray
+from .trarray import TRArray, numpy_reduction_args
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
            "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos"]
@@ -214,16 +214,28 @@ class TRTensor:
         """
         backward(self, grad_output)
 
-    def sum(self, axis: Any = None, keepdims: bool = False, exact: bool = False) -> "TRTensor":
+    def sum(self, axis: Any = None, keepdims: bool = False, exact: bool = False, *,
+            dtype: Any = None, out: Any = None) -> "TRTensor":
         """Transreal STRICT sum: Φ absorbs, +∞ and −∞ together give Φ, tags exact.
 
         REAL values are summed like ``np.sum`` (pairwise; the fast path for losses); with
         ``exact=True`` they are exactly rounded, identical to :func:`zeroproof.array.sum`.
+        ``np.sum(t)`` calls this method (``dtype``/``out`` other than None are a ``TypeError``).
+
+        >>> parameter([1.0, 2.0]).sum().value
+        TRArray(3.0, dtype=float64)
         """
+        numpy_reduction_args("sum", dtype, out)
         return _reduce(SUM, self, axis, keepdims, exact)
 
-    def mean(self, axis: Any = None, keepdims: bool = False, exact: bool = False) -> "TRTensor":
-        """Transreal STRICT mean (see :meth:`sum` for ``exact``)."""
+    def mean(self, axis: Any = None, keepdims: bool = False, exact: bool = False, *,
+             dtype: Any = None, out: Any = None) -> "TRTensor":
+        """Transreal STRICT mean (see :meth:`sum` for ``exact``).
+
+        >>> parameter([1.0, 2.0]).mean().value
+        TRArray(1.5, dtype=float64)
+        """
+        numpy_reduction_args("mean", dtype, out)
         return _reduce(MEAN, self, axis, keepdims, exact)
 
     def __repr__(self) -> str:
@@ -511,21 +523,11 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
             return _record(np.asarray(codes), None, x._nf, op, (x,),
                            (axes, keepdims, shape, n), x.requires_grad)
     kind = "sum" if op == SUM else "mean"
-    v = np.asarray(x._v)
-    bot = None if x._bot is None else np.broadcast_to(x._bot, shape)
-    if len(axes) > 1:  # the exact kernel reduces one axis: move the reduced axes last, merge them
-        rest = [i for i in range(len(shape)) if i not in axes]
-        order = rest + list(axes)
-        v = np.transpose(v, order).reshape([shape[i] for i in rest] + [-1])
-        bot = None if bot is None else np.transpose(bot, order).reshape(v.shape)
-        red_axis: Any = -1
-    else:
-        red_axis = axes[0] if axes else None
-    codes, rbot = R.reduce_codes(kind, v, bot, red_axis, False, ReductionMode.STRICT)
-    out_shape = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else \
-        tuple(d for i, d in enumerate(shape) if i not in axes)
-    codes = codes.reshape(out_shape)
-    rbot = None if rbot is None else rbot.reshape(out_shape)
+    codes, rbot = R.reduce_codes(kind, np.asarray(x._v), x._bot, axes if axes else None,
+                                 keepdims, ReductionMode.STRICT)
+    if not axes:  # a 0-d tensor (nothing to reduce): reduce_codes saw axis=None
+        codes = codes.reshape(shape)
+        rbot = None if rbot is None else rbot.reshape(shape)
     nf = x._nf and _nonfinite_any(codes, rbot)
     return _record(codes, rbot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
 

@@ -454,34 +454,44 @@ class TRArray:
             "x ** TRArray is not supported: exponents must be ints (use exp(y * log(x)))"
         )
 
-    # reductions as methods ----------------------------------------------------------------------
+    # reductions as methods (``np.sum(arr)`` & co. call these with dtype=/out=) -----------------
     def sum(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
-            keepdims: bool = False) -> "TRArray | TRScalar":
+            keepdims: bool = False, *, dtype: Any = None,
+            out: Any = None) -> "TRArray | TRScalar":
         """Exactly rounded transreal sum (see :func:`zeroproof.array.sum`).
 
         >>> array([1e16, 1.0, -1e16]).sum()
         TRScalar(1.0, REAL)
         """
+        numpy_reduction_args("sum", dtype, out)
         return sum(self, axis=axis, mode=mode, keepdims=keepdims)
 
     def mean(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
-             keepdims: bool = False) -> "TRArray | TRScalar":
+             keepdims: bool = False, *, dtype: Any = None,
+             out: Any = None) -> "TRArray | TRScalar":
         """Transreal mean (see :func:`zeroproof.array.mean`). ``array([1.0, 2.0]).mean()`` → 1.5."""
+        numpy_reduction_args("mean", dtype, out)
         return mean(self, axis=axis, mode=mode, keepdims=keepdims)
 
     def prod(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
-             keepdims: bool = False) -> "TRArray | TRScalar":
+             keepdims: bool = False, *, dtype: Any = None,
+             out: Any = None) -> "TRArray | TRScalar":
         """Exactly rounded transreal product (see :func:`zeroproof.array.prod`)."""
+        numpy_reduction_args("prod", dtype, out)
         return prod(self, axis=axis, mode=mode, keepdims=keepdims)
 
     def min(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
-            keepdims: bool = False) -> "TRArray | TRScalar":
+            keepdims: bool = False, *, dtype: Any = None,
+            out: Any = None) -> "TRArray | TRScalar":
         """Transreal minimum (see :func:`zeroproof.array.min`)."""
+        numpy_reduction_args("min", dtype, out)
         return min(self, axis=axis, mode=mode, keepdims=keepdims)
 
     def max(self, axis: Any = None, mode: Any = ReductionMode.STRICT,
-            keepdims: bool = False) -> "TRArray | TRScalar":
+            keepdims: bool = False, *, dtype: Any = None,
+            out: Any = None) -> "TRArray | TRScalar":
         """Transreal maximum (see :func:`zeroproof.array.max`)."""
+        numpy_reduction_args("max", dtype, out)
         return max(self, axis=axis, mode=mode, keepdims=keepdims)
 
     # protocol with zeroproof.core's tr_* functions ---------------------------------------------
@@ -896,3 +906,14 @@ _DISPATCH = {
     "tr_matmul": matmul,
 }
 _REDUCTION_NAMES = {"tr_sum", "tr_mean", "tr_prod", "tr_min", "tr_max"}
+
+
+def numpy_reduction_args(name: str, dtype: Any, out: Any) -> None:
+    """Accept the ``dtype=None, out=None`` that ``np.sum(x)``, ``np.mean(x)``, … pass on to a
+    reduction method; anything else is a ``TypeError`` that says what to do instead."""
+    if out is not None:
+        raise TypeError(f"{name}(out=...) is not supported: transreal reductions return a new "
+                        f"value; assign the result instead")
+    if dtype is not None:
+        raise TypeError(f"{name}(dtype=...) is not supported: a transreal reduction keeps the "
+                        f"dtype of its input; convert the input first")
