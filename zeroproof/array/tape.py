@@ -114,22 +114,27 @@ class TRTensor:
 
     @property
     def tags(self) -> np.ndarray:
+        """A new read-only ``uint8`` array of :class:`~zeroproof.TRTag` codes, one per element."""
         return self.value.tags
 
     @property
     def shape(self) -> tuple:
+        """Shape of the value (a tuple of ints)."""
         return np.shape(self._v)
 
     @property
     def ndim(self) -> int:
+        """Number of axes (``len(shape)``)."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        """Number of elements (product of ``shape``; 1 for a 0-d tensor)."""
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def dtype(self) -> np.dtype:
+        """NumPy dtype of the value's IEEE codes (e.g. ``float64``)."""
         return np.asarray(self._v).dtype
 
     @property
@@ -143,6 +148,7 @@ class TRTensor:
 
     @property
     def name(self) -> str | None:
+        """Optional label given at construction, shown in the repr (``None`` if unset)."""
         return getattr(self, "_name", None)
 
     @property
@@ -161,10 +167,13 @@ class TRTensor:
 
     @property
     def is_leaf(self) -> bool:
+        """True unless an op recorded this tensor (results of ops on tensors that need no grad
+        are not recorded and count as leaves)."""
         return self._rec is None or self._rec.op == LEAF
 
     @property
     def op(self) -> str:
+        """Name of the op that recorded this tensor (``"leaf"`` for leaves)."""
         return "leaf" if self._rec is None else OP_NAMES[self._rec.op]
 
     @property
@@ -198,6 +207,14 @@ class TRTensor:
         return self.value.to_numpy()
 
     def zero_grad(self) -> None:
+        """Drop the accumulated gradient (``.gradient`` becomes ``None``).
+
+        >>> w = TRTensor.parameter(np.array([1.0, 2.0]))
+        >>> (w * w).sum().backward(); w.gradient
+        TRArray([2.0, 4.0], dtype=float64)
+        >>> w.zero_grad(); w.gradient is None
+        True
+        """
         self._grad = None
 
     def detach(self) -> "TRTensor":
@@ -275,6 +292,11 @@ class TRTensor:
         return self.reshape(np.expand_dims(np.empty(self.shape, dtype=np.bool_), axis).shape)
 
     def flatten(self) -> "TRTensor":
+        """The values as a 1-D tensor (``reshape(-1)``); differentiable.
+
+        >>> TRTensor.constant(np.zeros((2, 3))).flatten().shape
+        (6,)
+        """
         return self.reshape(-1)
 
     @property

@@ -78,6 +78,12 @@ class GradientModeConfig:
 
     @staticmethod
     def get_mode() -> GradientMode:
+        """The gradient mode of this thread/task (``MASK_REAL`` unless set).
+
+        >>> with gradient_mode("hybrid"):
+        ...     GradientModeConfig.get_mode()
+        <GradientMode.HYBRID: 'hybrid'>
+        """
         return MODE.get()
 
     @staticmethod
@@ -87,18 +93,22 @@ class GradientModeConfig:
 
     @staticmethod
     def get_saturation_bound() -> float:
+        """The saturation bound ``b`` of this thread/task (1.0 unless set)."""
         return BOUND.get()
 
     @staticmethod
     def is_mask_real() -> bool:
+        """True if the mode of this thread/task is ``MASK_REAL``."""
         return MODE.get() is GradientMode.MASK_REAL
 
     @staticmethod
     def is_saturating() -> bool:
+        """True if the mode of this thread/task is ``SATURATING``."""
         return MODE.get() is GradientMode.SATURATING
 
     @staticmethod
     def is_hybrid() -> bool:
+        """True if the mode of this thread/task is ``HYBRID``."""
         return MODE.get() is GradientMode.HYBRID
 
     @staticmethod

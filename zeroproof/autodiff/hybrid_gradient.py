@@ -426,12 +426,23 @@ class HybridGradientContext:
 
     @staticmethod
     def set_schedule(schedule: HybridGradientSchedule | None) -> None:
+        """Make ``schedule`` the active schedule of this thread/task (``None`` clears it;
+        ``TypeError`` otherwise). The gradient mode is not changed: backward passes consult the
+        schedule only in HYBRID mode (``schedule.apply(epoch)`` sets both).
+
+        >>> s = HybridGradientSchedule(warmup_epochs=2)
+        >>> HybridGradientContext.set_schedule(s)
+        >>> HybridGradientContext.get_schedule() is s
+        True
+        >>> HybridGradientContext.set_schedule(None)
+        """
         if schedule is not None and not isinstance(schedule, HybridGradientSchedule):
             raise TypeError(f"schedule must be a HybridGradientSchedule or None, got {type(schedule).__name__}")
         _SCHEDULE.set(schedule)
 
     @staticmethod
     def get_schedule() -> HybridGradientSchedule | None:
+        """The active schedule of this thread/task, or ``None``."""
         return _SCHEDULE.get()
 
     @staticmethod

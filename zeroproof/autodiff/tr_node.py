@@ -103,6 +103,7 @@ class TRNode:
 
     @property
     def name(self) -> str | None:
+        """Optional label of the node, shown in its repr (``None`` if unset); settable."""
         return getattr(self, "_name", None)
 
     @name.setter

@@ -53,9 +53,17 @@ class AngularProjectiveHead(Module):
         return t * self.theta_scale if self.theta_scale != 1.0 else t
 
     def forward(self, h: Any) -> tuple[TRTensor, TRTensor]:
+        """``(cos θ, sin θ)`` with ``θ = theta(h)`` for ``h`` of shape (batch, input_dim): two
+        TRTensors of shape (batch, output_dim)."""
         th = self.theta(h)
         return cos(th), sin(th)
 
     def get_config(self) -> dict[str, Any]:
+        """``input_dim``, ``output_dim``, ``theta_scale`` and ``gauge`` (the policy's string value;
+        metadata, not a constructor argument), JSON-able; ``seed`` is not included.
+
+        >>> AngularProjectiveHead(4, 2).get_config()
+        {'input_dim': 4, 'output_dim': 2, 'theta_scale': 1.0, 'gauge': 'angular_unit_circle'}
+        """
         return {"input_dim": self.input_dim, "output_dim": self.output_dim,
                 "theta_scale": self.theta_scale, "gauge": self.gauge.value}

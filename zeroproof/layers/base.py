@@ -40,6 +40,8 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation; subclasses define it and ``module(...)`` calls it. The base
+        class raises ``NotImplementedError``."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -47,15 +49,20 @@ class Module:
 
     # structure --------------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """``(attribute_name, module)`` for each sub-module held directly as an attribute, in
+        definition order; modules inside lists or tuples (e.g. ``Sequential.layers``) are not
+        included."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
 
     def children(self) -> Iterator["Module"]:
+        """The sub-modules of :meth:`named_children`, without names."""
         for _, m in self.named_children():
             yield m
 
     def modules(self) -> Iterator["Module"]:
+        """This module, then every module reached through :meth:`children`, depth first."""
         yield self
         for child in self.children():
             yield from child.modules()
@@ -99,6 +106,15 @@ class Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Drop the accumulated gradient of every parameter in :meth:`parameters`.
+
+        >>> lin = Linear(2, 1, seed=0)
+        >>> lin(np.ones((3, 2))).sum().backward()
+        >>> lin.weight.gradient is None
+        False
+        >>> lin.zero_grad(); lin.weight.gradient is None
+        True
+        """
         for p in self.parameters():
             p.zero_grad()
 
@@ -127,6 +143,11 @@ class Module:
             p.set_value(arr)
 
     def num_parameters(self) -> int:
+        """Total number of elements in :meth:`parameters`.
+
+        >>> Linear(3, 2).num_parameters()     # 3·2 weights + 2 biases
+        8
+        """
         return int(sum(p.size for p in self.parameters()))
 
     def __repr__(self) -> str:
@@ -168,6 +189,13 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x: Any) -> TRTensor:
+        """``x @ weight + bias`` for ``x`` of shape (batch, in_features) (array-like or
+        TRTensor); returns shape (batch, out_features). Other shapes raise ``ValueError``.
+
+        >>> lin = Linear(2, 3, bias=False, seed=0)
+        >>> np.allclose(lin.forward(np.eye(2)).numpy(), lin.weight.numpy())
+        True
+        """
         x = as_input(x)
         if x.ndim != 2 or x.shape[-1] != self.in_features:
             raise ValueError(
@@ -178,6 +206,12 @@ class Linear(Module):
         return y + self.bias if self.bias is not None else y
 
     def get_config(self) -> dict[str, Any]:
+        """The constructor's ``in_features``, ``out_features`` and ``bias`` (whether the layer
+        has one), JSON-able; ``seed`` and ``dtype`` are not included.
+
+        >>> Linear(3, 2, bias=False).get_config()
+        {'in_features': 3, 'out_features': 2, 'bias': False}
+        """
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias is not None}
 
@@ -186,9 +220,15 @@ class ReLU(Module):
     """Transreal rectifier ``max(x, 0)`` (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ)."""
 
     def forward(self, x: Any) -> TRTensor:
+        """Elementwise transreal ``max(x, 0)`` of ``x`` (array-like or TRTensor), same shape.
+
+        >>> ReLU()(np.array([-1.0, 2.0, -np.inf])).value
+        TRArray([0.0, 2.0, 0.0], dtype=float64)
+        """
         return relu(as_input(x))
 
     def get_config(self) -> dict[str, Any]:
+        """``{}``: the layer has no hyper-parameters."""
         return {}
 
 
@@ -208,6 +248,7 @@ class Sequential(Module):
         self.layers = list(layers)
 
     def forward(self, x: Any) -> Any:
+        """Pass ``x`` through the layers in order; returns the last layer's output."""
         for layer in self.layers:
             x = layer(x)
         return x

@@ -32,7 +32,9 @@ class Tanh(Module):
     """Hyperbolic tangent module (see :func:`tanh`)."""
 
     def forward(self, x: Any) -> TRTensor:
+        """Elementwise :func:`tanh` of ``x`` (array-like or TRTensor), same shape."""
         return tanh(x)
 
     def get_config(self) -> dict[str, Any]:
+        """``{}``: the layer has no hyper-parameters."""
         return {}

@@ -192,6 +192,11 @@ class SGD(Optimizer):
         return p - self.lr * d, {"momentum_buffer": buf}
 
     def get_config(self) -> dict[str, Any]:
+        """Hyper-parameters ``lr``, ``momentum``, ``nesterov`` and ``weight_decay`` (JSON-able).
+
+        >>> SGD([TRTensor.parameter(np.array([1.0]))], lr=0.1, momentum=0.9).get_config()
+        {'lr': 0.1, 'momentum': 0.9, 'nesterov': False, 'weight_decay': 0.0}
+        """
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay}
 
@@ -240,10 +245,20 @@ class Adam(Optimizer):
         return new, {"exp_avg": m, "exp_avg_sq": v}
 
     def get_config(self) -> dict[str, Any]:
+        """Hyper-parameters ``lr``, ``betas`` (a list), ``eps`` and ``weight_decay`` (JSON-able)."""
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps,
                 "weight_decay": self.weight_decay}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """As :meth:`Optimizer.load_state_dict`, then ``betas`` (a list in the config) is made a
+        tuple again.
+
+        >>> w = TRTensor.parameter(np.array([1.0]))
+        >>> opt = Adam([w], lr=0.1); (w * w).sum().backward(); _ = opt.step()
+        >>> opt2 = Adam([w]); opt2.load_state_dict(opt.state_dict())
+        >>> opt2.lr, opt2.betas, opt2.step_count
+        (0.1, (0.9, 0.999), 1)
+        """
         super().load_state_dict(state)
         self.betas = tuple(self.betas)  # type: ignore[assignment]
 
