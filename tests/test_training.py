@@ -302,3 +302,18 @@ def test_lift_targets_auto_uses_issue_7_module_when_the_model_returns_a_pair():
     else:
         trainer.fit()
         assert isinstance(seen["targets"], tuple) and len(seen["targets"]) == 2
+
+
+def test_module_tree_includes_modules_in_lists_and_angular_head_config_round_trip():
+    from zeroproof.layers import AngularProjectiveHead, Linear, ReLU, Sequential
+
+    net = Sequential(Linear(2, 3), ReLU(), Linear(3, 1))
+    assert [type(m).__name__ for m in net.modules()] == ["Sequential", "Linear", "ReLU", "Linear"]
+    assert [n for n, _ in net.named_children()] == ["layers.0", "layers.1", "layers.2"]
+    net.eval()
+    assert not any(m.training for m in net.modules())
+    head = AngularProjectiveHead(4, 2, theta_scale=2.0)
+    again = AngularProjectiveHead.from_config(head.get_config())
+    assert again.get_config() == head.get_config()
+    with pytest.raises(ValueError, match="gauge"):
+        AngularProjectiveHead.from_config({**head.get_config(), "gauge": "free"})

@@ -67,3 +67,25 @@ class AngularProjectiveHead(Module):
         """
         return {"input_dim": self.input_dim, "output_dim": self.output_dim,
                 "theta_scale": self.theta_scale, "gauge": self.gauge.value}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "AngularProjectiveHead":
+        """A fresh head of the architecture in ``config`` (:meth:`get_config` output; ``gauge``,
+        if present, must be the head's own policy).
+
+        >>> AngularProjectiveHead.from_config(AngularProjectiveHead(4, 2).get_config()).output_dim
+        2
+        """
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        config = dict(config)
+        gauge = config.pop("gauge", cls.gauge.value)
+        if gauge != cls.gauge.value:
+            raise ValueError(f"config['gauge'] must be {cls.gauge.value!r} for an "
+                             f"AngularProjectiveHead, got {gauge!r}")
+        allowed = {"input_dim", "output_dim", "theta_scale"}
+        unknown = set(config) - allowed
+        if unknown:
+            raise ValueError(f"config has unknown keys {sorted(unknown)}; accepted: "
+                             f"{sorted(allowed | {'gauge'})}")
+        return cls(**config)

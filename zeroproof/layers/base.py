@@ -49,12 +49,16 @@ class Module:
 
     # structure --------------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
-        """``(attribute_name, module)`` for each sub-module held directly as an attribute, in
-        definition order; modules inside lists or tuples (e.g. ``Sequential.layers``) are not
-        included."""
+        """``(name, module)`` for each direct sub-module, in definition order: attributes that
+        are modules, and modules inside list or tuple attributes (named ``attr.i``, as in
+        ``Sequential.layers``)."""
         for name, value in vars(self).items():
             if isinstance(value, Module):
                 yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
 
     def children(self) -> Iterator["Module"]:
         """The sub-modules of :meth:`named_children`, without names."""
@@ -94,11 +98,6 @@ class Module:
         """Set training mode on this module and every sub-module; returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
-        for _, value in vars(self).items():
-            if isinstance(value, (list, tuple)):
-                for item in value:
-                    if isinstance(item, Module):
-                        item.train(mode)
         return self
 
     def eval(self) -> "Module":
