@@ -456,6 +456,18 @@ def test_inlined_rule_forms_match_the_rule_table():
     assert rules.DIV not in rules.inline_forms("saturating", {})
     assert rules.DIV not in rules.inline_forms("hybrid", {})
     assert rules.POW not in rules.inline_forms("exact", {})
+    # hybrid choices decided in the sweep: the inlined exact branch equals the exact rule
+    choices = rules.choice_forms("hybrid", {})
+    assert set(choices) == {rules.DIV, rules.LOG}  # sqrt's exact form calls div: not inlined
+    exact = rules.bind_table("exact", {**FLOAT_VOCAB, "B": 1.0})
+    for op, (u, x, forms) in choices.items():
+        assert (u, x) == (("b", "k") if op == rules.DIV else ("a", "k"))
+        for _ in range(20):
+            env = {"g": rng.uniform(-3, 3), "a": rng.uniform(0.5, 3), "b": rng.uniform(0.5, 3),
+                   "k": None}
+            env["out"] = env["a"] / env["b"]
+            want = exact[op](env["g"], env["a"], env["b"], env["out"], None)
+            assert tuple(eval(src, {}, env) for src in forms) == want
 
 
 def test_check_gradient_names_a_jump_and_the_active_mode():

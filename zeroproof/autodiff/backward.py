@@ -21,7 +21,7 @@ from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
 from .ops_table import (
     ADD, ADDC, DIV, EXP, ID, LEAF, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC,
 )
-from .rules import bind_split_table, bind_table, inline_forms
+from .rules import bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code
 
@@ -139,6 +139,11 @@ def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None 
     return table, decider
 
 
+def _saturating_twin(backend: str) -> list:
+    """The saturating table with the active bound: what a hybrid pass calls where it saturates."""
+    return _cached((backend, "saturating", BOUND.get()), None, bind_table)
+
+
 def _rule_table_named(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
                       ) -> tuple[list, Any, str]:
     """:func:`rule_table` plus the table's name ("exact", "saturating" or "hybrid")."""
@@ -175,7 +180,7 @@ _EXACT: dict[str, list] = {}
 # The sweep loop, written once and specialised (by ``_make_sweep``) for float or graph values and
 # for accumulating into ``.gradient`` or collecting gradients of chosen sources.
 _SWEEP_TEMPLATE = """
-def sweep(root, seed, table, collect):
+def sweep(root, seed, table, collect, sat_table=None, decide=None):
     leaves = []
     pending = {{}}
     zero = {zero}
@@ -248,38 +253,59 @@ _FINISH_COLLECT = """if id(node) in collect:
 
 # The op order of the generated dispatch chains: the most frequent ops first.
 _INLINE_ORDER = (MUL, ADD, MULC, RMULC, ADDC, RADDC, SUB, SUBC, RSUBC, DIV, NEG, EXP, LOG, ID)
+# (a hybrid table inlines its choices for DIV and LOG at the same places in the chain)
 
 
-def _dispatch(forms: dict[int, tuple[str, ...]], graph: bool, indent: int) -> str:
+def _dispatch(forms: dict[int, tuple[str, ...]], choices: dict[int, tuple[str, str, tuple]],
+              graph: bool, indent: int) -> str:
     """Code that computes and hands on the contributions of ``node`` (op code in ``op``): pure
     rules (see :func:`~zeroproof.autodiff.rules.inline_forms`) inlined, one contribution per
-    input that requires grad, in a chain of op tests (most frequent first); every other op
-    calls its rule from ``table``."""
-    lines: list[str] = []
-    for op in _INLINE_ORDER:
-        form = forms.get(op)
-        if form is None:
-            continue
-        names = "ab"[:len(form)]
-        lines.append(f"{'if' if not lines else 'elif'} op == {op}:")
-        lines.append("    a, b = node._in" if len(form) == 2 else "    a = node._in[0]")
-        for x, expr in zip(names, form):
-            lines.append(f"    if {x}.requires_grad:")
-            lines.append(f"        g{x} = {expr}")
-            lines.append(_indent(_GIVE.format(x=x), 8))
+    input that requires grad, in a chain of op tests (most frequent first); hybrid choices
+    (:func:`~zeroproof.autodiff.rules.choice_forms`) decided in place, with the exact form
+    inlined and the saturating rule called from ``sat_table``; every other op calls its rule
+    from ``table``."""
     out_val = "node" if graph else "out"
+    lines: list[str] = []
+
+    def call(names: str, tab: str, pad: str) -> None:
+        vals = ", ".join(x if graph else f"{x}._v" for x in names) + (
+            ", None" if len(names) == 1 else "")
+        targets = ", ".join(f"g{x}" for x in names) + ("," if len(names) == 1 else "")
+        lines.append(f"{pad}{targets} = {tab}[op](g, {vals}, {out_val}, "
+                     f"getattr(node, '_k', None))")
+        for x in names:
+            lines.append(f"{pad}if {x}.requires_grad:")
+            lines.append(_indent(_GIVE.format(x=x), len(pad) + 4))
+
+    def inline(names: str, exprs: tuple, pad: str) -> None:
+        for x, expr in zip(names, exprs):
+            lines.append(f"{pad}if {x}.requires_grad:")
+            lines.append(f"{pad}    g{x} = {expr}")
+            lines.append(_indent(_GIVE.format(x=x), len(pad) + 4))
+
+    for op in _INLINE_ORDER:
+        form, choice = forms.get(op), choices.get(op)
+        if form is None and choice is None:
+            continue
+        names = "ab"[:len(form if form is not None else choice[2])]
+        lines.append(f"{'if' if not lines else 'elif'} op == {op}:")
+        lines.append("    a, b = node._in" if len(names) == 2 else "    a = node._in[0]")
+        if form is not None:
+            inline(names, form, "    ")
+        else:
+            u, x, exact = choice
+            lines.append(f"    if decide({u}, {x}):")
+            call(names, "sat_table", "        ")
+            lines.append("    else:")
+            inline(names, exact, "        ")
     lines.append("else:" if lines else "if True:")
     lines.append("    ins = node._in")
-    for arity, head in ((2, "if len(ins) == 2:"), (1, "else:")):
-        names = "ab"[:arity]
-        vals = ", ".join(x if graph else f"{x}._v" for x in names) + (", None" if arity == 1 else "")
-        targets = ", ".join(f"g{x}" for x in names) + ("," if arity == 1 else "")
-        lines.append(f"    {head}")
-        lines.append(f"        {', '.join(names)}{',' if arity == 1 else ''} = ins")
-        lines.append(f"        {targets} = table[op](g, {vals}, {out_val}, getattr(node, '_k', None))")
-        for x in names:
-            lines.append(f"        if {x}.requires_grad:")
-            lines.append(_indent(_GIVE.format(x=x), 12))
+    lines.append("    if len(ins) == 2:")
+    lines.append("        a, b = ins")
+    call("ab", "table", "        ")
+    lines.append("    else:")
+    lines.append("        a, = ins")
+    call("a", "table", "        ")
     return _indent("\n".join(lines), indent)
 
 
@@ -287,10 +313,11 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str) -> Callable:
     rename = {"k": "node._k"}
     rename.update({"out": "node"} if graph else {"a": "a._v", "b": "b._v"})
     forms = inline_forms(table_name, rename)
+    choices = choice_forms(table_name, rename)
     src = _SWEEP_TEMPLATE.format(
         zero="_leaf(0.0, False)" if graph else "0.0",
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
-        dispatch=_dispatch(forms, graph, 12),
+        dispatch=_dispatch(forms, choices, graph, 12),
     )
     ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan")}
     exec(compile(src, f"<sweep graph={graph} accumulate={accumulate} {table_name}>", "exec"), ns)
@@ -347,7 +374,7 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         return
     token = ACTIVE_DECIDER.set(decider)
     try:
-        sweep(root, seed, table, None)
+        sweep(root, seed, table, None, _saturating_twin("float"), decider)
     finally:
         ACTIVE_DECIDER.reset(token)
 
@@ -377,8 +404,10 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
     for src in watched:  # a watched constant receives contributions during this pass only
         src.requires_grad = True
     try:
-        _sweep_for(create_graph, False, name)(output, _seed(grad_output, create_graph), table,
-                                              collect)
+        backend = "node" if create_graph else "float"
+        _sweep_for(create_graph, False, name)(
+            output, _seed(grad_output, create_graph), table, collect,
+            None if decider is None else _saturating_twin(backend), decider)
     finally:
         ACTIVE_DECIDER.reset(token)
         for src in watched:

@@ -234,7 +234,8 @@ TABLES = {"exact": EXACT, "saturating": SATURATING, "hybrid": HYBRID}
 _RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
                if isinstance(obj, types.FunctionType) and obj.__module__ == __name__
                and name not in ("bind_table", "bind_split_table", "_split", "needed_values",
-                                "_names_used", "inline_forms", "_rule_ast", "inplace_forms")}
+                                "_names_used", "inline_forms", "_rule_ast", "inplace_forms",
+                                "choice_forms", "_pure_forms")}
 
 
 def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
@@ -371,17 +372,58 @@ def inline_forms(table: str, names: dict[str, str]) -> dict[int, tuple[str, ...]
     """
     forms: dict[int, tuple[str, ...]] = {}
     for op, fn in TABLES[table].items():
+        form = _pure_forms(fn, names)
+        if form is not None:
+            forms[op] = form
+    return forms
+
+
+def _pure_forms(fn: Callable, names: dict[str, str]) -> tuple[str, ...] | None:
+    """The contributions of rule ``fn`` as renamed source, if the rule is pure (else None)."""
+    f = _rule_ast(fn)
+    if f is None or len(f.body) != 1 or not isinstance(f.body[0], ast.Return):
+        return None
+    value = f.body[0].value
+    if not isinstance(value, ast.Tuple):
+        return None
+    if not all(isinstance(n, _PURE) and (not isinstance(n, ast.Name) or n.id in _ARGS)
+               for n in ast.walk(value)):
+        return None
+    return tuple(ast.unparse(_Rename(names).visit(e)) for e in value.elts)
+
+
+def choice_forms(table: str, names: dict[str, str]) -> dict[int, tuple[str, str, tuple[str, ...]]]:
+    """For each rule of ``table`` of the form ``return choose(near(u, x), sat_rule, exact_rule,
+    (g, a, b, out, k))`` whose ``exact_rule`` is pure (see :func:`inline_forms`): the source of
+    ``u`` and ``x`` and of the exact contributions, renamed by ``names``. A scalar sweep can then
+    decide in place and run the exact form inline, calling the saturating rule only when the
+    decision says so (``choose`` on scalars runs only the chosen form, so nothing else changes).
+
+    >>> choice_forms("hybrid", {"a": "a._v", "b": "b._v"})[DIV][:2]
+    ('b._v', 'k')
+    """
+    out: dict[int, tuple[str, str, tuple[str, ...]]] = {}
+    for op, fn in TABLES[table].items():
         f = _rule_ast(fn)
         if f is None or len(f.body) != 1 or not isinstance(f.body[0], ast.Return):
             continue
-        value = f.body[0].value
-        if not isinstance(value, ast.Tuple):
+        call = f.body[0].value
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                and call.func.id == "choose" and len(call.args) == 4 and not call.keywords):
             continue
-        if not all(isinstance(n, _PURE) and (not isinstance(n, ast.Name) or n.id in _ARGS)
-                   for n in ast.walk(value)):
+        cond, _sat, exact, args = call.args
+        if not (isinstance(cond, ast.Call) and isinstance(cond.func, ast.Name)
+                and cond.func.id == "near" and len(cond.args) == 2 and isinstance(exact, ast.Name)
+                and isinstance(args, ast.Tuple)
+                and [getattr(e, "id", None) for e in args.elts] == ["g", "a", "b", "out", "k"]):
             continue
-        forms[op] = tuple(ast.unparse(_Rename(names).visit(e)) for e in value.elts)
-    return forms
+        exact_fn = _RULE_FUNCS.get(exact.id)
+        forms = None if exact_fn is None else _pure_forms(exact_fn, names)
+        if forms is None:
+            continue
+        u, x = (ast.unparse(_Rename(names).visit(e)) for e in cond.args)
+        out[op] = (u, x, forms)
+    return out
 
 
 def _rule_ast(fn: Callable) -> ast.FunctionDef | None:
