@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{c.best['both'] / mask.best['both']:.3f}× |")
     print()
     print(f"graph memory: {bytes_per_node_graphs(nodes):.0f} bytes per op-node "
-          "(tracemalloc, 200 live graphs, including the constant leaf made for x at each multiply)")
+          "(tracemalloc, 200 live graphs, the float x is folded into its multiply nodes, no leaf)")
     ch = chain_benchmark(chain_nodes, repeats=2 if not args.quick else 1)
     print()
     print(f"chain y = y*a + b, {ch['nodes']:,} nodes, recursion limit {ch['recursion_limit']}: "
