@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pathlib
-import re
+
+from _isolation import PYTHON_BLOCK
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "vectorized.md"
 
@@ -10,7 +11,7 @@ DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "vectorized.md"
 def test_batched_tape_doc_blocks_run(capsys):
     text = DOC.read_text(encoding="utf-8")
     part = text[text.index("# Batched tape"):]
-    blocks = re.findall(r"```python\n(.*?)```", part, re.S)
+    blocks = PYTHON_BLOCK.findall(part)
     assert len(blocks) >= 6
     ns: dict = {}
     for block in blocks:

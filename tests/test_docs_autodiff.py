@@ -6,20 +6,17 @@ other tests (a new thread starts from the default context).
 from __future__ import annotations
 
 import pathlib
-import re
 
 import pytest
-from _isolation import run_in_fresh_thread
+from _isolation import python_blocks, run_in_fresh_thread
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
-BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def blocks() -> list:
     out = []
     for name in ("autodiff.md", "gradient_modes.md"):
-        text = (DOCS / name).read_text(encoding="utf-8")
-        for i, src in enumerate(BLOCK.findall(text)):
+        for i, src in enumerate(python_blocks(DOCS / name)):
             out.append(pytest.param(src, id=f"{name}#{i}"))
     return out
 
@@ -32,7 +29,7 @@ def test_doc_block_runs(source: str):
 
 def test_reciprocal_table_is_what_the_snippet_prints():
     text = (DOCS / "gradient_modes.md").read_text(encoding="utf-8")
-    src = next(b for b in BLOCK.findall(text) if "grad_of_reciprocal" in b)
+    src = next(b for b in python_blocks(DOCS / "gradient_modes.md") if "grad_of_reciprocal" in b)
     printed: list = []
     exec(compile(src, "<table snippet>", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
     assert printed and all(line in text for line in printed)

@@ -1,11 +1,11 @@
 """Every ```python block of the README runs as written (a new user's first copy-paste)."""
-import re
 from pathlib import Path
 
 import pytest
+from _isolation import python_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+BLOCKS = python_blocks(README)
 
 
 def test_readme_has_examples():

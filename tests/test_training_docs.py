@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import pathlib
-import re
+
+from _isolation import python_blocks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_training_doc_blocks_run(capsys):
-    text = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    blocks = python_blocks(ROOT / "docs" / "training.md")
     assert len(blocks) >= 4
     ns: dict = {}
     for block in blocks:
