@@ -478,3 +478,22 @@ def test_check_gradient_names_a_jump_and_the_active_mode():
         r = zp.check_gradient(lambda x: 1 / (x - 1), 0.5)
     assert not r.passed and "active gradient mode is 'saturating'" in r.reason
     assert zp.check_gradient(lambda x: 1 / (x - 1), 0.5).passed
+
+
+def test_non_real_root_that_is_a_parameter_gets_zero():
+    # SPEC §4.2: a non-REAL root gives every parameter R(0) — the root itself included.
+    import zeroproof.array as za
+    from zeroproof.autodiff.backward import grad as node_grad
+
+    x = TRNode.parameter(pinf())
+    x.backward()
+    assert x.gradient == real(0.0)
+    y = TRNode.parameter(2.0)
+    y.backward()
+    assert y.gradient == real(1.0)
+    p = TRNode.parameter(phi())
+    assert node_grad(p, [p])[0].value == real(0.0)
+    t = za.parameter(np.array([np.inf, 2.0, np.nan]))
+    t.backward(np.ones(3))
+    np.testing.assert_array_equal(t.gradient.to_numpy(), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(za.grad(t, [t], np.ones(3))[0].to_numpy(), [0.0, 1.0, 0.0])

@@ -81,3 +81,63 @@ def test_inference_mode_module_has_the_whole_inference_api():
     with pytest.raises(AttributeError):
         mode.no_such_name  # noqa: B018
 
+
+
+def test_argnums_naming_one_argument_twice_is_an_error():
+    with pytest.raises(ValueError, match="names the same argument twice"):
+        zp.tr_grad(lambda x, y: x * y, argnums=(0, 0))(1.0, 2.0)
+    with pytest.raises(ValueError, match="names the same argument twice"):
+        zp.tr_grad(lambda x, y: x * y, argnums=(1, -1))(1.0, 2.0)
+
+
+@pytest.mark.parametrize("kwargs, exc, word", [
+    ({"adaptive_delta": "no"}, TypeError, "adaptive_delta must be a bool"),
+    ({"enable": "false"}, TypeError, "enable must be a bool"),
+    ({"force_pole_exploration": "no"}, TypeError, "force_pole_exploration must be a bool"),
+    ({"delta_init": "0.1"}, TypeError, "delta_init must be a real number"),
+    ({"schedule_type": 3}, TypeError, "schedule_type must be one of"),
+    ({"schedule_type": "sideways"}, ValueError, "schedule_type must be one of"),
+])
+def test_schedule_fields_are_typed(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        HybridGradientSchedule(**kwargs)
+
+
+def test_update_detected_poles_names_poles():
+    with pytest.raises(TypeError, match="poles must be a sequence of real numbers"):
+        HybridGradientSchedule().update_detected_poles(0.5, 0)
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"epochs": "10"}, TypeError), ({"epochs": 2.5}, TypeError), ({"epochs": 0}, ValueError),
+    ({"batch_size": "a"}, TypeError), ({"gradient_mode": 5}, TypeError),
+    ({"gradient_mode": "fast"}, ValueError), ({"progress": 3}, TypeError),
+    ({"progress": "loud"}, ValueError), ({"lift_targets": 1}, TypeError),
+])
+def test_training_config_types_and_values(kwargs, exc):
+    from zeroproof.training import TrainingConfig
+
+    with pytest.raises(exc, match=next(iter(kwargs))):
+        TrainingConfig(**kwargs)
+
+
+def test_projective_layers_and_losses_type_errors():
+    from zeroproof.autodiff.projective import ProjectiveNormalize, gradient_policy
+    from zeroproof.layers import AngularProjectiveHead, Linear, ProjectiveRationalHead
+    from zeroproof.losses import coverage_loss
+
+    for call, word in [
+        (lambda: ProjectiveNormalize(3), "policy must be one of"),
+        (lambda: gradient_policy(3).__enter__(), "policy must be one of"),
+        (lambda: AngularProjectiveHead(2, theta_scale="a"), "theta_scale"),
+        (lambda: AngularProjectiveHead(input_dim="a"), "input_dim"),
+        (lambda: Linear("a", 1), "in_features"),
+        (lambda: ProjectiveRationalHead(2, init_scale="x"), "init_scale"),
+        (lambda: coverage_loss([1.0], [0.0], target_coverage="x"), "target_coverage"),
+    ]:
+        with pytest.raises(TypeError, match=word):
+            call()
+    with pytest.raises(ValueError, match="input_dim must be an int >= 1"):
+        AngularProjectiveHead(input_dim=0)
+    with pytest.raises(ValueError, match="target_coverage"):
+        coverage_loss([1.0], [0.0], target_coverage=2.0)

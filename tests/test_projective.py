@@ -229,3 +229,24 @@ def test_bad_input():
         decode(TRNode.parameter(1.0), za.parameter([1.0]))
     with pytest.raises(TypeError):
         encode("3")
+
+
+def test_angular_tuple_on_both_tapes_and_the_head_on_scalar_nodes():
+    import math
+
+    import zeroproof.array as za
+    from zeroproof.autodiff import TRNode
+    from zeroproof.autodiff.projective import angular_tuple
+    from zeroproof.layers import AngularProjectiveHead
+
+    th = TRNode.parameter(0.3)
+    N, D = angular_tuple(th)
+    (N * 2.0 + D).backward()
+    assert th.gradient.value == pytest.approx(-2.0 * math.sin(0.3) + math.cos(0.3))
+    t = za.parameter(np.array([0.3, 1.0]))
+    Nt, Dt = angular_tuple(t)
+    (Nt * 2.0 + Dt).sum().backward()
+    np.testing.assert_allclose(t.gradient.to_numpy(), -2.0 * np.sin([0.3, 1.0]) + np.cos([0.3, 1.0]))
+    head = AngularProjectiveHead(2, 1, seed=0)
+    with pytest.raises(TypeError, match="angular_tuple"):
+        head([TRNode.parameter(0.1), TRNode.parameter(0.2)])

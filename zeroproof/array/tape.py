@@ -1005,6 +1005,14 @@ def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
         raise ValueError(f"grad_output of shape {np.shape(codes)} does not broadcast to {shape}") from None
 
 
+def _masked_leaf_seed(root: TRTensor, seed: np.ndarray) -> np.ndarray:
+    """A leaf root's non-REAL elements pass nothing on, not even to the leaf itself (SPEC §4.2:
+    a non-REAL root gives every parameter R(0)); an op root is masked by the sweep."""
+    if root._rec.op != LEAF or not root._nf:
+        return seed
+    return np.where(_real_mask(root._v, root._bot), seed, 0.0).astype(seed.dtype, copy=False)
+
+
 def _run(root: _Rec, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
     table, split, decider, name = rule_tables_for_pass("array", lambda: ARRAY_VOCAB)
     token = ACTIVE_DECIDER.set(decider)
@@ -1024,7 +1032,7 @@ def backward(root: TRTensor, grad_output: Any = None) -> None:
         raise TypeError(f"backward(root): root must be a TRTensor, got {type(root).__name__}")
     seed = _seed_for(root, grad_output)
     if root._rec is not None:
-        _run(root._rec, seed, True, None)
+        _run(root._rec, _masked_leaf_seed(root, seed), True, None)
 
 
 def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None) -> list[TRArray]:
@@ -1050,7 +1058,7 @@ def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None)
     collect: dict[int, Any] = {id(src._rec): None for src in srcs}
     seed = _seed_for(output, grad_output)
     if output._rec is not None:
-        _run(output._rec, seed, False, collect)
+        _run(output._rec, _masked_leaf_seed(output, seed), False, collect)
     out = []
     for src in srcs:
         g = collect[id(src._rec)]

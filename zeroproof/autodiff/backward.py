@@ -368,6 +368,8 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         raise RuntimeError("this graph is already being differentiated (backward re-entered)")
     table, decider, name = _rule_table_named("float")
     seed = 1.0 if grad_output is None else _seed(grad_output, False)
+    if not root._op and root._v - root._v != 0.0:
+        seed = 0.0  # a non-REAL root passes nothing on, not even to itself as a parameter
     sweep = _sweep_for(False, True, name)
     if decider is None:
         sweep(root, seed, table, None)
@@ -405,8 +407,11 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
         src.requires_grad = True
     try:
         backend = "node" if create_graph else "float"
+        seed = _seed(grad_output, create_graph)
+        if not output._op and output._v - output._v != 0.0:
+            seed = _leaf(0.0, False) if create_graph else 0.0  # as in backward_pass
         _sweep_for(create_graph, False, name)(
-            output, _seed(grad_output, create_graph), table, collect,
+            output, seed, table, collect,
             None if decider is None else _saturating_twin(backend), decider)
     finally:
         ACTIVE_DECIDER.reset(token)

@@ -58,6 +58,9 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
                 raise ValueError(
                     f"argnums={argnums!r} is out of range for a call with {n} positional argument(s)"
                 )
+        if len({i % n for i in nums}) != len(nums):
+            raise ValueError(f"argnums={argnums!r} names the same argument twice; each argument "
+                             f"is differentiated once (repeat the result instead)")
         new_args = list(args)
         sources = []
         nested = False

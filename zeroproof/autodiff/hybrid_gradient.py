@@ -9,6 +9,7 @@ statistics (per thread / asyncio task, in ``contextvars``); each backward decisi
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import threading
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..core._parse import parse_enum
 from .grad_mode import BOUND, MODE, GradientMode, check_bound
 
 __all__ = [
@@ -42,10 +44,9 @@ _MAX_POLES = 256  # bounded memory for detected poles
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}") from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
+    v = float(value)
     ok = (v >= 0.0 if allow_zero else v > 0.0) and math.isfinite(v)
     if not ok:
         raise ValueError(f"{name} must be a finite number {'≥' if allow_zero else '>'} 0, got {value!r}")
@@ -85,6 +86,11 @@ class HybridGradientSchedule:
     _poles_epoch: int | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for flag in ("enable", "force_pole_exploration", "adaptive_delta"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise TypeError(f"{flag} must be a bool, got {type(getattr(self, flag)).__name__} "
+                                f"{getattr(self, flag)!r:.40}")
+            object.__setattr__(self, flag, bool(getattr(self, flag)))
         self.warmup_epochs = _epochs("warmup_epochs", self.warmup_epochs)
         self.transition_epochs = _epochs("transition_epochs", self.transition_epochs)
         self.pole_exploration_epochs = _epochs("pole_exploration_epochs", self.pole_exploration_epochs)
@@ -93,12 +99,7 @@ class HybridGradientSchedule:
         self.min_delta = _positive("min_delta", self.min_delta, allow_zero=True)
         self.pole_exploration_radius = _positive("pole_exploration_radius", self.pole_exploration_radius, True)
         self.saturating_bound = check_bound(self.saturating_bound, "saturating_bound")
-        try:
-            self.schedule_type = ScheduleType(self.schedule_type)
-        except ValueError:
-            raise ValueError(
-                f"schedule_type must be one of {[s.value for s in ScheduleType]}, got {self.schedule_type!r}"
-            ) from None
+        self.schedule_type = parse_enum(ScheduleType, self.schedule_type, "schedule_type")
 
     # δ(t) -------------------------------------------------------------------------------------
     def _progress(self, epoch: int) -> float:
@@ -171,7 +172,14 @@ class HybridGradientSchedule:
         """Record pole locations found at ``epoch``; inputs within ``pole_exploration_radius`` of
         them are forced to saturate for ``pole_exploration_epochs`` epochs (at most 256 kept)."""
         epoch = _epochs("epoch", epoch)
-        vals = [float(p) for p in poles]
+        if isinstance(poles, (str, bytes)) or not hasattr(poles, "__iter__"):
+            raise TypeError(f"poles must be a sequence of real numbers (pole locations), got "
+                            f"{type(poles).__name__} {poles!r:.40}")
+        vals = []
+        for p in poles:
+            if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+                raise TypeError(f"poles must hold real numbers, got {type(p).__name__} {p!r:.40}")
+            vals.append(float(p))
         if any(not math.isfinite(p) for p in vals):
             raise ValueError(f"poles must be finite numbers, got {list(poles)!r:.80}")
         self._poles = vals[-_MAX_POLES:]

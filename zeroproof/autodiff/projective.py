@@ -41,6 +41,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
+from ..core._parse import parse_enum
 from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
 from .tr_node import TRNode, stop_gradient
 from .tr_ops_grad import tr_relu, tr_sqrt
@@ -48,7 +49,7 @@ from .tr_ops_grad import tr_relu, tr_sqrt
 __all__ = [
     "encode", "decode", "decode_masked", "renormalize", "tuple_norm", "GaugePolicy",
     "ProjectiveNormalize", "GradientPolicy", "gradient_policy", "get_gradient_policy", "project",
-    "log_tuples", "logger",
+    "log_tuples", "logger", "angular_tuple",
 ]
 
 logger = logging.getLogger("zeroproof.projective")
@@ -203,11 +204,7 @@ _POLICY: ContextVar[_PolicyState] = ContextVar(
 
 
 def _coerce_policy(policy: Any) -> GradientPolicy:
-    try:
-        return GradientPolicy(policy)
-    except ValueError:
-        raise ValueError(f"policy must be a GradientPolicy ({', '.join(p.value for p in GradientPolicy)}),"
-                         f" got {policy!r}") from None
+    return parse_enum(GradientPolicy, policy, "policy")
 
 
 @contextmanager
@@ -478,6 +475,26 @@ def _values(x: Any) -> Any:
 
 
 # ---- norm, renormalisation, gauge -----------------------------------------------------------------
+def angular_tuple(theta: Any) -> tuple[Any, Any]:
+    """The unit-circle tuple ``(cos θ, sin θ)`` of an angle (the ``ANGULAR_UNIT_CIRCLE`` gauge):
+    a scalar node, a batched tensor, a TRScalar/TRArray or a number, differentiable on both
+    tapes. ``θ = π/2`` is the value 0 (``(0, 1)``); ``θ = 0`` is the pole ``(1, 0)``.
+
+    >>> from zeroproof.autodiff import TRNode
+    >>> th = TRNode.parameter(0.0)
+    >>> N, D = angular_tuple(th)
+    >>> (N.value, D.value)
+    (TRScalar(1.0, REAL), TRScalar(0.0, REAL))
+    >>> D.backward(); th.gradient      # d sin θ / dθ = cos 0
+    TRScalar(1.0, REAL)
+    """
+    from ..core.ops import tr_cos, tr_sin
+
+    if isinstance(theta, (int, float)) and not isinstance(theta, bool):
+        theta = real(float(theta))
+    return tr_cos(theta), tr_sin(theta)
+
+
 def tuple_norm(N: Any, D: Any) -> Any:
     """``‖(N, D)‖ = √(N² + D²)`` as values (NumPy array or float; no graph).
 
@@ -568,20 +585,13 @@ class GaugePolicy(str, enum.Enum):
 
     @classmethod
     def coerce(cls, policy: Any, argname: str = "policy") -> "GaugePolicy":
-        """A member from a member, its value or its name (case-insensitive); else ValueError.
+        """A member from a member, its value or its name (case-insensitive); another type is a
+        ``TypeError``, an unknown name a ``ValueError``.
 
         >>> GaugePolicy.coerce("ANGULAR_UNIT_CIRCLE")
         <GaugePolicy.ANGULAR_UNIT_CIRCLE: 'angular_unit_circle'>
         """
-        if isinstance(policy, cls):
-            return policy
-        if isinstance(policy, str):
-            key = policy.strip().lower()
-            for m in cls:
-                if key in (m.value, m.name.lower()):
-                    return m
-        raise ValueError(f"{argname} must be a GaugePolicy ({', '.join(m.value for m in cls)}), "
-                         f"got {policy!r}")
+        return parse_enum(cls, policy, argname)
 
 
 class ProjectiveNormalize:

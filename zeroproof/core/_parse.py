@@ -1,6 +1,7 @@
 """Parsing of the library's mode enums, in one place (one set of rules, one error wording)."""
 from __future__ import annotations
 
+import numbers
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -26,3 +27,35 @@ def parse_enum(cls: type[E], value: Any, argname: str = "mode") -> E:
         if key in (str(m.value).lower().replace("_", "-"), m.name.lower().replace("_", "-")):
             return m
     raise ValueError(f"{argname} must be {accepted}, got {value!r}")
+
+
+def check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> Any:
+    """``value`` as an int ``>= minimum`` (None passes when ``allow_none``): a non-int (bool
+    included) is a ``TypeError``, a smaller int a ``ValueError``; both name the argument.
+
+    >>> check_int("epochs", 3, 1)
+    3
+    """
+    if value is None and allow_none:
+        return None
+    accepted = f"an int >= {minimum}" + (" or None" if allow_none else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.40}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value: Any, accepted: str, ok: Any) -> float:
+    """``value`` as a float: a non-real (bool, str, None, …) is a ``TypeError``; a real for
+    which ``ok(float)`` is false (NaN included) a ``ValueError``; ``accepted`` words both.
+
+    >>> check_real("theta_scale", 2, "a finite non-zero number", lambda v: v != 0)
+    2.0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.40}")
+    v = float(value)
+    if v != v or not ok(v):
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    return v

@@ -12,8 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..array.tape import TRTensor, cos, sin
-from ..autodiff.projective import GaugePolicy
+from ..core._parse import check_int, check_real
+
+from ..array.tape import TRTensor
+from ..autodiff.projective import GaugePolicy, angular_tuple
+from ..autodiff.tr_node import TRNode
 from .base import Linear, Module, as_input
 
 __all__ = ["AngularProjectiveHead"]
@@ -37,10 +40,10 @@ class AngularProjectiveHead(Module):
     def __init__(self, input_dim: int, output_dim: int = 1, theta_scale: float = 1.0,
                  seed: Any = None) -> None:
         super().__init__()
-        if isinstance(theta_scale, bool) or not isinstance(theta_scale, (int, float)) or \
-                not math.isfinite(theta_scale) or theta_scale == 0:
-            raise ValueError(f"theta_scale must be a finite non-zero number, got {theta_scale!r}")
-        self.theta_scale = float(theta_scale)
+        check_int("input_dim", input_dim, 1)
+        check_int("output_dim", output_dim, 1)
+        self.theta_scale = check_real("theta_scale", theta_scale, "a finite non-zero number",
+                                      lambda v: math.isfinite(v) and v != 0)
         self.linear = Linear(input_dim, output_dim, seed=seed)
         assert self.linear.bias is not None
         self.linear.bias.set_value(self.linear.bias.codes * 0.1 + math.pi / (2 * self.theta_scale))
@@ -49,14 +52,20 @@ class AngularProjectiveHead(Module):
 
     def theta(self, h: Any) -> TRTensor:
         """The predicted angle ``θ`` (batch, output_dim)."""
+        if isinstance(h, TRNode) or (isinstance(h, (list, tuple))
+                                     and any(isinstance(v, TRNode) for v in h)):
+            raise TypeError(
+                "AngularProjectiveHead: h holds scalar TRNodes, but the head's weights live on "
+                "the batched tape; pass an array or a TRTensor, or on the scalar tape compute θ "
+                "with your own TRNode parameters and call "
+                "zeroproof.autodiff.projective.angular_tuple(theta)")
         t = self.linear(as_input(h, "h"))
         return t * self.theta_scale if self.theta_scale != 1.0 else t
 
     def forward(self, h: Any) -> tuple[TRTensor, TRTensor]:
         """``(cos θ, sin θ)`` with ``θ = theta(h)`` for ``h`` of shape (batch, input_dim): two
         TRTensors of shape (batch, output_dim)."""
-        th = self.theta(h)
-        return cos(th), sin(th)
+        return angular_tuple(self.theta(h))
 
     def get_config(self) -> dict[str, Any]:
         """``input_dim``, ``output_dim``, ``theta_scale`` and ``gauge`` (the policy's string value;

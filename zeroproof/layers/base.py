@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..core._parse import check_int
+
 from ..array.tape import TRTensor, as_tensor, relu
 
 __all__ = ["Module", "Linear", "ReLU", "Sequential", "as_input"]
@@ -161,9 +163,7 @@ def _rng(seed: Any) -> np.random.Generator:
 
 
 def _dim(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_int(name, value, 1)
 
 
 class Linear(Module):

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core._parse import check_int, check_real
+
 from ..array.tape import TRTensor, as_tensor
 from ..inference.reference_models import monomial_exponents
 from ..inference.registry import register_model
@@ -41,13 +43,7 @@ from .base import Module, _rng
 __all__ = ["ProjectiveRationalHead"]
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} "
-                        f"{value!r:.40}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
+_int = check_int
 
 
 def _bool(name: str, value: Any) -> bool:
@@ -94,10 +90,8 @@ class ProjectiveRationalHead(Module):
         self.degree_q = _int("degree_q", degree_q, 0)
         self.shared_q = _bool("shared_q", shared_q)
         self.anchor = _bool("anchor", anchor)
-        if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not (
-                math.isfinite(init_scale) and init_scale >= 0):
-            raise ValueError(f"init_scale must be a finite number >= 0, got {init_scale!r}")
-        self.init_scale = float(init_scale)
+        self.init_scale = check_real("init_scale", init_scale, "a finite number >= 0",
+                                     lambda v: math.isfinite(v) and v >= 0)
         if self.anchor and self.degree_q == 0:
             raise ValueError("anchor=True with degree_q=0 leaves Q ≡ 1 with no parameters; use "
                              "degree_q >= 1 or anchor=False")

@@ -27,6 +27,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..core._parse import check_int
+
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
 from ..inference.registry import register_model
@@ -37,12 +39,7 @@ __all__ = ["RationalLayer", "BASES", "basis_matrix"]
 BASES = ("monomial", "chebyshev")
 
 
-def _degree(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r:.40}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
+_degree = check_int
 
 
 def _check_basis(basis: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import projective as _pj
+from ..core._parse import check_real
 from ..autodiff.tr_node import TRNode
 from ..core.scalar import TRScalar, TRTag
 from . import _common as C
@@ -137,9 +138,8 @@ def coverage_loss(P: Any, Q: Any, Y_d: Any = None, target_coverage: float = 0.95
     >>> coverage_loss([1.0, 1.0], [0.0, 1.0], target_coverage=0.9, tau=1e-3)   # c = 0.5
     0.2
     """
-    if isinstance(target_coverage, bool) or not isinstance(target_coverage, (int, float)) \
-            or not 0.0 <= float(target_coverage) <= 1.0:
-        raise ValueError(f"coverage_loss: target_coverage must be in [0, 1], got {target_coverage!r}")
+    target_coverage = check_real("coverage_loss: target_coverage", target_coverage,
+                                 "a number in [0, 1]", lambda v: 0.0 <= v <= 1.0)
     kind = C.kind_of("coverage_loss", P=P, Q=Q)
     shape = C.check_shapes("coverage_loss", P=P, Q=Q)
     tau = _check_tau_pos("coverage_loss", tau)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core._parse import check_int, parse_enum
+
 from ..autodiff.grad_mode import GradientMode
 from ..autodiff.hybrid_gradient import HybridGradientSchedule
 
@@ -15,13 +17,7 @@ __all__ = ["TrainingConfig"]
 _PROGRESS = ("auto", "tqdm", "print", "none")
 
 
-def _int(name: str, value: Any, minimum: int, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an int >= {minimum}{extra}, got {value!r}")
-    return int(value)
+_int = check_int
 
 
 @dataclass
@@ -74,21 +70,23 @@ class TrainingConfig:
             raise TypeError(f"schedule must be a HybridGradientSchedule or None, got "
                             f"{type(self.schedule).__name__}")
         if self.gradient_mode is not None:
-            try:
-                mode = GradientMode(self.gradient_mode)
-            except ValueError:
-                raise ValueError(f"gradient_mode must be 'mask-real', 'saturating' or None, got "
-                                 f"{self.gradient_mode!r}") from None
+            mode = parse_enum(GradientMode, self.gradient_mode, "gradient_mode")
             if mode is GradientMode.HYBRID:
                 raise ValueError("gradient_mode='hybrid' needs a schedule: pass "
                                  "schedule=create_default_schedule() instead")
             self.gradient_mode = mode.value
+        if not (isinstance(self.lift_targets, bool) or isinstance(self.lift_targets, str)):
+            raise TypeError(f"lift_targets must be 'auto', True or False, got "
+                            f"{type(self.lift_targets).__name__} {self.lift_targets!r:.40}")
         if self.lift_targets not in ("auto", True, False):
             raise ValueError(f"lift_targets must be 'auto', True or False, got {self.lift_targets!r}")
         if self.progress is True:
             self.progress = "auto"
         elif self.progress is False or self.progress is None:
             self.progress = "none"
+        if not isinstance(self.progress, str):
+            raise TypeError(f"progress must be one of {list(_PROGRESS)} or a bool, got "
+                            f"{type(self.progress).__name__} {self.progress!r:.40}")
         if self.progress not in _PROGRESS:
             raise ValueError(f"progress must be one of {list(_PROGRESS)} or a bool, got {self.progress!r}")
         if self.pole_domain is not None:
