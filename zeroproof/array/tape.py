@@ -187,7 +187,20 @@ class TRTensor:
         r = self._rec
         if r is None or r.op not in (DIV, LOG, SQRT):
             raise ValueError(f"x_value can be attached to recorded div/log/sqrt nodes only, not {self.op!r}")
-        r.k = None if x is None else np.asarray(x, dtype=np.float64)
+        if x is None:
+            r.k = None
+            return
+        try:
+            xs = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"x_value must be a real array-like broadcastable to the node's shape "
+                            f"{r.out_shape}, got {type(x).__name__}") from None
+        try:
+            np.broadcast_shapes(xs.shape, r.out_shape)
+        except ValueError:
+            raise ValueError(f"x_value of shape {xs.shape} does not broadcast to the node's shape "
+                             f"{r.out_shape}") from None
+        r.k = xs
 
     def set_value(self, value: Any) -> None:
         """Replace a leaf's value in place (optimizers, checkpoints). Shape and dtype must match;
@@ -222,6 +235,36 @@ class TRTensor:
         t = _new(TRTensor)
         _init_leaf(t, self._v, self._bot, False, self._nf)
         return t
+
+    # copying and pickling: leaves only (a copy is an independent leaf, gradient included) -----
+    def _leaf_state(self, what: str) -> tuple:
+        if not self.is_leaf:
+            raise TypeError(
+                f"{what} of a TRTensor computed by an op is not supported: it belongs to a graph; "
+                f"{what} t.detach() (a constant leaf) or the parameters it was computed from")
+        v = np.array(self._v, copy=True)
+        bot = None if self._bot is None else np.array(self._bot, copy=True)
+        grad = None if self._grad is None else np.array(self._grad, copy=True)
+        return v, bot, self._rec is not None, getattr(self, "_name", None), grad
+
+    def __deepcopy__(self, memo: dict) -> "TRTensor":
+        """An independent leaf: same values, ``requires_grad``, name and gradient (copied).
+
+        >>> import copy
+        >>> w = parameter([1.0, 2.0]); w2 = copy.deepcopy(w)
+        >>> (w2 * 2.0).sum().backward(); w.gradient is None, w2.gradient
+        (True, TRArray([2.0, 2.0], dtype=float64))
+        """
+        t = _rebuild_leaf(*self._leaf_state("deepcopy"))
+        memo[id(self)] = t
+        return t
+
+    def __copy__(self) -> "TRTensor":
+        """Like :meth:`__deepcopy__`: a leaf copy never shares buffers or graph records."""
+        return _rebuild_leaf(*self._leaf_state("copy"))
+
+    def __reduce__(self) -> tuple:
+        return _rebuild_leaf, self._leaf_state("pickling")
 
     def backward(self, grad_output: Any = None) -> None:
         """Accumulate gradients into ``.gradient`` of every requires-grad node reached.
@@ -407,6 +450,16 @@ class _Rec:
                  "recv", "own", "leaf")
 
 
+def _rebuild_leaf(v: np.ndarray, bot: Any, requires_grad: bool, name: Any, grad: Any) -> TRTensor:
+    """A leaf from its state (copy, deepcopy and unpickling of :class:`TRTensor`)."""
+    t = _new(TRTensor)
+    _init_leaf(t, v, bot, requires_grad)
+    if name is not None:
+        t._name = name
+    t._grad = grad
+    return t
+
+
 def _leaf_rec(t: TRTensor) -> _Rec:
     r = _new(_Rec)
     r.op = LEAF
@@ -446,6 +499,18 @@ def as_tensor(x: Any, argname: str = "x") -> TRTensor:
     t = _new(TRTensor)
     if x.__class__ is float or x.__class__ is int:
         _init_leaf(t, float(x) if x - x == 0 else _check_real(x, argname), None, False, False)
+        return t
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{argname} must be a real number or array, got bool {x!r}; use 1.0 or 0.0")
+    if isinstance(x, TRScalar):  # a Python-float code: like a Python number it does not widen
+        bot = np.True_ if x._tag is TRTag.BOTTOM else None  # a float32 array (NumPy's rules)
+        _init_leaf(t, x._value if x._tag is REAL else _CODE_OF_TAG[x._tag], bot, False)
+        return t
+    if isinstance(x, np.floating) and not isinstance(x, np.float16):
+        _init_leaf(t, x if x - x == 0 else _check_real(x, argname), None, False, False)
+        return t  # a NumPy float scalar keeps its dtype (NumPy's promotion rules), as on TRArray
+    if isinstance(x, (np.integer, np.float16)):  # like a Python number, as on TRArray
+        _init_leaf(t, _check_real(x, argname), None, False, False)
         return t
     codes, bot = _leaf_codes(x, argname)
     _init_leaf(t, codes, bot, False)
@@ -958,11 +1023,17 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
             leaf.g = leaf.recv = None
             leaf.own = False
             finish(leaf, g, recv, own)
-    except BaseException:
-        for r in leaves:
+    except BaseException:  # any exception, even an interrupt between two statements: scrub
+        seen = set()          # every running sum, so the graph can be differentiated again
+        stack = [root]
+        while stack:
+            r = stack.pop()
+            if r is None or id(r) in seen:
+                continue
+            seen.add(id(r))
             r.g = r.recv = None
-        for r in pending.values():
-            r.g = r.recv = None
+            r.own = False
+            stack.extend(r.ins)
         raise
 
 

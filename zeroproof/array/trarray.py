@@ -369,7 +369,9 @@ class TRArray:
 
         body = np.array2string(c, separator=", ", formatter={"float_kind": fmt},
                                prefix="TRArray(")
-        return f"TRArray({body}, dtype={self._codes.dtype})"
+        empty_nd = self._codes.size == 0 and self._codes.ndim > 1  # shape shown as NumPy does
+        shape = f", shape={self._codes.shape}" if empty_nd else ""
+        return f"TRArray({body}{shape}, dtype={self._codes.dtype})"
 
     __str__ = __repr__
 

@@ -222,11 +222,8 @@ def sweep(root, seed, table, collect, sat_table=None, decide=None):
             if g is _NONE:
                 g = zero
             {finish}
-    except BaseException:
-        for n in leaves:
-            n._g = None
-        for n in pending.values():
-            n._g = None
+    except BaseException:  # any exception, even an interrupt between two statements: scrub
+        _clear_scratch(root)  # every running sum, so the graph can be differentiated again
         raise
 """
 # Hand a contribution ``g{x}`` to input ``{x}`` (inlined: this runs once per edge of the graph).
@@ -239,6 +236,19 @@ if cur is None:
         leaves.append({x})
 else:
     {x}._g = g{x} if cur is _NONE else cur + g{x}"""
+
+
+def _clear_scratch(root: TRNode) -> None:
+    """Reset the per-pass slot ``_g`` of every node reachable from ``root`` (iterative)."""
+    seen = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        node._g = None
+        stack.extend(node._in)
 
 
 def _indent(code: str, spaces: int) -> str:
@@ -319,7 +329,8 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str) -> Callable:
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
         dispatch=_dispatch(forms, choices, graph, 12),
     )
-    ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan")}
+    ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan"),
+                          "_clear_scratch": _clear_scratch}
     exec(compile(src, f"<sweep graph={graph} accumulate={accumulate} {table_name}>", "exec"), ns)
     return ns["sweep"]
 

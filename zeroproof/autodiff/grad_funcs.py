@@ -9,7 +9,7 @@ from ..core import kernels as K
 from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
 from .backward import grad
 from .grad_mode import MODE, GradientMode
-from .tr_node import TRNode, _leaf, _leaf_code, identity_node
+from .tr_node import TRNode, _leaf, _leaf_code, enable_grad, identity_node, is_grad_enabled
 
 __all__ = ["tr_value_and_grad", "tr_grad", "check_gradient", "GradientCheckResult"]
 
@@ -26,11 +26,12 @@ def _argnums(argnums: Any) -> tuple[tuple[int, ...], bool]:
     raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
 
 
-def _as_source(x: Any, pos: int) -> TRNode:
-    """A fresh parameter holding ``x``'s value; if ``x`` is a node that requires grad, a recorded
-    identity of it instead, so the result stays connected and transforms nest."""
+def _as_source(x: Any, pos: int, connect: bool) -> TRNode:
+    """A fresh parameter holding ``x``'s value; if ``x`` is a node that requires grad and
+    ``connect`` (an enclosing differentiation records), a recorded identity of it instead, so
+    the result stays connected and transforms nest."""
     if isinstance(x, TRNode):
-        return identity_node(x) if x.requires_grad else _leaf(x._v, True)
+        return identity_node(x) if (x.requires_grad and connect) else _leaf(x._v, True)
     return _leaf(_leaf_code(x, f"argument {pos}"), True)
 
 
@@ -61,16 +62,23 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
         if len({i % n for i in nums}) != len(nums):
             raise ValueError(f"argnums={argnums!r} names the same argument twice; each argument "
                              f"is differentiated once (repeat the result instead)")
+        # The gradient is itself differentiable (create_graph) when an enclosing computation
+        # records and any argument, differentiated or not, is a node that requires grad: then
+        # mixed partials like d/dy (d/dx f) are right. The transform always records its own
+        # pass, also inside no_grad() (like torch.func.grad); there it returns constants.
+        recording = is_grad_enabled()
+        nested = recording and any(isinstance(a, TRNode) and a.requires_grad
+                                   for a in (*args, *kwargs.values()))
         new_args = list(args)
         sources = []
-        nested = False
-        for i in nums:
-            a = args[i]
-            nested = nested or (isinstance(a, TRNode) and a.requires_grad)
-            src = _as_source(a, i)
-            new_args[i] = src
-            sources.append(src)
-        out = f(*new_args, **kwargs)
+        with enable_grad():
+            for i in nums:
+                src = _as_source(args[i], i, nested)
+                new_args[i] = src
+                sources.append(src)
+            out = f(*new_args, **kwargs)
+            if isinstance(out, TRNode):
+                grads = grad(out, sources, create_graph=nested)
         if not isinstance(out, TRNode):
             raise TypeError(
                 f"the function must return a scalar TRNode built from its arguments, got "
@@ -81,7 +89,8 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
                 + ("; use the lifted ops of zeroproof.autodiff (tr_add, ...) or operators on the "
                    "argument so that the result stays a TRNode" if isinstance(out, (TRScalar, float, int)) else "")
             )
-        grads = grad(out, sources, create_graph=nested)
+        if not recording:
+            out = out.detach()
         return out, (tuple(grads) if multiple else grads[0])
 
     value_and_grad.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"

@@ -132,12 +132,11 @@ def gradient_mode(mode: "GradientMode | str", saturation_bound: float | None = N
     m = parse_mode(mode)
     b = None if saturation_bound is None else check_bound(saturation_bound)
     t_mode = MODE.set(m)
-    t_bound = BOUND.set(b) if b is not None else None
+    t_bound = BOUND.set(BOUND.get() if b is None else b)  # restored even if set inside the block
     try:
         yield m
     finally:
-        if t_bound is not None:
-            BOUND.reset(t_bound)
+        BOUND.reset(t_bound)
         MODE.reset(t_mode)
 
 

@@ -69,10 +69,10 @@ class TRGradientTape:
                 "gradient() was already called on this non-persistent tape; create it with "
                 "gradient_tape(persistent=True) to ask for several gradients"
             )
-        self._used = True
         single = isinstance(sources, TRNode)
         srcs = [sources] if single else list(sources)
         out = grad(target, srcs, grad_output=output_gradient)
+        self._used = True  # only a call that produced gradients uses the tape up
         return out[0] if single else out
 
 

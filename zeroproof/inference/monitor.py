@@ -46,6 +46,23 @@ class StrictInferenceMonitor:
         self.n_batches = 0
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """Copy and pickle support: the counters, without the lock (a copy gets its own).
+
+        >>> import copy
+        >>> m = StrictInferenceMonitor("b"); m2 = copy.deepcopy(m)
+        >>> m2.bundle_id
+        'b'
+        """
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def update(self, bottom_mask: Any, gap_mask: Any = None) -> "StrictInferenceMonitor":
         """Add one batch of masks (``gap_mask=None`` means no gap region); returns ``self``.
 
