@@ -77,26 +77,7 @@ def test_an_interrupt_anywhere_in_the_sweep_leaves_the_graph_reusable(stop_after
     y = x
     for _ in range(50):
         y = y * 1.0 + 0.0
-    count = [0]
-
-    def tracer(frame, event, arg):
-        if frame.f_code.co_filename.startswith("<sweep"):
-            def local(frame, event, arg):
-                if event == "line":
-                    count[0] += 1
-                    if count[0] == stop_after:
-                        raise KeyboardInterrupt
-                return local
-            return local
-        return None
-
-    sys.settrace(tracer)
-    try:
-        y.backward()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sys.settrace(None)
+    _run_interrupted(y.backward, lambda code: code.co_filename.startswith("<sweep"), stop_after)
     x.zero_grad()
     y.backward()
     assert x.gradient == zp.real(1.0)
@@ -146,26 +127,34 @@ def test_an_interrupt_in_the_batched_sweep_leaves_the_graph_reusable(stop_after)
     for _ in range(10):
         y = y * 2.0 + 1.0
     y = y.sum()
+    _run_interrupted(y.backward, lambda code: code.co_name in (
+        "_sweep", "_give", "_contributions_into_g"), stop_after)
+    w.zero_grad()
+    y.backward()
+    assert np.array_equal(w.gradient.to_numpy(), np.full(4, 2.0 ** 10))
+
+
+def _run_interrupted(run, in_sweep, stop_after: int) -> None:
+    """Run ``run()`` raising KeyboardInterrupt at the ``stop_after``-th line executed in a frame
+    for which ``in_sweep(code)`` holds (deterministic stand-in for a Ctrl-C)."""
     count = [0]
 
     def tracer(frame, event, arg):
-        if frame.f_code.co_name in ("_sweep", "_give", "_contributions_into_g"):
-            def local(frame, event, arg):
-                if event == "line":
-                    count[0] += 1
-                    if count[0] == stop_after:
-                        raise KeyboardInterrupt
-                return local
+        if not in_sweep(frame.f_code):
+            return None
+
+        def local(frame, event, arg):
+            if event == "line":
+                count[0] += 1
+                if count[0] == stop_after:
+                    raise KeyboardInterrupt
             return local
-        return None
+        return local
 
     sys.settrace(tracer)
     try:
-        y.backward()
+        run()
     except KeyboardInterrupt:
         pass
     finally:
         sys.settrace(None)
-    w.zero_grad()
-    y.backward()
-    assert np.array_equal(w.gradient.to_numpy(), np.full(4, 2.0 ** 10))
