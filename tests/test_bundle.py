@@ -305,3 +305,49 @@ def test_wrapper_and_loaded_bundle_decode_a_rational_layer(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(TypeError, match="must return a pair"):
         SCMInferenceWrapper(lambda v: v, cfg)(x)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    (("reference", "rtol"), 5.0, ("reference.rtol",)),
+    (("reference", "rtol"), -1.0, ("reference.rtol",)),
+    (("reference", "atol"), -1.0, ("reference.atol",)),
+    (("reference", "atol"), 1e9, ("reference.atol", "exceeds")),
+    (("bundle_id",), "", ("bundle_id",)),
+])
+def test_validation_refuses_values_export_never_writes(bundle, field, value, words):
+    meta = _meta(bundle)
+    target = meta
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = value
+    _write_meta(bundle, meta)
+    _expect(bundle, "metadata_field", *words)
+
+
+def test_validation_checks_schema_version_type_and_file_sizes(bundle):
+    meta = _meta(bundle)
+    meta["strict_inference_schema_version"] = float(meta["strict_inference_schema_version"])
+    _write_meta(bundle, meta)
+    _expect(bundle, "unknown_schema_version")
+    meta["strict_inference_schema_version"] = int(meta["strict_inference_schema_version"])
+    meta["files"]["parameters.npz"]["bytes"] += 1
+    _write_meta(bundle, meta)
+    _expect(bundle, "digest_mismatch", "bytes")
+
+
+def test_validation_messages_name_what_differs(bundle):
+    meta = _meta(bundle)
+    meta["reference"]["n_rows"] = 3
+    _write_meta(bundle, meta)
+    _expect(bundle, "reference_mismatch", "n_rows 3")
+
+
+def test_bad_bundle_id_is_refused_before_anything_is_written(tmp_path):
+    d = export_bundle(_model(), tmp_path / "b", reference_inputs=np.ones((2, 2)))
+    before = sorted(os.listdir(d))
+    with pytest.raises(TypeError, match="bundle_id"):
+        export_bundle(_model(), d, reference_inputs=np.ones((2, 2)), bundle_id=5, overwrite=True)
+    with pytest.raises(ValueError, match="bundle_id"):
+        export_bundle(_model(), d, reference_inputs=np.ones((2, 2)), bundle_id="", overwrite=True)
+    assert sorted(os.listdir(d)) == before
+    validate_bundle(d)

@@ -317,3 +317,90 @@ def test_module_tree_includes_modules_in_lists_and_angular_head_config_round_tri
     assert again.get_config() == head.get_config()
     with pytest.raises(ValueError, match="gauge"):
         AngularProjectiveHead.from_config({**head.get_config(), "gauge": "free"})
+
+
+def _pole_data(n=64):
+    x = np.linspace(-1, 1, n)
+    with np.errstate(divide="ignore"):
+        return x, 1 / (x - 0.5)
+
+
+def test_epochs_that_would_train_nothing_are_errors():
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig, chordal_loss
+
+    x, y = _pole_data()
+    model = RationalLayer(2, 2, seed=0)
+    cfg = TrainingConfig(epochs=2, batch_size=16, progress="none")
+    constant_loss = lambda out, t: za.constant(1.0)  # noqa: E731
+    with pytest.raises(ValueError, match="depends on no parameter"):
+        SCMTrainer(model, Adam(model.parameters()), constant_loss, (x, y), cfg).fit()
+    batches = ((x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16))  # a one-shot generator
+    with pytest.raises(ValueError, match="epoch 1 saw no batches"):
+        SCMTrainer(model, Adam(model.parameters()), chordal_loss, batches, cfg).fit()
+    with pytest.raises(ValueError, match="epoch 0 saw no batches"):
+        SCMTrainer(model, Adam(model.parameters()), chordal_loss, [], cfg).fit()
+    trainer = SCMTrainer(model, Adam(model.parameters()), chordal_loss, (x, y), cfg)
+    with pytest.raises(TypeError, match="epochs must be an int"):
+        trainer.fit(2.7)
+
+
+def test_checkpoint_restores_the_shuffle_seed(tmp_path):
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig, chordal_loss
+
+    x, y = _pole_data()
+
+    def make(seed):
+        model = RationalLayer(2, 2, seed=0)
+        cfg = TrainingConfig(epochs=6, batch_size=16, seed=seed, progress="none")
+        return model, SCMTrainer(model, Adam(model.parameters(), lr=0.01), chordal_loss, (x, y),
+                                 cfg)
+
+    m1, t1 = make(None)  # a random shuffle seed, drawn once
+    t1.fit(3)
+    t1.save_checkpoint(tmp_path / "ck.zip")
+    t1.fit(6)
+    m2, t2 = make(12345)  # a different seed: the checkpoint's must win
+    t2.load_checkpoint(tmp_path / "ck.zip")
+    t2.fit(6)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(a.codes, b.codes)
+
+
+def test_wrapper_in_training_keeps_a_projective_head_on_the_tape():
+    from zeroproof.inference import SCMInferenceWrapper
+    from zeroproof.layers import ProjectiveRationalHead
+
+    head = ProjectiveRationalHead(1, 1, seed=0)
+    P, Q = SCMInferenceWrapper(head).train()(np.zeros((3, 1)))
+    assert isinstance(P, za.TRTensor) and P.requires_grad
+    decoded, bottom, gap = SCMInferenceWrapper(head)(np.zeros((3, 1)))  # eval: NumPy decoding
+    assert isinstance(decoded, np.ndarray)
+
+
+def test_lifted_targets_reach_the_loss_with_their_kinds():
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig
+    from zeroproof.training.targets import LiftedTargets
+
+    x, y = _pole_data(32)
+    seen = []
+
+    def loss(out, targets):
+        seen.append(targets)
+        P, Q = out
+        return (P * targets[1] - Q * targets[0]) ** 2
+
+    model = RationalLayer(2, 2, seed=0)
+    cfg = TrainingConfig(epochs=1, batch_size=32, progress="none")
+    SCMTrainer(model.forward_pq, Adam(model.parameters()), loss, (x, y), cfg).fit()
+    assert isinstance(seen[0], LiftedTargets) and seen[0].finite_mask.shape == (32,)
+    assert isinstance(seen[0][0], za.TRTensor)
+
+
+def test_tau_sweep_compares_in_the_dtype_of_q():
+    from zeroproof.inference import InferenceConfig, strict_inference
+    from zeroproof.metrics import tau_infer_sweep_from_q_abs
+
+    Q = np.array([1e-6, 2e-6, 5e-7], np.float32)
+    bottom = strict_inference(np.ones(3, np.float32), Q, InferenceConfig(1e-6))[1]
+    curves = tau_infer_sweep_from_q_abs(np.abs(Q), [True, True, False], [1e-6])
+    assert curves["n_bottom"] == [int(bottom.sum())] == [1]

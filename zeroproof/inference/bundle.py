@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ import numpy as np
 
 from .mode import InferenceConfig, _resolve_config, strict_inference
 from .wrapper import model_pq
+from ..core._parse import check_real
 from .registry import (
     BundleModel, model_class_path, register_model, registered_models, registered_name,
     resolve_model_class,
@@ -246,6 +248,12 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
                          f"decorate it with @zeroproof.inference.register_model('<name>')")
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
+    if bundle_id is not None:  # checked before anything is written
+        if not isinstance(bundle_id, str):
+            raise TypeError(f"bundle_id must be a non-empty str or None, got "
+                            f"{type(bundle_id).__name__} {bundle_id!r:.60}")
+        if not bundle_id.strip():
+            raise ValueError(f"bundle_id must be a non-empty str or None, got {bundle_id!r}")
     out = _check_path(path)
     if out.exists():
         if not out.is_dir():
@@ -281,8 +289,7 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     decoded, bottom, gap = strict_inference(P, Q, cfg)
     if rtol is None:
         rtol = _default_rtol(decoded.dtype)
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 <= rtol < 1:
-        raise ValueError(f"rtol must be a number in [0, 1), got {rtol!r}")
+    rtol = check_real("rtol", rtol, "a number in [0, 1)", lambda v: 0 <= v < 1)
     finite = np.concatenate([np.ravel(a[np.isfinite(a)]) for a in (P, Q, decoded)])
     scale = float(np.max(np.abs(finite))) if finite.size else 1.0
     atol = float(rtol) * max(scale, 1.0)
@@ -308,8 +315,6 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     if bundle_id is None:
         h = hashlib.sha256((files[ARCHITECTURE]["sha256"] + files[PARAMETERS]["sha256"]).encode())
         bundle_id = "zp-" + h.hexdigest()[:16]
-    elif not isinstance(bundle_id, str) or not bundle_id:
-        raise TypeError(f"bundle_id must be a non-empty str or None, got {bundle_id!r:.60}")
     from .. import __version__
     meta: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
@@ -368,7 +373,7 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
         raise BundleValidationError("metadata_unreadable", f"{METADATA} must hold a JSON object, "
                                     f"got {type(meta).__name__}", METADATA)
     version = meta.get("strict_inference_schema_version")
-    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
         raise BundleValidationError(
             "unknown_schema_version", f"strict_inference_schema_version {version!r} is not "
             f"supported by this zeroproof (supported: {list(SUPPORTED_SCHEMA_VERSIONS)})",
@@ -382,6 +387,9 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
         raise BundleValidationError("metadata_field", f"format must be {BUNDLE_FORMAT!r}, got "
                                     f"{meta['format']!r}", METADATA)
     bundle_id = _field(meta, "bundle_id", str, "a non-empty str")
+    if not bundle_id.strip():
+        raise BundleValidationError("metadata_field", "bundle_id must be a non-empty str, got "
+                                    f"{bundle_id!r}", METADATA)
     tau_infer = _field(meta, "tau_infer", (int, float), "a finite number >= 0")
     tau_train = meta.get("tau_train", "<missing>")
     if tau_train == "<missing>":
@@ -410,6 +418,12 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
         if not isinstance(ref.get(key), typ) or isinstance(ref.get(key), bool):
             raise BundleValidationError("metadata_field", f"reference.{key} is missing or has the "
                                         f"wrong type: {ref.get(key)!r:.60}", METADATA)
+    if not 0 <= ref["rtol"] < 1:
+        raise BundleValidationError("metadata_field", f"reference.rtol must be in [0, 1) (as "
+                                    f"export_bundle requires), got {ref['rtol']!r}", METADATA)
+    if not 0 <= ref["atol"] < math.inf:
+        raise BundleValidationError("metadata_field", f"reference.atol must be a finite number "
+                                    f">= 0, got {ref['atol']!r}", METADATA)
 
     # Files: present, nothing extra, digests.
     for name in _DATA_FILES:
@@ -426,6 +440,10 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
         if not isinstance(rec, dict) or not isinstance(rec.get("sha256"), str):
             raise BundleValidationError("metadata_field", f"files[{name!r}] must hold a sha256",
                                         METADATA)
+        size = (root / name).stat().st_size
+        if rec.get("bytes") != size or isinstance(rec.get("bytes"), bool):
+            raise BundleValidationError("digest_mismatch", f"{name}: {size} bytes on disk, "
+                                        f"metadata.json records {rec.get('bytes')!r}", name)
         digest = _sha256(root / name)
         if digest != rec["sha256"]:
             raise BundleValidationError("digest_mismatch", f"{name}: SHA-256 {digest} does not "
@@ -439,9 +457,10 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
                                     f"'config' and 'parameters'", ARCHITECTURE)
     if arch.get("model_name") != model_info["name"] or arch.get("class_path") != model_info[
             "class_path"]:
-        raise BundleValidationError("architecture", f"{ARCHITECTURE} names model "
-                                    f"{arch.get('model_name')!r} but metadata.json names "
-                                    f"{model_info['name']!r}", ARCHITECTURE)
+        raise BundleValidationError(
+            "architecture", f"{ARCHITECTURE} names model {arch.get('model_name')!r} "
+            f"({arch.get('class_path')!r}) but metadata.json names {model_info['name']!r} "
+            f"({model_info['class_path']!r})", ARCHITECTURE)
     try:
         cls = resolve_model_class(model_info["name"], model_info["class_path"])
     except LookupError as exc:
@@ -482,7 +501,8 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
     x = refs["inputs"]
     if list(x.shape) != ref["input_shape"] or x.shape[0] != ref["n_rows"]:
         raise BundleValidationError("reference_mismatch", f"reference inputs have shape "
-                                    f"{x.shape}, metadata records {ref['input_shape']}", REFERENCE)
+                                    f"{x.shape}; metadata records input_shape "
+                                    f"{ref['input_shape']} and n_rows {ref['n_rows']}", REFERENCE)
     try:
         P, Q = _outputs(model, x, "validate_bundle")
     except Exception as exc:
@@ -490,6 +510,14 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
                                     f"reference inputs: {exc}", REFERENCE) from exc
     decoded, bottom, gap = strict_inference(P, Q, cfg)
     rtol, atol = float(ref["rtol"]), float(ref["atol"])
+    finite = np.concatenate([np.ravel(a[np.isfinite(a)]).astype(np.float64)
+                             for a in (refs["P"], refs["Q"], refs["decoded"])])
+    scale = float(np.max(np.abs(finite))) if finite.size else 1.0
+    if atol > rtol * max(scale, 1.0) * (1 + 1e-9):  # export sets atol = rtol * scale
+        raise BundleValidationError(
+            "metadata_field", f"reference.atol {atol!r} exceeds rtol × the reference's scale "
+            f"({rtol * max(scale, 1.0)!r}), which export_bundle records; a looser tolerance would "
+            f"not test the outputs", METADATA)
     errors: dict[str, float] = {}
     got = {"P": P, "Q": Q, "decoded": decoded, "bottom_mask": bottom, "gap_mask": gap}
     for key in ("P", "Q", "decoded", "bottom_mask", "gap_mask"):

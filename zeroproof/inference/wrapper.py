@@ -101,13 +101,15 @@ def model_pq(model: Any, *args: Any, training: bool = False, **kwargs: Any) -> A
     A model whose call returns the pair is called; a model whose call returns something else
     (a :class:`~zeroproof.layers.RationalLayer` gives ``y = P/Q``) is asked through
     ``predict_pq`` (NumPy arrays, for decoding) or, when ``training``, ``forward_pq`` (the
-    differentiable pair on the batched tape). Anything but a pair is a ``TypeError``.
+    differentiable pair on the batched tape); in training a model without ``forward_pq`` is
+    called, never ``predict_pq``. Anything but a pair is a ``TypeError``.
 
     >>> from zeroproof.inference.wrapper import model_pq
     >>> model_pq(lambda x: (x, 2 * x), 3.0)
     (3.0, 6.0)
     """
-    names = ("forward_pq", "predict_pq") if training else ("predict_pq", "forward_pq")
+    # training needs the differentiable pair: never the NumPy view (that would detach silently)
+    names = ("forward_pq",) if training else ("predict_pq", "forward_pq")
     method = next((m for m in (getattr(model, n, None) for n in names) if callable(m)), None)
     out = method(*args, **kwargs) if method is not None else model(*args, **kwargs)
     if not isinstance(out, (tuple, list)) or len(out) != 2:

@@ -68,6 +68,9 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     q = np.asarray(q_abs)
     if q.dtype.kind not in "fiu":
         raise TypeError(f"q_abs must be a real array of |Q| values, got dtype {q.dtype}")
+    # Thresholds are compared in the dtype of |Q|, as strict_inference compares them in the
+    # dtype of (P, Q): a float32 tau is float32(tau). (|Q| itself converts to float64 exactly.)
+    work = q.dtype if q.dtype.kind == "f" else np.dtype(np.float64)
     q = q.astype(np.float64).ravel()
     y = np.asarray(is_in_range)
     if y.dtype != np.bool_:
@@ -91,7 +94,9 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     nan_in, nan_cen = int((nan & y).sum()), int((nan & ~y).sum())
     n = q.size
     fir, fcr, cov, nbot = [], [], [], []
-    for t in ts:
+    for t_given in ts:
+        with np.errstate(over="ignore"):
+            t = float(work.type(t_given))  # the decoder's threshold in that dtype
         # |Q| < t (or |Q| <= 0 when t == 0), plus NaN
         side = "left" if t > 0 else "right"
         bot_in = int(np.searchsorted(in_sorted, t, side=side)) + nan_in

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..array.tape import TRTensor, as_tensor
 from ..autodiff.grad_mode import gradient_mode
+from ..core._parse import check_int
 from ..autodiff.hybrid_gradient import HybridGradientContext
 from .config import TrainingConfig
 from .data import DataLoader, TensorDataset
@@ -204,13 +205,19 @@ class SCMTrainer:
             return tuple(as_tensor(t, "targets") for t in y) if isinstance(y, tuple) else \
                 as_tensor(y, "targets")
         try:
-            from .targets import lift_targets  # issue 7's module; imported on first use
+            from .targets import LiftedTargets, lift_targets  # imported on first use
         except ImportError as exc:
             raise ImportError(
                 "lifting targets needs zeroproof.training.targets.lift_targets, which could not be "
                 f"imported ({exc}); pass TrainingConfig(lift_targets=False) and lift them in "
                 "loss_fn") from exc
         lifted = lift_targets(y)
+        if isinstance(lifted, LiftedTargets):  # keep kinds/signs/finite_mask for the loss
+            y_n, y_d = (as_tensor(t, "lifted targets") if isinstance(t, np.ndarray) else t
+                        for t in lifted)
+            out = tuple.__new__(LiftedTargets, (y_n, y_d))
+            out.kinds, out.signs, out.finite_mask = lifted.kinds, lifted.signs, lifted.finite_mask
+            return out
         if isinstance(lifted, (tuple, list)):
             return tuple(as_tensor(t, "lifted targets") if isinstance(t, np.ndarray) else t
                          for t in lifted)
@@ -224,16 +231,19 @@ class SCMTrainer:
         if not isinstance(loss, TRTensor):
             raise TypeError(f"loss_fn must return a TRTensor (a scalar or one loss per element), "
                             f"got {type(loss).__name__}")
+        if not loss.requires_grad:
+            raise ValueError(
+                "loss_fn returned a loss that depends on no parameter (loss.requires_grad is "
+                "False): this step would change nothing. Build the loss from the model's output "
+                "(and not under no_grad()); the model must have parameters that require grad")
         codes = loss.numpy()
         real = np.isfinite(codes)
         n_real = int(np.count_nonzero(real))
         if loss.size == 1:
-            if loss.requires_grad:
-                loss.backward()
+            loss.backward()
             total = float(codes.ravel()[0]) if n_real else 0.0
         elif n_real:
-            if loss.requires_grad:
-                loss.backward(np.where(real, 1.0 / n_real, 0.0))
+            loss.backward(np.where(real, 1.0 / n_real, 0.0))
             total = float(codes[real].sum())
         else:
             total = 0.0
@@ -290,6 +300,11 @@ class SCMTrainer:
                 out_size += r["out_size"]
                 skipped += r["skipped"]
             stats = HybridGradientContext.get_statistics() if sched is not None else None
+        if batches == 0:
+            raise ValueError(
+                f"epoch {epoch} saw no batches: train_loader is empty, or an iterator that an "
+                f"earlier epoch used up (a generator can be iterated once); pass arrays (x, y), a "
+                f"DataLoader or a list of batches")
         poles: list[float] = []
         if sched is not None and cfg.detect_poles:
             for m in _modules_with_poles(self.model):
@@ -316,9 +331,7 @@ class SCMTrainer:
     def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
         """Train from the current epoch up to ``epochs`` (default ``config.epochs``) and return
         the whole history (a resumed trainer continues where its checkpoint stopped)."""
-        total = self.config.epochs if epochs is None else int(epochs)
-        if total < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs!r}")
+        total = self.config.epochs if epochs is None else check_int("epochs", epochs, 1)
         train = getattr(self.model, "train", None)
         if callable(train):
             train()
@@ -431,5 +444,7 @@ class SCMTrainer:
         loader = self.train_loader
         if hasattr(loader, "epoch") and meta["loader"].get("epoch") is not None:
             loader.epoch = int(meta["loader"]["epoch"])
+        if hasattr(loader, "seed") and meta["loader"].get("seed") is not None:
+            loader.seed = int(meta["loader"]["seed"])  # the checkpoint's shuffle order wins
         self.epoch = int(meta["epoch"])
         self.history = list(meta["history"])
