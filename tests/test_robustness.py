@@ -158,3 +158,17 @@ def _run_interrupted(run, in_sweep, stop_after: int) -> None:
         pass
     finally:
         sys.settrace(None)
+
+
+def test_scalar_node_leaves_copy_and_pickle_op_nodes_refuse():
+    w = TRNode.parameter(2.0, name="w")
+    w2 = copy.deepcopy(w)
+    (w2 * 3.0).backward()
+    assert w.gradient is None and w2.gradient == zp.real(3.0) and w2.name == "w"
+    w3 = pickle.loads(pickle.dumps(w2))
+    assert w3.requires_grad and w3.gradient == zp.real(3.0)
+    assert pickle.loads(pickle.dumps(TRNode.constant(zp.bottom()))).value.tag is zp.TRTag.BOTTOM
+    # an op node carries a creation number: copies could collide with live nodes in one pass
+    for make in (copy.deepcopy, copy.copy, pickle.dumps):
+        with pytest.raises(TypeError, match="computed by an op"):
+            make(w * 2.0)

@@ -160,6 +160,34 @@ class TRNode:
         """
         return _leaf(self._v, False)
 
+    # copying and pickling: leaves only (recorded nodes carry creation numbers that must stay
+    # unique among the nodes one backward pass visits) --------------------------------------
+    def _leaf_state(self, what: str) -> tuple:
+        if self._op != LEAF:
+            raise TypeError(
+                f"{what} of a TRNode computed by an op is not supported: it belongs to a graph; "
+                f"{what} node.detach() (a constant leaf) or the parameters it was computed from")
+        return self._v, self.requires_grad, getattr(self, "_name", None), self._grad
+
+    def __deepcopy__(self, memo: dict) -> "TRNode":
+        """An independent leaf: same value, ``requires_grad``, name and gradient.
+
+        >>> import copy
+        >>> w = TRNode.parameter(2.0, name="w"); w2 = copy.deepcopy(w)
+        >>> (w2 * 3.0).backward(); w.gradient is None, w2.gradient
+        (True, TRScalar(3.0, REAL))
+        """
+        n = _rebuild_leaf(*self._leaf_state("deepcopy"))
+        memo[id(self)] = n
+        return n
+
+    def __copy__(self) -> "TRNode":
+        """Like :meth:`__deepcopy__` (a leaf holds no buffers to share)."""
+        return _rebuild_leaf(*self._leaf_state("copy"))
+
+    def __reduce__(self) -> tuple:
+        return _rebuild_leaf, self._leaf_state("pickling")
+
     def backward(self, grad_output: Any = None) -> None:
         """Accumulate ``d self / d node`` into ``.gradient`` of every requires-grad node reached.
 
@@ -251,6 +279,15 @@ def _leaf(code, requires_grad):
     return n
 """, "<tr_node._leaf>", "exec"), globals())
 _leaf: Any
+
+
+def _rebuild_leaf(code: float, requires_grad: bool, name: Any, grad: Any) -> TRNode:
+    """A leaf from its state (copy, deepcopy and unpickling of :class:`TRNode`)."""
+    n = _leaf(code, requires_grad)
+    if name is not None:
+        n._name = name
+    n._grad = grad
+    return n
 
 
 def as_node(x: Any, argname: str = "x") -> TRNode:
