@@ -404,3 +404,47 @@ def test_tau_sweep_compares_in_the_dtype_of_q():
     bottom = strict_inference(np.ones(3, np.float32), Q, InferenceConfig(1e-6))[1]
     curves = tau_infer_sweep_from_q_abs(np.abs(Q), [True, True, False], [1e-6])
     assert curves["n_bottom"] == [int(bottom.sum())] == [1]
+
+
+def test_adam_counts_steps_per_element_like_pytorch_per_parameter():
+    a, b = za.parameter(np.array([1.0])), za.parameter(np.array([1.0, 1.0]))
+    opt = Adam([a, b], lr=0.1)
+    for s in range(6):
+        opt.zero_grad()
+        a._grad = np.array([0.5])
+        if s >= 3:  # b gets gradients from step 4 on; its first element once is not REAL
+            b._grad = np.array([np.inf, 0.5]) if s == 3 else np.array([0.5, 0.5])
+        opt.step()
+    # three Adam steps of size lr for b[1], two for b[0] (its first was skipped), six for a
+    np.testing.assert_allclose(b.codes, [0.8, 0.7], rtol=1e-7)
+    np.testing.assert_allclose(a.codes, [0.4], rtol=1e-7)
+
+
+def test_float32_parameter_never_overflows_to_infinity():
+    w = za.parameter(np.array([3.3e38, 1.0], dtype=np.float32))
+    opt = SGD([w], lr=1.0)
+    w._grad = np.array([-1e38, 1.0])
+    assert opt.step() == 1
+    assert np.isfinite(w.numpy()).all() and w.numpy()[1] == 0.0
+
+
+def test_optimizer_load_state_dict_checks_what_it_restores():
+    w = za.parameter(np.ones(2))
+    sd = Adam([w], lr=0.1).state_dict()
+    for key, value, exc in (("lr", -1.0, ValueError), ("betas", [2.0, 0.5], ValueError),
+                            ("bogus", 1, ValueError)):
+        bad = {**sd, "config": {**sd["config"], key: value}}
+        opt = Adam([w], lr=0.5)
+        with pytest.raises(exc):
+            opt.load_state_dict(bad)
+        assert opt.lr == 0.5  # nothing changed
+    with pytest.raises(TypeError, match="state must be a dict"):
+        Adam([w]).load_state_dict([1, 2])
+
+
+def test_named_parameters_in_pytorch_order():
+    from zeroproof.layers import Linear, ReLU, Sequential
+
+    net = Sequential(Sequential(Linear(2, 4), ReLU()), Linear(4, 1))
+    assert [n for n, _ in net.named_parameters()] == [
+        "layers.0.layers.0.weight", "layers.0.layers.0.bias", "layers.1.weight", "layers.1.bias"]

@@ -74,23 +74,20 @@ class Module:
             yield from child.modules()
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, TRTensor]]:
-        """``(dotted_name, parameter)`` pairs, each parameter once, in definition order."""
+        """``(dotted_name, parameter)`` pairs, each parameter once, in PyTorch's order: a
+        module's own parameters in definition order, then each sub-module's (depth first, in
+        :meth:`named_children` order)."""
         seen: set[int] = set()
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
-            pre, mod = stack.pop(0)
+            pre, mod = stack.pop()
             for name, value in vars(mod).items():
-                full = f"{pre}{name}"
                 if isinstance(value, TRTensor) and value.requires_grad and value.is_leaf:
                     if id(value) not in seen:
                         seen.add(id(value))
-                        yield full, value
-                elif isinstance(value, Module):
-                    stack.append((full + ".", value))
-                elif isinstance(value, (list, tuple)):
-                    for i, item in enumerate(value):
-                        if isinstance(item, Module):
-                            stack.append((f"{full}.{i}.", item))
+                        yield f"{pre}{name}", value
+            stack.extend((f"{pre}{name}.", child)
+                         for name, child in reversed(list(mod.named_children())))
 
     def parameters(self) -> list[TRTensor]:
         """The trainable leaves of this module and its sub-modules."""

@@ -101,7 +101,8 @@ class Optimizer:
                 ok = np.isfinite(g) & np.isfinite(old)
                 g0 = np.where(ok, g, 0.0)
                 new_p, new_state = self._update(i, old, g0)
-                ok &= np.isfinite(new_p)
+                with np.errstate(over="ignore"):  # finite in float64 but not in the dtype: skip
+                    ok &= np.isfinite(new_p.astype(p.dtype, copy=False))
                 for v in new_state.values():
                     ok &= np.isfinite(v)
                 skipped += int(ok.size - np.count_nonzero(ok))
@@ -128,7 +129,11 @@ class Optimizer:
                 "arrays": arrays}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (same optimizer type and parameter shapes)."""
+        """Restore what :meth:`state_dict` returned (same optimizer type and parameter shapes).
+        The hyper-parameters are checked as the constructor checks them; nothing changes unless
+        the whole state is valid."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
         if state.get("type") != type(self).__name__:
             raise ValueError(f"optimizer state is for {state.get('type')!r}, this optimizer is "
                              f"{type(self).__name__!r}")
@@ -141,11 +146,16 @@ class Optimizer:
             if np.shape(arrays[key]) != shape:
                 raise ValueError(f"optimizer state {key!r} has shape {np.shape(arrays[key])}, "
                                  f"the parameter has {shape}")
+        config = state.get("config", {})
+        if not isinstance(config, dict) or set(config) != set(self.get_config()):
+            raise ValueError(f"optimizer state config must have the keys "
+                             f"{sorted(self.get_config())}, got {config!r:.80}")
+        checked = type(self)(self.params, **config)  # the constructor's checks, on a scratch copy
         for key, shape in want.items():
             i, k = key.split(".", 1)
             self.state[int(i)][k] = np.array(arrays[key], dtype=np.float64, copy=True)
-        for k, v in state.get("config", {}).items():
-            setattr(self, k, v)
+        for k in config:
+            setattr(self, k, getattr(checked, k))
         self.step_count = int(state.get("step_count", 0))
         self.total_skipped = int(state.get("total_skipped", 0))
 
@@ -213,7 +223,9 @@ class Adam(Optimizer):
     [0.9, -0.9]
     """
 
-    _state_keys = ("exp_avg", "exp_avg_sq")
+    # "step": per element, how many updates it received (PyTorch counts per parameter; an
+    # element skipped for a non-REAL gradient keeps its count, so its bias correction stays right)
+    _state_keys = ("exp_avg", "exp_avg_sq", "step")
     _decoupled = False
 
     def __init__(self, params: Iterable[TRTensor], lr: float = 1e-3,
@@ -236,13 +248,13 @@ class Adam(Optimizer):
             g = g + self.weight_decay * p
         m = b1 * st["exp_avg"] + (1.0 - b1) * g
         v = b2 * st["exp_avg_sq"] + (1.0 - b2) * (g * g)
-        t = self.step_count
+        t = st["step"] + 1.0
         m_hat = m / (1.0 - b1 ** t)
         v_hat = v / (1.0 - b2 ** t)
         new = p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
         if self.weight_decay and self._decoupled:
             new = new - self.lr * self.weight_decay * p
-        return new, {"exp_avg": m, "exp_avg_sq": v}
+        return new, {"exp_avg": m, "exp_avg_sq": v, "step": t}
 
     def get_config(self) -> dict[str, Any]:
         """Hyper-parameters ``lr``, ``betas`` (a list), ``eps`` and ``weight_decay`` (JSON-able)."""
