@@ -172,3 +172,54 @@ def test_scalar_node_leaves_copy_and_pickle_op_nodes_refuse():
     for make in (copy.deepcopy, copy.copy, pickle.dumps):
         with pytest.raises(TypeError, match="computed by an op"):
             make(w * 2.0)
+
+
+def test_numpy_functions_on_transreal_arrays_either_work_or_refuse():
+    x = za.array([1.0, 2.0, 4.0])
+    xb = za.array([zp.bottom(), zp.real(1.0)])
+    assert np.sum(x) == zp.real(7.0) and np.max(x) == zp.real(4.0)
+    assert np.mean(x, 0) == zp.real(7.0 / 3.0) and np.shape(x) == (3,) and np.ndim(x) == 1
+    for call in (lambda: np.concatenate([x, x]), lambda: np.where(True, x, x),
+                 lambda: np.array_equal(xb, xb), lambda: np.reshape(x, (3, 1))):
+        with pytest.raises(TypeError, match="not supported on a TRArray"):
+            call()
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(x)[0] = 5.0  # the immutable array is not written through NumPy
+    assert np.array(x).flags.writeable  # an explicit copy is the user's
+    p = za.parameter(np.ones(3))
+    with pytest.raises(TypeError, match="requires grad"):
+        np.asarray(p)
+    with pytest.raises(TypeError, match="not supported on a TRTensor"):
+        np.concatenate([p, p])
+    assert np.asarray(za.constant([1.0, 2.0])).tolist() == [1.0, 2.0]
+    s = np.sum(p)
+    s.backward()
+    assert np.array_equal(p.gradient.to_numpy(), np.ones(3))
+
+
+def test_tensor_truth_len_iteration_and_indexing_with_bottom():
+    t = za.constant(za.array([zp.bottom(), zp.real(1.0)]))
+    assert t[0].value.tags.tolist() == zp.TRTag.BOTTOM and t[1].value == za.array(1.0)
+    assert [v.value.tags.tolist() for v in t] == [4, 0]
+    assert not bool(za.constant(np.array([np.nan]))) and not bool(za.constant(0.0))
+    assert bool(za.constant(2.0)) and bool(za.constant(np.inf))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(za.constant(np.zeros(2)))
+    with pytest.raises(TypeError, match="0-d"):
+        list(za.parameter(np.array(3.0)))
+    with pytest.raises(TypeError, match="0-d"):
+        len(za.constant(1.0))
+    y = za.tape.exp(za.parameter([0.0, 1.0]))
+    with pytest.raises(ValueError, match="read-only"):
+        y.codes[0] = 5.0  # a saved forward value cannot be corrupted
+    assert za.TRTensor(float("nan")).value.tags.tolist() == 3  # read like from_numpy
+
+
+def test_array_of_arrays_keeps_bottom_and_equality_compares_real_numbers():
+    nested = za.array([za.array([zp.bottom(), zp.real(1.0)]), [2.0, np.inf]])
+    assert nested.tags.tolist() == [[4, 0], [0, 1]]
+    assert (za.array([1.0, 2.0]) == [1.0, 2.0]).tolist() == [True, True]
+    a32 = za.array(np.float32([0.1]))
+    assert (a32 == 0.1).tolist() == [False]  # float32(0.1) is not the real number 0.1
+    assert (a32 == np.float32(0.1)).tolist() == [True]
+    assert (za.array([1.0, 2.0]) + np.longdouble(1)).dtype == np.float64

@@ -28,6 +28,7 @@ TRArray(-2.0, dtype=float64)
 """
 from __future__ import annotations
 
+import math
 import weakref
 from contextvars import ContextVar
 from typing import Any, Sequence
@@ -48,7 +49,7 @@ from ..core.reductions import ReductionMode
 from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
 from ..core.wheel import WHEEL
 from . import kernels as K
-from .trarray import TRArray, numpy_reduction_args
+from .trarray import TRArray, numpy_function, numpy_reduction_args
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
            "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos"]
@@ -109,8 +110,11 @@ class TRTensor:
 
     @property
     def codes(self) -> np.ndarray:
-        """IEEE codes of the value (``inf, -inf, nan`` for ``+∞, −∞, Φ``/⊥)."""
-        return np.asarray(self._v)
+        """IEEE codes of the value (``inf, -inf, nan`` for ``+∞, −∞, Φ``/⊥), a read-only view:
+        an op's value may be saved for backward, so it must not be written through."""
+        v = np.asarray(self._v).view()
+        v.flags.writeable = False
+        return v
 
     @property
     def tags(self) -> np.ndarray:
@@ -309,7 +313,36 @@ class TRTensor:
         return f"TRTensor({', '.join(parts)})"
 
     def __len__(self) -> int:
+        if np.ndim(self._v) == 0:
+            raise TypeError("len() of a 0-d TRTensor")
         return len(self._v)
+
+    def __iter__(self) -> Any:
+        if np.ndim(self._v) == 0:
+            raise TypeError("iteration over a 0-d TRTensor")
+        return (self[i] for i in range(len(self._v)))
+
+    def __bool__(self) -> bool:
+        """The truth value of a one-element tensor, as for a TRScalar (SPEC §2: REAL ≠ 0 and
+        ±∞ are true; 0, Φ and ⊥ are false); more elements are ambiguous (``ValueError``)."""
+        if int(np.size(self._v)) != 1:
+            raise ValueError(f"the truth value of a TRTensor with {np.size(self._v)} elements is "
+                             f"ambiguous; reduce it or compare its .value")
+        return bool(self.value.reshape(())[()])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(t)``: the IEEE codes of a tensor outside any graph (read-only unless
+        copied); a tensor that requires grad refuses, as in PyTorch: use ``t.numpy()``."""
+        if self.requires_grad:
+            raise TypeError("a TRTensor that requires grad cannot be turned into a NumPy array "
+                            "implicitly (that would detach it from the graph); use t.numpy() "
+                            "for its IEEE codes, or t.detach()")
+        return self.value.__array__(dtype, copy)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """NumPy functions: the reductions run the tape's own (differentiable) versions, every
+        other NumPy function is a ``TypeError`` instead of an object array."""
+        return numpy_function(self, func, args, kwargs, "TRTensor")
 
     def reshape(self, *shape: Any) -> "TRTensor":
         """Same values, new shape (NumPy's rules, ``-1`` allowed); differentiable."""
@@ -357,7 +390,10 @@ class TRTensor:
         if isinstance(index, TRTensor):
             raise TypeError("index a TRTensor with ints, slices or NumPy arrays, not a TRTensor")
         codes = np.asarray(self._v)[index]
-        bot = None if self._bot is None else np.broadcast_to(self._bot, self.shape)[index]
+        bot = None if self._bot is None else np.asarray(
+            np.broadcast_to(self._bot, self.shape)[index])
+        if bot is not None and not bot.any():
+            bot = None
         return _record(np.asarray(codes), bot, self._nf, INDEX, (self,), (index, self.shape),
                        self.requires_grad)
 
@@ -422,8 +458,11 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
             f"{argname}: a scalar TRNode cannot enter the batched tape; use its value "
             "(node.value) as a constant, or build the whole computation on one tape"
         )
-    if _is_number(value):
-        return np.asarray(_check_real(value, argname)), None
+    if _is_number(value):  # read like TRArray.from_numpy: nan → Φ, ±inf → ±∞
+        try:
+            return np.asarray(float(value)), None
+        except OverflowError:
+            raise ValueError(f"{argname}: {value!r:.40} is too large for a float") from None
     arr = TRArray.from_numpy(value) if not isinstance(value, (str, bytes)) else None
     if arr is None:
         raise TypeError(f"{argname} must be array-like of real numbers, got {type(value).__name__}")
@@ -506,10 +545,10 @@ def as_tensor(x: Any, argname: str = "x") -> TRTensor:
         bot = np.True_ if x._tag is TRTag.BOTTOM else None  # a float32 array (NumPy's rules)
         _init_leaf(t, x._value if x._tag is REAL else _CODE_OF_TAG[x._tag], bot, False)
         return t
-    if isinstance(x, np.floating) and not isinstance(x, np.float16):
-        _init_leaf(t, x if x - x == 0 else _check_real(x, argname), None, False, False)
+    if isinstance(x, (np.float32, np.float64)):
+        _init_leaf(t, x if math.isfinite(x) else _check_real(x, argname), None, False, False)
         return t  # a NumPy float scalar keeps its dtype (NumPy's promotion rules), as on TRArray
-    if isinstance(x, (np.integer, np.float16)):  # like a Python number, as on TRArray
+    if isinstance(x, (np.integer, np.floating)):  # float16, longdouble: like a Python number
         _init_leaf(t, _check_real(x, argname), None, False, False)
         return t
     codes, bot = _leaf_codes(x, argname)

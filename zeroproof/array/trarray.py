@@ -242,8 +242,20 @@ class TRArray:
         return self._codes.copy()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        a = self._codes.copy() if copy is not False else self._codes
-        return a if dtype is None else a.astype(dtype, copy=False)
+        """The IEEE codes for NumPy (``np.asarray(x)``): a read-only view unless a copy is asked
+        for, so NumPy cannot write into this (immutable) array; ⊥ reads as NaN there."""
+        if copy:
+            a = self._codes.copy()
+        else:
+            a = self._codes.view()
+            a.flags.writeable = False
+        return a if dtype is None else a.astype(dtype, copy=bool(copy))
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        """NumPy functions: the reductions (``np.sum``, ``np.mean``, …) and shape queries run the
+        transreal versions; every other NumPy function is a ``TypeError``, because NumPy would
+        work on IEEE floats and turn ⊥ into Φ without a word."""
+        return numpy_function(self, func, args, kwargs, "TRArray")
 
     def tag_counts(self) -> dict[str, int]:
         """Number of elements per tag name (every tag is a key).
@@ -378,11 +390,14 @@ class TRArray:
     # comparisons and truth ----------------------------------------------------------------------
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
         """Elementwise transreal equality (``Φ == Φ``; ``0.0 == -0.0``) as a bool ndarray."""
+        if isinstance(other, (list, tuple)):
+            other = array(other)
         o = _operand(other, "==")
         if o is NotImplemented:
             return NotImplemented
         oc, ob = o
-        a, b = self._codes, oc
+        # compared as real numbers (SPEC §2): float32 0.1 is not the number 0.1
+        a, b = self._codes.astype(np.float64, copy=False), np.asarray(oc, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             eq = (a == b) | (np.isnan(a) & np.isnan(b))
         ab = np.zeros((), bool) if self._bottom is None else self._bottom
@@ -528,7 +543,7 @@ def _operand(x: Any, opname: str) -> Any:
         return {TRTag.PINF: np.inf, TRTag.NINF: -np.inf, TRTag.PHI: np.nan}[t], None
     if x.__class__ is float:
         return _check_real(x, f"TRArray {opname} operand"), None
-    if isinstance(x, np.floating) and not isinstance(x, np.float16):
+    if isinstance(x, (np.float32, np.float64)):
         _check_real(x, f"TRArray {opname} operand")
         return x, None  # a NumPy float scalar keeps its dtype (NumPy's promotion rules)
     if _is_number(x):
@@ -632,6 +647,20 @@ def array(obj: Any, dtype: Any = None) -> TRArray:
     else:
         if isinstance(obj, (str, bytes)):
             raise TypeError(f"array(obj): obj must be numeric, got {type(obj).__name__}")
+        if isinstance(obj, (list, tuple)) and any(isinstance(v, (TRArray, list, tuple))
+                                                  for v in obj) and _holds_trarray(obj):
+            parts = [array(v) for v in obj]  # each part keeps its tags (⊥ included)
+            try:
+                codes = np.stack([q._codes for q in parts])
+                bot = np.stack([np.zeros(q.shape, bool) if q._bottom is None
+                                else np.broadcast_to(q._bottom, q.shape) for q in parts])
+            except ValueError:
+                raise ValueError(f"array(obj): the parts of obj have different shapes "
+                                 f"{[q.shape for q in parts]}") from None
+            out = TRArray.from_codes(codes, bot if bot.any() else None)
+            if dt is not None and out.dtype != dt:
+                out = out.astype(dt)
+            return out
         a = np.asarray(obj) if not isinstance(obj, np.ndarray) else obj
         if a.dtype == object:
             flat = a.ravel()
@@ -644,6 +673,49 @@ def array(obj: Any, dtype: Any = None) -> TRArray:
     if dt is not None and out.dtype != dt:
         out = out.astype(dt)
     return out
+
+
+def _holds_trarray(obj: Any) -> bool:
+    """Whether a (nested) list or tuple holds a TRArray somewhere."""
+    return any(isinstance(v, TRArray) or (isinstance(v, (list, tuple)) and _holds_trarray(v))
+               for v in obj)
+
+
+_NP_REDUCTIONS: dict[Any, tuple[str, tuple[str, ...]]] = {
+    np.sum: ("sum", ("axis", "dtype", "out", "keepdims")),
+    np.mean: ("mean", ("axis", "dtype", "out", "keepdims")),
+    np.prod: ("prod", ("axis", "dtype", "out", "keepdims")),
+    np.min: ("min", ("axis", "out", "keepdims")), np.amin: ("min", ("axis", "out", "keepdims")),
+    np.max: ("max", ("axis", "out", "keepdims")), np.amax: ("max", ("axis", "out", "keepdims")),
+}
+
+
+def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> Any:
+    """The ``__array_function__`` of TRArray and TRTensor: NumPy reductions run the object's own
+    transreal method, ``np.shape/ndim/size`` answer, anything else is a ``TypeError``."""
+    if func in (np.shape, np.ndim, np.size) and args and args[0] is x and not kwargs:
+        return {np.shape: x.shape, np.ndim: x.ndim, np.size: x.size}[func]
+    spec = _NP_REDUCTIONS.get(func)
+    if spec is not None and args and args[0] is x:
+        name, positional = spec
+        if len(args) - 1 > len(positional):
+            raise TypeError(f"numpy.{func.__name__}: too many arguments for a {kind}")
+        kw = dict(zip(positional, args[1:]))
+        for k, v in kwargs.items():
+            if k in kw:
+                raise TypeError(f"numpy.{func.__name__}: {k} given twice")
+            kw[k] = v
+        unknown = set(kw) - {"axis", "dtype", "out", "keepdims"}
+        if unknown:
+            raise TypeError(f"numpy.{func.__name__}({', '.join(sorted(unknown))}=...) is not "
+                            f"supported on a {kind}")
+        if func in (np.min, np.amin, np.max, np.amax) and "dtype" in kw:
+            raise TypeError(f"numpy.{func.__name__} takes no dtype")
+        return getattr(x, name)(**kw)
+    raise TypeError(
+        f"numpy.{getattr(func, '__name__', func)} is not supported on a {kind}: NumPy would work "
+        f"on IEEE floats and turn ⊥ into Φ. Use the zeroproof.array function of that name "
+        f"where there is one, or .to_numpy() / .codes for plain IEEE floats")
 
 
 def asarray(obj: Any, dtype: Any = None) -> TRArray:
