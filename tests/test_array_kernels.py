@@ -73,7 +73,8 @@ def assert_same(res, want, dtype=np.float64):
 
 BINARY = [(VK.add, SK.f_add), (VK.sub, SK.f_sub), (VK.mul, SK.f_mul), (VK.div, SK.f_div)]
 UNARY = [(VK.neg, SK.f_neg), (VK.abs, SK.f_abs), (VK.sign, SK.f_sign), (VK.log, SK.f_log),
-         (VK.exp, SK.f_exp), (VK.sqrt, SK.f_sqrt)]
+         (VK.exp, SK.f_exp), (VK.sqrt, SK.f_sqrt), (VK.relu, SK.f_relu), (VK.sin, SK.f_sin),
+         (VK.cos, SK.f_cos), (VK.tanh, SK.f_tanh)]
 
 
 def _check_binary(ab, wheel):

@@ -315,6 +315,7 @@ SECOND = [
      [-2.0, 0.5, 2.5]),
     ("abs_log", lambda x: T.tr_log(abs(x)) * x, lambda x: mpmath.log(abs(x)) * x, [-2.0, 0.5]),
     ("div_by_neg", lambda x: 3 / (x - 10), lambda x: 3 / (x - 10), [1.0, 9.5]),
+    ("tanh", lambda x: T.tr_tanh(x) * x, lambda x: mpmath.tanh(x) * x, [-1.5, 1e-3, 0.8]),
 ]
 
 

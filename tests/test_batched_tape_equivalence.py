@@ -66,7 +66,7 @@ def hybrid_counts() -> tuple[int, int]:
 
 
 # ---- expression trees --------------------------------------------------------------------------
-UNARY = ["neg", "abs", "sign", "log", "exp", "sqrt", "relu", "sin", "cos"]
+UNARY = ["neg", "abs", "sign", "log", "exp", "sqrt", "relu", "sin", "cos", "tanh"]
 BINARY = ["add", "sub", "mul", "div"]
 CONSTS = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -3.0, 1e-3]
 
@@ -116,7 +116,7 @@ def number_params(tree: tuple, n_params: int, distinct: bool) -> tuple[tuple, in
 
 OPS = {
     "neg": zp.tr_neg, "abs": zp.tr_abs, "sign": zp.tr_sign, "log": zp.tr_log, "exp": zp.tr_exp,
-    "sqrt": zp.tr_sqrt, "relu": zp.tr_relu, "sin": zp.tr_sin, "cos": zp.tr_cos,
+    "sqrt": zp.tr_sqrt, "relu": zp.tr_relu, "sin": zp.tr_sin, "cos": zp.tr_cos, "tanh": zp.tr_tanh,
     "add": zp.tr_add, "sub": zp.tr_sub, "mul": zp.tr_mul, "div": zp.tr_div,
 }
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from zeroproof.bridge import from_ieee, to_ieee
 from zeroproof.core import (
     TRScalar, TRTag, arithmetic_mode, bottom, ninf, phi, pinf, real, tr_abs, tr_add, tr_div,
-    tr_exp, tr_log, tr_mul, tr_neg, tr_pow_int, tr_sign, tr_sqrt, tr_sub,
+    tr_exp, tr_log, tr_mul, tr_neg, tr_pow_int, tr_sign, tr_sqrt, tr_sub, tr_tanh,
 )
 
 from _tr import bits, same, show
@@ -29,7 +29,7 @@ modes = st.sampled_from(["transreal", "wheel"])
 exponents = st.one_of(st.integers(-40, 40), st.integers(-(2**70), 2**70))
 
 BINARY = [tr_add, tr_sub, tr_mul, tr_div]
-UNARY = [tr_neg, tr_abs, tr_sign, tr_log, tr_exp, tr_sqrt]
+UNARY = [tr_neg, tr_abs, tr_sign, tr_log, tr_exp, tr_sqrt, tr_tanh]
 binary_op = st.sampled_from(BINARY)
 unary_op = st.sampled_from(UNARY)
 
@@ -76,7 +76,7 @@ def ieee(x: np.float64) -> TRScalar:
 
 NP_BINARY = {tr_add: np.add, tr_sub: np.subtract, tr_mul: np.multiply, tr_div: np.divide}
 NP_UNARY = {tr_neg: np.negative, tr_abs: np.abs, tr_sign: np.sign, tr_log: np.log,
-            tr_exp: np.exp, tr_sqrt: np.sqrt}
+            tr_exp: np.exp, tr_sqrt: np.sqrt, tr_tanh: np.tanh}
 
 
 @given(finite, finite, binary_op)

@@ -42,7 +42,7 @@ from ..core.wheel import WHEEL
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
-    "relu", "sin", "cos", "matmul", "ipow", "merge_bottom", "Pair", "fp_events",
+    "relu", "sin", "cos", "tanh", "matmul", "ipow", "merge_bottom", "Pair", "fp_events",
 ]
 
 Codes = Any  # np.ndarray, or a float / NumPy float scalar (treated as a 0-d array)
@@ -271,6 +271,10 @@ def _trig(fn: Any) -> Any:
 sin = _trig(np.sin)
 sin.__name__ = "sin"
 sin.__doc__ = "Twin of :func:`zeroproof.core.kernels.f_sin` (NumPy's ufunc; ``sin(±∞) = Φ``)."
+tanh = _trig(np.tanh)
+tanh.__name__ = "tanh"
+tanh.__doc__ = ("Twin of :func:`zeroproof.core.kernels.f_tanh` (NumPy's ufunc; "
+                "``tanh(±∞) = ±1``).")
 cos = _trig(np.cos)
 cos.__name__ = "cos"
 cos.__doc__ = "Twin of :func:`zeroproof.core.kernels.f_cos` (NumPy's ufunc; ``cos(±∞) = Φ``)."

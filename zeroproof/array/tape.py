@@ -42,7 +42,7 @@ from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
 from ..autodiff.ops_table import (
     ABS, ADD, COS, DIV, EXP, ID, INDEX, LEAF, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, OP_NAMES, POW,
-    RELU, RESHAPE, SIGN, SIN, SQRT, SUB, SUM,
+    RELU, RESHAPE, SIGN, SIN, SQRT, SUB, SUM, TANH,
 )
 from ..core.ops import check_int_exponent
 from ..core.reductions import ReductionMode
@@ -52,7 +52,7 @@ from . import kernels as K
 from .trarray import TRArray, numpy_function, numpy_reduction_args
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
-           "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos"]
+           "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos", "tanh"]
 
 _new = object.__new__
 _NONE = object()  # "reached, nothing received"
@@ -685,7 +685,8 @@ _SIN_KERNEL = K.sin
 _COS_KERNEL = K.cos
 _UNARY = {"tr_neg": (NEG, K.neg), "tr_abs": (ABS, K.abs), "tr_sign": (SIGN, K.sign),
           "tr_log": (LOG, K.log), "tr_exp": (EXP, K.exp), "tr_sqrt": (SQRT, K.sqrt),
-          "tr_relu": (RELU, _RELU_KERNEL), "tr_sin": (SIN, _SIN_KERNEL), "tr_cos": (COS, _COS_KERNEL)}
+          "tr_relu": (RELU, _RELU_KERNEL), "tr_sin": (SIN, _SIN_KERNEL), "tr_cos": (COS, _COS_KERNEL),
+          "tr_tanh": (TANH, K.tanh)}
 _BINARY = {"tr_add": (ADD, K.add), "tr_sub": (SUB, K.sub), "tr_mul": (MUL, K.mul),
            "tr_div": (DIV, K.div)}
 _DISPATCH: dict[str, Any] = {
@@ -722,6 +723,15 @@ def sin(x: Any) -> TRTensor:
 def cos(x: Any) -> TRTensor:
     """Transreal ``cos`` on the batched tape."""
     return _unary(COS, _COS_KERNEL, x)
+
+
+def tanh(x: Any) -> TRTensor:
+    """Transreal ``tanh`` on the batched tape (``tanh(±∞) = ±1``, derivative ``1 − tanh²``).
+
+    >>> tanh(constant([0.0, np.inf])).value
+    TRArray([0.0, 1.0], dtype=float64)
+    """
+    return _unary(TANH, K.tanh, x)
 
 
 def log(x: Any) -> TRTensor:

@@ -19,7 +19,7 @@ from ..core import kernels as K
 from .grad_mode import BOUND, MODE, GradientMode
 from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
 from .ops_table import (
-    ADD, ADDC, DIV, EXP, ID, LEAF, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC,
+    ADD, ADDC, DIV, EXP, ID, LEAF, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC, TANH,
 )
 from .rules import bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
@@ -262,7 +262,8 @@ _FINISH_COLLECT = """if id(node) in collect:
 
 
 # The op order of the generated dispatch chains: the most frequent ops first.
-_INLINE_ORDER = (MUL, ADD, MULC, RMULC, ADDC, RADDC, SUB, SUBC, RSUBC, DIV, NEG, EXP, LOG, ID)
+_INLINE_ORDER = (MUL, ADD, MULC, RMULC, ADDC, RADDC, SUB, SUBC, RSUBC, DIV, NEG, EXP, LOG, ID,
+                 TANH)
 # (a hybrid table inlines its choices for DIV and LOG at the same places in the chain)
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 (LEAF, ADD, SUB, MUL, DIV, NEG, ABS, SIGN, LOG, EXP, SQRT, POW, ID, SUM, MEAN, MATMUL, RELU, SIN,
- COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC) = range(27)
-N_OPS = 27
+ COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC, TANH) = range(28)
+N_OPS = 28
 
 OP_NAMES = {
     LEAF: "leaf", ADD: "add", SUB: "sub", MUL: "mul", DIV: "div", NEG: "neg", ABS: "abs",
@@ -11,6 +11,7 @@ OP_NAMES = {
     SUM: "sum", MEAN: "mean", MATMUL: "matmul", RELU: "relu",
     SIN: "sin", COS: "cos", RESHAPE: "reshape", INDEX: "index",
     ADDC: "add", RADDC: "add", SUBC: "sub", RSUBC: "sub", MULC: "mul", RMULC: "mul",
+    TANH: "tanh",
 }
 # SUM, MEAN, MATMUL, RESHAPE and INDEX exist on the batched tape only (a scalar node has no axes).
 BINARY_OPS = frozenset({ADD, SUB, MUL, DIV})

@@ -45,7 +45,7 @@ from typing import Any, Callable
 
 from .ops_table import (
     ABS, ADD, DIV, EXP, ID, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, POW, RELU, SIGN, SQRT, SUB, SUM,
-    SIN, COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC,
+    SIN, COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC, TANH,
 )
 
 # Free names bound per backend; declared here only so linters know they exist.
@@ -126,6 +126,10 @@ def sin_rule(g, a, b, out, k):
 
 def cos_rule(g, a, b, out, k):
     return (-(g * sin(a)),)
+
+
+def tanh_rule(g, a, b, out, k):
+    return (g * (1.0 - out * out),)  # tanh' = 1 − tanh²; 0 at ±∞, where tanh = ±1 is REAL
 
 
 def sign_rule(g, a, b, out, k):
@@ -220,7 +224,7 @@ EXACT: dict[int, Callable] = {
     SUM: sum_rule, MEAN: mean_rule, MATMUL: matmul_rule, RELU: relu_rule,
     SIN: sin_rule, COS: cos_rule, RESHAPE: reshape_rule, INDEX: index_rule,
     ADDC: addc_rule, RADDC: addc_rule, SUBC: addc_rule, RSUBC: rsubc_rule, MULC: mulc_rule,
-    RMULC: mulc_rule,
+    RMULC: mulc_rule, TANH: tanh_rule,
 }
 SATURATING: dict[int, Callable] = {
     **EXACT, DIV: div_sat_rule, LOG: log_sat_rule, SQRT: sqrt_sat_rule, POW: pow_sat_rule,

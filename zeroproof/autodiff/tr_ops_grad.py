@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import kernels as K
-from .ops_table import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, RELU, SIGN, SIN, SQRT, SUB
+from .ops_table import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, RELU, SIGN, SIN, SQRT, SUB, TANH
 from .tr_node import TRNode, _binary, _unary, pow_node
 
 __all__ = [
     "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
-    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos", "tr_tanh",
 ]
 
 
@@ -107,6 +107,15 @@ def tr_cos(a: Any) -> TRNode:
     TRScalar(-0.0, REAL)
     """
     return _unary(COS, K.f_cos, a)
+
+
+def tr_tanh(a: Any) -> TRNode:
+    """``tanh a`` as a graph node (derivative ``1 − tanh² a``).
+
+    >>> x = TRNode.parameter(0.0); y = tr_tanh(x); y.backward(); x.gradient
+    TRScalar(1.0, REAL)
+    """
+    return _unary(TANH, K.f_tanh, a)
 
 
 def tr_pow_int(x: Any, k: int) -> TRNode:

@@ -23,7 +23,7 @@ from .wheel import WHEEL
 
 __all__ = [
     "f_add", "f_sub", "f_mul", "f_div", "f_neg", "f_abs", "f_sign",
-    "f_log", "f_exp", "f_sqrt", "f_pow_int", "f_relu", "f_sin", "f_cos",
+    "f_log", "f_exp", "f_sqrt", "f_pow_int", "f_relu", "f_sin", "f_cos", "f_tanh",
 ]
 
 INF = math.inf
@@ -32,6 +32,7 @@ _np_log = np.log
 _np_exp = np.exp
 _np_sin = np.sin
 _np_cos = np.cos
+_np_tanh = np.tanh
 _sqrt = math.sqrt
 EXP_OVERFLOW = 709.782712893384  # largest x with finite exp(x) in float64
 _copysign = math.copysign
@@ -133,6 +134,15 @@ def f_sin(a: float) -> float:
     """``sin a`` (NumPy's ufunc, as the vectorized twin); ``sin(±∞) = Φ``."""
     if a - a == 0.0:
         return float(_np_sin(a))
+    return BOT if a is BOT else NAN
+
+
+def f_tanh(a: float) -> float:
+    """``tanh a`` (NumPy's ufunc, as the vectorized twin); ``tanh(±∞) = ±1``, Φ and ⊥ stay."""
+    if a - a == 0.0:
+        return float(_np_tanh(a))
+    if a == a:  # ±∞
+        return 1.0 if a > 0 else -1.0
     return BOT if a is BOT else NAN
 
 

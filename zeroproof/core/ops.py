@@ -15,7 +15,7 @@ from .scalar import _CODE_OF_TAG, REAL, TRScalar, _check_real, _is_number, scala
 
 __all__ = [
     "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
-    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos", "to_code",
+    "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos", "tr_tanh", "to_code",
 ]
 
 _from_code = scalar_from_code
@@ -143,6 +143,11 @@ tr_cos = _unary(K.f_cos, "tr_cos", """Cosine; ``cos(±∞) = Φ``.
 
     >>> tr_cos(real(0.0))
     TRScalar(1.0, REAL)
+    """)
+tr_tanh = _unary(K.f_tanh, "tr_tanh", """Hyperbolic tangent; ``tanh(±∞) = ±1``.
+
+    >>> tr_tanh(real(0.0)), tr_tanh(ninf())
+    (TRScalar(0.0, REAL), TRScalar(-1.0, REAL))
     """)
 
 
