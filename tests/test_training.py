@@ -448,3 +448,21 @@ def test_named_parameters_in_pytorch_order():
     net = Sequential(Sequential(Linear(2, 4), ReLU()), Linear(4, 1))
     assert [n for n, _ in net.named_parameters()] == [
         "layers.0.layers.0.weight", "layers.0.layers.0.bias", "layers.1.weight", "layers.1.bias"]
+
+
+def test_frozen_parameters_stay_parameters_like_pytorch():
+    from zeroproof.layers import Linear
+
+    lin = Linear(2, 2, seed=0)
+    lin.bias.requires_grad = False  # frozen
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    assert lin.num_parameters() == 6 and set(lin.state_dict()) == {"weight", "bias"}
+    lin.load_state_dict(Linear(2, 2, seed=1).state_dict())
+    opt = Adam(lin.parameters(), lr=0.1)  # a frozen parameter is accepted and left alone
+    lin(np.ones((3, 2))).sum().backward()
+    bias = lin.bias.codes.copy()
+    weight = lin.weight.codes.copy()
+    opt.step()
+    assert np.array_equal(lin.bias.codes, bias) and not np.array_equal(lin.weight.codes, weight)
+    with pytest.raises(TypeError, match="parameter"):  # a constant is never a parameter
+        Adam([za.constant([1.0])])

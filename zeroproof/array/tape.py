@@ -80,7 +80,9 @@ class TRTensor:
     TRArray([2.0, 4.0], dtype=float64)
     """
 
-    __slots__ = ("_v", "_bot", "_nf", "_rec", "_grad", "_name", "__weakref__")
+    # _param: created as (or made) a parameter; stays True when requires_grad is turned off,
+    # so a frozen parameter is still one of its module's parameters (as in PyTorch)
+    __slots__ = ("_v", "_bot", "_nf", "_rec", "_grad", "_name", "_param", "__weakref__")
     __array_ufunc__ = None
     __array_priority__ = 1000
 
@@ -166,6 +168,7 @@ class TRTensor:
             raise ValueError("requires_grad can only be changed on leaves (use detach() on results)")
         if bool(flag) and self._rec is None:
             self._rec = _leaf_rec(self)
+            self._param = True
         elif not flag:
             self._rec = None
 
@@ -249,7 +252,7 @@ class TRTensor:
         v = np.array(self._v, copy=True)
         bot = None if self._bot is None else np.array(self._bot, copy=True)
         grad = None if self._grad is None else np.array(self._grad, copy=True)
-        return v, bot, self._rec is not None, getattr(self, "_name", None), grad
+        return v, bot, self._rec is not None, getattr(self, "_name", None), grad, self._param
 
     def __deepcopy__(self, memo: dict) -> "TRTensor":
         """An independent leaf: same values, ``requires_grad``, name and gradient (copied).
@@ -475,6 +478,7 @@ def _init_leaf(t: TRTensor, codes: Any, bot: Any, requires_grad: bool, nf: bool 
     t._nf = _nonfinite_any(codes, bot) if nf is None else nf
     t._grad = None
     t._rec = _leaf_rec(t) if requires_grad else None
+    t._param = bool(requires_grad)
 
 
 class _Rec:
@@ -489,10 +493,12 @@ class _Rec:
                  "recv", "own", "leaf")
 
 
-def _rebuild_leaf(v: np.ndarray, bot: Any, requires_grad: bool, name: Any, grad: Any) -> TRTensor:
+def _rebuild_leaf(v: np.ndarray, bot: Any, requires_grad: bool, name: Any, grad: Any,
+                  param: bool = False) -> TRTensor:
     """A leaf from its state (copy, deepcopy and unpickling of :class:`TRTensor`)."""
     t = _new(TRTensor)
     _init_leaf(t, v, bot, requires_grad)
+    t._param = bool(param or requires_grad)
     if name is not None:
         t._name = name
     t._grad = grad
@@ -563,6 +569,7 @@ def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, tr
     t._bot = bot
     t._nf = nf
     t._grad = None
+    t._param = False
     if not (track and (not _scalar_tape._no_grad_blocks or _grad_enabled())):
         t._rec = None
         return t

@@ -82,7 +82,7 @@ class Module:
         while stack:
             pre, mod = stack.pop()
             for name, value in vars(mod).items():
-                if isinstance(value, TRTensor) and value.requires_grad and value.is_leaf:
+                if isinstance(value, TRTensor) and value._param and value.is_leaf:
                     if id(value) not in seen:
                         seen.add(id(value))
                         yield f"{pre}{name}", value

@@ -63,9 +63,9 @@ class Optimizer:
             raise ValueError("params is empty: pass model.parameters() (a non-empty list of "
                              "TRTensor parameters)")
         for i, p in enumerate(plist):
-            if not isinstance(p, TRTensor) or not p.is_leaf or not p.requires_grad:
-                raise TypeError(f"params[{i}] must be a TRTensor parameter (a leaf that requires "
-                                f"grad), got {p!r:.60}")
+            if not isinstance(p, TRTensor) or not p.is_leaf or not p._param:
+                raise TypeError(f"params[{i}] must be a TRTensor parameter (a leaf made by "
+                                f"parameter(), frozen or not), got {p!r:.60}")
         if len({id(p) for p in plist}) != len(plist):
             raise ValueError("params lists the same parameter more than once")
         self.params = plist
