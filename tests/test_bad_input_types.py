@@ -141,3 +141,21 @@ def test_projective_layers_and_losses_type_errors():
         AngularProjectiveHead(input_dim=0)
     with pytest.raises(ValueError, match="target_coverage"):
         coverage_loss([1.0], [0.0], target_coverage=2.0)
+
+
+def test_optimizer_lr_and_module_mode_are_checked():
+    import numpy as np
+
+    from zeroproof.array import parameter
+    from zeroproof.layers import Linear
+    from zeroproof.training import SGD
+
+    opt = SGD([parameter(np.ones(1))], lr=0.1)
+    opt.lr = 0.05
+    assert opt.lr == 0.05
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        opt.lr = -5
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        opt.lr = "fast"
+    with pytest.raises(TypeError, match="mode must be a bool"):
+        Linear(2, 2).train("no")

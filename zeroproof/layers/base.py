@@ -95,6 +95,8 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode on this module and every sub-module; returns self."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"mode must be a bool, got {type(mode).__name__} {mode!r:.40}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self

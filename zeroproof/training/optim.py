@@ -69,12 +69,25 @@ class Optimizer:
         if len({id(p) for p in plist}) != len(plist):
             raise ValueError("params lists the same parameter more than once")
         self.params = plist
-        self.lr = _number("lr", lr, positive=True)
+        self.lr = lr  # checked by the property
         self.step_count = 0
         self.last_skipped = 0
         self.total_skipped = 0
         self.state: list[dict[str, np.ndarray]] = [
             {k: np.zeros(p.shape) for k in self._state_keys} for p in plist]
+
+    @property
+    def lr(self) -> float:
+        """Learning rate; may be changed between steps (a finite number > 0).
+
+        >>> opt = SGD([TRTensor.parameter(np.array([1.0]))], lr=0.1); opt.lr = 0.05; opt.lr
+        0.05
+        """
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _number("lr", value, positive=True)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradients of every parameter."""
