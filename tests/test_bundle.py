@@ -351,3 +351,16 @@ def test_bad_bundle_id_is_refused_before_anything_is_written(tmp_path):
         export_bundle(_model(), d, reference_inputs=np.ones((2, 2)), bundle_id="", overwrite=True)
     assert sorted(os.listdir(d)) == before
     validate_bundle(d)
+
+
+def test_angular_head_exports_and_decodes(tmp_path):
+    from zeroproof.inference import SCMInferenceWrapper
+    from zeroproof.layers import AngularProjectiveHead
+
+    head = AngularProjectiveHead(2, 1, seed=0)
+    path = export_bundle(head, tmp_path / "angular", InferenceConfig(1e-6))
+    validate_bundle(path)
+    x = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
+    want = SCMInferenceWrapper(head, InferenceConfig(1e-6))(x)
+    for a, b in zip(load_bundle(path).wrapper()(x), want):
+        np.testing.assert_array_equal(a, b)

@@ -223,3 +223,18 @@ def test_array_of_arrays_keeps_bottom_and_equality_compares_real_numbers():
     assert (a32 == 0.1).tolist() == [False]  # float32(0.1) is not the real number 0.1
     assert (a32 == np.float32(0.1)).tolist() == [True]
     assert (za.array([1.0, 2.0]) + np.longdouble(1)).dtype == np.float64
+
+
+def test_float32_reduction_overflow_is_silent_and_bridge_pairs_round_trip():
+    import warnings
+
+    from zeroproof import bridge
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = za.sum(za.array(np.array([3e38, 3e38], dtype=np.float32)))
+        p = za.prod(za.array(np.array([3e38, 3e38], dtype=np.float32)))
+    assert s == zp.pinf() and p == zp.pinf()
+    a = np.array([1.0, np.inf, -np.inf, np.nan, -0.0])
+    back = bridge.to_numpy(bridge.from_numpy(a))
+    assert back.tobytes() == a.tobytes()

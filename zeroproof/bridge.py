@@ -88,11 +88,15 @@ def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
 def to_numpy(values: Any, tags: Any = None) -> np.ndarray:
     """IEEE array from ``(values, tags)``: REAL → value, ±∞ → ±inf, Φ and ⊥ → NaN.
 
-    Also accepts a sequence of TRScalar, or any object with ``to_numpy()`` (a ``TRArray``).
+    Also accepts the ``(values, tags)`` pair itself (``to_numpy(from_numpy(a))``), a sequence
+    of TRScalar, or any object with ``to_numpy()`` (a ``TRArray``).
 
     >>> to_numpy(np.array([1.0, np.nan]), np.array([0, 2], dtype=np.uint8)).tolist()
     [1.0, -inf]
     """
+    if tags is None and isinstance(values, tuple) and len(values) == 2 and all(
+            isinstance(v, np.ndarray) for v in values):
+        values, tags = values  # the (values, tags) pair from_numpy returns
     if tags is None:
         if hasattr(values, "to_numpy"):
             return values.to_numpy()

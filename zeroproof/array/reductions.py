@@ -112,7 +112,8 @@ def reduce_codes(
     X, B, out_shape, keep_shape = _lanes(codes, bottom, axis)
     res, rbot = _reduce2d(kind, X, B, m)
     shape = keep_shape if keepdims else out_shape
-    res = res.astype(codes.dtype, copy=False).reshape(shape)
+    with np.errstate(over="ignore"):  # a float32 result beyond its range is ±∞, silently
+        res = res.astype(codes.dtype, copy=False).reshape(shape)
     return res, (None if rbot is None else rbot.reshape(shape))
 
 

@@ -36,7 +36,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .mode import InferenceConfig, _resolve_config, strict_inference
+from .mode import InferenceConfig, _as_real_array, _resolve_config, strict_inference
 from .wrapper import model_pq
 from ..core._parse import check_real
 from .registry import (
@@ -203,7 +203,7 @@ def _outputs(model: Any, x: np.ndarray, where: str) -> tuple[np.ndarray, np.ndar
         out = model_pq(model, x)
     except TypeError as err:
         raise TypeError(f"{where}: {err}") from None
-    P, Q = np.asarray(out[0]), np.asarray(out[1])
+    P, Q = _as_real_array(out[0], "P"), _as_real_array(out[1], "Q")  # TRTensors too
     if P.shape != Q.shape:
         raise ValueError(f"{where}: model(x) returned P.shape={P.shape} and Q.shape={Q.shape}; "
                          f"they must be equal")

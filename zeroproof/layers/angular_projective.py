@@ -17,11 +17,13 @@ from ..core._parse import check_int, check_real
 from ..array.tape import TRTensor
 from ..autodiff.projective import GaugePolicy, angular_tuple
 from ..autodiff.tr_node import TRNode
+from ..inference.registry import register_model
 from .base import Linear, Module, as_input
 
 __all__ = ["AngularProjectiveHead"]
 
 
+@register_model("zeroproof.AngularProjectiveHead")
 class AngularProjectiveHead(Module):
     """``θ = theta_scale · (h @ W + b)``; returns ``(cos θ, sin θ)``, each ``(batch, output_dim)``.
 
@@ -66,6 +68,20 @@ class AngularProjectiveHead(Module):
         """``(cos θ, sin θ)`` with ``θ = theta(h)`` for ``h`` of shape (batch, input_dim): two
         TRTensors of shape (batch, output_dim)."""
         return angular_tuple(self.theta(h))
+
+    def predict_pq(self, h: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(cos θ, sin θ)`` as NumPy arrays (the deployment-bundle view; no graph).
+
+        >>> P, Q = AngularProjectiveHead(2, 1, seed=0).predict_pq(np.zeros((3, 2)))
+        >>> P.shape, bool(np.allclose(P ** 2 + Q ** 2, 1.0))
+        ((3, 1), True)
+        """
+        P, Q = self.forward(h if not isinstance(h, TRTensor) else h.detach())
+        return P.numpy(), Q.numpy()
+
+    def example_inputs(self, n: int = 9) -> np.ndarray:
+        """``n`` rows of inputs spread over [-1, 1] (reference inputs for a bundle)."""
+        return np.linspace(-1.0, 1.0, n * self.input_dim).reshape(n, self.input_dim)
 
     def get_config(self) -> dict[str, Any]:
         """``input_dim``, ``output_dim``, ``theta_scale`` and ``gauge`` (the policy's string value;
