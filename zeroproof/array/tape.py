@@ -281,12 +281,12 @@ class TRTensor:
         """
         backward(self, grad_output)
 
-    def sum(self, axis: Any = None, keepdims: bool = False, exact: bool = False, *,
+    def sum(self, axis: Any = None, keepdims: bool = False, exact: bool = True, *,
             dtype: Any = None, out: Any = None) -> "TRTensor":
-        """Transreal STRICT sum: Φ absorbs, +∞ and −∞ together give Φ, tags exact.
-
-        REAL values are summed like ``np.sum`` (pairwise; the fast path for losses); with
-        ``exact=True`` they are exactly rounded, identical to :func:`zeroproof.array.sum`.
+        """Transreal STRICT sum (SPEC §3): Φ absorbs, +∞ and −∞ together give Φ, tags exact, and
+        REAL values exactly rounded, identical to :func:`zeroproof.array.sum` and ``tr_sum``.
+        ``exact=False`` adds REAL values like ``np.sum`` instead (pairwise rounding, faster on
+        large arrays; tags stay exact).
         ``np.sum(t)`` calls this method (``dtype``/``out`` other than None are a ``TypeError``).
 
         >>> parameter([1.0, 2.0]).sum().value
@@ -295,7 +295,7 @@ class TRTensor:
         numpy_reduction_args("sum", dtype, out)
         return _reduce(SUM, self, axis, keepdims, exact)
 
-    def mean(self, axis: Any = None, keepdims: bool = False, exact: bool = False, *,
+    def mean(self, axis: Any = None, keepdims: bool = False, exact: bool = True, *,
              dtype: Any = None, out: Any = None) -> "TRTensor":
         """Transreal STRICT mean (see :meth:`sum` for ``exact``).
 

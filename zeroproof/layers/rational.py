@@ -320,7 +320,7 @@ class RationalLayer(Module):
 
 
 def _flatten(t: TRTensor) -> TRTensor:
-    """(batch, 1) → (batch,) (on the tape: a sum over the length-1 axis, which is exact)."""
+    """(batch, 1) → (batch,) (on the tape: a differentiable reshape)."""
     if t.requires_grad:
-        return t.sum(axis=1)
+        return t.reshape(-1)
     return as_tensor(t.value.reshape(-1))
