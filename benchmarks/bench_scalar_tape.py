@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (5 if args.quick else 15)
     chain_nodes = args.chain_nodes or (100_000 if args.quick else 1_000_000)
 
+    if MGValue is None:
+        print("note: micrograd is not installed, so there is no micrograd column; "
+              "pip install -e '.[bench]' (or pip install micrograd) to compare")
     pc, qc = coefficients()
     schedule = create_default_schedule()  # δ = 1e-2 at epoch 0: HYBRID decides at every div node
     mask, params = make_tr_case("zeroproof MASK_REAL", lambda: gradient_mode("mask-real"))

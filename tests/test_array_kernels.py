@@ -203,3 +203,16 @@ def test_large_contiguous_log_exp():
     x = np.random.default_rng(3).standard_normal(5000) * 300
     assert_same(VK.exp(x), [SK.f_exp(float(v)) for v in x])
     assert_same(VK.log(np.abs(x)), [SK.f_log(float(v)) for v in np.abs(x)])
+
+
+def test_relu_sin_cos_tanh_on_trarrays_and_through_tr_functions():
+    import zeroproof as zp
+
+    x = za.array([-1.0, 0.0, 2.0, np.inf, -np.inf, np.nan])
+    for fn, tr in ((za.relu, zp.tr_relu), (za.sin, zp.tr_sin), (za.cos, zp.tr_cos),
+                   (za.tanh, zp.tr_tanh)):
+        got = fn(x)
+        assert za.array_identical(got, tr(x))
+        for i in range(6):  # each element is the scalar op's value, tag included
+            want = tr(zp.from_ieee(float(x.codes[i])))
+            assert got[i] == want or (got[i].tag is want.tag and want.tag is not zp.TRTag.REAL)

@@ -13,8 +13,8 @@ TRArray([0.6931471805599453, −∞, Φ], dtype=float64)
 from . import kernels
 from .trarray import (
     TRArray, abs, add, array, array_equal, array_identical, asarray, div, exp, from_numpy, full,
-    log, matmul, max, mean, min, mul, neg, ones, pow_int, prod, sign, sqrt, sub, sum, to_numpy,
-    zeros,
+    log, matmul, max, mean, min, mul, neg, ones, pow_int, prod, relu, sign, sin, cos, sqrt, sub,
+    sum, tanh, to_numpy, zeros,
 )
 from ..core.reductions import ReductionMode
 
@@ -22,6 +22,7 @@ __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
     "array_equal", "array_identical",
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
+    "relu", "sin", "cos", "tanh",
     "sum", "mean", "prod", "min", "max", "matmul", "ReductionMode", "kernels",
 ]
 from .tape import TRTensor, as_tensor, constant, grad, parameter  # noqa: E402

@@ -34,7 +34,7 @@ __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
     "array_equal", "array_identical",
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
-    "sum", "mean", "prod", "min", "max", "matmul",
+    "relu", "sin", "cos", "tanh", "sum", "mean", "prod", "min", "max", "matmul",
 ]
 
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -698,6 +698,9 @@ def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> A
     spec = _NP_REDUCTIONS.get(func)
     if spec is not None and args and args[0] is x:
         name, positional = spec
+        if not hasattr(x, name):
+            raise TypeError(f"numpy.{func.__name__} is not supported on a {kind}: the tape "
+                            f"differentiates sum and mean only (use .value for the others)")
         if len(args) - 1 > len(positional):
             raise TypeError(f"numpy.{func.__name__}: too many arguments for a {kind}")
         kw = dict(zip(positional, args[1:]))
@@ -898,6 +901,26 @@ sqrt = _unary(K.sqrt, "sqrt", """Elementwise square root (``√(x<0) = Φ``, ``�
     >>> sqrt(array([4.0, -1.0, np.inf]))
     TRArray([2.0, Φ, +∞], dtype=float64)
     """)
+relu = _unary(K.relu, "relu", """Elementwise ``max(x, 0)`` (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ).
+
+    >>> relu(array([-1.0, 2.0, -np.inf]))
+    TRArray([0.0, 2.0, 0.0], dtype=float64)
+    """)
+sin = _unary(K.sin, "sin", """Elementwise sine (``sin(±∞) = Φ``).
+
+    >>> sin(array([0.0, np.inf]))
+    TRArray([0.0, Φ], dtype=float64)
+    """)
+cos = _unary(K.cos, "cos", """Elementwise cosine (``cos(±∞) = Φ``).
+
+    >>> cos(array([0.0]))
+    TRArray([1.0], dtype=float64)
+    """)
+tanh = _unary(K.tanh, "tanh", """Elementwise hyperbolic tangent (``tanh(±∞) = ±1``).
+
+    >>> tanh(array([0.0, -np.inf]))
+    TRArray([0.0, -1.0], dtype=float64)
+    """)
 
 
 def pow_int(x: Any, k: int) -> TRArray:
@@ -976,6 +999,7 @@ max = _reduction("max", """Transreal maximum over ``axis``.
 _DISPATCH = {
     "tr_add": add, "tr_sub": sub, "tr_mul": mul, "tr_div": div, "tr_neg": neg, "tr_abs": abs,
     "tr_sign": sign, "tr_log": log, "tr_exp": exp, "tr_sqrt": sqrt, "tr_pow_int": pow_int,
+    "tr_relu": relu, "tr_sin": sin, "tr_cos": cos, "tr_tanh": tanh,
     "tr_sum": sum, "tr_mean": mean, "tr_prod": prod, "tr_min": min, "tr_max": max,
     "tr_matmul": matmul,
 }
