@@ -238,3 +238,37 @@ def test_float32_reduction_overflow_is_silent_and_bridge_pairs_round_trip():
     a = np.array([1.0, np.inf, -np.inf, np.nan, -0.0])
     back = bridge.to_numpy(bridge.from_numpy(a))
     assert back.tobytes() == a.tobytes()
+
+
+def test_scalar_backward_is_transreal_in_wheel_mode_and_for_a_bottom_seed():
+    from zeroproof.autodiff import tr_sqrt
+    from zeroproof.autodiff.backward import grad
+
+    with zp.wheel_mode():
+        u, v = TRNode.parameter(0.0), TRNode.parameter(0.0)
+        y = tr_sqrt(u * v)  # local term ∞·0: ⊥ in wheel mode
+        y.backward()
+        assert u.gradient.tag is zp.TRTag.BOTTOM and v.gradient.tag is zp.TRTag.BOTTOM
+        assert grad(y, [u])[0].value.tag is zp.TRTag.BOTTOM
+        x = TRNode.parameter(0.0)
+        (tr_sqrt(x) + tr_sqrt(x)).backward()  # +∞ + +∞ is ⊥ in wheel mode
+        assert x.gradient.tag is zp.TRTag.BOTTOM
+    x = TRNode.parameter(0.0)
+    (tr_sqrt(x) + tr_sqrt(x)).backward()  # outside: +∞
+    assert x.gradient == zp.pinf()
+    x = TRNode.parameter(1.0)
+    for f in (lambda t: t * 3.0, lambda t: t + t, lambda t: -t, lambda t: zp.tr_exp(t)):
+        x.zero_grad()
+        f(x).backward(zp.bottom())
+        assert x.gradient.tag is zp.TRTag.BOTTOM
+        assert grad(f(x), [x], grad_output=zp.bottom())[0].value.tag is zp.TRTag.BOTTOM
+
+
+def test_batched_sum_that_overflows_is_masked():
+    p = za.parameter(np.array([1e308, 1e308]))
+    s = p.sum()
+    s.backward()
+    assert s.value == za.array(np.inf) and np.array_equal(p.gradient.to_numpy(), [0.0, 0.0])
+    q = za.parameter(np.array([[1e308, 1e308], [1.0, 2.0]]))
+    q.sum(axis=1).backward(np.ones(2))
+    assert np.array_equal(q.gradient.to_numpy(), [[0.0, 0.0], [1.0, 1.0]])

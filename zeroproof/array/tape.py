@@ -661,7 +661,7 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
     if not axes:  # a 0-d tensor (nothing to reduce): reduce_codes saw axis=None
         codes = codes.reshape(shape)
         rbot = None if rbot is None else rbot.reshape(shape)
-    nf = x._nf and _nonfinite_any(codes, rbot)
+    nf = _nonfinite_any(codes, rbot)  # a REAL-only input can still sum to ±∞ (overflow)
     return _record(codes, rbot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Sequence
 
 from ..core import kernels as K
+from ..core.scalar import BOTTOM_CODE
+from ..core.wheel import WHEEL
 from .grad_mode import BOUND, MODE, GradientMode
 from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
 from .ops_table import (
@@ -378,8 +380,11 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         )
     if root._g is not None:
         raise RuntimeError("this graph is already being differentiated (backward re-entered)")
-    table, decider, name = _rule_table_named("float")
     seed = 1.0 if grad_output is None else _seed(grad_output, False)
+    if seed is BOTTOM_CODE or WHEEL.get():
+        _backward_through_nodes(root, grad_output)
+        return
+    table, decider, name = _rule_table_named("float")
     if not root._op and root._v - root._v != 0.0:
         seed = 0.0  # a non-REAL root passes nothing on, not even to itself as a parameter
     sweep = _sweep_for(False, True, name)
@@ -391,6 +396,17 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         sweep(root, seed, table, None, _saturating_twin("float"), decider)
     finally:
         ACTIVE_DECIDER.reset(token)
+
+
+def _backward_through_nodes(root: TRNode, grad_output: Any) -> None:
+    """``backward_pass`` where IEEE arithmetic on codes is not transreal arithmetic: in wheel
+    mode (∞ + ∞ and 0·∞ are ⊥ there) and for a ⊥ ``grad_output`` (⊥ absorbs, an IEEE NaN would
+    read as Φ). The gradients are built as graph nodes with the lifted ops, which follow the
+    kernels, then accumulated into ``.gradient`` with transreal addition."""
+    nodes = topological_sort(root)
+    for node, g in zip(nodes, grad(root, nodes, grad_output, create_graph=True)):
+        cur = node._grad
+        node._grad = g._v if cur is None else K.f_add(cur, g._v)
 
 
 def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
@@ -411,6 +427,10 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
     for i, src in enumerate(srcs):
         if not isinstance(src, TRNode):
             raise TypeError(f"grad(sources): sources[{i}] must be a TRNode, got {type(src).__name__}")
+    if not create_graph and (WHEEL.get() or (grad_output is not None
+                                              and _seed(grad_output, False) is BOTTOM_CODE)):
+        # transreal (not IEEE) sums of contributions: see _backward_through_nodes
+        return [_leaf(g._v, False) for g in grad(output, srcs, grad_output, create_graph=True)]
     watched = [src for src in srcs if not src.requires_grad]
     table, decider, name = _rule_table_named("node" if create_graph else "float")
     collect: dict[int, Any] = {id(src): None for src in srcs}
