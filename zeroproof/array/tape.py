@@ -37,6 +37,7 @@ import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import rule_tables_for_pass
+from ..core._copying import LeafCopies
 from ..core._parse import parse_enum
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
@@ -68,7 +69,7 @@ def _nonfinite_any(codes: Any, bot: Any) -> bool:
     return not bool(np.isfinite(c).all())
 
 
-class TRTensor:
+class TRTensor(LeafCopies):
     """A node of the batched tape: an array of transreal values with a gradient.
 
     Build leaves with :func:`parameter` / :func:`constant` (or ``TRTensor.parameter``); combine
@@ -253,25 +254,6 @@ class TRTensor:
         bot = None if self._bot is None else np.array(self._bot, copy=True)
         grad = None if self._grad is None else np.array(self._grad, copy=True)
         return v, bot, self._rec is not None, getattr(self, "_name", None), grad, self._param
-
-    def __deepcopy__(self, memo: dict) -> "TRTensor":
-        """An independent leaf: same values, ``requires_grad``, name and gradient (copied).
-
-        >>> import copy
-        >>> w = parameter([1.0, 2.0]); w2 = copy.deepcopy(w)
-        >>> (w2 * 2.0).sum().backward(); w.gradient is None, w2.gradient
-        (True, TRArray([2.0, 2.0], dtype=float64))
-        """
-        t = _rebuild_leaf(*self._leaf_state("deepcopy"))
-        memo[id(self)] = t
-        return t
-
-    def __copy__(self) -> "TRTensor":
-        """Like :meth:`__deepcopy__`: a leaf copy never shares buffers or graph records."""
-        return _rebuild_leaf(*self._leaf_state("copy"))
-
-    def __reduce__(self) -> tuple:
-        return _rebuild_leaf, self._leaf_state("pickling")
 
     def backward(self, grad_output: Any = None) -> None:
         """Accumulate gradients into ``.gradient`` of every requires-grad node reached.
@@ -1199,3 +1181,6 @@ def stop_gradient(x: TRTensor) -> TRTensor:
 
 
 TRTensor.__tr_stop_gradient__ = staticmethod(stop_gradient)  # type: ignore[attr-defined]
+
+
+TRTensor._rebuild = staticmethod(_rebuild_leaf)  # type: ignore[assignment]

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import Any, Iterator
 
 from ..core import kernels as K
+from ..core._copying import LeafCopies
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -30,7 +31,7 @@ GRAD_ENABLED: ContextVar[bool] = ContextVar("zeroproof_grad_enabled", default=Tr
 _new = object.__new__
 
 
-class TRNode:
+class TRNode(LeafCopies):
     """A scalar node of the transreal autodiff tape.
 
     Build leaves with :meth:`parameter` (requires grad) and :meth:`constant`; combine them with
@@ -169,25 +170,6 @@ class TRNode:
                 f"{what} node.detach() (a constant leaf) or the parameters it was computed from")
         return self._v, self.requires_grad, getattr(self, "_name", None), self._grad
 
-    def __deepcopy__(self, memo: dict) -> "TRNode":
-        """An independent leaf: same value, ``requires_grad``, name and gradient.
-
-        >>> import copy
-        >>> w = TRNode.parameter(2.0, name="w"); w2 = copy.deepcopy(w)
-        >>> (w2 * 3.0).backward(); w.gradient is None, w2.gradient
-        (True, TRScalar(3.0, REAL))
-        """
-        n = _rebuild_leaf(*self._leaf_state("deepcopy"))
-        memo[id(self)] = n
-        return n
-
-    def __copy__(self) -> "TRNode":
-        """Like :meth:`__deepcopy__` (a leaf holds no buffers to share)."""
-        return _rebuild_leaf(*self._leaf_state("copy"))
-
-    def __reduce__(self) -> tuple:
-        return _rebuild_leaf, self._leaf_state("pickling")
-
     def backward(self, grad_output: Any = None) -> None:
         """Accumulate ``d self / d node`` into ``.gradient`` of every requires-grad node reached.
 
@@ -288,6 +270,9 @@ def _rebuild_leaf(code: float, requires_grad: bool, name: Any, grad: Any) -> TRN
         n._name = name
     n._grad = grad
     return n
+
+
+TRNode._rebuild = staticmethod(_rebuild_leaf)  # type: ignore[assignment]
 
 
 def as_node(x: Any, argname: str = "x") -> TRNode:
