@@ -143,7 +143,16 @@ def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None 
 
 def _saturating_twin(backend: str) -> list:
     """The saturating table with the active bound: what a hybrid pass calls where it saturates."""
-    return _cached((backend, "saturating", BOUND.get()), None, bind_table)
+    bound = BOUND.get()
+    hit = _TWINS.get(backend)
+    if hit is not None and hit[0] == bound:
+        return hit[1]
+    table = _cached((backend, "saturating", bound), None, bind_table)
+    _TWINS[backend] = (bound, table)
+    return table
+
+
+_TWINS: dict[str, tuple[float, list]] = {}  # last (bound, saturating table) per backend
 
 
 def _rule_table_named(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None

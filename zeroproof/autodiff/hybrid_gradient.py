@@ -387,7 +387,8 @@ class HybridDecider:
         self.delta = delta
         self.regions = regions
         self.stats = stats
-        stats.begin_batch(delta)
+        stats.local_threshold = delta  # stats.begin_batch(delta), inlined (once per pass)
+        stats._batch_open = True
 
     def __call__(self, u: Any, x: Any) -> Any:
         if u.__class__ is not float:
@@ -427,6 +428,10 @@ class HybridGradientContext:
     @staticmethod
     def _stats() -> HybridStatistics:
         s = _STATS.get()
+        if s is not None and s.owner[0] == _get_ident():  # fast path: this thread's, no task
+            aio = _modules.get("asyncio")
+            if s.owner[1] is None and (aio is None or aio._get_running_loop() is None):
+                return s
         if s is None or s.owner != _context_owner():  # none yet, or inherited from the creator
             s = HybridStatistics()
             _STATS.set(s)
