@@ -301,8 +301,18 @@ class HybridStatistics:
 
     def record(self, q: float, saturate: bool, near: bool) -> None:
         if self._batch_open:  # _open(), inlined: this runs once per scalar decision
-            self._clear_batch()
+            self._b_sum = 0.0
+            self._b_sample = [q] if q == q else []
+            self._b_seen = 0
+            self._batch_open = False
             self.q_min_batch = None
+        else:
+            if q == q and len(self._b_sample) < _SAMPLE_CAP:
+                self._b_sample.append(q)
+            elif q == q:  # deterministic reservoir: replace slot (seen * golden ratio) mod cap
+                j = int(((self._b_seen + 1) * 0.6180339887498949) % 1.0 * (self._b_seen + 1))
+                if j < _SAMPLE_CAP:
+                    self._b_sample[j] = q
         self.calls += 1
         self.saturating += saturate
         self.near += near
@@ -313,12 +323,6 @@ class HybridStatistics:
                 self.q_min_epoch = q
             self._b_sum += q
             self._b_seen += 1
-            if len(self._b_sample) < _SAMPLE_CAP:
-                self._b_sample.append(q)
-            else:  # deterministic reservoir: replace slot (seen * golden ratio) mod cap
-                j = int((self._b_seen * 0.6180339887498949) % 1.0 * self._b_seen)
-                if j < _SAMPLE_CAP:
-                    self._b_sample[j] = q
 
     def record_array(self, q: np.ndarray, saturate: np.ndarray, near: np.ndarray) -> None:
         self._open()
