@@ -272,3 +272,62 @@ def test_batched_sum_that_overflows_is_masked():
     q = za.parameter(np.array([[1e308, 1e308], [1.0, 2.0]]))
     q.sum(axis=1).backward(np.ones(2))
     assert np.array_equal(q.gradient.to_numpy(), [[0.0, 0.0], [1.0, 1.0]])
+
+
+def test_sum_over_no_axes_is_the_identity_on_both_paths():
+    p = za.parameter(np.arange(6.0).reshape(2, 3))
+    for exact in (True, False):
+        s = p.sum(axis=(), exact=exact)
+        assert s.shape == (2, 3) and np.array_equal(s.codes, p.codes)
+    p.sum(axis=()).backward(np.ones((2, 3)))
+    assert np.array_equal(p.gradient.to_numpy(), np.ones((2, 3)))
+    assert p.mean(axis=(), keepdims=True).shape == (2, 3)
+
+
+def test_bottom_scalar_does_not_widen_float32():
+    t = za.constant(np.float32([1.0, 2.0])) * zp.bottom()
+    assert t.dtype == np.float32 and t.value.tags.tolist() == [4, 4]
+
+
+def test_adam_state_saved_without_step_counts_still_loads():
+    from zeroproof.training import Adam
+
+    w = za.parameter(np.ones(2))
+    opt = Adam([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.step()
+    old = opt.state_dict()
+    old["arrays"] = {k: v for k, v in old["arrays"].items() if not k.endswith(".step")}
+    opt2 = Adam([w])
+    opt2.load_state_dict(old)
+    assert np.array_equal(opt2.state[0]["step"], [1.0, 1.0])
+
+
+def test_concurrent_strict_inference_calls_with_growing_thread_counts():
+    import threading
+
+    from zeroproof.inference import InferenceConfig, strict_inference
+    from zeroproof.inference import mode as mode_module
+
+    small = np.linspace(-1.0, 1.0, 2 * mode_module._BLOCK)
+    big = np.linspace(-1.0, 1.0, 8 * mode_module._BLOCK)
+    cfg = InferenceConfig(1e-6, 1e-4)
+    want_small = strict_inference(small, small, cfg, threads=1)
+    errors: list = []
+
+    def loop():
+        try:
+            for _ in range(6):
+                got = strict_inference(small, small, cfg, threads=2)
+                assert got[0].tobytes() == want_small[0].tobytes()
+        except Exception as exc:  # pragma: no cover - the failure being tested for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for k in range(3, 9):  # asks for ever more workers: the pool is replaced meanwhile
+        strict_inference(big, big, cfg, threads=k)
+    for t in threads:
+        t.join()
+    assert errors == []

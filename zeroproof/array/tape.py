@@ -531,7 +531,8 @@ def as_tensor(x: Any, argname: str = "x") -> TRTensor:
         raise TypeError(f"{argname} must be a real number or array, got bool {x!r}; use 1.0 or 0.0")
     if isinstance(x, TRScalar):  # a Python-float code: like a Python number it does not widen
         bot = np.True_ if x._tag is TRTag.BOTTOM else None  # a float32 array (NumPy's rules)
-        _init_leaf(t, x._value if x._tag is REAL else _CODE_OF_TAG[x._tag], bot, False)
+        code = x._value if x._tag is REAL else float(_CODE_OF_TAG[x._tag])  # ⊥: a plain NaN
+        _init_leaf(t, code, bot, False)
         return t
     if isinstance(x, (np.float32, np.float64)):
         _init_leaf(t, x if math.isfinite(x) else _check_real(x, argname), None, False, False)
@@ -638,11 +639,12 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
             return _record(np.asarray(codes), None, x._nf, op, (x,),
                            (axes, keepdims, shape, n), x.requires_grad)
     kind = "sum" if op == SUM else "mean"
-    codes, rbot = R.reduce_codes(kind, np.asarray(x._v), x._bot, axes if axes else None,
-                                 keepdims, ReductionMode.STRICT)
-    if not axes:  # a 0-d tensor (nothing to reduce): reduce_codes saw axis=None
-        codes = codes.reshape(shape)
-        rbot = None if rbot is None else rbot.reshape(shape)
+    if not axes:  # axis=() or a 0-d tensor: nothing is reduced, the values pass unchanged
+        codes = np.array(x._v, copy=True)
+        rbot = None if x._bot is None else np.array(np.broadcast_to(x._bot, shape), copy=True)
+    else:
+        codes, rbot = R.reduce_codes(kind, np.asarray(x._v), x._bot, axes, keepdims,
+                                     ReductionMode.STRICT)
     nf = _nonfinite_any(codes, rbot)  # a REAL-only input can still sum to ±∞ (overflow)
     return _record(codes, rbot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
 

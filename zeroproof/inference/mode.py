@@ -76,11 +76,10 @@ def _worker_pool(workers: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size < workers:
-            old = _pool
+            # The old pool is not shut down: a concurrent call may still be submitting to it; its
+            # idle threads exit once nothing references it any more.
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zeroproof-decode")
             _pool_size = workers
-            if old is not None:
-                old.shutdown(wait=False)  # its queued blocks still run to completion
         return _pool
 
 
@@ -300,7 +299,8 @@ def _decode(P: np.ndarray, Q: np.ndarray, tau_infer: float, tau_train: Optional[
     workers = _resolve_threads(threads, n) - 1
     blocks = itertools.count()
     args = (p, q, decoded, bottom, gap, t_inf, t_tr, blocks)
-    futures = [_worker_pool(workers).submit(_decode_blocks, *args) for _ in range(workers)]
+    pool = _worker_pool(workers) if workers else None  # this call's pool, held to the end
+    futures = [pool.submit(_decode_blocks, *args) for _ in range(workers)] if pool else []
     _decode_blocks(*args)
     for fut in futures:
         fut.result()

@@ -284,6 +284,16 @@ class Adam(Optimizer):
         >>> opt2.lr, opt2.betas, opt2.step_count
         (0.1, (0.9, 0.999), 1)
         """
+        if isinstance(state, dict) and isinstance(state.get("arrays"), dict) and not any(
+                k.endswith(".step") for k in state["arrays"]):
+            # a state saved before per-element step counts: every element has taken step_count
+            state = dict(state)
+            arrays = dict(state["arrays"])
+            count = float(state.get("step_count", 0))
+            for key in list(arrays):
+                if key.endswith(".exp_avg"):
+                    arrays[key[:-len("exp_avg")] + "step"] = np.full(np.shape(arrays[key]), count)
+            state["arrays"] = arrays
         super().load_state_dict(state)
         self.betas = tuple(self.betas)  # type: ignore[assignment]
 
