@@ -944,8 +944,7 @@ _UFUNCS = {"multiply": np.multiply, "add": np.add, "subtract": np.subtract,
 
 
 def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: bool,
-           collect: dict[int, Any] | None, frame: list | None = None,
-           inplace: list | None = None) -> None:
+           collect: dict[int, Any] | None, frame: list | None, inplace: list) -> None:
     """One pass over the pending records in decreasing creation number (see the scalar tape),
     with Mask-REAL and "nothing received" per element. ``rec.g`` holds the gradient so far
     (``_NONE``: reached, nothing received) and ``rec.recv`` the received-elements mask."""
@@ -983,8 +982,6 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
             s = root.seq
         else:
             leaves.append(root)
-        if inplace is None:
-            inplace = [None] * len(table)
         while pending:
             rec = pending.pop(s, None)
             if rec is None:

@@ -436,8 +436,8 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
     for i, src in enumerate(srcs):
         if not isinstance(src, TRNode):
             raise TypeError(f"grad(sources): sources[{i}] must be a TRNode, got {type(src).__name__}")
-    if not create_graph and (WHEEL.get() or (grad_output is not None
-                                              and _seed(grad_output, False) is BOTTOM_CODE)):
+    seed = _seed(grad_output, create_graph)
+    if not create_graph and (seed is BOTTOM_CODE or WHEEL.get()):
         # transreal (not IEEE) sums of contributions: see _backward_through_nodes
         return [_leaf(g._v, False) for g in grad(output, srcs, grad_output, create_graph=True)]
     watched = [src for src in srcs if not src.requires_grad]
@@ -448,7 +448,6 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
         src.requires_grad = True
     try:
         backend = "node" if create_graph else "float"
-        seed = _seed(grad_output, create_graph)
         if not output._op and output._v - output._v != 0.0:
             seed = _leaf(0.0, False) if create_graph else 0.0  # as in backward_pass
         _sweep_for(create_graph, False, name)(

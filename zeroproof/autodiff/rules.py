@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
+import functools
 import inspect
 import textwrap
 import types
@@ -237,9 +239,9 @@ TABLES = {"exact": EXACT, "saturating": SATURATING, "hybrid": HYBRID}
 
 _RULE_FUNCS = {name: obj for name, obj in dict(globals()).items()
                if isinstance(obj, types.FunctionType) and obj.__module__ == __name__
-               and name not in ("bind_table", "bind_split_table", "_split", "needed_values",
-                                "_names_used", "inline_forms", "_rule_ast", "inplace_forms",
-                                "choice_forms", "_pure_forms")}
+               and name not in ("bind_table", "bind_split_table", "_split", "_split_cached",
+                                "needed_values", "_names_used", "inline_forms", "_rule_ast",
+                                "inplace_forms", "choice_forms", "_pure_forms")}
 
 
 def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
@@ -248,14 +250,12 @@ def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
     Derived mechanically from the rule's own source, so that a backend can skip the contribution
     of an input that needs no gradient (a whole array product on the batched tape). Rules with a
     hybrid decision (``near``) are not split: a decision must be made, and counted, once."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError):  # no source available: use the combined rule
+    f = _rule_ast(fn)
+    if f is None:  # no source available: use the combined rule
         return None
-    f = tree.body[0]
     last = f.body[-1]
-    if not (isinstance(f, ast.FunctionDef) and isinstance(last, ast.Return)
-            and isinstance(last.value, ast.Tuple) and len(last.value.elts) == 2):
+    if not (isinstance(last, ast.Return) and isinstance(last.value, ast.Tuple)
+            and len(last.value.elts) == 2):
         return None
     if any(isinstance(n, ast.Return) for stmt in f.body[:-1] for n in ast.walk(stmt)):
         return None
@@ -274,6 +274,12 @@ def _split(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
 _SPLIT: dict[str, tuple[types.CodeType, types.CodeType] | None] = {}
 
 
+def _split_cached(fn: Callable) -> tuple[types.CodeType, types.CodeType] | None:
+    if fn.__name__ not in _SPLIT:
+        _SPLIT[fn.__name__] = _split(fn)
+    return _SPLIT[fn.__name__]
+
+
 def bind_split_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS
                      ) -> list[tuple[Callable, Callable] | None]:
     """For each binary op of ``table``: its rule split per input (``(rule_a, rule_b)``, each
@@ -283,9 +289,7 @@ def bind_split_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS
         ns[name] = types.FunctionType(fn.__code__, ns, name, fn.__defaults__, fn.__closure__)
     out: list[tuple[Callable, Callable] | None] = [None] * size
     for op, fn in TABLES[table].items():
-        if fn.__name__ not in _SPLIT:
-            _SPLIT[fn.__name__] = _split(fn)
-        parts = _SPLIT[fn.__name__]
+        parts = _split_cached(fn)
         if parts is not None:
             out[op] = (types.FunctionType(parts[0], ns), types.FunctionType(parts[1], ns))
     return out
@@ -315,14 +319,12 @@ def needed_values(op: int, need_a: bool, need_b: bool) -> frozenset[str]:
         fn = table.get(op)
         if fn is None:
             continue
-        try:
-            f = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
-        except (OSError, TypeError):  # no source: keep everything
+        f = _rule_ast(fn)
+        if f is None:  # no source: keep everything
             names.update(_VALUE_NAMES)
             continue
         last = f.body[-1]
-        splittable = (isinstance(last, ast.Return) and isinstance(last.value, ast.Tuple)
-                      and len(last.value.elts) == 2 and _split(fn) is not None)
+        splittable = _split_cached(fn) is not None
         if splittable and need_a != need_b:
             names |= _names_used(f.body[:-1] + [last.value.elts[0 if need_a else 1]])
         else:
@@ -393,7 +395,7 @@ def _pure_forms(fn: Callable, names: dict[str, str]) -> tuple[str, ...] | None:
     if not all(isinstance(n, _PURE) and (not isinstance(n, ast.Name) or n.id in _ARGS)
                for n in ast.walk(value)):
         return None
-    return tuple(ast.unparse(_Rename(names).visit(e)) for e in value.elts)
+    return tuple(ast.unparse(_Rename(names).visit(copy.deepcopy(e))) for e in value.elts)
 
 
 def choice_forms(table: str, names: dict[str, str]) -> dict[int, tuple[str, str, tuple[str, ...]]]:
@@ -425,12 +427,14 @@ def choice_forms(table: str, names: dict[str, str]) -> dict[int, tuple[str, str,
         forms = None if exact_fn is None else _pure_forms(exact_fn, names)
         if forms is None:
             continue
-        u, x = (ast.unparse(_Rename(names).visit(e)) for e in cond.args)
+        u, x = (ast.unparse(_Rename(names).visit(copy.deepcopy(e))) for e in cond.args)
         out[op] = (u, x, forms)
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def _rule_ast(fn: Callable) -> ast.FunctionDef | None:
+    """The parsed source of rule ``fn`` (cached; callers only read it), or None without one."""
     try:
         f = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
     except (OSError, TypeError):  # no source available: the rule is only ever called

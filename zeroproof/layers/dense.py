@@ -13,7 +13,7 @@ from typing import Any
 
 from ..array.tape import TRTensor
 from ..array.tape import tanh as _tape_tanh
-from .base import Module, as_input
+from .base import Module
 
 __all__ = ["Tanh", "tanh"]
 
@@ -25,7 +25,7 @@ def tanh(x: Any) -> TRTensor:
     >>> round(float(tanh(np.array([0.5])).numpy()[0]), 12) == round(float(np.tanh(0.5)), 12)
     True
     """
-    return _tape_tanh(as_input(x))
+    return _tape_tanh(x)  # takes array-likes and tensors itself
 
 
 class Tanh(Module):

@@ -215,9 +215,7 @@ class SCMTrainer:
         if isinstance(lifted, LiftedTargets):  # keep kinds/signs/finite_mask for the loss
             y_n, y_d = (as_tensor(t, "lifted targets") if isinstance(t, np.ndarray) else t
                         for t in lifted)
-            out = tuple.__new__(LiftedTargets, (y_n, y_d))
-            out.kinds, out.signs, out.finite_mask = lifted.kinds, lifted.signs, lifted.finite_mask
-            return out
+            return LiftedTargets(y_n, y_d, lifted.kinds)
         if isinstance(lifted, (tuple, list)):
             return tuple(as_tensor(t, "lifted targets") if isinstance(t, np.ndarray) else t
                          for t in lifted)
