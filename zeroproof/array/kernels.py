@@ -111,34 +111,11 @@ def _wheel_fix(r: np.ndarray, bot: Bottom, m: Any) -> Bottom:
 
 
 # --- binary ops ---------------------------------------------------------------------------------
-def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
-    """Transreal ``a + b`` on codes (twin of :func:`zeroproof.core.kernels.f_add`).
-
-    >>> add(np.array([np.inf, 1.0]), np.array([-np.inf, 2.0]))[0].tolist()
-    [nan, 3.0]
-    """
-    wheel = WHEEL.get()
-    with _errstate(**_FP):
-        r = _arr(np.add(a, b))
-        bot = merge_bottom(r.shape, abot, bbot)
-        if wheel and not _isfinite(r).all():  # ∞ + ∞ and +∞ + −∞ are ⊥
-            bot = _wheel_fix(r, bot, _isinf(a) & _isinf(b))
-    return r, bot
-
-
-def sub(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
-    """Transreal ``a − b = a + (−b)`` on codes (IEEE ``a − b`` is exactly ``a + (−b)``).
-
-    >>> sub(np.array([np.inf]), np.array([np.inf]))[0].tolist()
-    [nan]
-    """
-    wheel = WHEEL.get()
-    with _errstate(**_FP):
-        r = _arr(np.subtract(a, b))
-        bot = merge_bottom(r.shape, abot, bbot)
-        if wheel and not _isfinite(r).all():
-            bot = _wheel_fix(r, bot, _isinf(a) & _isinf(b))
-    return r, bot
+def _both_inf(r: np.ndarray, a: Codes, b: Codes) -> Any:
+    """Elements where an IEEE sum/difference met two infinities (``∞ ± ∞`` is ⊥ in wheel mode)."""
+    if _isfinite(r).all():
+        return False
+    return _isinf(a) & _isinf(b)
 
 
 def _new_nan(r: np.ndarray, a: Codes, b: Codes) -> Any:
@@ -149,19 +126,43 @@ def _new_nan(r: np.ndarray, a: Codes, b: Codes) -> Any:
     return m & ~_isnan(a) & ~_isnan(b)
 
 
+def _binary(ufunc: Any, wheel_bottom: Any, a: Codes, b: Codes, abot: Bottom,
+            bbot: Bottom) -> Pair:
+    """IEEE ``ufunc(a, b)`` on codes with merged ⊥ masks; in wheel mode the elements
+    ``wheel_bottom(r, a, b)`` selects become ⊥. Transreal = IEEE on codes for + − × ÷."""
+    with _errstate(**_FP):
+        r = _arr(ufunc(a, b))
+        bot = merge_bottom(r.shape, abot, bbot)
+        if WHEEL.get():
+            bot = _wheel_fix(r, bot, wheel_bottom(r, a, b))
+    return r, bot
+
+
+def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+    """Transreal ``a + b`` on codes (twin of :func:`zeroproof.core.kernels.f_add`).
+
+    >>> add(np.array([np.inf, 1.0]), np.array([-np.inf, 2.0]))[0].tolist()
+    [nan, 3.0]
+    """
+    return _binary(np.add, _both_inf, a, b, abot, bbot)
+
+
+def sub(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+    """Transreal ``a − b = a + (−b)`` on codes (IEEE ``a − b`` is exactly ``a + (−b)``).
+
+    >>> sub(np.array([np.inf]), np.array([np.inf]))[0].tolist()
+    [nan]
+    """
+    return _binary(np.subtract, _both_inf, a, b, abot, bbot)
+
+
 def mul(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     """Transreal ``a × b`` on codes: ``0 × ±∞ = Φ`` (⊥ in wheel mode).
 
     >>> mul(np.array([0.0, -2.0]), np.array([np.inf, np.inf]))[0].tolist()
     [nan, -inf]
     """
-    wheel = WHEEL.get()
-    with _errstate(**_FP):
-        r = _arr(np.multiply(a, b))
-        bot = merge_bottom(r.shape, abot, bbot)
-        if wheel:
-            bot = _wheel_fix(r, bot, _new_nan(r, a, b))
-    return r, bot
+    return _binary(np.multiply, _new_nan, a, b, abot, bbot)
 
 
 def div(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
@@ -170,13 +171,7 @@ def div(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     >>> div(np.array([1.0, 1.0]), np.array([-0.0, np.inf]))[0].tolist()
     [-inf, 0.0]
     """
-    wheel = WHEEL.get()
-    with _errstate(**_FP):
-        r = _arr(np.divide(a, b))
-        bot = merge_bottom(r.shape, abot, bbot)
-        if wheel:
-            bot = _wheel_fix(r, bot, _new_nan(r, a, b))
-    return r, bot
+    return _binary(np.divide, _new_nan, a, b, abot, bbot)
 
 
 # --- unary ops ------------------------------------------------------------------------------------
