@@ -9,8 +9,10 @@ A transreal array is held as a pair ``(codes, bottom)``:
 
 Every kernel here is the elementwise twin of the scalar kernel of the same name in
 :mod:`zeroproof.core.kernels` and returns a new ``(codes, bottom)`` pair; inputs are never
-modified. The IEEE result is computed once inside a single ``np.errstate`` block, then the few
-places where IEEE and transreal disagree are fixed with masks (⊥ operands, wheel mode, ``x^0``).
+modified. ``add``, ``sub``, ``mul`` and ``div`` also take ``out=``, an array of the result's shape
+and dtype to write the codes into (it may be one of the operands: elementwise, that is safe).
+The IEEE result is computed once inside a single ``np.errstate`` block, then the few places where
+IEEE and transreal disagree are fixed with masks (⊥ operands, wheel mode, ``x^0``).
 The wheel-mode flag is read once per call.
 
 Equality with the scalar kernels (tested property-wise):
@@ -127,51 +129,60 @@ def _new_nan(r: np.ndarray, a: Codes, b: Codes) -> Any:
 
 
 def _binary(ufunc: Any, wheel_bottom: Any, a: Codes, b: Codes, abot: Bottom,
-            bbot: Bottom) -> Pair:
+            bbot: Bottom, out: Optional[np.ndarray]) -> Pair:
     """IEEE ``ufunc(a, b)`` on codes with merged ⊥ masks; in wheel mode the elements
-    ``wheel_bottom(r, a, b)`` selects become ⊥. Transreal = IEEE on codes for + − × ÷."""
+    ``wheel_bottom(r, a, b)`` selects become ⊥. Transreal = IEEE on codes for + − × ÷.
+    ``out``: write the codes there (it may be ``a`` or ``b`` itself)."""
     with _errstate(**_FP):
-        r = _arr(ufunc(a, b))
-        bot = merge_bottom(r.shape, abot, bbot)
-        if WHEEL.get():
-            bot = _wheel_fix(r, bot, wheel_bottom(r, a, b))
-    return r, bot
+        if WHEEL.get():  # the ⊥ selector reads a and b after the ufunc: never overwrite them
+            r = _arr(ufunc(a, b))
+            bot = _wheel_fix(r, merge_bottom(r.shape, abot, bbot), wheel_bottom(r, a, b))
+            if out is not None:
+                np.copyto(out, r)
+                r = out
+            return r, bot
+        r = _arr(ufunc(a, b)) if out is None else ufunc(a, b, out=out)
+        return r, merge_bottom(r.shape, abot, bbot)
 
 
-def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None,
+        out: Optional[np.ndarray] = None) -> Pair:
     """Transreal ``a + b`` on codes (twin of :func:`zeroproof.core.kernels.f_add`).
 
     >>> add(np.array([np.inf, 1.0]), np.array([-np.inf, 2.0]))[0].tolist()
     [nan, 3.0]
     """
-    return _binary(np.add, _both_inf, a, b, abot, bbot)
+    return _binary(np.add, _both_inf, a, b, abot, bbot, out)
 
 
-def sub(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+def sub(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None,
+        out: Optional[np.ndarray] = None) -> Pair:
     """Transreal ``a − b = a + (−b)`` on codes (IEEE ``a − b`` is exactly ``a + (−b)``).
 
     >>> sub(np.array([np.inf]), np.array([np.inf]))[0].tolist()
     [nan]
     """
-    return _binary(np.subtract, _both_inf, a, b, abot, bbot)
+    return _binary(np.subtract, _both_inf, a, b, abot, bbot, out)
 
 
-def mul(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+def mul(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None,
+        out: Optional[np.ndarray] = None) -> Pair:
     """Transreal ``a × b`` on codes: ``0 × ±∞ = Φ`` (⊥ in wheel mode).
 
     >>> mul(np.array([0.0, -2.0]), np.array([np.inf, np.inf]))[0].tolist()
     [nan, -inf]
     """
-    return _binary(np.multiply, _new_nan, a, b, abot, bbot)
+    return _binary(np.multiply, _new_nan, a, b, abot, bbot, out)
 
 
-def div(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None) -> Pair:
+def div(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None,
+        out: Optional[np.ndarray] = None) -> Pair:
     """Transreal ``a ÷ b`` on codes: ``r/±0 = ±∞`` by signs, ``0/0 = ∞/∞ = Φ`` (⊥ in wheel mode).
 
     >>> div(np.array([1.0, 1.0]), np.array([-0.0, np.inf]))[0].tolist()
     [-inf, 0.0]
     """
-    return _binary(np.divide, _new_nan, a, b, abot, bbot)
+    return _binary(np.divide, _new_nan, a, b, abot, bbot, out)
 
 
 # --- unary ops ------------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ TRArray(-2.0, dtype=float64)
 """
 from __future__ import annotations
 
+import dis
 import math
+import sys
 import weakref
 from contextvars import ContextVar
 from typing import Any, Sequence
@@ -83,9 +85,24 @@ class TRTensor(LeafCopies):
 
     # _param: created as (or made) a parameter; stays True when requires_grad is turned off,
     # so a frozen parameter is still one of its module's parameters (as in PyTorch)
-    __slots__ = ("_v", "_bot", "_nf", "_rec", "_grad", "_name", "_param", "__weakref__")
+    # _vb: the codes, or _MOVED after an elementwise op wrote its result into this tensor's
+    # buffer (see _donor_buffer); _src: how to recompute them then (or, before, weak references
+    # to the inputs to build that recipe from). Read the codes through the _v property.
+    __slots__ = ("_vb", "_src", "_nbig", "_bot", "_nf", "_rec", "_grad", "_name", "_param",
+                 "__weakref__")
     __array_ufunc__ = None
     __array_priority__ = 1000
+
+    @property
+    def _v(self) -> Any:
+        v = self._vb
+        return _restore(self) if v is _MOVED else v
+
+    @_v.setter
+    def _v(self, v: Any) -> None:
+        self._vb = v
+        self._src = None
+        self._nbig = False
 
     def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
         codes, bot = _leaf_codes(value, "TRTensor(value): value")
@@ -455,7 +472,9 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
 
 
 def _init_leaf(t: TRTensor, codes: Any, bot: Any, requires_grad: bool, nf: bool | None = None) -> None:
-    t._v = codes
+    t._vb = codes
+    t._src = None
+    t._nbig = False
     t._bot = bot
     t._nf = _nonfinite_any(codes, bot) if nf is None else nf
     t._grad = None
@@ -548,7 +567,9 @@ def as_tensor(x: Any, argname: str = "x") -> TRTensor:
 # ---- recording ---------------------------------------------------------------------------------
 def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, track: bool) -> TRTensor:
     t = _new(TRTensor)
-    t._v = codes
+    t._vb = codes
+    t._src = None
+    t._nbig = False
     t._bot = bot
     t._nf = nf
     t._grad = None
@@ -565,7 +586,8 @@ def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, tr
     r.out = codes if "out" in need else None
     r.k = aux
     r.mask = _real_mask(codes, bot) if nf else None  # Mask-REAL needs it; computed only when needed
-    r.shapes = tuple(np.shape(i._v) for i in inputs)
+    # an input whose buffer now holds this result (see _donor_buffer) has the result's shape
+    r.shapes = tuple(np.shape(codes) if i._vb is _MOVED else np.shape(i._vb) for i in inputs)
     r.out_shape = np.shape(codes)
     r.seq = _next_seq()
     r.g = r.recv = None
@@ -594,10 +616,137 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
     a = as_tensor(a, "a")
     b = as_tensor(b, "b")
     _check_shapes(op, a, b)
+    out = None
+    if op in _IN_PLACE_OK:  # an intermediate about to be dropped lends its buffer (see below)
+        if _getrefcount(a) == _TEMP_REFS and a._nbig and _operator_call():
+            out = _donor_buffer(op, a, b, 0)
+        if out is None and _getrefcount(b) == _TEMP_REFS and b._nbig and _operator_call():
+            out = _donor_buffer(op, b, a, 1)
+            av, bv = a._v, (b._v if out is None else out)
+        else:
+            av, bv = (a._v if out is None else out), b._v
+    else:
+        av, bv = a._v, b._v
     events = _fp_events()
-    codes, bot = kernel(a._v, b._v, a._bot, b._bot)
+    codes, bot = (kernel(av, bv, a._bot, b._bot) if out is None
+                  else kernel(av, bv, a._bot, b._bot, out))
     nf = a._nf or b._nf or bot is not None or _fp_events() != events
-    return _record(codes, bot, nf, op, (a, b), None, a.requires_grad or b.requires_grad)
+    t = _record(codes, bot, nf, op, (a, b), None, a.requires_grad or b.requires_grad)
+    if op in _IN_PLACE_OK and type(codes) is np.ndarray and codes.nbytes >= _IN_PLACE_MIN_BYTES \
+            and not WHEEL.get():
+        t._nbig = True
+        t._src = (kernel, weakref.ref(a), weakref.ref(b))
+    return t
+
+
+# ---- in-place forward ----------------------------------------------------------------------------
+# ``p * x + c`` in plain NumPy computes ``+ c`` into the buffer of the temporary ``p * x``
+# (NumPy's temporary elision). The tape does the same for + − × ÷ on large arrays, under
+# NumPy's criterion: the operand is an op result that is referenced only by the evaluation stack
+# of the Python expression being computed (the operator was invoked by a BINARY_OP instruction,
+# not by C code, and the reference count is that of a stack temporary, both calibrated on this
+# interpreter at import), and its buffer is referenced by nothing else (no graph record saved it
+# for backward, no view or ``.codes`` of it is alive). Such a tensor is released by the
+# interpreter right after the operation. As defence in depth it is still switched to a
+# "moved" state: it recomputes its value from a recipe (kernel and inputs' codes, bit for bit)
+# if it is ever read, or raises a RuntimeError if the recipe could not be kept.
+class _Moved:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<moved>"
+
+
+_MOVED = _Moved()
+_IN_PLACE_OK = frozenset({ADD, SUB, MUL, DIV})
+_IN_PLACE_MIN_BYTES = 1 << 18  # as NumPy's elision: below this, allocation is cheap
+_getrefcount = sys.getrefcount
+_getframe = sys._getframe
+_BINARY_OP = dis.opmap.get("BINARY_OP", -1)
+
+
+def _operator_call() -> bool:
+    """Whether the operator method that called :func:`_binary` was invoked by a BINARY_OP
+    instruction of a Python frame (rather than by C code or an explicit call)."""
+    try:
+        f = _getframe(3)  # _operator_call ← _binary ← __add__ (or another operator) ← the caller
+        return f.f_code.co_code[f.f_lasti] == _BINARY_OP
+    except (ValueError, IndexError):  # a shallower call (not from an operator)
+        return False
+
+
+def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray | None:
+    """``d``'s buffer for the result of the elementwise ``op`` with ``d`` as operand ``pos``
+    (0 or 1) and ``other`` as the other one, with ``d`` switched to its recompute recipe; None
+    when the buffer cannot be taken."""
+    v = d._vb
+    if (type(v) is not np.ndarray or _getrefcount(v) != _BUFFER_REFS or d._bot is not None
+            or v.base is not None or not v.flags.c_contiguous or not v.flags.writeable
+            or WHEEL.get()):
+        return None
+    ov = other._vb
+    if ov is _MOVED or np.result_type(v, ov) != v.dtype or (
+            np.shape(ov) != v.shape and np.broadcast_shapes(np.shape(ov), v.shape) != v.shape):
+        return None
+    dr, orq = d._rec is not None, other._rec is not None
+    if (dr or orq) and (not _scalar_tape._no_grad_blocks or _grad_enabled()) and "ab"[pos] in (
+            needed_values(op, dr, orq) if pos == 0 else needed_values(op, orq, dr)):
+        return None  # this op's record keeps d's value for backward
+    kernel, wa, wb = d._src
+    ta, tb = wa(), wb()
+    keep = not (ta is None or tb is None or ta._vb is _MOVED or tb._vb is _MOVED)
+    d._src = (kernel, ta._vb, tb._vb, ta._bot, tb._bot) if keep else None
+    d._vb = _MOVED
+    return v
+
+
+def _restore(t: TRTensor) -> Any:
+    """Recompute the codes of a tensor whose buffer an op took (see :func:`_donor_buffer`)."""
+    if t._src is None:
+        raise RuntimeError(
+            "zeroproof internal error: a batched-tape intermediate was read after an in-place "
+            "operation reused its buffer; please report this with the code that triggered it")
+    kernel, av, bv, abot, bbot = t._src
+    codes, _ = kernel(av, bv, abot, bbot)
+    t._v = codes
+    return codes
+
+
+def _calibrate() -> tuple[int, int]:
+    """The reference counts :func:`_binary` sees for an operand that is a temporary of the
+    calling expression, and for the buffer of a tensor held by nothing else; measured on this
+    interpreter through the same call shapes (0 = cannot tell a temporary from a named variable,
+    in-place forward off)."""
+
+    class Probe:
+        __slots__ = ("_vb",)
+
+        def __mul__(self, o: Any) -> Any:
+            return probe(MUL, None, self, o)
+
+    def probe(op: int, kernel: Any, a: Any, b: Any) -> tuple[int, int]:
+        a = (lambda x, name: x)(a, "a")
+        return (_getrefcount(a) if _operator_call() else -1), donor(a)
+
+    def donor(d: Any) -> int:
+        v = d._vb
+        return _getrefcount(v)
+
+    def make() -> Any:
+        p = Probe()
+        p._vb = np.empty(1)
+        return p
+
+    try:
+        temp, buf = make() * 1
+        named = make()
+        held, _ = named * 1
+    except Exception:  # an interpreter without these introspection facilities
+        return 0, 0
+    return (temp if 0 < temp < held else 0), buf
+
+
+_TEMP_REFS, _BUFFER_REFS = _calibrate()
 
 
 def _unary(op: int, kernel: Any, a: Any) -> TRTensor:
@@ -1106,6 +1255,10 @@ def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
                 "element first (.sum() or .mean()) or pass grad_output of that shape"
             )
         return np.ones(shape, dtype=dtype)
+    if type(grad_output) is np.ndarray and grad_output.dtype == dtype and grad_output.shape == shape:
+        seed = grad_output.view()  # IEEE codes already: no copy; read-only, so the sweep never
+        seed.flags.writeable = False  # accumulates into the caller's array
+        return seed
     codes, bot = _leaf_codes(grad_output, "grad_output")
     try:
         return np.array(np.broadcast_to(codes, shape), dtype=dtype)

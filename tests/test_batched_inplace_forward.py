@@ -1,0 +1,267 @@
+"""The batched tape's in-place forward: ``p * x + c`` writes ``+ c`` into the buffer of the
+temporary ``p * x`` (as NumPy's temporary elision does), never into a buffer anything else can
+still see, and a tensor whose buffer was taken recomputes its value bit for bit if used."""
+from __future__ import annotations
+
+import operator
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import zeroproof.array as za
+import zeroproof.array.tape as T
+from zeroproof import TRTag, arithmetic_mode, no_grad
+
+N = 40_000  # above the in-place threshold (2^18 bytes of float64)
+
+
+@pytest.fixture
+def no_in_place(monkeypatch):
+    """Run with the in-place forward switched off (the reference)."""
+    def off():
+        monkeypatch.setattr(T, "_TEMP_REFS", 0)
+    return off
+
+
+def _data(seed=0, n=N, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, n).astype(dtype)
+    x[:3] = 0.0  # a pole of 1/x and exact zeros
+    return x, rng.uniform(-1.0, 1.0, 9)
+
+
+def _horner_and_grads(x, coeffs):
+    X = za.constant(x)
+    A = [za.parameter(np.array(c)) for c in coeffs]
+    p = A[-1]
+    for c in A[-2::-1]:
+        p = p * X + c
+    y = ((p - A[0]) * X + 1.0) / (X * X - 0.25) + 2.0 / X
+    y.backward(np.ones(x.shape))
+    return y.numpy(), [a.gradient.to_numpy() for a in A]
+
+
+def test_the_in_place_path_is_enabled_on_this_interpreter():
+    assert T._TEMP_REFS > 0
+    x, coeffs = _data()
+    X = za.constant(x)
+    c = za.parameter(np.array(0.5))
+    probe = []
+    orig = T._donor_buffer
+
+    def spy(*args):
+        out = orig(*args)
+        probe.append(out is not None)
+        return out
+
+    T._donor_buffer = spy
+    try:
+        X * 2.0 * X + c
+    finally:
+        T._donor_buffer = orig
+    assert any(probe)
+
+
+def test_values_and_gradients_equal_the_allocating_forward(no_in_place):
+    x, coeffs = _data()
+    y1, g1 = _horner_and_grads(x, coeffs)
+    no_in_place()
+    y0, g0 = _horner_and_grads(x, coeffs)
+    assert np.array_equal(y1, y0, equal_nan=True)
+    for a, b in zip(g1, g0):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_named_intermediates_keep_their_values():
+    x, _ = _data()
+    X = za.constant(x)
+    c = za.parameter(np.array(0.25))
+    u = X * 3.0
+    before = u.numpy().copy()
+    v = u + c
+    w = (u * X) + c  # u is named: never written into
+    assert u._vb is not T._MOVED
+    assert np.array_equal(u.numpy(), before)
+    assert np.array_equal(v.numpy(), before + 0.25)
+    assert np.array_equal(w.numpy(), before * x + 0.25)
+
+
+def test_a_live_view_of_the_buffer_blocks_the_in_place_write():
+    x, _ = _data()
+    X = za.constant(x)
+    views = []
+
+    def make():
+        t = X * 2.0
+        views.append(t.codes)  # someone still reads this buffer
+        return t
+
+    y = make() + 1.0  # the operand is a temporary, but its buffer is in use
+    assert np.array_equal(views[0], x * 2.0)
+    assert np.array_equal(y.numpy(), x * 2.0 + 1.0)
+
+
+def test_a_value_saved_for_backward_is_never_overwritten(no_in_place):
+    x, _ = _data(1)
+
+    def run():
+        X = za.constant(x)
+        w = za.parameter(np.array(1.5))
+        y = ((X * w) * (X * w) + 1.0) / (X + 2.0)  # mul saves both operands (both need grad)
+        y.backward(np.ones(x.shape))
+        return y.numpy(), w.gradient.to_numpy()
+
+    got = run()
+    no_in_place()
+    ref = run()
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+
+
+def test_a_tensor_whose_buffer_was_taken_recomputes_its_value_bit_for_bit():
+    x, _ = _data(2)
+    X = za.constant(x)
+    w = za.parameter(np.array(0.7))
+    t = X * w  # fresh, large, not saved by its record: weak references to its inputs
+    expected = t.numpy().copy()
+    # what a caller outside Python bytecode could do: hold t with the count of a temporary
+    buf = T._donor_buffer(T.ADD, t, za.constant(1.0), 0)
+    assert buf is not None and t._vb is T._MOVED
+    buf[...] = -1.0  # the buffer now belongs to someone else
+    w.set_value(np.array(100.0))  # changing a leaf afterwards does not change t's recipe
+    assert np.array_equal(t.numpy(), expected)
+    assert t._vb is not T._MOVED and t._src is None
+
+
+def test_no_in_place_write_into_a_buffer_of_another_dtype():
+    x, _ = _data(3, dtype=np.float32)
+    X = za.constant(x)
+    t = X * np.float32(2.0)
+    assert T._donor_buffer(T.ADD, t, za.constant(np.ones(N)), 0) is None  # float64 result
+    y = X * np.float32(2.0) + np.ones(N)
+    assert y.dtype == np.float64
+    assert np.array_equal(y.numpy(), (x * np.float32(2.0)).astype(np.float64) + 1.0)
+
+
+def test_a_moved_tensor_without_a_recipe_fails_loudly_instead_of_reading_garbage():
+    x, _ = _data(3)
+    X = za.constant(x)
+    t = X * 2.0  # the constant leaf made for 2.0 is gone already: no recipe can be kept
+    assert T._donor_buffer(T.ADD, t, za.constant(1.0), 0) is not None
+    with pytest.raises(RuntimeError, match="internal error"):
+        t.numpy()
+
+
+def test_explicit_method_calls_never_write_in_place():
+    x, _ = _data(8)
+    X = za.constant(x)
+    taken = []
+    orig = T._donor_buffer
+
+    def spy(*args):
+        out = orig(*args)
+        taken.append(out is not None)
+        return out
+
+    T._donor_buffer = spy
+    try:
+        (X * 2.0).__add__(1.0)  # a call, not an operator: the caller may keep the operand
+        operator.add(X * 2.0, 1.0)
+    finally:
+        T._donor_buffer = orig
+    assert taken == []
+
+
+def test_wheel_mode_never_writes_in_place():
+    x, _ = _data(4)
+    X = za.constant(x)
+    with arithmetic_mode("wheel"):
+        y = (X * 0.0 + za.constant(np.full(N, np.inf))) * X  # 0·∞ is ⊥ in wheel mode
+        z = X * 2.0 + 1.0
+    assert np.array_equal(z.numpy(), x * 2.0 + 1.0)
+    tags = y.value.tags
+    assert (tags[:3] == int(TRTag.BOTTOM)).all() and (tags[3:] != int(TRTag.BOTTOM)).all()
+
+
+def test_operator_module_calls_and_sum_stay_correct():
+    x, _ = _data(5)
+    X = za.constant(x)
+    u = X * 2.0
+    before = u.numpy().copy()
+    r = operator.add(u, 1.0)
+    assert np.array_equal(u.numpy(), before) and np.array_equal(r.numpy(), before + 1.0)
+    s = sum([X * 1.0, X * 2.0, X * 3.0])
+    assert np.allclose(s.numpy(), 6.0 * x)
+
+
+def test_no_grad_chains_run_in_place_too():
+    x, coeffs = _data(6)
+    X = za.constant(x)
+    with no_grad():
+        p = za.constant(np.array(coeffs[-1]))
+        for c in coeffs[-2::-1]:
+            p = p * X + c
+    ref = np.full_like(x, coeffs[-1])
+    for c in coeffs[-2::-1]:
+        ref = ref * x + c
+    assert np.array_equal(p.numpy(), ref)
+
+
+def test_a_long_chain_needs_fewer_live_buffers(no_in_place):
+    x, coeffs = _data(7, n=200_000)
+
+    def peak() -> int:
+        X = za.constant(x)
+        p = za.constant(np.array(coeffs[-1]))
+        tracemalloc.start()
+        for c in coeffs[-2::-1]:
+            p = p * X + c
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    with_in_place = peak()
+    no_in_place()
+    without = peak()
+    assert with_in_place < without - x.nbytes // 2
+
+
+def _random_expression(rng, depth):
+    if depth == 0 or rng.random() < 0.2:
+        return str(rng.choice(["X", "W", "w0", "2.0", "0.5", "X"]))
+    op = str(rng.choice(["+", "-", "*", "/"]))
+    return f"({_random_expression(rng, depth - 1)} {op} {_random_expression(rng, depth - 1)})"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_expressions_match_the_allocating_forward_bit_for_bit(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    x, _ = _data(seed)
+    w = rng.uniform(-1.0, 1.0, N)
+    expr = " + ".join(_random_expression(rng, 4) for _ in range(2)) + " * X"
+
+    def run():
+        env = {"X": za.constant(x), "W": za.parameter(w), "w0": za.parameter(np.array(0.3))}
+        y = eval(expr, {}, env)  # real BINARY_OP temporaries, as in user code
+        y.backward(np.ones(N))
+        grads = [env[k].gradient for k in ("W", "w0")]  # None if the expression lacks it
+        return [y.numpy()] + [np.array([]) if g is None else g.to_numpy() for g in grads]
+
+    got = run()
+    monkeypatch.setattr(T, "_TEMP_REFS", 0)
+    ref = run()
+    for a, b in zip(got, ref):
+        assert np.array_equal(a, b, equal_nan=True), expr
+
+
+@pytest.mark.parametrize("build", [lambda w: w + 0.0, lambda w: (w * 2.0) * 3.0 - w,
+                                   lambda w: w])
+def test_grad_output_is_read_in_place_but_never_written_or_aliased(build):
+    w = za.parameter(np.linspace(0.5, 1.5, N))
+    seed = np.linspace(1.0, 2.0, N)
+    keep = seed.copy()
+    build(w).backward(seed)
+    assert np.array_equal(seed, keep)
+    g = w.gradient.to_numpy().copy()
+    seed[...] = 7.0  # the caller reuses its array: the gradient does not change
+    assert np.array_equal(w.gradient.to_numpy(), g)
