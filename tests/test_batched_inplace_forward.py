@@ -42,25 +42,28 @@ def _horner_and_grads(x, coeffs):
     return y.numpy(), [a.gradient.to_numpy() for a in A]
 
 
-def test_the_in_place_path_is_enabled_on_this_interpreter():
-    assert T._TEMP_REFS > 0
-    x, coeffs = _data()
-    X = za.constant(x)
-    c = za.parameter(np.array(0.5))
-    probe = []
+@pytest.fixture
+def donations(monkeypatch):
+    """The outcomes (buffer taken or not) of every in-place attempt made during the test."""
+    taken = []
     orig = T._donor_buffer
 
     def spy(*args):
         out = orig(*args)
-        probe.append(out is not None)
+        taken.append(out is not None)
         return out
 
-    T._donor_buffer = spy
-    try:
-        X * 2.0 * X + c
-    finally:
-        T._donor_buffer = orig
-    assert any(probe)
+    monkeypatch.setattr(T, "_donor_buffer", spy)
+    return taken
+
+
+def test_the_in_place_path_is_enabled_on_this_interpreter(donations):
+    assert T._TEMP_REFS > 0
+    x, coeffs = _data()
+    X = za.constant(x)
+    c = za.parameter(np.array(0.5))
+    X * 2.0 * X + c
+    assert any(donations)
 
 
 def test_values_and_gradients_equal_the_allocating_forward(no_in_place):
@@ -152,24 +155,12 @@ def test_a_moved_tensor_without_a_recipe_fails_loudly_instead_of_reading_garbage
         t.numpy()
 
 
-def test_explicit_method_calls_never_write_in_place():
+def test_explicit_method_calls_never_write_in_place(donations):
     x, _ = _data(8)
     X = za.constant(x)
-    taken = []
-    orig = T._donor_buffer
-
-    def spy(*args):
-        out = orig(*args)
-        taken.append(out is not None)
-        return out
-
-    T._donor_buffer = spy
-    try:
-        (X * 2.0).__add__(1.0)  # a call, not an operator: the caller may keep the operand
-        operator.add(X * 2.0, 1.0)
-    finally:
-        T._donor_buffer = orig
-    assert taken == []
+    (X * 2.0).__add__(1.0)  # a call, not an operator: the caller may keep the operand
+    operator.add(X * 2.0, 1.0)
+    assert donations == []
 
 
 def test_wheel_mode_never_writes_in_place():
