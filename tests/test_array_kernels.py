@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import struct
+from contextlib import nullcontext as _nullcontext
 
 import numpy as np
 import pytest
@@ -94,6 +95,25 @@ def _check_binary(ab, wheel):
 @given(pairs())
 def test_binary_kernels_equal_scalar(ab):
     _check_binary(ab, wheel=False)
+
+
+@given(pairs(), st.sampled_from(["a", "b", "fresh"]), st.booleans())
+def test_binary_kernels_write_into_out_exactly_as_they_allocate(ab, target, wheel):
+    """``out=`` (an operand itself, or a fresh buffer) gives the allocating result bit for bit,
+    ⊥ mask included, in both arithmetic modes."""
+    (a, abot), (b, bbot) = ab
+    for vk, _ in BINARY:
+        with wheel_mode() if wheel else _nullcontext():
+            want_codes, want_bot = vk(a, b, abot, bbot)
+            a2, b2 = a.copy(), b.copy()
+            out = {"a": a2, "b": b2, "fresh": np.empty_like(a)}[target]
+            codes, bot = vk(a2, b2, abot, bbot, out=out)
+        assert codes is out
+        assert np.array_equal(codes.view(np.uint64), want_codes.view(np.uint64))
+        assert (bot is None) == (want_bot is None)
+        if bot is not None:
+            assert np.array_equal(np.broadcast_to(bot, codes.shape),
+                                  np.broadcast_to(want_bot, codes.shape))
 
 
 @given(pairs())
