@@ -965,11 +965,29 @@ def _choose_array(m: Any, sat_form: Any, exact_form: Any, args: tuple) -> tuple:
     return tuple(np.where(m, s, e) for s, e in zip(sat, exact))
 
 
+def _normal_array(d: Any) -> Any:
+    return (d >= np.finfo(np.result_type(d, np.float32)).tiny) & (d < np.inf)
+
+
+def _hypot_array(u: Any, b: float) -> Any:
+    """``√(u² + b²)`` per element, the literal formula where ``u² + b²`` is normal."""
+    d = u * u + b * b
+    return np.where(_normal_array(d), np.sqrt(d), np.hypot(u, b))
+
+
+def _over_sq_array(x: Any, u: Any, b: float) -> Any:
+    """``x / (u² + b²)`` per element, ``(x / h) / h`` where ``u² + b²`` is not normal."""
+    d = u * u + b * b
+    h = np.hypot(u, b)
+    return np.where(_normal_array(d), x / d, (x / h) / h)
+
+
 ARRAY_VOCAB: dict[str, Any] = {
     "choose": _choose_array,
     "positive": lambda a: np.asarray(a) > 0, "sin": np.sin, "cos": np.cos,
     "reshape_back": _reshape_back, "scatter": _scatter,
-    "div": np.divide, "sign": np.sign, "sqrt": np.sqrt,
+    "div": np.divide, "sign": np.sign, "sqrt": np.sqrt, "hypot": _hypot_array,
+    "over_sq": _over_sq_array,
     "powi": lambda a, k: K.pow_int(np.asarray(a), k)[0],
     "select": np.where, "zeros_like": _zeros_like, "near": _near_array,
     "unreduce": _unreduce, "matmul": lambda a, b: K.matmul(a, b)[0], "swap": _swap,

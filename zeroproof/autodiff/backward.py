@@ -13,6 +13,8 @@ from two threads at the same time (separate graphs in separate threads are fine)
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any, Callable, Iterable, Sequence
 
 from ..core import kernels as K
@@ -77,9 +79,31 @@ def _choose_scalar(m: Any, sat_form: Callable, exact_form: Callable, args: tuple
     return sat_form(*args) if m else exact_form(*args)
 
 
+_TINY = 2.2250738585072014e-308  # the smallest normal float64
+
+
+def _normal(d: float) -> bool:
+    """Whether a sum of squares ``d`` kept full precision (no overflow, no underflow)."""
+    return _TINY <= d < math.inf
+
+
+def _hypot_float(u: float, b: float) -> float:
+    d = u * u + b * b
+    return math.sqrt(d) if _normal(d) else math.hypot(u, b)
+
+
+def _over_sq_float(x: float, u: float, b: float) -> float:
+    d = u * u + b * b
+    if _normal(d):
+        return K.f_div(x, d)
+    h = math.hypot(u, b)
+    return K.f_div(K.f_div(x, h), h)
+
+
 FLOAT_VOCAB: dict[str, Any] = {
     "choose": _choose_scalar,
     "div": K.f_div, "sign": K.f_sign, "powi": K.f_pow_int, "sqrt": K.f_sqrt,
+    "hypot": _hypot_float, "over_sq": _over_sq_float,
     "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: 0.0, "near": _near_float,
     "positive": lambda a: a > 0.0, "sin": K.f_sin, "cos": K.f_cos,
 }
@@ -88,8 +112,28 @@ FLOAT_VOCAB: dict[str, Any] = {
 def _node_vocab() -> dict[str, Any]:
     from . import tr_ops_grad as T
 
+    def hypot(u: Any, b: float) -> Any:
+        """``√(u² + b²)`` of a node, differentiable in ``u``; where ``u² + b²`` is not a normal
+        float, scaled by the constant ``s = max(|u|, b)`` so that no square over- or underflows."""
+        d = u * u + b * b
+        if _normal(d._v):
+            return T.tr_sqrt(d)
+        s = max(abs(u._v), b)
+        if s == math.inf:
+            return T.tr_abs(u)
+        r = u / s
+        return T.tr_sqrt(r * r + (b / s) ** 2) * s
+
+    def over_sq(x: Any, u: Any, b: float) -> Any:
+        d = u * u + b * b
+        if _normal(d._v):
+            return T.tr_div(x, d)
+        h = hypot(u, b)
+        return T.tr_div(T.tr_div(x, h), h)
+
     return {
         "div": T.tr_div, "sign": T.tr_sign, "powi": T.tr_pow_int, "sqrt": T.tr_sqrt,
+        "hypot": hypot, "over_sq": over_sq,
         "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: _leaf(0.0, False),
         "choose": _choose_scalar,
         "near": _near_float, "positive": lambda a: a._v > 0.0, "sin": T.tr_sin, "cos": T.tr_cos,

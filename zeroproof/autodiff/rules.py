@@ -12,6 +12,10 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``sign``   ``f_sign``                             lifted ``tr_sign`` / ``np.sign``
 ``powi``   ``f_pow_int``                          lifted ``tr_pow_int`` / array kernel
 ``sqrt``   ``f_sqrt``                             lifted ``tr_sqrt`` / ``np.sqrt``
+``hypot``  ``√(u² + b²)``: literally ``sqrt(u*u + b*b)`` while that sum is a normal float, else
+           without forming the squares (``math.hypot`` / a scaled root of nodes / ``np.hypot``)
+``over_sq`` ``x / (u² + b²)``: literally ``x / (u*u + b*b)`` while that sum is a normal float,
+           else ``(x / h) / h`` with ``h = hypot(u, b)``
 ``B``      the saturation bound ``b`` of the active mode (bound per backward pass)
 ``near``   hybrid decision ``|u| ≤ δ`` or forced exploration (counts the decision once)
 ``select`` ``x if cond else y`` / ``np.where``
@@ -32,7 +36,10 @@ Rules are only ever called for nodes whose forward value is REAL (Mask-REAL is a
 sweep, in one place, before any rule runs).
 
 Saturating forms (SPEC §4.2): every singular factor ``1/u`` becomes ``sat(u) = sign(u)/√(u²+b²)``
-and ``1/u²`` becomes ``1/(u² + b²)``; ``|sat(u)| ≤ 1/b``.
+and ``1/u²`` becomes ``1/(u² + b²)``; ``|sat(u)| ≤ 1/b``. The sums ``u² + b²`` go through
+``hypot``/``over_sq`` so that a square that over- or underflows (``u = 1e200``, ``b = 1e-200``)
+cannot turn a representable result into 0, ±∞ or Φ; in the normal range they are the literal
+formulas, bit for bit.
 """
 from __future__ import annotations
 
@@ -55,6 +62,8 @@ div: Any = None
 sign: Any = None
 powi: Any = None
 sqrt: Any = None
+hypot: Any = None
+over_sq: Any = None
 B: Any = None
 near: Any = None
 select: Any = None
@@ -71,13 +80,14 @@ scatter: Any = None
 
 
 def sat(u: Any) -> Any:
-    """``sign(u) / sqrt(u² + b²)``: the bounded stand-in for ``1/u``."""
-    return div(sign(u), sqrt(u * u + B * B))
+    """``sign(u) / sqrt(u² + b²)``: the bounded stand-in for ``1/u`` (the root by ``hypot``, which
+    is the literal ``sqrt(u*u + b*b)`` unless that sum leaves the normal range)."""
+    return div(sign(u), hypot(u, B))
 
 
 def inv_sq_sat(u: Any) -> Any:
     """``1 / (u² + b²)``: the bounded stand-in for ``1/u²``."""
-    return div(1.0, u * u + B * B)
+    return over_sq(1.0, u, B)
 
 
 # ---- exact rules -------------------------------------------------------------------------
@@ -182,7 +192,7 @@ def matmul_rule(g, a, b, out, k):
 
 # ---- saturating rules (SPEC §4.2) ----------------------------------------------------------
 def div_sat_rule(g, a, b, out, k):
-    return g * sat(b), -(g * a) * inv_sq_sat(b)
+    return g * sat(b), -(g * over_sq(a, b, B))
 
 
 def log_sat_rule(g, a, b, out, k):
@@ -196,7 +206,9 @@ def sqrt_sat_rule(g, a, b, out, k):
 def pow_sat_rule(g, a, b, out, k):
     if k >= 0:
         return pow_rule(g, a, b, out, k)
-    return (g * (k * sat(powi(a, 1 - k))),)
+    # sat(a^(1−k)) with the sign taken from a (≠ 0 at a REAL node): a^(1−k) may underflow to 0
+    # next to the pole, where sign(0) = 0 would zero the very gradient saturation is there for
+    return (g * (k * div(powi(sign(a), 1 - k), hypot(powi(a, 1 - k), B))),)
 
 
 # ---- hybrid: saturating form near a pole, exact form elsewhere -----------------------------
