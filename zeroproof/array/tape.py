@@ -635,21 +635,27 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
     if op in _IN_PLACE_OK and type(codes) is np.ndarray and codes.nbytes >= _IN_PLACE_MIN_BYTES \
             and not WHEEL.get():
         t._nbig = True
-        t._src = (kernel, weakref.ref(a), weakref.ref(b))
+        t._src = (kernel, _input_ref(a), _input_ref(b))
     return t
 
 
 # ---- in-place forward ----------------------------------------------------------------------------
 # ``p * x + c`` in plain NumPy computes ``+ c`` into the buffer of the temporary ``p * x``
-# (NumPy's temporary elision). The tape does the same for + − × ÷ on large arrays, under
-# NumPy's criterion: the operand is an op result that is referenced only by the evaluation stack
-# of the Python expression being computed (the operator was invoked by a BINARY_OP instruction,
-# not by C code, and the reference count is that of a stack temporary, both calibrated on this
-# interpreter at import), and its buffer is referenced by nothing else (no graph record saved it
-# for backward, no view or ``.codes`` of it is alive). Such a tensor is released by the
-# interpreter right after the operation. As defence in depth it is still switched to a
-# "moved" state: it recomputes its value from a recipe (kernel and inputs' codes, bit for bit)
-# if it is ever read, or raises a RuntimeError if the recipe could not be kept.
+# (NumPy's temporary elision). The tape does the same for + − × ÷ on large arrays when
+#
+# * the operand is (by every sign available from Python) a temporary about to be released: the
+#   operator was invoked while the calling frame executes a BINARY_OP instruction, and the
+#   operand's reference count is that of a stack temporary (both calibrated at import);
+# * its buffer is referenced by nothing else: no record saved it for backward, no ``.codes``
+#   view, ``detach()`` or reshape of it is alive;
+# * and it can always recompute its value: the codes its inputs had when it was computed are
+#   still at hand (small ones are kept; a large one must still be its input tensor's own, never
+#   replaced by ``set_value`` nor reused in place). The operand is switched to a "moved" state
+#   holding that recipe and, if it is read after all, recomputes its value bit for bit.
+#
+# The signs of a temporary are heuristics (C code, e.g. NumPy's loop over an object array of
+# tensors, can call an operator while the frame is on a BINARY_OP and hold the operand with the
+# count of a temporary); correctness rests on the recipe, never on them.
 class _Moved:
     __slots__ = ()
 
@@ -675,6 +681,37 @@ def _operator_call() -> bool:
         return False
 
 
+def _input_ref(t: TRTensor) -> Any:
+    """What an op result keeps of input ``t`` to recompute itself later: a small value as is
+    (leaf values are never written in place, small results never lent out), a large one as weak
+    references to the tensor and to its codes; None when ``t``'s buffer is lent out already."""
+    v = t._vb
+    if type(v) is np.ndarray and v.nbytes >= _IN_PLACE_MIN_BYTES:
+        return _WeakInput(t, v)
+    return None if v is _MOVED else (v,)
+
+
+class _WeakInput:
+    __slots__ = ("tensor", "codes")
+
+    def __init__(self, t: TRTensor, v: np.ndarray) -> None:
+        self.tensor = weakref.ref(t)
+        self.codes = weakref.ref(v)
+
+    def get(self) -> Any:
+        """The codes the input had when the result was computed, if they still exist unchanged:
+        the tensor is alive and still holds that very array (``set_value`` replaces the array;
+        lending it out switches the tensor to ``_MOVED``)."""
+        t, v = self.tensor(), self.codes()
+        return v if t is not None and v is not None and t._vb is v else None
+
+
+def _resolve(ref: Any) -> Any:
+    if ref is None:
+        return None
+    return ref[0] if type(ref) is tuple else ref.get()
+
+
 def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray | None:
     """``d``'s buffer for the result of the elementwise ``op`` with ``d`` as operand ``pos``
     (0 or 1) and ``other`` as the other one, with ``d`` switched to its recompute recipe; None
@@ -692,22 +729,24 @@ def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray
     if (dr or orq) and (not _scalar_tape._no_grad_blocks or _grad_enabled()) and "ab"[pos] in (
             needed_values(op, dr, orq) if pos == 0 else needed_values(op, orq, dr)):
         return None  # this op's record keeps d's value for backward
-    kernel, wa, wb = d._src
-    ta, tb = wa(), wb()
-    keep = not (ta is None or tb is None or ta._vb is _MOVED or tb._vb is _MOVED)
-    d._src = (kernel, ta._vb, tb._vb, ta._bot, tb._bot) if keep else None
+    kernel, ra, rb = d._src
+    av, bv = _resolve(ra), _resolve(rb)
+    if av is None or bv is None:
+        return None  # d could not recompute its value: keep it
+    d._src = (kernel, av, bv)
     d._vb = _MOVED
     return v
 
 
 def _restore(t: TRTensor) -> Any:
-    """Recompute the codes of a tensor whose buffer an op took (see :func:`_donor_buffer`)."""
-    if t._src is None:
-        raise RuntimeError(
-            "zeroproof internal error: a batched-tape intermediate was read after an in-place "
-            "operation reused its buffer; please report this with the code that triggered it")
-    kernel, av, bv, abot, bbot = t._src
-    codes, _ = kernel(av, bv, abot, bbot)
+    """Recompute the codes of a tensor whose buffer an op took (see :func:`_donor_buffer`):
+    the same kernel on the same codes, so bit for bit the value it had."""
+    kernel, av, bv = t._src
+    token = WHEEL.set(False)  # it was computed outside wheel mode (wheel results are never lent)
+    try:
+        codes, _ = kernel(av, bv)
+    finally:
+        WHEEL.reset(token)
     t._v = codes
     return codes
 
