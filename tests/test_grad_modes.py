@@ -311,3 +311,68 @@ def test_saturating_keeps_exact_rules_of_non_singular_ops():
         y.backward()
     want = math.exp(0.3) * 1.3 + 0.6 - 1 + 3 * 0.09
     assert math.isclose(x.gradient.value, want, rel_tol=1e-15)
+
+
+# ---- saturating forms at extreme magnitudes (u² or b² out of the float range) ----------------
+@pytest.mark.parametrize("u, b, want", [
+    (1e-300, 1e-200, 1e200),     # u² + b² underflows: the root is b, sat ≈ 1/b
+    (0.0, 1e-200, 0.0),          # sign(0) = 0, not Φ
+    (1e200, 1.0, 1e-200),        # u² overflows: sat ≈ 1/u, not 0
+    (-1e200, 1.0, -1e-200),
+    (3.0, 4.0, 0.2),             # the literal formula in the normal range
+])
+def test_saturating_reciprocal_at_extreme_magnitudes(u, b, want):
+    s = saturating_reciprocal(u, bound=b)
+    assert s.tag is TRTag.REAL and s.value == pytest.approx(want, rel=1e-15, abs=0.0)
+
+
+def test_saturating_inverse_square_overflows_only_when_the_result_does():
+    assert saturating_inverse_square(1e200, bound=1.0).value == 0.0  # 1e-400 underflows
+    assert saturating_inverse_square(0.0, bound=1e-200).tag is TRTag.PINF  # 1e400 overflows
+    assert saturating_inverse_square(0.0, bound=1e-154).value == pytest.approx(
+        1e308, rel=1e-12)  # b² is subnormal (imprecise), the result is not
+
+
+@pytest.mark.parametrize("mode", ["saturating", "hybrid"])
+def test_saturating_division_rule_keeps_representable_gradients(mode):
+    """∂(a/c)/∂c = −a/(c² + b²): for a = 1e300, c = 1e200, −1e-100 (c² alone overflows)."""
+    a, c = TRNode.parameter(1e300), TRNode.parameter(1e200)
+    sched = create_default_schedule()
+    with (gradient_mode(GradientMode.SATURATING) if mode == "saturating" else sched.apply(0)):
+        (a / c).backward()
+    assert c.gradient.value == pytest.approx(-1e-100, rel=1e-14, abs=0.0)
+
+
+@pytest.mark.parametrize("x, k", [(1e-60, -1), (1e-60, -2), (-1e-60, -2), (-1e-60, -5),
+                                  (1e-200, -1), (-1e-300, -1), (1e-100, -3)])
+def test_saturating_negative_power_next_to_the_pole_is_k_over_b(x, k):
+    """x^k (k < 0) saturates to g·k·sat(x^(1−k)); next to the pole x^(1−k) underflows to ±0,
+    but sat of the true (tiny, non-zero) value is sign(x^(1−k))/b, not sign(±0) = 0."""
+    xs = TRNode.parameter(x)
+    with gradient_mode(GradientMode.SATURATING, saturation_bound=0.5):
+        y = xs ** k
+        assert y.tag is TRTag.REAL
+        y.backward()
+    sign = math.copysign(1.0, x) ** (1 - k)
+    assert xs.gradient.value == pytest.approx(k * sign / 0.5, rel=1e-12)
+
+
+def test_saturating_forms_agree_between_the_tapes_at_extreme_magnitudes():
+    import numpy as np
+
+    import zeroproof as zp
+    import zeroproof.array as za
+
+    vals = np.array([1e-300, 1e-200, 1e-60, 0.5, 1e200])
+    for bound in (1e-200, 1.0):
+        with gradient_mode(GradientMode.SATURATING, saturation_bound=bound):
+            t = za.parameter(vals)
+            (1.0 / t + zp.tr_log(t) + t ** -3).backward(np.ones(len(vals)))
+            batched = t.gradient.to_numpy()
+            scalar = []
+            for v in vals:
+                n = TRNode.parameter(float(v))
+                (1.0 / n + zp.tr_log(n) + n ** -3).backward()
+                scalar.append(float(n.gradient))
+        assert np.allclose(batched, scalar, rtol=1e-14, atol=0.0, equal_nan=True), (
+            bound, batched, scalar)
