@@ -353,3 +353,58 @@ def test_hybrid_counts_a_broadcast_denominator_once_per_live_element():
         batched = hybrid_counts()
     assert scalar == (8, 5)  # 4 REAL points × 2 divisions; |x| ≤ 0.5 at 1e-3, |p| = 0.3 ≤ 0.5 always
     assert batched == scalar
+
+
+# ---- parameter-only subexpressions feeding a broadcast ----------------------------------------
+# A node computed from parameters alone (shape ()) and then broadcast against the data gets one
+# contribution per point. On the scalar tape each point applies that node's rule to its own
+# contribution; the batched tape must do the same (not apply the rule to the points' sum), which
+# matters exactly where the node's local derivative is not a finite number: √ at 0 gives
+# 0/0 = Φ for a point whose contribution is 0, +∞ for the others; an overflowing derivative
+# gives +∞ and −∞ for contributions of opposite signs, which sum to Φ.
+PARAM_ONLY_CASES = {
+    "sqrt(p)·x": (lambda p, x: zp.tr_sqrt(p) * x, 0.0, [0.0, 1.0, -2.0, 3.0]),
+    "sqrt(p)·x, no zero": (lambda p, x: zp.tr_sqrt(p) * x, 0.0, [1.0, 2.0]),
+    "sqrt(p)·x, signs": (lambda p, x: zp.tr_sqrt(p) * x, 0.0, [1.0, -1.0]),
+    "(p·1e300)·x": (lambda p, x: (p * 1e300) * x, 1e-10, [1e10, -1e10, 1.0]),
+    "sqrt(p·p)·x + p": (lambda p, x: zp.tr_sqrt(p * p) * x + p, 0.0, [0.0, 2.0]),
+    "log(p)·x": (lambda p, x: zp.tr_log(p) * x, 1e-320, [1.0, -1.0, 0.5]),
+    "log(p)·x, one sign": (lambda p, x: zp.tr_log(p) * x, 1e-320, [1.0, 0.5]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARAM_ONLY_CASES))
+@pytest.mark.parametrize("mode_name", ["mask-real", "sat-1.0"])
+def test_parameter_only_nodes_apply_their_rule_per_point(name, mode_name):
+    build, p0, xs = PARAM_ONLY_CASES[name]
+    with mode(mode_name):
+        p = za.parameter(np.array(p0))
+        build(p, za.constant(np.array(xs))).backward(np.ones(len(xs)))
+        batched = p.gradient.to_numpy()[()]
+        total = zp.real(0.0)
+        for xv in xs:
+            q = TRNode.parameter(p0)
+            y = build(q, xv)
+            y.backward()
+            total = zp.tr_add(total, q.gradient)
+    want = zp.to_ieee(total)
+    assert (math.isnan(batched) and math.isnan(want)) or batched == want, (batched, total)
+
+
+def test_a_reduction_receiving_per_point_gradients_sums_them_first():
+    p = za.parameter(np.array([1.0, 2.0, 3.0]))
+    (p.sum() * za.constant(np.array([1.0, 2.0]))).backward(np.ones(2))
+    assert p.gradient.to_numpy().tolist() == [3.0, 3.0, 3.0]
+    p = za.parameter(np.array([1.0, 2.0, 3.0]))  # √ at 0 per point: 0/0 = Φ and +∞ → Φ
+    (zp.tr_sqrt(p.sum() - 6.0) * za.constant(np.array([0.0, 1.0]))).backward(np.ones(2))
+    assert [str(t) for t in p.gradient] == ["Φ", "Φ", "Φ"]
+
+
+def test_contributions_for_different_points_are_summed_per_node():
+    """A parameter-only node used against data of two different shapes: each contribution is
+    summed over its own points, then they add (per point is not defined across the two)."""
+    p = za.parameter(np.array(2.0))
+    s = p * p
+    x, z = np.array([1.0, 2.0, 3.0]), np.array([[1.0], [-4.0]])
+    ((s * za.constant(x)).sum() + (s * za.constant(z)).sum()).backward()
+    assert p.gradient.to_numpy()[()] == 2 * 2.0 * (x.sum() + z.sum())

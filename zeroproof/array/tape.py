@@ -1057,6 +1057,16 @@ def _to_shape(c: Any, recv: Any, shape: tuple, out_shape: tuple) -> tuple[Any, A
     return c, recv
 
 
+def _collapse(g: Any, recv: Any, shape: tuple) -> tuple[Any, Any]:
+    """A gradient held per point (shape broadcast beyond ``shape``) summed to ``shape``, with its
+    received-mask OR-ed the same way (elements that received nothing hold 0)."""
+    g = np.asarray(g)
+    if g.shape == shape:
+        return g, recv
+    big = np.broadcast_shapes(g.shape, shape)
+    return _to_shape(g, recv, shape, big)
+
+
 def _fresh(x: Any) -> bool:
     """Whether ``x`` is an ndarray that owns its writable buffer (a new ufunc result)."""
     return type(x) is np.ndarray and x.base is None and x.flags.writeable
@@ -1076,6 +1086,12 @@ def _give(r: _Rec, c: Any, recv: Any, pending: dict, leaves: list, own: bool = F
         r.recv = recv
         r.own = own
         return
+    if np.shape(c) != np.shape(cur):
+        # contributions for different sets of points (one kept per point, see _sweep): each is
+        # summed to the record's own shape first, then they add like any two contributions
+        cur, r.recv = _collapse(cur, r.recv, r.out_shape)
+        c, recv = _collapse(c, recv, r.out_shape)
+        r.own = False
     if r.own and np.shape(c) == cur.shape and np.result_type(cur, c) == cur.dtype:
         np.add(cur, c, out=cur)  # the running sum is ours: accumulate in place
     else:
@@ -1166,8 +1182,8 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
         elif recv is not None:
             g = np.where(recv, g, 0.0)
         g = np.asarray(g)
-        if g.shape != shape:
-            g = np.broadcast_to(g, shape)
+        if g.shape != shape:  # a gradient kept per point (see _give): summed here
+            g = _to_shape(g, None, shape, np.broadcast_shapes(g.shape, shape))[0]
         if accumulate and rec.op == LEAF:
             t = rec.leaf()
             if t is not None:
@@ -1212,6 +1228,12 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                 continue
             op = rec.op
             reducing = op in _SHAPE_CHANGING  # contributions come in the inputs' shapes
+            eff = rec.out_shape  # the points the gradient is held for (see _give)
+            if np.shape(g) != eff:
+                if reducing:
+                    g, live = _collapse(g, live, eff)
+                else:
+                    eff = np.broadcast_shapes(np.shape(g), eff)
             av, bv, out = rec.a, rec.b, rec.out
             if reducing and live is not None:
                 # Masked output elements of a reduction/matmul must send nothing: zero their
@@ -1236,7 +1258,7 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                                 else (None, parts[1](g, av, bv, out, rec.k)))
                 else:
                     if frame is not None:
-                        frame[0], frame[1] = rec.out_shape, live
+                        frame[0], frame[1] = eff, live
                     contribs = table[op](g, av, bv, out, rec.k)
             given = []
             for idx, (r, c) in enumerate(zip(ins, contribs)):
@@ -1250,8 +1272,13 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                         ca = _to_shape(ca, None, rec.shapes[idx], ca.shape)[0]
                     if live is not None:  # elements of the input that fed only masked outputs
                         ra = _received_through(rec, idx, live)
+                elif r.op != LEAF and eff != rec.shapes[idx]:
+                    # an interior input broadcast against more points: its gradient stays per
+                    # point, so that its own rule runs per point as on the scalar tape
+                    ca, ra = np.broadcast_to(np.asarray(c), eff), (
+                        None if live is None else np.broadcast_to(live, eff))
                 else:
-                    ca, ra = _to_shape(c, live, rec.shapes[idx], rec.out_shape)
+                    ca, ra = _to_shape(c, live, rec.shapes[idx], eff)
                 given.append((r, ca, ra))
             # A contribution's buffer is handed on as owned (writable in place later) only if it
             # is g's own buffer or a fresh array, and no other contribution can alias it.
