@@ -1,6 +1,8 @@
 """TRArray: construction, conversion, validation, indexing, operators, dispatch, matmul."""
 from __future__ import annotations
 
+import contextlib
+
 import math
 import pickle
 
@@ -248,6 +250,35 @@ def test_matmul_tags_exact_values_close(ops, wheel):
             assert tags[i, j] == tag_of_code(w), (i, j, w)
             if tags[i, j] == 0:
                 assert math.isclose(got.codes[i, j], w, rel_tol=1e-12, abs_tol=1e-9)
+
+
+edge_el = st.one_of(
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e200, -1e200, 1e308, -1e308, 1e-200, 3e-320,
+                     math.inf, -math.inf, math.nan]),
+    st.floats(-1e3, 1e3))
+
+
+@given(st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3)).flatmap(
+    lambda s: st.tuples(hnp.arrays(np.float64, s[:2], elements=edge_el),
+                        hnp.arrays(np.float64, s[1:], elements=edge_el))), st.booleans())
+def test_matmul_at_the_edges_of_the_range_is_the_strict_sum_of_products(ab, wheel):
+    """Overflowing products, sums at the edge of the range and zeros: tags and signs are those of
+    the STRICT sum of the products, REAL values within BLAS's rounding of it."""
+    a, b = ab
+    with wheel_mode() if wheel else contextlib.nullcontext():
+        got = za.from_numpy(a) @ za.from_numpy(b)
+        want = ref_matmul(a, b)
+    k = a.shape[1]
+    for i, row in enumerate(want):
+        for j, w in enumerate(row):
+            assert got.tags[i, j] == tag_of_code(w), (i, j, w)
+            if got.tags[i, j] == 0:
+                g = float(got.codes[i, j])
+                bound = 2 * k * 2.0 ** -52 * sum(abs(SK.f_mul(float(a[i, t]), float(b[t, j])))
+                                                 for t in range(k))
+                assert abs(g - w) <= bound, (i, j, g, w)
+                if w == 0.0 and g == 0.0:
+                    assert math.copysign(1.0, g) == math.copysign(1.0, w), (i, j)
 
 
 def test_matmul_shapes_batched_and_vectors():

@@ -343,6 +343,9 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
 
 
 # --- matrix product -------------------------------------------------------------------------------
+_FINFO = {np.float64: np.finfo(np.float64), np.float32: np.finfo(np.float32)}
+_maxr, _minr, _all_nonzero = np.maximum.reduce, np.minimum.reduce, np.logical_and.reduce
+
 def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = None) -> Pair:
     """Transreal matrix product with ``np.matmul`` shapes (2-D, batched, 1-D vectors).
 
@@ -354,9 +357,12 @@ def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = Non
 
     The REAL parts come from ``np.matmul`` (BLAS) on the operands with non-REAL entries replaced
     by 0: they are BLAS-rounded, **not** exactly rounded — the one kernel that trades exact
-    rounding for speed. A REAL entry whose BLAS sum overflows becomes ±∞ (NaN from overflowing
-    products of both signs becomes Φ); products of two finite numbers that overflow are judged by
-    BLAS's float result, not exactly.
+    rounding for speed (a REAL entry may differ from the exactly rounded sum in its last bit).
+    Everything else is exact: the entries where BLAS's float arithmetic could decide a tag or a
+    sign differently from the STRICT sum — a product of two finite numbers that may overflow
+    (``1e200·1e200 − 1e200·1e200`` is Φ), a sum at the edge of the range (``1e308 + 1e308 −
+    1e308`` is REAL), a zero (``(−0)·1 + (−0)·1`` is −0) — are recomputed from their products
+    with the STRICT reduction (:func:`zeroproof.array.reductions.reduce_codes`).
 
     >>> c, bot = matmul(np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([[3.0], [np.inf]]))
     >>> c.tolist()
@@ -369,8 +375,9 @@ def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = Non
         fa = _isfinite(a)
         fb = _isfinite(b)
         all_a, all_b = bool(fa.all()), bool(fb.all())
-        r = _arr(np.matmul(a if all_a else np.where(fa, a, 0).astype(a.dtype, copy=False),
-                           b if all_b else np.where(fb, b, 0).astype(b.dtype, copy=False)))
+        a0 = a if all_a else np.where(fa, a, 0).astype(a.dtype, copy=False)  # finite parts
+        b0 = b if all_b else np.where(fb, b, 0).astype(b.dtype, copy=False)
+        r = _arr(np.matmul(a0, b0))
         bot = None
         if abot is not None or bbot is not None:
             ia = np.zeros(a.shape, np.float64) if abot is None else \
@@ -399,7 +406,68 @@ def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = Non
                 bot = None
             else:
                 r[bot] = np.nan
+        decided = None if all_a and all_b else (has_p | has_n | phi)
+        bot = _exact_edges(a, b, abot, bbot, a0, b0, r, bot, decided)
     return r, bot
+
+
+def _exact_edges(a: np.ndarray, b: np.ndarray, abot: Bottom, bbot: Bottom, a0: np.ndarray,
+                 b0: np.ndarray, r: np.ndarray, bot: Bottom, decided: Any) -> Bottom:
+    """Recompute, as STRICT sums of their products, the entries of ``r = a @ b`` (in place) where
+    BLAS's arithmetic could disagree with transreal semantics beyond the last bit: a product of
+    finite entries that may overflow, a sum at the edge of the range, a zero (its sign).
+    ``a0``, ``b0``: the finite parts of ``a``, ``b`` (non-finite entries 0); ``decided``: entries
+    whose tag the operands' infinities and Φs already fix (None: none). The common case costs
+    a few reductions: no product can overflow, no entry is near the range's edge or zero."""
+    if r.size == 0 or a.shape[-1] == 0:
+        return bot
+    info = _FINFO[r.dtype.type]
+    maxexp = info.maxexp
+    near = 2.0 ** (maxexp - 2)
+    with _errstate(all="ignore"):
+        # every product is at most max|a|·max|b| (computed exactly enough in float64)
+        amax = max(float(_maxr(a0, axis=None)), -float(_minr(a0, axis=None)))
+        bmax = max(float(_maxr(b0, axis=None)), -float(_minr(b0, axis=None)))
+        overflow = not amax * bmax <= float(info.max)
+        if (not overflow and -near < _minr(r, axis=None) and _maxr(r, axis=None) < near
+                and _all_nonzero(r, axis=None)):
+            return bot  # no entry near the edge of the range, NaN or zero
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a
+    b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    r2 = r.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
+    with _errstate(all="ignore"):
+        cand = (r2 == 0) | ~(np.abs(r2) < near)
+        if decided is not None:
+            cand &= ~decided.reshape(r2.shape)
+        if overflow:  # |a_ik·b_kj| < 2^(ea_i + eb_j)
+            ea = np.frexp(np.max(np.abs(a0.reshape(a2.shape)), axis=-1))[1]
+            eb = np.frexp(np.max(np.abs(b0.reshape(b2.shape)), axis=-2))[1]
+            cand |= (ea[..., :, None] + eb[..., None, :]) > maxexp
+    if not cand.any():
+        return bot
+    idx = np.nonzero(cand)
+    batch = r2.shape[:-2]
+    A = np.broadcast_to(a2, batch + a2.shape[-2:])
+    Bt = np.swapaxes(np.broadcast_to(b2, batch + b2.shape[-2:]), -1, -2)
+    rows, cols = A[idx[:-1]], Bt[idx[:-2] + idx[-1:]]
+    rb = cb = None
+    if abot is not None:
+        rb = np.broadcast_to(np.broadcast_to(abot, a.shape).reshape(a2.shape),
+                             batch + a2.shape[-2:])[idx[:-1]]
+    if bbot is not None:
+        cb = np.swapaxes(np.broadcast_to(np.broadcast_to(bbot, b.shape).reshape(b2.shape),
+                                         batch + b2.shape[-2:]), -1, -2)[idx[:-2] + idx[-1:]]
+    from .reductions import reduce_codes  # (reductions does not import the kernels)
+
+    prods, pbot = mul(rows, cols, rb, cb)
+    vals, vbot = reduce_codes("sum", prods, pbot, axis=-1)
+    r2[idx] = vals
+    if vbot is not None or bot is not None:
+        bot2 = np.zeros(r2.shape, bool) if bot is None else np.broadcast_to(bot, r.shape).reshape(
+            r2.shape).copy()
+        bot2[idx] = False if vbot is None else vbot
+        bot = bot2.reshape(r.shape) if bot2.any() else None
+    return bot
 
 
 def _indicator_counts(a: np.ndarray, b: np.ndarray) -> tuple:
