@@ -295,7 +295,7 @@ def test_wrapper_and_loaded_bundle_decode_a_rational_layer(tmp_path):
     cfg = InferenceConfig(1e-6, 1e-4)
     P, Q = layer.predict_pq(x)
     want = strict_inference(P, Q, cfg)
-    got = SCMInferenceWrapper(layer, cfg)(x)
+    got = SCMInferenceWrapper(layer, cfg).eval()(x)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
     tP, tQ = SCMInferenceWrapper(layer, cfg).train()(x)
@@ -361,6 +361,18 @@ def test_angular_head_exports_and_decodes(tmp_path):
     path = export_bundle(head, tmp_path / "angular", InferenceConfig(1e-6))
     validate_bundle(path)
     x = np.linspace(-1.0, 1.0, 6).reshape(3, 2)
-    want = SCMInferenceWrapper(head, InferenceConfig(1e-6))(x)
+    want = SCMInferenceWrapper(head, InferenceConfig(1e-6)).eval()(x)
     for a, b in zip(load_bundle(path).wrapper()(x), want):
         np.testing.assert_array_equal(a, b)
+
+
+def test_exporting_a_wrapper_exports_the_model_it_wraps(tmp_path):
+    from zeroproof.inference import SCMInferenceWrapper, load_bundle
+    from zeroproof.inference.reference_models import PolynomialRationalHead
+
+    head = PolynomialRationalHead(2)
+    wrapped = SCMInferenceWrapper(head, InferenceConfig(1e-5, 1e-3))
+    path = export_bundle(wrapped, tmp_path / "wrapped")
+    report = validate_bundle(path)
+    assert report.tau_infer == 1e-5 and report.tau_train == 1e-3
+    assert type(load_bundle(path).model) is PolynomialRationalHead

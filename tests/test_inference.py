@@ -269,13 +269,14 @@ class _Model:
 def test_wrapper_modes_and_forwarding():
     m = _Model()
     w = SCMInferenceWrapper(m, InferenceConfig(tau_infer=1e-3, tau_train=0.5))
-    assert w.training is False
+    assert w.training is True  # like a PyTorch module: training mode until eval()
+    P, Q = w(np.array([2.0]))
+    assert Q.tolist() == [0.0]
+    assert w.eval() is w and not w.training
     d, b, g = w(np.array([2.0, 3.0, 2.2]))
     assert b.tolist() == [True, False, False] and g.tolist() == [False, False, True]
-    P, Q = w.train()(np.array([2.0]))
-    assert Q.tolist() == [0.0] and w.training
-    assert w.eval() is w and not w.training
-    assert m.mode_calls == [True, "eval"]
+    assert w.train() is w and w.training
+    assert m.mode_calls == ["eval", True]
     assert w.parameters()[0] is m.w
     with pytest.raises(AttributeError):
         w.no_such_attribute

@@ -32,7 +32,8 @@ def wrapped():
     model = PolynomialRationalHead(in_features=1, degree_p=1, degree_q=1)
     model.load_state_dict({"numerator": np.array([[1.0], [0.0]]),
                            "denominator": np.array([[0.0], [1.0]])})   # P/Q = 1/x
-    return SCMInferenceWrapper(model, InferenceConfig(tau_infer=1e-6, tau_train=1e-4))
+    # deployed: trained, then switched to eval mode (strict outputs)
+    return SCMInferenceWrapper(model, InferenceConfig(tau_infer=1e-6, tau_train=1e-4)).eval()
 
 
 @pytest.fixture

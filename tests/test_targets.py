@@ -61,3 +61,15 @@ def test_semantic_bad_input():
         lift_semantic_targets([np.nan], ["finite"])
     with pytest.raises(ValueError, match="labels"):
         lift_semantic_targets([1.0], [7])
+
+
+def test_both_lifts_keep_float32_and_widen_ints():
+    import numpy as np
+
+    from zeroproof.training import lift_semantic_targets, lift_targets
+
+    v = np.array([1.0, np.inf, np.nan], dtype=np.float32)
+    a = lift_targets(v)
+    b = lift_semantic_targets(v, ["finite", "+inf", "bottom"])
+    assert a[0].dtype == a[1].dtype == b[0].dtype == b[1].dtype == np.float32
+    assert lift_semantic_targets(np.array([1, 2]), "finite")[0].dtype == np.float64

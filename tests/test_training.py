@@ -373,7 +373,7 @@ def test_wrapper_in_training_keeps_a_projective_head_on_the_tape():
     head = ProjectiveRationalHead(1, 1, seed=0)
     P, Q = SCMInferenceWrapper(head).train()(np.zeros((3, 1)))
     assert isinstance(P, za.TRTensor) and P.requires_grad
-    decoded, bottom, gap = SCMInferenceWrapper(head)(np.zeros((3, 1)))  # eval: NumPy decoding
+    decoded, bottom, gap = SCMInferenceWrapper(head).eval()(np.zeros((3, 1)))  # NumPy decoding
     assert isinstance(decoded, np.ndarray)
 
 

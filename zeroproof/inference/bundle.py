@@ -123,7 +123,7 @@ class LoadedBundle:
     def wrapper(self) -> Any:
         """An eval-mode :class:`~zeroproof.inference.SCMInferenceWrapper` of the model."""
         from .wrapper import SCMInferenceWrapper
-        return SCMInferenceWrapper(self.model, self.config)
+        return SCMInferenceWrapper(self.model, self.config).eval()
 
     def monitor(self) -> Any:
         """A fresh :class:`~zeroproof.inference.StrictInferenceMonitor` for this bundle."""
@@ -223,7 +223,8 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     """Write ``model`` and ``config`` as a bundle directory at ``path``; returns the path.
 
     ``model`` must follow :class:`~zeroproof.inference.registry.BundleModel` and be registered
-    with :func:`register_model`. ``reference_inputs`` (a batch the model accepts) are run through
+    with :func:`register_model`; an :class:`~zeroproof.inference.SCMInferenceWrapper` is exported
+    as the model it wraps, with the wrapper's config unless ``config`` is given. ``reference_inputs`` (a batch the model accepts) are run through
     the model and the strict decoder; the results are stored so that :func:`validate_bundle` can
     check them later. Without them, ``model.example_inputs()`` is used when the model has it.
     ``rtol`` is the relative tolerance for P, Q and decoded at validation (default 1e-10 for
@@ -238,6 +239,11 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     >>> validate_bundle(d).tau_train
     0.0001
     """
+    from .wrapper import SCMInferenceWrapper
+
+    if isinstance(model, SCMInferenceWrapper):  # export what it wraps (and, by default, its τs)
+        config = model.config if config is None else config
+        model = model.model
     cfg = _resolve_config(config)
     if not isinstance(model, BundleModel):
         raise TypeError(f"model must follow the BundleModel protocol (get_config, state_dict, "

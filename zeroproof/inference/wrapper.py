@@ -13,9 +13,10 @@ class SCMInferenceWrapper:
 
     Like a PyTorch module it has a ``training`` flag with :meth:`train` / :meth:`eval`:
 
-    * training mode: ``wrapper(x)`` returns the model's ``(P, Q)`` unchanged;
-    * eval mode (the default, because the wrapper exists for deployment): ``wrapper(x)`` returns
-      ``strict_inference(P, Q, config)``, i.e. ``(decoded, bottom_mask, gap_mask)``.
+    * training mode (the default, as for a PyTorch module): ``wrapper(x)`` returns the model's
+      ``(P, Q)`` unchanged, so the wrapper can be trained like the model;
+    * eval mode (``wrapper.eval()``): ``wrapper(x)`` returns ``strict_inference(P, Q, config)``,
+      i.e. ``(decoded, bottom_mask, gap_mask)``.
 
     ``train()``/``eval()`` are forwarded to the model when it has them. Every other attribute
     (``parameters``, ``state_dict``, ``get_config``, ...) is looked up on the wrapped model.
@@ -24,12 +25,12 @@ class SCMInferenceWrapper:
     >>> from zeroproof.inference import InferenceConfig, SCMInferenceWrapper
     >>> model = lambda x: (x, x - 1.0)
     >>> wrapped = SCMInferenceWrapper(model, InferenceConfig(tau_infer=1e-3))
-    >>> decoded, bottom, gap = wrapped(np.array([3.0, 1.0]))
-    >>> decoded, bottom
-    (array([1.5, nan]), array([False,  True]))
-    >>> P, Q = wrapped.train()(np.array([3.0]))
+    >>> P, Q = wrapped(np.array([3.0]))        # training mode: the pair, unchanged
     >>> Q
     array([2.])
+    >>> decoded, bottom, gap = wrapped.eval()(np.array([3.0, 1.0]))
+    >>> decoded, bottom
+    (array([1.5, nan]), array([False,  True]))
     """
 
     def __init__(self, model: Any, config: Optional[InferenceConfig] = None) -> None:
@@ -38,13 +39,13 @@ class SCMInferenceWrapper:
                             f"{type(model).__name__}")
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "config", _resolve_config(config))
-        object.__setattr__(self, "training", False)
+        object.__setattr__(self, "training", True)
 
     def train(self, mode: bool = True) -> "SCMInferenceWrapper":
         """Set training mode (``mode=False`` is eval); returns ``self``.
 
         >>> from zeroproof.inference import SCMInferenceWrapper
-        >>> SCMInferenceWrapper(lambda x: (x, x)).train().training
+        >>> SCMInferenceWrapper(lambda x: (x, x)).eval().train().training
         True
         """
         if not isinstance(mode, bool):

@@ -181,10 +181,12 @@ def lift_semantic_targets(values: Any, labels: Any) -> LiftedTargets:
     from ..autodiff import projective as pj
 
     try:
-        vals = np.asarray(pj._codes(pj._values(values))[0], dtype=np.float64)
+        vals = np.asarray(pj._codes(pj._values(values))[0])
     except TypeError:
         raise TypeError(f"lift_semantic_targets: values must hold real numbers, got "
                         f"{type(values).__name__}") from None
+    if vals.dtype.kind != "f":  # ints (and bools) become float64; float32 stays, as in lift_targets
+        vals = vals.astype(np.float64)
     lab = np.asarray(labels, dtype=object)
     if lab.ndim == 0:
         lab = np.full(vals.shape, lab.item(), dtype=object)
