@@ -497,3 +497,19 @@ def test_non_real_root_that_is_a_parameter_gets_zero():
     t.backward(np.ones(3))
     np.testing.assert_array_equal(t.gradient.to_numpy(), [0.0, 1.0, 0.0])
     np.testing.assert_array_equal(za.grad(t, [t], np.ones(3))[0].to_numpy(), [0.0, 1.0, 0.0])
+
+
+def test_backward_on_a_constant_gives_no_gradient_anywhere():
+    from zeroproof.autodiff import no_grad
+
+    c = TRNode.constant(1.0)
+    c.backward()
+    assert c.gradient is None
+    y = TRNode.constant(2.0) * 3
+    y.backward()
+    assert y.gradient is None
+    x = TRNode.parameter(2.0)
+    with no_grad():
+        z = x * x
+    z.backward()
+    assert z.gradient is None and x.gradient is None

@@ -289,3 +289,22 @@ def test_core_exports() -> None:
                  "tr_pow_int", "tr_sum", "ReductionMode", "ArithmeticMode", "wheel_mode",
                  "arithmetic_mode"]:
         assert name in core.__all__ and hasattr(core, name)
+
+
+def test_integers_compare_exactly_so_hashes_agree_with_equality():
+    import numpy as np
+
+    import zeroproof as zp
+
+    r = zp.real(2.0 ** 53)
+    assert r == 2 ** 53 and hash(r) == hash(2 ** 53)
+    assert r != 2 ** 53 + 1 and r < 2 ** 53 + 1 and not r >= 2 ** 53 + 1
+    assert zp.pinf() != 10 ** 400 and zp.pinf() > 10 ** 400 and zp.ninf() < -(10 ** 400)
+    assert zp.real(1e308) < 10 ** 400
+    assert zp.real(5.0) == np.int64(5) and zp.real(5.0) < np.int32(6)
+    assert not (zp.phi() == 0) and not (zp.phi() < 1) and not (zp.bottom() >= 0)
+    for v in (0, 1, -7, 2 ** 60, 2 ** 53 + 1):
+        for x in (zp.real(float(v)), zp.real(-0.0)):
+            assert (x == v) == (float(x) == v)
+            if x == v:
+                assert hash(x) == hash(v)

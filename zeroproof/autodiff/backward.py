@@ -434,6 +434,8 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
     if root._g is not None:
         raise RuntimeError("this graph is already being differentiated (backward re-entered)")
     seed = 1.0 if grad_output is None else _seed(grad_output, False)
+    if not root.requires_grad:
+        return  # a constant (or a result built under no_grad): no node to give a gradient to
     if seed is BOTTOM_CODE or WHEEL.get():
         _backward_through_nodes(root, grad_output)
         return

@@ -140,6 +140,10 @@ class TRScalar:
 
     # equality and order --------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
+        if other.__class__ is int or isinstance(other, np.integer):
+            # exactly, as Python compares a float with an int (so hashes agree with ==):
+            # real(2.0**53) != 2**53 + 1, and no integer equals an infinity
+            return self._tag is REAL and self._value == int(other)  # type: ignore[call-overload]
         o = _comparable(other)
         if o is None:
             return NotImplemented
@@ -167,6 +171,9 @@ class TRScalar:
         return None  # Φ, ⊥: unordered
 
     def _cmp(self, other: object, op: Any) -> Any:
+        if other.__class__ is int or isinstance(other, np.integer):
+            a = self._order_key()  # an int is compared exactly (Python's float-int rules)
+            return False if a is None else op(a, int(other))  # type: ignore[call-overload]
         o = _comparable(other)
         if o is None:
             return NotImplemented
