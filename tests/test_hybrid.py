@@ -347,3 +347,31 @@ def test_hybrid_state_is_per_thread():
         (1 / TRNode.parameter(1e-3)).backward()
         assert HybridGradientContext.get_statistics()["total_gradient_calls"] == 1
     assert out == {"schedule": None, "mode": GradientMode.MASK_REAL, "grad": -1e6, "calls": 0}
+
+
+def test_a_nested_apply_gives_the_outer_epoch_its_statistics_back():
+    from zeroproof.autodiff import HybridGradientContext, TRNode, create_default_schedule
+
+    sched = create_default_schedule()
+
+    def step(v):
+        x = TRNode.parameter(v)
+        (1 / x).backward()
+
+    def stats():
+        s = HybridGradientContext.get_statistics()
+        return s["current_epoch"], s["total_gradient_calls"], s["q_min_batch"]
+
+    with sched.apply(7):
+        step(1e-3)
+        step(0.5)
+        outer = stats()
+        with sched.apply(3):
+            step(2e-3)
+            assert stats() == (3, 1, 2e-3)
+        assert stats() == outer == (7, 2, 0.5)
+        step(0.25)
+    assert stats() == (7, 3, 0.25)  # still readable after the block
+    with sched.apply(8):  # a new epoch, not nested: fresh counters
+        step(0.5)
+    assert stats() == (8, 1, 0.5)

@@ -201,10 +201,14 @@ class HybridGradientSchedule:
     @contextmanager
     def apply(self, epoch: int) -> Iterator["HybridGradientSchedule"]:
         """Activate HYBRID with this schedule at ``epoch`` for a block; restores the previous
-        mode, bound, schedule and epoch on exit (statistics are kept, to be read afterwards)."""
+        mode, bound, schedule and epoch on exit. Statistics are kept, to be read after the block;
+        a block nested in another epoch's block gives that epoch's statistics back on exit."""
         epoch = _epochs("epoch", epoch)
         stats = HybridGradientContext._stats()
+        saved = None
         if stats.current_epoch != epoch:
+            if _EPOCH.get() is not None:  # nested in another epoch's block: give its statistics back
+                saved = stats.snapshot()
             stats.new_epoch(epoch)
         tokens = (MODE.set(GradientMode.HYBRID), BOUND.set(self.saturating_bound),
                   _SCHEDULE.set(self), _EPOCH.set(epoch))
@@ -215,6 +219,8 @@ class HybridGradientSchedule:
             _SCHEDULE.reset(tokens[2])
             BOUND.reset(tokens[1])
             MODE.reset(tokens[0])
+            if saved is not None:
+                stats.restore(saved)
 
 
 def create_default_schedule(aggressive: bool = False, warmup_epochs: int = 0,
@@ -289,6 +295,15 @@ class HybridStatistics:
     def new_epoch(self, epoch: int) -> None:
         self.current_epoch = epoch
         self.reset_epoch()
+
+    def snapshot(self) -> tuple:
+        """Everything but the owner, copied (the batch sample is a list)."""
+        return tuple(list(v) if isinstance(v, list) else v
+                     for v in (getattr(self, k) for k in self.__slots__ if k != "owner"))
+
+    def restore(self, state: tuple) -> None:
+        for k, v in zip((k for k in self.__slots__ if k != "owner"), state):
+            setattr(self, k, v)
 
     def begin_batch(self, delta: float | None) -> None:
         self.local_threshold = delta
