@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from zeroproof.core import (
     ArithmeticMode, TRScalar, arithmetic_mode, get_arithmetic_mode, ninf, phi, pinf, real,
@@ -491,3 +492,28 @@ def test_wheel_mode_in_main_thread_does_not_leak_into_workers() -> None:
         t.join(timeout=20)
         assert same(tr_div(real(0.0), real(0.0)), tv("bot"))
     assert same(out[0], phi())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("x, k, want", [
+    (2.0, -1074, 5e-324), (2.0, -1024, 2.0 ** -1024), (1e160, -2, 1e-320), (-2.0, -1073, -1e-323),
+    (2.0, -1075, 0.0), (10.0, -400, 0.0), (-10.0, -401, -0.0), (1.5, -2000, 0.0),
+])
+def test_negative_powers_are_representable_when_the_result_is(x, k, want):
+    """x^k = 1/x^|k| (SPEC §3), computed so that x^|k| overflowing on the way does not flush a
+    representable result (a subnormal) to zero; a result below the subnormals is a signed 0."""
+    from zeroproof import real, tr_pow_int
+
+    got = tr_pow_int(real(x), k)
+    assert got.value == want and math.copysign(1.0, got.value) == math.copysign(1.0, want)
+
+
+@given(st.floats(1.0001, 1e300), st.integers(-3000, -1))
+def test_negative_powers_agree_with_libm_pow(x, k):
+    from zeroproof import real, tr_pow_int
+
+    got = tr_pow_int(real(x), k).value
+    want = math.pow(x, k)
+    if want == 0.0 or want < 2.2250738585072014e-308:  # subnormal: both round near the same grid
+        assert abs(got - want) <= 2 * 5e-324 + 1e-12 * want
+    else:
+        assert math.isclose(got, want, rel_tol=1e-12), (x, k, got, want)

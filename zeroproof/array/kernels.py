@@ -40,6 +40,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from ..core import kernels as _SK
 from ..core.wheel import WHEEL
 
 __all__ = [
@@ -338,7 +339,12 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
         else:
             p = ipow(a, -k)
             # 1/x^|k|: IEEE division is the TR rule here (1 is neither 0 nor ∞ nor Φ)
+            over = None
+            if a.dtype == np.float64 and not _isfinite(p).all():
+                over = _isinf(p) & _isfinite(a)  # x^|k| overflowed: 1/x^|k| may be representable
             r = np.divide(1.0, p, out=p) if p is not a else _arr(np.divide(1.0, p))
+            if over is not None and over.any():
+                r[over] = [_SK.recip_ipow_scaled(float(x), -k) for x in a[over]]
     return r, _copy_bot(abot)
 
 

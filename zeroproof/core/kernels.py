@@ -208,4 +208,35 @@ def f_pow_int(a: float, k: int) -> float:
         if a - a == 0.0 and a != 0.0:
             return 1.0
         return NAN  # 0^0, (±∞)^0, Φ^0
-    return f_div(1.0, f_pow_int(a, -k))
+    p = f_pow_int(a, -k)
+    if (p == math.inf or p == -math.inf) and a - a == 0.0 and isinstance(a, float):
+        return recip_ipow_scaled(a, -k)  # x^|k| overflowed although 1/x^|k| may not underflow
+    return f_div(1.0, p)
+
+
+def recip_ipow_scaled(a: float, n: int) -> float:
+    """``1 / a**n`` (finite ``a``, ``n ≥ 1``) by the binary exponentiation of :func:`ipow` on
+    mantissas in [0.5, 1) with the binary exponent kept apart, so that ``a**n`` never overflows
+    on the way: ``1 / 2.0**1074`` is ``5e-324``, not ``1/∞ = 0``. The mantissa products round
+    exactly as the products of :func:`ipow` do where those do not overflow (scaling by powers
+    of two is exact); the result is rounded once more by ``ldexp`` when it is subnormal.
+
+    >>> recip_ipow_scaled(2.0, 1074), recip_ipow_scaled(-1e160, 2)
+    (5e-324, 1e-320)
+    """
+    bm, bx = math.frexp(a)
+    rm, rx = 0.0, 0
+    first = True
+    while True:
+        if n & 1:
+            if first:
+                rm, rx, first = bm, bx, False
+            else:
+                rm, e = math.frexp(rm * bm)
+                rx += bx + e
+        n >>= 1
+        if not n:
+            break
+        bm, e = math.frexp(bm * bm)
+        bx = 2 * bx + e
+    return math.ldexp(1.0 / rm, -rx)
