@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
+from ..core._parse import check_bool
 from .backward import grad
 from .tr_node import TRNode
 
@@ -26,7 +27,7 @@ class TRGradientTape:
     """
 
     def __init__(self, persistent: bool = False) -> None:
-        self.persistent = bool(persistent)
+        self.persistent = check_bool("persistent", persistent)
         self._watched: list[TRNode] = []
         self._flipped: list[TRNode] = []
         self._used = False

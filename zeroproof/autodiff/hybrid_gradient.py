@@ -41,6 +41,7 @@ class ScheduleType(str, Enum):
 
 
 _MAX_POLES = 256  # bounded memory for detected poles
+_MAX_SCHEDULES = 16  # schedules with recorded poles kept per context (the most recent)
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
@@ -82,8 +83,6 @@ class HybridGradientSchedule:
     pole_exploration_epochs: int = 5
     adaptive_delta: bool = True
     min_delta: float = 1e-8
-    _poles: list[float] = field(default_factory=list, repr=False, compare=False)
-    _poles_epoch: int | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for flag in ("enable", "force_pole_exploration", "adaptive_delta"):
@@ -182,8 +181,25 @@ class HybridGradientSchedule:
             vals.append(float(p))
         if any(not math.isfinite(p) for p in vals):
             raise ValueError(f"poles must be finite numbers, got {list(poles)!r:.80}")
-        self._poles = vals[-_MAX_POLES:]
-        self._poles_epoch = int(epoch)
+        # kept in a ContextVar, like every other piece of schedule state: a schedule shared by
+        # two threads (or asyncio tasks) never steers the other's exploration
+        entries = tuple(e for e in _POLES.get() if e[0] is not self)[-(_MAX_SCHEDULES - 1):]
+        _POLES.set(entries + ((self, tuple(vals[-_MAX_POLES:]), int(epoch)),))
+
+    @property
+    def _poles(self) -> list[float]:
+        """The poles recorded in this context (see :meth:`update_detected_poles`)."""
+        for sched, poles, _ in _POLES.get():
+            if sched is self:
+                return list(poles)
+        return []
+
+    @property
+    def _poles_epoch(self) -> int | None:
+        for sched, _, epoch in _POLES.get():
+            if sched is self:
+                return epoch
+        return None
 
     def get_exploration_regions(self, epoch: int) -> list[tuple[float, float]]:
         """Active ``(lo, hi)`` intervals of forced saturation at ``epoch`` (empty if none)."""
@@ -191,12 +207,15 @@ class HybridGradientSchedule:
 
     def _regions_at(self, epoch: int) -> list[tuple[float, float]]:
         """:meth:`get_exploration_regions` for a checked ``epoch`` (once per backward pass)."""
-        if not (self.enable and self.force_pole_exploration and self._poles) or self._poles_epoch is None:
+        if not (self.enable and self.force_pole_exploration):
             return []
-        if not (0 <= epoch - self._poles_epoch < self.pole_exploration_epochs):
-            return []
-        r = self.pole_exploration_radius
-        return [(p - r, p + r) for p in self._poles]
+        for sched, poles, since in _POLES.get():
+            if sched is self:
+                if poles and 0 <= epoch - since < self.pole_exploration_epochs:
+                    r = self.pole_exploration_radius
+                    return [(p - r, p + r) for p in poles]
+                return []
+        return []
 
     @contextmanager
     def apply(self, epoch: int) -> Iterator["HybridGradientSchedule"]:
@@ -390,6 +409,9 @@ class HybridStatistics:
 
 
 _SCHEDULE: ContextVar[HybridGradientSchedule | None] = ContextVar("zeroproof_hybrid_schedule", default=None)
+# Poles recorded by update_detected_poles, per schedule: ((schedule, poles, epoch), ...); a new
+# tuple on every update, so a copied context (an asyncio task) never sees its sibling's updates.
+_POLES: ContextVar[tuple] = ContextVar("zeroproof_hybrid_poles", default=())
 _EPOCH: ContextVar[int | None] = ContextVar("zeroproof_hybrid_epoch", default=None)
 _STATS: ContextVar[HybridStatistics | None] = ContextVar("zeroproof_hybrid_stats", default=None)
 # The decider of the backward pass running in this context (set by the sweep, read by rules).
@@ -506,7 +528,7 @@ class HybridGradientContext:
         delta = sched.get_delta(epoch, stats)
         if delta is None:
             return None
-        return HybridDecider(delta, sched._regions_at(epoch) if sched._poles else [], stats)
+        return HybridDecider(delta, sched._regions_at(epoch), stats)
 
     @staticmethod
     def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:

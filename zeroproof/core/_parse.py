@@ -1,6 +1,8 @@
 """Parsing of the library's mode enums, in one place (one set of rules, one error wording)."""
 from __future__ import annotations
 
+import numpy as np
+
 import numbers
 from enum import Enum
 from typing import Any, TypeVar
@@ -44,6 +46,19 @@ def check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> 
     if value < minimum:
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
     return int(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool: anything but ``True``/``False`` (NumPy bools included) is a
+    ``TypeError`` naming the argument (no truthiness: ``"no"`` is not False).
+
+    >>> check_bool("persistent", False)
+    False
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} "
+                        f"{value!r:.40}")
+    return bool(value)
 
 
 def check_real(name: str, value: Any, accepted: str, ok: Any) -> float:

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..core._parse import check_int
+from ..core._parse import check_bool, check_int
 
 from ..array.tape import TRTensor, as_tensor, relu
 
@@ -134,13 +134,19 @@ class Module:
                 f"load_state_dict: state does not match {type(self).__name__}: "
                 f"missing {missing}, unexpected {unexpected}"
             )
-        for name, p in params.items():
+        arrays = {}
+        for name, p in params.items():  # everything checked before any parameter changes
             arr = np.asarray(state[name])
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"load_state_dict: parameter {name!r} must be given as real "
+                                f"numbers, the state gives dtype {arr.dtype}")
             if arr.shape != p.shape:
                 raise ValueError(
                     f"load_state_dict: parameter {name!r} has shape {p.shape}, the state gives {arr.shape}"
                 )
-            p.set_value(arr)
+            arrays[name] = arr
+        for name, p in params.items():
+            p.set_value(arrays[name])
 
     def num_parameters(self) -> int:
         """Total number of elements in :meth:`parameters`.
@@ -155,9 +161,26 @@ class Module:
         return f"{type(self).__name__}({inner})"
 
 
+def _float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as float64 or float32 (the parameter dtypes of the batched tape)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r:.40}") from None
+    if dt not in (np.float64, np.float32):
+        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dt}")
+    return dt
+
+
 def _rng(seed: Any) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
+    if seed is not None and (isinstance(seed, (bool, np.bool_))
+                             or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"seed must be None, a non-negative int or a numpy.random.Generator, got "
+                        f"{type(seed).__name__} {seed!r:.40}")
+    if seed is not None and seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
     return np.random.default_rng(seed)
 
 
@@ -179,6 +202,8 @@ class Linear(Module):
         super().__init__()
         self.in_features = _dim("in_features", in_features)
         self.out_features = _dim("out_features", out_features)
+        bias = check_bool("bias", bias)
+        dtype = _float_dtype(dtype)
         rng = _rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)
         self.weight = TRTensor.parameter(

@@ -70,6 +70,10 @@ class TrainingConfig:
             raise TypeError(f"schedule must be a HybridGradientSchedule or None, got "
                             f"{type(self.schedule).__name__}")
         if self.gradient_mode is not None:
+            if self.schedule is not None:
+                raise ValueError(
+                    f"pass either schedule (hybrid, per epoch) or gradient_mode, not both: got "
+                    f"schedule={self.schedule!r:.60} and gradient_mode={self.gradient_mode!r}")
             mode = parse_enum(GradientMode, self.gradient_mode, "gradient_mode")
             if mode is GradientMode.HYBRID:
                 raise ValueError("gradient_mode='hybrid' needs a schedule: pass "

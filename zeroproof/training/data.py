@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..core._parse import check_bool, check_int
+
 __all__ = ["TensorDataset", "DataLoader"]
 
 
@@ -73,15 +75,10 @@ class DataLoader:
         if not isinstance(dataset, TensorDataset):
             raise TypeError(f"dataset must be a TensorDataset or a tuple of arrays, got "
                             f"{type(dataset).__name__}")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
-                batch_size, (int, np.integer)) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None (one full batch), got "
-                             f"{batch_size!r}")
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                                 or seed < 0):
-            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        batch_size = check_int("batch_size", batch_size, 1, allow_none=True)
+        shuffle = check_bool("shuffle", shuffle)
+        drop_last = check_bool("drop_last", drop_last)
+        seed = check_int("seed", seed, 0, allow_none=True)
         if shuffle and seed is None:
             seed = int(np.random.SeedSequence().entropy % (2 ** 63))
         self.dataset = dataset

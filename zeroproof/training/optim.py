@@ -164,9 +164,20 @@ class Optimizer:
             raise ValueError(f"optimizer state config must have the keys "
                              f"{sorted(self.get_config())}, got {config!r:.80}")
         checked = type(self)(self.params, **config)  # the constructor's checks, on a scratch copy
-        for key, shape in want.items():
+        loaded = {}
+        for key in want:  # every array converted and checked before anything is changed
+            try:
+                a = np.array(arrays[key], dtype=np.float64, copy=True)
+            except (TypeError, ValueError):
+                raise TypeError(f"optimizer state {key!r} must hold real numbers, got "
+                                f"{np.asarray(arrays[key]).dtype}") from None
+            if not np.isfinite(a).all():
+                raise ValueError(f"optimizer state {key!r} holds non-finite values (NaN or ±inf); "
+                                 f"a moment must be a finite number")
+            loaded[key] = a
+        for key, a in loaded.items():
             i, k = key.split(".", 1)
-            self.state[int(i)][k] = np.array(arrays[key], dtype=np.float64, copy=True)
+            self.state[int(i)][k] = a
         for k in config:
             setattr(self, k, getattr(checked, k))
         self.step_count = int(state.get("step_count", 0))

@@ -180,6 +180,13 @@ class SCMTrainer:
             config = TrainingConfig()
         if not isinstance(config, TrainingConfig):
             raise TypeError(f"config must be a TrainingConfig or None, got {type(config).__name__}")
+        model_params = getattr(model, "parameters", None)
+        if callable(model_params):
+            mine = {id(p) for p in model_params()}
+            if mine and not any(id(p) in mine for p in optimizer.params):
+                raise ValueError(
+                    "optimizer holds none of the model's parameters, so training would change "
+                    "nothing: build it from this model, e.g. Adam(model.parameters())")
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss_fn
@@ -307,10 +314,12 @@ class SCMTrainer:
         if sched is not None and cfg.detect_poles:
             for m in _modules_with_poles(self.model):
                 try:
-                    poles.extend(float(p) for p in m.find_poles(domain=cfg.pole_domain))
+                    poles.extend(float(p) for p in m.find_poles(domain=cfg.pole_domain)
+                                 if math.isfinite(p))
                 except ValueError:
                     pass
-            sched.update_detected_poles(poles, epoch)
+            # poles found after epoch e steer epochs e+1 … e+pole_exploration_epochs
+            sched.update_detected_poles(poles, epoch + 1)
         rec = {
             "epoch": epoch,
             "loss": (loss_sum / scalar_weight) if scalar_weight else None,
