@@ -73,6 +73,26 @@ def lift(x: Any, kind: str) -> Any:
     return x
 
 
+def magnitude(q: Any) -> Any:
+    """``|q|`` for the band losses, as ``q · s`` with the constant ``s = ±1`` taken from the sign
+    bit of ``q``: the same value, but the derivative at ``q = ±0`` is ``±1``, not
+    ``sign(0) = 0`` — a denominator sitting exactly at 0 is pushed out of the ⊥ band like one
+    next to it, instead of getting no gradient at all.
+
+    >>> from zeroproof.autodiff import TRNode
+    >>> q = TRNode.parameter(-0.0); m = magnitude(q); m.backward(); (m.value, q.gradient)
+    (TRScalar(0.0, REAL), TRScalar(-1.0, REAL))
+    """
+    if isinstance(q, TRNode):
+        return q * (-1.0 if np.signbit(float(q.value)) else 1.0)
+    if isinstance(q, (int, float)):
+        return abs(q)
+    codes = _pj._codes(q)[0]
+    if np.ndim(codes) == 0 and not hasattr(q, "backward"):
+        return abs(q)
+    return q * _pj._tape().constant(np.copysign(1.0, codes))
+
+
 def elementwise(kind: str, term: Callable[..., Any], *args: Any) -> Any:
     """Apply ``term`` elementwise: directly on tapes, per element for node sequences."""
     if kind != NODES:

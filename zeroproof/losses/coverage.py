@@ -94,7 +94,12 @@ def _finite_weights(Y_d: Any, shape: tuple, n: int | None) -> np.ndarray:
     if Y_d is None:
         return np.ones(want, dtype=bool)
     f = C.codes(Y_d) != 0
-    return np.broadcast_to(f, want) if f.ndim == 0 else f
+    if f.ndim == 0:
+        return np.broadcast_to(f, want)
+    if f.shape != want:
+        raise ValueError(f"Y_d has shape {f.shape} but Q has shape {want}; give one target "
+                         f"denominator per element of Q")
+    return f
 
 
 def rejection_loss(P: Any, Q: Any, Y_d: Any = None, tau: float = 1e-4,
@@ -120,7 +125,7 @@ def rejection_loss(P: Any, Q: Any, Y_d: Any = None, tau: float = 1e-4,
     weights = (finite & rejected).astype(np.float64)
 
     def term(q: Any) -> Any:
-        return _pj._relu(1.0 - abs(q) / tau)
+        return _pj._relu(1.0 - C.magnitude(q) / tau)
 
     terms = C.elementwise(kind, term, Q)
     count = int(np.count_nonzero(finite))

@@ -61,7 +61,7 @@ def margin_loss(Q: Any, Y_d: Any, tau_train: Any = 1e-4, rng: Any = None,
         taus_list = _pj._tape().constant(np.broadcast_to(np.asarray(tau, dtype=np.float64), np.shape(finite)))
 
     def term(q: Any, t: Any) -> Any:
-        h = _pj._relu(t - abs(q))
+        h = _pj._relu(t - C.magnitude(q))
         return h * h
 
     terms = C.elementwise(kind, term, Q, taus_list)

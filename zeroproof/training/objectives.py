@@ -23,6 +23,17 @@ from ..array.tape import TRTensor, as_tensor
 __all__ = ["chordal_loss", "squared_error"]
 
 
+def _pair(func: str, pred: Any, target: Any) -> tuple[TRTensor, TRTensor]:
+    """Both operands on the tape, with one shape (a 0-d one broadcasts): ``(B,)`` against
+    ``(B, 1)`` would silently compare every pair."""
+    p, t = as_tensor(pred, "pred"), as_tensor(target, "target")
+    if p.shape and t.shape and p.shape != t.shape:
+        raise ValueError(f"{func}: pred has shape {p.shape} but target has shape {t.shape}; "
+                         f"they must have the same shape (squeeze or reshape one of them first: "
+                         f"broadcasting would compare every pair)")
+    return p, t
+
+
 def _circle(v: TRTensor) -> tuple[TRTensor, TRTensor]:
     w = 1.0 / (1.0 + v * v)
     return 2.0 * w - 1.0, 2.0 * v * w
@@ -37,8 +48,7 @@ def chordal_loss(pred: Any, target: Any) -> TRTensor:
     >>> float(chordal_loss(constant([1.0]), np.array([-1.0])).numpy()[0])   # opposite points
     4.0
     """
-    p = as_tensor(pred, "pred")
-    t = as_tensor(target, "target")
+    p, t = _pair("chordal_loss", pred, target)
     a1, a2 = _circle(p)
     b1, b2 = _circle(t)
     return (a1 - b1) ** 2 + (a2 - b2) ** 2
@@ -52,4 +62,5 @@ def squared_error(pred: Any, target: Any) -> TRTensor:
     >>> squared_error(constant([1.0, 2.0]), np.array([0.0, 0.0])).value
     TRArray([1.0, 4.0], dtype=float64)
     """
-    return (as_tensor(pred, "pred") - as_tensor(target, "target")) ** 2
+    p, t = _pair("squared_error", pred, target)
+    return (p - t) ** 2
