@@ -159,3 +159,84 @@ def test_optimizer_lr_and_module_mode_are_checked():
         opt.lr = "fast"
     with pytest.raises(TypeError, match="mode must be a bool"):
         Linear(2, 2).train("no")
+
+
+# ---- third round (probe findings): each bad argument raises early, naming it -------------------
+def _bad_input_cases():
+    import numpy as np
+
+    import zeroproof as zp
+    import zeroproof.array as za
+    from zeroproof.autodiff import TRNode, check_gradient, create_default_schedule, gradient_tape
+    from zeroproof.layers import RationalLayer
+    from zeroproof.losses import coverage, margin_loss, sign_consistency_loss
+
+    layer = RationalLayer(1, 1, seed=0)
+    div = 1 / TRNode.parameter(1.0)
+
+    def set_x(v):
+        div.x_value = v
+
+    def schedule_changed():
+        s = create_default_schedule()
+        s.delta_init = -1.0
+        with s.apply(0):
+            pass
+
+    f = lambda x: x * x  # noqa: E731
+    return [
+        (lambda: check_gradient(f, 1.0, rtol=-1), ValueError, "rtol"),
+        (lambda: check_gradient(f, 1.0, atol=float("nan")), ValueError, "atol"),
+        (lambda: coverage(np.ones(3), tau=-1), ValueError, "tau"),
+        (lambda: coverage(np.ones(3), tau="a"), TypeError, "tau"),
+        (lambda: coverage(D=np.ones(3)), ValueError, "D was given without N"),
+        (lambda: layer.find_poles(imag_tol=-1), ValueError, "imag_tol"),
+        (lambda: layer.find_poles(imag_tol="a"), TypeError, "imag_tol"),
+        (lambda: layer.find_poles(domain="x"), TypeError, "domain"),
+        (lambda: layer.find_poles(domain=(1, -1)), ValueError, "domain"),
+        (lambda: RationalLayer(init_scale="a"), TypeError, "init_scale"),
+        (lambda: set_x(float("nan")), ValueError, "x_value"),
+        (lambda: set_x("1.5"), TypeError, "x_value"),
+        (lambda: set_x(True), TypeError, "x_value"),
+        (lambda: gradient_tape(persistent="x"), TypeError, "persistent"),
+        (lambda: margin_loss(np.ones(2), np.ones(2), rng="x"), TypeError, "rng"),
+        (lambda: sign_consistency_loss(np.ones(2), np.ones(2), np.ones(2), margin=-1), ValueError,
+         "margin"),
+        (lambda: za.array([[1, 2], [3]]), ValueError, "ragged"),
+        (lambda: za.zeros(-1), ValueError, "negative"),
+        (lambda: za.zeros("a"), TypeError, "shape"),
+        (schedule_changed, ValueError, "delta_init"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(20))
+def test_bad_arguments_fail_early_and_name_the_argument(case):
+    cases = _bad_input_cases()
+    assert len(cases) == 20
+    call, exc, words = cases[case]
+    with pytest.raises(exc, match=words):
+        call()
+
+
+def test_to_numpy_of_one_transreal_value_is_a_0d_array():
+    import numpy as np
+
+    import zeroproof as zp
+
+    assert zp.to_numpy(zp.real(1.5)) == np.array(1.5) and zp.to_numpy(zp.real(1.5)).ndim == 0
+    assert np.isposinf(zp.to_numpy(zp.pinf())) and np.isnan(zp.to_numpy(zp.phi()))
+
+
+def test_a_trainer_config_changed_after_construction_is_checked_again():
+    import numpy as np
+
+    from zeroproof.layers import RationalLayer
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig, chordal_loss
+
+    cfg = TrainingConfig(epochs=2)
+    model = RationalLayer(1, 1, seed=0)
+    trainer = SCMTrainer(model, Adam(model.parameters()), chordal_loss,
+                         (np.linspace(-1, 1, 8), np.ones(8)), cfg)
+    cfg.epochs = -3
+    with pytest.raises(ValueError, match="epochs"):
+        trainer.fit()

@@ -100,6 +100,8 @@ def to_numpy(values: Any, tags: Any = None) -> np.ndarray:
     if tags is None:
         if hasattr(values, "to_numpy"):
             return values.to_numpy()
+        if isinstance(values, TRScalar):  # one value: a 0-d array, as NumPy does for a scalar
+            return np.array(to_ieee(values), dtype=np.float64)
         items = list(values)
         return np.array([float(to_ieee(v)) for v in items], dtype=np.float64)
     v = np.asarray(values)

@@ -57,7 +57,11 @@ def _check_dtype(dtype: Any, argname: str) -> np.dtype:
 def _real_codes(arr: Any, argname: str) -> np.ndarray:
     """A float64/float32 ndarray from a real NumPy array (ints/bools → float64, other floats →
     float64); ``TypeError`` for complex, object, string and other dtypes."""
-    a = np.asarray(arr)
+    try:
+        a = np.asarray(arr)
+    except ValueError:  # NumPy's "inhomogeneous shape"
+        raise ValueError(f"{argname} is a ragged nested sequence (its rows have different "
+                         f"lengths); give one with a rectangular shape") from None
     kind = a.dtype.kind
     if kind == "f":
         return a if a.dtype in _FLOATS else a.astype(np.float64)
@@ -661,7 +665,11 @@ def array(obj: Any, dtype: Any = None) -> TRArray:
             if dt is not None and out.dtype != dt:
                 out = out.astype(dt)
             return out
-        a = np.asarray(obj) if not isinstance(obj, np.ndarray) else obj
+        try:
+            a = np.asarray(obj) if not isinstance(obj, np.ndarray) else obj
+        except ValueError:  # NumPy's "inhomogeneous shape"
+            raise ValueError("array(obj): obj is a ragged nested sequence (its rows have different "
+                             "lengths); give one with a rectangular shape") from None
         if a.dtype == object:
             flat = a.ravel()
             pairs = [_code_of_item(v, f"obj element {i}") for i, v in enumerate(flat.tolist())]
@@ -744,8 +752,26 @@ def full(shape: Any, fill_value: Any, dtype: Any = np.float64) -> TRArray:
         c, isbot = _code_of_item(fill_value, "fill_value")
     else:
         c, isbot = _check_real(fill_value, "full(shape, fill_value): fill_value"), False
+    shape = _check_shape(shape, "shape")
     codes = np.full(shape, c, dtype=dt)
     return TRArray.from_codes(codes, np.ones(codes.shape, bool) if isbot else None)
+
+
+def _check_shape(shape: Any, name: str) -> tuple:
+    """A shape as NumPy takes it (an int or a sequence of ints, each >= 0)."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool) \
+        else shape
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        dims = None
+    if dims is None or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                           for d in dims):
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {type(shape).__name__} "
+                        f"{shape!r:.40}")
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{name} must not have negative dimensions, got {shape!r}")
+    return tuple(int(d) for d in dims)
 
 
 def zeros(shape: Any, dtype: Any = np.float64) -> TRArray:

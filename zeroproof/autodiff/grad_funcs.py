@@ -6,6 +6,7 @@ import numbers
 from typing import Any, Callable, NamedTuple, Sequence
 
 from ..core import kernels as K
+from ..core._parse import check_real
 from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
 from .backward import grad
 from .grad_mode import MODE, GradientMode
@@ -170,6 +171,8 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     if not (eps > 0 and math.isfinite(eps)):
         raise ValueError(f"eps must be a finite real number > 0, got {eps!r}")
     eps = float(eps)
+    rtol = check_real("rtol", rtol, "a finite real number >= 0", lambda v: 0 <= v < math.inf)
+    atol = check_real("atol", atol, "a finite real number >= 0", lambda v: 0 <= v < math.inf)
     args = list(x) if isinstance(x, (tuple, list)) else [x]
     if isinstance(argnum, bool) or not isinstance(argnum, numbers.Integral):
         raise TypeError(f"argnum must be an int (the position of the argument to check), got "

@@ -222,6 +222,7 @@ class HybridGradientSchedule:
         """Activate HYBRID with this schedule at ``epoch`` for a block; restores the previous
         mode, bound, schedule and epoch on exit. Statistics are kept, to be read after the block;
         a block nested in another epoch's block gives that epoch's statistics back on exit."""
+        self.__post_init__()  # fields may have been changed since construction: recheck them
         epoch = _epochs("epoch", epoch)
         stats = HybridGradientContext._stats()
         saved = None

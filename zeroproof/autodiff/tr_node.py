@@ -9,6 +9,7 @@ tape is what makes it fast: a forward step is one kernel call and one small obje
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,6 +17,7 @@ from typing import Any, Iterator
 
 from ..core import kernels as K
 from ..core._copying import LeafCopies
+from ..core._parse import check_real
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -147,7 +149,9 @@ class TRNode(LeafCopies):
             raise ValueError(f"x_value cannot be attached to a {OP_NAMES[self._op]} node with a "
                              f"folded constant operand (its aux is the constant); x_value is "
                              f"read by the divisions, logs and square roots of hybrid mode")
-        self._k = None if x is None else float(x)
+        self._k = None if x is None else check_real(
+            "x_value", x, "a finite real number (the input a layer attaches) or None",
+            math.isfinite)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.gradient`` becomes ``None``)."""

@@ -61,6 +61,23 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_seed(name: str, value: Any) -> Any:
+    """A seed for ``np.random.default_rng``: None, a non-negative int, or a Generator (passed
+    through); anything else a ``TypeError``, a negative int a ``ValueError``, naming ``name``.
+
+    >>> check_seed("seed", 3)
+    3
+    """
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    accepted = "None, a non-negative int or a numpy.random.Generator"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.40}")
+    if value < 0:
+        raise ValueError(f"{name} must be {accepted}, got {value}")
+    return int(value)
+
+
 def check_real(name: str, value: Any, accepted: str, ok: Any) -> float:
     """``value`` as a float: a non-real (bool, str, None, …) is a ``TypeError``; a real for
     which ``ok(float)`` is false (NaN included) a ``ValueError``; ``accepted`` words both.

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..core._parse import check_bool, check_int
+from ..core._parse import check_bool, check_int, check_seed
 
 from ..array.tape import TRTensor, as_tensor, relu
 
@@ -173,15 +173,8 @@ def _float_dtype(dtype: Any) -> np.dtype:
 
 
 def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (isinstance(seed, (bool, np.bool_))
-                             or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"seed must be None, a non-negative int or a numpy.random.Generator, got "
-                        f"{type(seed).__name__} {seed!r:.40}")
-    if seed is not None and seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return np.random.default_rng(seed)
+    seed = check_seed("seed", seed)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _dim(name: str, value: Any) -> int:

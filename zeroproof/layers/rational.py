@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core._parse import check_int
+from ..core._parse import check_int, check_real
 
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
@@ -118,10 +118,8 @@ class RationalLayer(Module):
         self.out_features = _degree("out_features", out_features, 1)
         self.basis = _check_basis(basis)
         self.domain = _check_domain(domain)
-        if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not (
-                math.isfinite(init_scale) and init_scale >= 0):
-            raise ValueError(f"init_scale must be a finite number >= 0, got {init_scale!r}")
-        self.init_scale = float(init_scale)
+        self.init_scale = check_real("init_scale", init_scale, "a finite number >= 0",
+                                     lambda v: 0 <= v < math.inf)
         rng = _rng(seed)
         a = rng.uniform(-self.init_scale, self.init_scale, (self.degree_p + 1, self.out_features))
         self.numerator = TRTensor.parameter(a, name="numerator")
@@ -257,6 +255,10 @@ class RationalLayer(Module):
         >>> layer.find_poles().tolist()
         [-0.5, 0.5]
         """
+        if domain is not None:
+            domain = _check_domain(domain)
+        imag_tol = check_real("find_poles: imag_tol", imag_tol, "a finite real number >= 0",
+                              lambda v: 0 <= v < math.inf)
         c = self.q_coefficients()
         if not np.all(np.isfinite(c)):
             raise ValueError("find_poles: the denominator has non-finite coefficients")
@@ -266,7 +268,8 @@ class RationalLayer(Module):
             return np.zeros(0)
         P = np.polynomial.Polynomial if self.basis == "monomial" else np.polynomial.Chebyshev
         q = P(c)
-        roots = np.atleast_1d(q.roots())
+        with np.errstate(all="ignore"):  # a root beyond the float range comes out as ±inf
+            roots = np.atleast_1d(q.roots())
         real = np.abs(np.imag(roots)) <= imag_tol * np.maximum(1.0, np.abs(roots))
         t = np.real(roots[real])
         dq = q.deriv()
@@ -277,9 +280,9 @@ class RationalLayer(Module):
         if self.basis == "chebyshev":
             lo, hi = self.domain
             t = t * (hi - lo) / 2.0 + (lo + hi) / 2.0
-        out = np.sort(t)
+        out = np.sort(t[np.isfinite(t)])  # a root beyond the float range is no pole of the data
         if domain is not None:
-            lo, hi = _check_domain(domain)
+            lo, hi = domain
             out = out[(out >= lo) & (out <= hi)]
         return out
 

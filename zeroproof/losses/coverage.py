@@ -60,6 +60,7 @@ def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
     >>> coverage(bottom_mask=[False, True, False, False])
     0.75
     """
+    tau = _pj._check_tau("coverage", tau)  # checked even where it is not used
     if bottom_mask is not None:
         if outputs is not None or D is not None:
             raise ValueError("coverage: pass either outputs (and D) or bottom_mask, not both")
@@ -67,7 +68,9 @@ def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
         if m.dtype != bool:
             raise TypeError(f"coverage: bottom_mask must be a boolean array, got dtype {m.dtype}")
     elif outputs is None:
-        raise ValueError("coverage: give decoded outputs, a tuple (N, D), or bottom_mask")
+        raise ValueError("coverage: give decoded outputs, the tuple's N and D (coverage(N, D, "
+                         "tau=...)), or bottom_mask" + ("; D was given without N" if D is not None
+                                                       else ""))
     elif D is not None:
         if C.is_node_seq(outputs) or C.is_node_seq(D):
             m = np.array([bool(bottom_mask_of(_pj.decode(_pj._values(n), _pj._values(d), tau)))

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import projective as _pj
+from ..core._parse import check_seed
 from . import _common as C
 
 __all__ = ["margin_loss", "sample_tau"]
@@ -27,6 +28,7 @@ def sample_tau(tau_train: Any, shape: tuple, rng: Any = None) -> Any:
         hi = _pj._check_tau("margin_loss", tau_train[1], "tau_train[1]")
         if hi < lo:
             raise ValueError(f"tau_train must satisfy tau_min <= tau_max, got {tau_train!r}")
+        rng = check_seed("margin_loss: rng", rng)
         gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         return gen.uniform(lo, hi, size=shape)
     return _pj._check_tau("margin_loss", tau_train, "tau_train")
@@ -48,6 +50,7 @@ def margin_loss(Q: Any, Y_d: Any, tau_train: Any = 1e-4, rng: Any = None,
     >>> round(loss, 15)              # only 1e-5 is inside the band: (1e-4 − 1e-5)² / 2
     4.05e-09
     """
+    rng = check_seed("margin_loss: rng", rng)
     kind = C.kind_of("margin_loss", Q=Q, Y_d=Y_d)
     shape = C.check_shapes("margin_loss", Q=Q, Y_d=Y_d)
     reduction = C.check_reduction("margin_loss", reduction)

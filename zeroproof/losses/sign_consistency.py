@@ -1,11 +1,13 @@
 """Sign consistency for signed-infinity targets: approach a pole from the correct side."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..autodiff import projective as _pj
+from ..core._parse import check_real
 from . import _common as C
 
 __all__ = ["sign_consistency_loss", "target_signs"]
@@ -54,8 +56,8 @@ def sign_consistency_loss(P: Any, Q: Any, target_sign: Any, gamma: float = 1e-9,
         raise ValueError(f"sign_consistency_loss: target_sign has shape {s.shape} but P has "
                          f"shape {want}")
     s = np.broadcast_to(s, want)
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
-        raise TypeError(f"sign_consistency_loss: margin must be a number, got {type(margin).__name__}")
+    margin = check_real("sign_consistency_loss: margin", margin, "a finite number >= 0",
+                        lambda v: 0 <= v < math.inf)
     if kind == C.NODES:
         s_arg: Any = [float(v) for v in s]
     elif kind in (_pj.NODE, _pj.SCALAR):

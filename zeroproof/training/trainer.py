@@ -338,6 +338,7 @@ class SCMTrainer:
     def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
         """Train from the current epoch up to ``epochs`` (default ``config.epochs``) and return
         the whole history (a resumed trainer continues where its checkpoint stopped)."""
+        self.config.__post_init__()  # fields may have been changed since construction: recheck
         total = self.config.epochs if epochs is None else check_int("epochs", epochs, 1)
         train = getattr(self.model, "train", None)
         if callable(train):
