@@ -61,13 +61,18 @@ def report(model: RationalLayer, trainer: SCMTrainer) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Train, print the per-epoch lines and the result; ``--plot out.png`` also draws it."""
-    argv = sys.argv[1:] if argv is None else argv
-    plot_path = None
-    if "--plot" in argv:  # check the arguments before training, not after
-        i = argv.index("--plot")
-        if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
-            raise SystemExit("usage: python examples/pole_learning.py [--plot out.png]")
-        plot_path = argv[i + 1]
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--plot", metavar="OUT.png", help="also draw the fit (needs matplotlib)")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)  # unknown arguments: an error
+    plot_path = args.plot
+    if plot_path is not None:  # check before training, not after
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SystemExit("--plot needs matplotlib: pip install 'zeroproof[plot]' (or "
+                             "matplotlib)") from None
     print("Learning y = 1/(x - 0.5) on [-1, 1] (the pole is inside the data)")
     model, trainer = train(progress="print")
     r = report(model, trainer)

@@ -284,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     run_name = args.run_name or time.strftime("run_%Y%m%d-%H%M%S", time.gmtime()) + \
         f"_seed{args.seed}"
     run_dir = Path(args.out) / run_name
+    if args.run_name is None:  # two runs in the same second: never overwrite the first one
+        n = 1
+        while run_dir.exists():
+            n += 1
+            run_dir = Path(args.out) / f"{run_name}-{n}"
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
 
@@ -462,8 +467,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += [f"- epoch {e['epoch']}: loss {e['loss']:.4g} (REAL share "
                   f"{e['loss_coverage']:.4f}, {e['batches']} batches, skipped updates "
                   f"{e['skipped_updates']})" for e in train_log]
-        verdict = ("lower" if after["median"] < before["median"] else
-                   "higher" if after["median"] > before["median"] else "unchanged")
+        b3, a3 = float(f"{before['median']:.3g}"), float(f"{after['median']:.3g}")  # as printed
+        verdict = ("lower" if a3 < b3 else "higher" if a3 > b3 else
+                   "unchanged to 3 significant digits")
         lines += [
             "",
             f"Relative error of P/Q on in-range test rows (no thresholds), median / p95: at the "
