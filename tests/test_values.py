@@ -308,3 +308,23 @@ def test_integers_compare_exactly_so_hashes_agree_with_equality():
             assert (x == v) == (float(x) == v)
             if x == v:
                 assert hash(x) == hash(v)
+
+
+def test_trscalar_constructor_reads_tags_and_refuses_contradictions():
+    import pytest
+
+    from zeroproof import TRScalar, TRTag, phi, pinf
+
+    assert TRScalar(TRTag.PINF) == pinf() and repr(TRScalar(TRTag.PINF)) == "TRScalar(PINF)"
+    assert TRScalar(tag="phi") == phi() and TRScalar(float("nan"), 3) == phi()
+    assert TRScalar(2, "REAL").value == 2.0
+    with pytest.raises(TypeError, match="needs value"):
+        TRScalar()
+    with pytest.raises(ValueError, match="PINF value has no value"):
+        TRScalar(1.0, TRTag.PINF)
+    with pytest.raises(ValueError, match="tag must be"):
+        TRScalar(1.0, 7)
+    with pytest.raises(ValueError, match="tag must be"):
+        TRScalar(1.0, "infinite")
+    with pytest.raises(TypeError, match="tag must be"):
+        TRScalar(1.0, 2.5)

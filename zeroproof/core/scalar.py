@@ -81,11 +81,26 @@ class TRScalar:
     __slots__ = ("_value", "_tag")
     __array_ufunc__ = None  # NumPy scalars defer to our reflected operators
 
-    def __init__(self, value: float = _NAN, tag: TRTag = REAL) -> None:
-        tag = TRTag(tag)
+    def __init__(self, value: Any = None, tag: Any = REAL) -> None:
+        """``TRScalar(1.5)`` / ``TRScalar(1.5, TRTag.REAL)`` is REAL 1.5; ``TRScalar(TRTag.PINF)``
+        (what ``repr`` shows) or ``TRScalar(tag=TRTag.PHI)`` a non-REAL value. Prefer the
+        factories (:func:`real`, :func:`pinf`, …).
+
+        >>> TRScalar(TRTag.PINF), TRScalar(2.0)
+        (TRScalar(PINF), TRScalar(2.0, REAL))
+        """
+        if isinstance(value, TRTag) and tag is REAL:
+            value, tag = None, value  # TRScalar(PINF), as repr writes it
+        tag = _parse_tag(tag)
         if tag is REAL:
+            if value is None:
+                raise TypeError("TRScalar(value, tag): a REAL value needs value, a finite real "
+                                "number (or use real(x))")
             self._value = _check_real(value, "value")
         else:
+            if value is not None and not (isinstance(value, float) and value != value):
+                raise ValueError(f"TRScalar(value, tag): a {tag.name} value has no value, got "
+                                 f"value={value!r:.40}; omit it (TRScalar(tag=TRTag.{tag.name}))")
             self._value = _NAN
         self._tag = tag
 
@@ -206,6 +221,27 @@ def _is_number(x: object) -> bool:
     if isinstance(x, (bool, np.bool_)):
         return False
     return isinstance(x, (numbers.Real, np.integer, np.floating))
+
+
+def _parse_tag(tag: Any) -> TRTag:
+    """A :class:`TRTag` from a member, its code (0–4) or its name (``"PINF"``, any case)."""
+    if isinstance(tag, TRTag):
+        return tag
+    names = [t.name for t in TRTag]
+    if isinstance(tag, str):
+        try:
+            return TRTag[tag.strip().upper()]
+        except KeyError:
+            raise ValueError(f"tag must be a TRTag, one of {names} or a code 0–4, got {tag!r}") \
+                from None
+    if isinstance(tag, (int, np.integer)) and not isinstance(tag, (bool, np.bool_)):
+        try:
+            return TRTag(int(tag))
+        except ValueError:
+            raise ValueError(f"tag must be a TRTag, one of {names} or a code 0–4, got {tag!r}") \
+                from None
+    raise TypeError(f"tag must be a TRTag, one of {names} or a code 0–4, got "
+                    f"{type(tag).__name__} {tag!r:.40}")
 
 
 def _comparable(other: object) -> "TRScalar | None | bool":
