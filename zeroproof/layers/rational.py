@@ -125,8 +125,6 @@ class RationalLayer(Module):
         self.numerator = TRTensor.parameter(a, name="numerator")
         self.denominator = (TRTensor.parameter(np.zeros((self.degree_q, 1)), name="denominator")
                             if self.degree_q > 0 else None)
-        self._sel_p = [np.eye(1, self.degree_p + 1, k) for k in range(self.degree_p + 1)]
-        self._sel_q = [np.eye(1, self.degree_q, k) for k in range(self.degree_q)]
 
     # -- input -------------------------------------------------------------------------------
     def _input(self, x: Any) -> tuple[TRTensor, bool]:
@@ -151,7 +149,7 @@ class RationalLayer(Module):
         return x
 
     def _combine(self, ones: TRTensor, feats: list[TRTensor], coef: TRTensor,
-                 sel: list[np.ndarray], with_const: bool) -> TRTensor:
+                 with_const: bool) -> TRTensor:
         """``Σ_k φ_k · coef[k]`` with φ_0 = 1 when ``with_const`` (feats: (batch, 1) each)."""
         cols = ([ones] if with_const else []) + feats
         if not any(f.requires_grad for f in cols):
@@ -167,8 +165,9 @@ class RationalLayer(Module):
         # Features on the tape (input from a backbone): pick coefficient rows with one-hot
         # matmuls (the coefficients are REAL, so 0 · a_k is an exact 0).
         total: Any = None
-        for k, f in enumerate(cols):
-            term = f * (sel[k] @ coef)
+        n = len(cols)
+        for k, f in enumerate(cols):  # the one-hot row is made when needed (not d² at __init__)
+            term = f * (np.eye(1, n, k) @ coef)
             total = term if total is None else total + term
         return total
 
@@ -193,11 +192,11 @@ class RationalLayer(Module):
         t = self._t(xt)
         feats = _features(t, max(self.degree_p, self.degree_q), self.basis)
         ones = as_tensor(np.ones(xt.shape))
-        P = self._combine(ones, feats[: self.degree_p], self.numerator, self._sel_p, True)
+        P = self._combine(ones, feats[: self.degree_p], self.numerator, True)
         if self.denominator is None:
             Q = ones
         else:
-            Q = self._combine(ones, feats[: self.degree_q], self.denominator, self._sel_q, False) + 1.0
+            Q = self._combine(ones, feats[: self.degree_q], self.denominator, False) + 1.0
         return P, Q, xt, flat
 
     def forward(self, x: Any) -> TRTensor:
