@@ -513,3 +513,56 @@ def test_backward_on_a_constant_gives_no_gradient_anywhere():
         z = x * x
     z.backward()
     assert z.gradient is None and x.gradient is None
+
+
+def test_power_rules_at_the_edges_of_the_range():
+    """x^0 is constant (gradient exactly 0, even where x^-1 overflows); x^k for k < 0 as
+    (g·k·x^k)/x, so x^(k−1) underflowing alone does not lose a representable gradient."""
+    from zeroproof.autodiff import tr_grad
+    from zeroproof.autodiff.tr_ops_grad import tr_div, tr_log, tr_pow_int
+
+    x = TRNode.parameter(1e-310)
+    tr_pow_int(x, 0).backward()
+    assert x.gradient == real(0.0)
+    assert tr_grad(lambda t: t ** 0)(5e-324).value == 0.0
+    assert tr_grad(lambda t: tr_log(t ** -1))(1e200).value == pytest.approx(-1e-200, rel=1e-15,
+                                                                            abs=0.0)
+    assert tr_grad(lambda t: tr_log(t ** -1))(1e200).value == tr_grad(
+        lambda t: tr_log(tr_div(1.0, t)))(1e200).value  # nodes compare by identity
+    assert tr_grad(lambda t: t ** -2)(3.0).value == pytest.approx(-2 / 27, rel=1e-15)
+    assert tr_grad(tr_grad(lambda t: t ** -2))(3.0).value == pytest.approx(6 / 81, rel=1e-15)
+
+
+def test_second_derivatives_with_a_huge_saturation_bound_do_not_raise():
+    from zeroproof.autodiff import GradientMode, gradient_mode, tr_grad
+    from zeroproof.autodiff.tr_ops_grad import tr_log
+
+    with gradient_mode(GradientMode.SATURATING, saturation_bound=1e200):
+        d2 = tr_grad(tr_grad(tr_log))(2.0)
+    assert d2.tag is TRTag.REAL and abs(d2.value) <= 1e-190
+
+
+def test_graphs_recorded_among_other_graphs_differentiate_correctly():
+    """Creation numbers with gaps everywhere (another computation recording in between): the
+    sweep skips each gap without rescanning everything, and the result is unchanged."""
+    x, z = TRNode.parameter(1.0), TRNode.parameter(2.0)
+    terms, noise = [], []
+    for i in range(3000):
+        terms.append(x * 1.5)
+        noise.append(z * 3.0)
+        if i % 100 == 0:  # now and then a larger gap
+            noise.extend(z * float(j) for j in range(40))
+    acc = terms[0]
+    for t in terms[1:]:
+        acc = acc + t
+    acc.backward()
+    assert x.gradient == real(4500.0) and z.gradient is None
+
+
+def test_check_gradient_flags_a_kink_even_where_the_central_difference_agrees():
+    from zeroproof.autodiff import check_gradient
+
+    r = check_gradient(lambda x: T.tr_abs(x), 0.0)  # analytical 0 = central difference 0
+    assert not r.passed and "kink" in r.reason
+    assert check_gradient(lambda x: x * x, 1e-7).passed  # smooth: the slopes' gap shrinks
+    assert check_gradient(lambda x: x * x * x, 0.0).passed

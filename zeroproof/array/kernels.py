@@ -340,8 +340,13 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
             p = ipow(a, -k)
             # 1/x^|k|: IEEE division is the TR rule here (1 is neither 0 nor ∞ nor Φ)
             over = None
-            if a.dtype == np.float64 and not _isfinite(p).all():
-                over = _isinf(p) & _isfinite(a)  # x^|k| overflowed: 1/x^|k| may be representable
+            if a.dtype == np.float64:
+                # x^|k| overflowed (1/x^|k| may be representable) or is subnormal (coarsely
+                # rounded): those elements take the scalar kernel's exponent-apart path
+                tiny = np.abs(p) < 2.2250738585072014e-308
+                odd = ~_isfinite(p) | (tiny & (p != 0))
+                if odd.any():
+                    over = odd & _isfinite(a)
             r = np.divide(1.0, p, out=p) if p is not a else _arr(np.divide(1.0, p))
             if over is not None and over.any():
                 r[over] = [_SK.recip_ipow_scaled(float(x), -k) for x in a[over]]

@@ -61,6 +61,7 @@ _new = object.__new__
 _NONE = object()  # "reached, nothing received"
 _fp_events = K.fp_events  # IEEE events counted by the kernels: a free "may be non-REAL" signal
 _next_seq = _scalar_tape._next_seq  # one creation counter for both tapes
+_next_pending = _scalar_tape.next_pending  # and one way to skip a gap in it
 _grad_enabled = _scalar_tape._grad_enabled
 
 
@@ -1207,7 +1208,7 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
         while pending:
             rec = pending.pop(s, None)
             if rec is None:
-                s = max(pending)
+                s = _next_pending(pending, s)
                 continue
             s -= 1
             g, recv, own = rec.g, rec.recv, rec.own

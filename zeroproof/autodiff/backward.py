@@ -27,7 +27,7 @@ from .ops_table import (
 )
 from .rules import bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
-from .tr_node import TRNode, _leaf, _leaf_code
+from .tr_node import TRNode, _leaf, _leaf_code, next_pending
 
 __all__ = ["backward_pass", "topological_sort", "grad", "rule_table", "rule_tables_with_split"]
 
@@ -115,8 +115,9 @@ def _node_vocab() -> dict[str, Any]:
     def hypot(u: Any, b: float) -> Any:
         """``√(u² + b²)`` of a node, differentiable in ``u``; where ``u² + b²`` is not a normal
         float, scaled by the constant ``s = max(|u|, b)`` so that no square over- or underflows."""
-        d = u * u + b * b
-        if _normal(d._v):
+        bb = b * b
+        d = u * u + bb if _normal(bb) else None  # b² itself may overflow (a bound of 1e200)
+        if d is not None and _normal(d._v):
             return T.tr_sqrt(d)
         s = max(abs(u._v), b)
         if s == math.inf:
@@ -125,8 +126,9 @@ def _node_vocab() -> dict[str, Any]:
         return T.tr_sqrt(r * r + (b / s) ** 2) * s
 
     def over_sq(x: Any, u: Any, b: float) -> Any:
-        d = u * u + b * b
-        if _normal(d._v):
+        bb = b * b
+        d = u * u + bb if _normal(bb) else None
+        if d is not None and _normal(d._v):
             return T.tr_div(x, d)
         h = hypot(u, b)
         return T.tr_div(T.tr_div(x, h), h)
@@ -249,7 +251,7 @@ def sweep(root, seed, table, collect, sat_table=None, decide=None):
         while pending:
             node = pending.pop(s, None)
             if node is None:
-                s = max(pending)
+                s = next_pending(pending, s)
                 continue
             s -= 1
             g = node._g
@@ -386,7 +388,7 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str) -> Callable:
         dispatch=_dispatch(forms, choices, graph, 12),
     )
     ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan"),
-                          "_clear_scratch": _clear_scratch}
+                          "_clear_scratch": _clear_scratch, "next_pending": next_pending}
     exec(compile(src, f"<sweep graph={graph} accumulate={accumulate} {table_name}>", "exec"), ns)
     return ns["sweep"]
 
@@ -406,7 +408,7 @@ def _sweep_for(graph: bool, accumulate: bool, table_name: str) -> Callable:
 # One pass, no topological sort: recorded nodes carry a creation number ``_seq`` and inputs are
 # always older than the nodes built from them, so visiting the *pending* interior nodes in
 # decreasing ``_seq`` completes each node's gradient before it is used (``pending`` maps ``_seq``
-# to node; an empty stretch of numbers is skipped with ``max(pending)``). During a pass ``_g``
+# to node; an empty stretch of numbers is skipped with ``next_pending``). During a pass ``_g``
 # holds the gradient so far (``_NONE``: reached, nothing received) and is reset to None after.
 # Float variants work on IEEE codes, where transreal + − × are IEEE (the rules use ``div``
 # wherever a divisor can be zero); graph variants pass the nodes themselves and build new nodes.

@@ -163,6 +163,10 @@ def sqrt_rule(g, a, b, out, k):
 def pow_rule(g, a, b, out, k):
     if k == 1:
         return (g,)
+    if k == 0:  # x^0 = 1 is constant: 0, not g·0 (Φ for an infinite g, or 0·x^-1 at a tiny x)
+        return (zeros_like(g),)
+    if k < 0:  # g·k·x^(k−1) as (g·k·x^k)/x: x^(k−1) alone may under/overflow (x = 1e200)
+        return (div(g * (k * out), a),)
     return (g * (k * powi(a, k - 1)),)
 
 

@@ -352,6 +352,21 @@ _backward_pass: Any = None  # set by zeroproof.autodiff.backward (which imports 
 _next_seq = itertools.count().__next__
 
 
+def next_pending(pending: dict, s: int) -> int:
+    """The largest creation number in ``pending`` (all of them below ``s``) after the sweep met a
+    gap at ``s``: a short downward probe first — a graph recorded while other computations also
+    recorded nodes has gaps of a few numbers all over, and a full scan at each would make
+    backward quadratic — then a scan of the pending numbers.
+
+    >>> next_pending({3: "a", 9: "b"}, 10), next_pending({3: "a"}, 100)
+    (9, 3)
+    """
+    for t in range(s - 1, s - 33, -1):
+        if t in pending:
+            return t
+    return max(pending)
+
+
 def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRNode:
     if a.__class__ is not TRNode:
         a = as_node(a, "a")

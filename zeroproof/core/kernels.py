@@ -209,9 +209,15 @@ def f_pow_int(a: float, k: int) -> float:
             return 1.0
         return NAN  # 0^0, (±∞)^0, Φ^0
     p = f_pow_int(a, -k)
-    if (p == math.inf or p == -math.inf) and a - a == 0.0 and isinstance(a, float):
-        return recip_ipow_scaled(a, -k)  # x^|k| overflowed although 1/x^|k| may not underflow
+    if isinstance(a, float) and a - a == 0.0 and (p == math.inf or p == -math.inf or (
+            p != 0.0 and -_TINY < p < _TINY)):
+        # x^|k| overflowed (1/x^|k| may still be representable) or is subnormal (rounded on a
+        # coarse grid: its reciprocal would be rounded twice): keep the exponent apart
+        return recip_ipow_scaled(a, -k)
     return f_div(1.0, p)
+
+
+_TINY = 2.2250738585072014e-308  # the smallest normal float64
 
 
 def recip_ipow_scaled(a: float, n: int) -> float:
@@ -239,4 +245,7 @@ def recip_ipow_scaled(a: float, n: int) -> float:
             break
         bm, e = math.frexp(bm * bm)
         bx = 2 * bx + e
-    return math.ldexp(1.0 / rm, -rx)
+    try:
+        return math.ldexp(1.0 / rm, -rx)
+    except OverflowError:  # beyond the float range: ±∞ by the sign of the exact result
+        return math.copysign(math.inf, rm)
