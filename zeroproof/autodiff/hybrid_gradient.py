@@ -529,7 +529,7 @@ class HybridGradientContext:
         delta = sched.get_delta(epoch, stats)
         if delta is None:
             return None
-        return HybridDecider(delta, sched._regions_at(epoch), stats)
+        return HybridDecider(delta, sched._regions_at(epoch) if _POLES.get() else [], stats)
 
     @staticmethod
     def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:
