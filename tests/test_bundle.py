@@ -376,3 +376,42 @@ def test_exporting_a_wrapper_exports_the_model_it_wraps(tmp_path):
     report = validate_bundle(path)
     assert report.tau_infer == 1e-5 and report.tau_train == 1e-3
     assert type(load_bundle(path).model) is PolynomialRationalHead
+
+
+def test_one_reference_row_near_a_pole_does_not_loosen_the_check_of_the_others(tmp_path):
+    """The absolute floor of the reference check is rtol × the typical magnitude, so a model
+    whose P changed by 1e-3 fails even when one reference row decodes to 1e300."""
+
+    @register_model("tests.ShiftedHead")
+    class ShiftedHead(PolynomialRationalHead):
+        SHIFT = 0.0
+
+        def __call__(self, x):
+            P, Q = super().__call__(x)
+            return P + self.SHIFT * np.asarray(x)[..., :1], Q  # invisible at the pole row
+
+    head = ShiftedHead(in_features=1, degree_p=1, degree_q=1)
+    head.load_state_dict({"numerator": np.array([[1.0], [0.0]]),
+                          "denominator": np.array([[0.0], [1.0]])})  # P/Q = 1/x
+    path = export_bundle(head, tmp_path / "b", InferenceConfig(tau_infer=0.0),
+                         reference_inputs=np.array([[-1.0], [0.5], [1.0], [1e-300]]))
+    validate_bundle(path)
+    ShiftedHead.SHIFT = 1e-3
+    with pytest.raises(BundleValidationError, match="reference_mismatch"):
+        validate_bundle(path)
+
+
+def test_symlinked_files_and_foreign_files_are_refused(tmp_path):
+    import shutil
+
+    d = export_bundle(PolynomialRationalHead(2), tmp_path / "b", InferenceConfig())
+    shutil.move(str(d / "parameters.npz"), str(tmp_path / "elsewhere.npz"))
+    os.symlink(tmp_path / "elsewhere.npz", d / "parameters.npz")
+    with pytest.raises(BundleValidationError, match="symbolic link"):
+        validate_bundle(d)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not part of a bundle"):
+        export_bundle(PolynomialRationalHead(2), other, InferenceConfig(), overwrite=True)
+    assert (other / "notes.txt").read_text() == "mine"

@@ -344,3 +344,41 @@ def test_operating_points_registry():
     assert not np.any(safe.accept_mask & ~acc.accept_mask)
     with pytest.raises(ValueError, match="direction_aware"):
         get_operating_point("safety_first").apply(P, Q, cfg, direction_logits=np.zeros((4, 2)))
+
+
+def test_third_round_inference_inputs():
+    """Huge ints, a sentinel that rounds to 0, an empty bundle id, NumPy-float limits, generator
+    taus and 0-d accept masks (probe findings)."""
+    from zeroproof.inference import StrictInferenceMonitor, reject_on_bottom
+    from zeroproof.metrics import tau_infer_sweep_from_q_abs
+
+    with pytest.raises(ValueError, match="beyond the float range"):
+        InferenceConfig(tau_infer=10 ** 400)
+    with pytest.raises(ValueError, match="beyond the float range"):
+        InferenceConfig(1e-3, 10 ** 400)
+    with pytest.raises(ValueError, match="beyond the float range"):
+        safe_sentinel(np.ones(2), np.array([True, False]), sentinel=10 ** 400)
+    with pytest.raises(ValueError, match="rounds to 0"):
+        safe_sentinel(np.float32([1, 2]), np.array([True, False]), sentinel=1e-50)
+    with pytest.raises(ValueError, match="beyond the float range"):
+        tau_infer_sweep_from_q_abs(np.ones(3), np.ones(3, bool), taus=[10 ** 400])
+    with pytest.raises(ValueError, match="bundle_id"):
+        StrictInferenceMonitor("")
+    mon = StrictInferenceMonitor("b").update(np.array([True, False]))
+    assert mon.check(max_bottom_rate=np.float32(0.25)) == [
+        "bundle b: bottom_rate 0.5 > 0.25 (1 of 2 rows)"]
+    curves = tau_infer_sweep_from_q_abs(np.ones(3), np.ones(3, bool), (t for t in (1e-3, 2.0)))
+    assert curves["taus"] == [1e-3, 2.0]
+    _, accept = reject_on_gap(np.float64(1.0), np.bool_(False), np.bool_(True))
+    assert isinstance(accept, np.ndarray) and accept.shape == () and not accept
+    _, accept = reject_on_bottom(np.float64(1.0), np.bool_(False))
+    assert isinstance(accept, np.ndarray) and accept.shape == () and accept
+
+
+def test_extra_metadata_with_nan_is_a_value_error(tmp_path):
+    from zeroproof.inference import export_bundle
+    from zeroproof.inference.reference_models import PolynomialRationalHead
+
+    with pytest.raises(ValueError, match="NaN"):
+        export_bundle(PolynomialRationalHead(2), tmp_path / "b", InferenceConfig(),
+                      extra_metadata={"a": float("nan")})

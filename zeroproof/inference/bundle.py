@@ -267,6 +267,11 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
         if any(out.iterdir()) and not overwrite:
             raise FileExistsError(f"path {str(out)!r} is a non-empty directory; pass "
                                   f"overwrite=True to replace the bundle in it")
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in (METADATA, *_DATA_FILES))
+        if foreign:  # never deleted: they are not ours, and a bundle may hold nothing else
+            raise FileExistsError(f"path {str(out)!r} holds files that are not part of a bundle "
+                                  f"{foreign}; overwrite=True replaces a bundle, it does not "
+                                  f"delete other files: remove them or choose another directory")
     if extra_metadata is not None and not isinstance(extra_metadata, dict):
         raise TypeError(f"extra_metadata must be a JSON-able dict or None, got "
                         f"{type(extra_metadata).__name__}")
@@ -276,9 +281,11 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
         _canonical(arch_config)
         if extra_metadata is not None:
             _canonical(extra_metadata)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"model.get_config() and extra_metadata must be JSON-able (no NaN): "
-                        f"{exc}") from exc
+    except TypeError as exc:  # a type JSON cannot hold
+        raise TypeError(f"model.get_config() and extra_metadata must be JSON-able: {exc}") from exc
+    except ValueError as exc:  # a value it cannot hold (NaN, ±inf)
+        raise ValueError(f"model.get_config() and extra_metadata must be JSON-able (no NaN or "
+                         f"infinity): {exc}") from exc
     state = _check_state(model.state_dict(), "model.state_dict()")
 
     if reference_inputs is None:
@@ -297,7 +304,9 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
         rtol = _default_rtol(decoded.dtype)
     rtol = check_real("rtol", rtol, "a number in [0, 1)", lambda v: 0 <= v < 1)
     finite = np.concatenate([np.ravel(a[np.isfinite(a)]) for a in (P, Q, decoded)])
-    scale = float(np.max(np.abs(finite))) if finite.size else 1.0
+    # the absolute floor is rtol × the *typical* magnitude (median), not the largest: one
+    # reference row next to a pole (decoded ~ 1e300) must not loosen the check of every other
+    scale = float(np.median(np.abs(finite))) if finite.size else 1.0
     atol = float(rtol) * max(scale, 1.0)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -374,6 +383,11 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
     if not (root / METADATA).is_file():
         raise BundleValidationError("missing_file", f"{METADATA} is missing from {str(root)!r}",
                                     METADATA)
+    for name in (METADATA, *_DATA_FILES):
+        if (root / name).is_symlink():  # a bundle is self-contained: its files are its own
+            raise BundleValidationError(
+                "unexpected_file", f"{name} is a symbolic link (to {os.readlink(root / name)!r}); "
+                f"a bundle holds its files themselves, so that it stays what was validated", name)
     meta = _read_json(root / METADATA, "metadata_unreadable")
     if not isinstance(meta, dict):
         raise BundleValidationError("metadata_unreadable", f"{METADATA} must hold a JSON object, "

@@ -120,7 +120,11 @@ def _check_threshold(name: str, value: Any, *, allow_none: bool) -> Optional[flo
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         accepted = "a finite real number >= 0" + (" or None" if allow_none else "")
         raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.60}")
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r:.40} (beyond "
+                         f"the float range)") from None
     if math.isnan(f):
         raise ValueError(f"{name} must be a finite real number >= 0, got NaN")
     if math.isinf(f):
@@ -357,7 +361,7 @@ def reject_on_gap(decoded: Any, bottom_mask: Any, gap_mask: Any
     g = _as_bool_array(gap_mask, "gap_mask")
     _check_same_shape(d, b, "decoded", "bottom_mask")
     _check_same_shape(d, g, "decoded", "gap_mask")
-    accept = ~(b | g)
+    accept = np.asarray(~(b | g))  # a 0-d array for 0-d input, as strict_inference gives
     return _fill(d, ~accept, np.nan), accept
 
 
@@ -374,7 +378,7 @@ def reject_on_bottom(decoded: Any, bottom_mask: Any) -> tuple[np.ndarray, np.nda
     d = _as_real_array(decoded, "decoded")
     b = _as_bool_array(bottom_mask, "bottom_mask")
     _check_same_shape(d, b, "decoded", "bottom_mask")
-    accept = ~b
+    accept = np.asarray(~b)
     return _fill(d, b, np.nan), accept
 
 
@@ -403,12 +407,19 @@ def safe_sentinel(decoded: Any, mask: Any, sentinel: float = float("nan")) -> np
     if isinstance(sentinel, (bool, np.bool_)) or not isinstance(sentinel, numbers.Real):
         raise TypeError(f"sentinel must be a real number (NaN allowed), got "
                         f"{type(sentinel).__name__} {sentinel!r:.60}")
-    s = float(sentinel)
-    with np.errstate(over="ignore"):
+    try:
+        s = float(sentinel)
+    except OverflowError:
+        raise ValueError(f"sentinel={sentinel!r:.40} is beyond the float range; use a value "
+                         f"within the range of decoded's dtype, NaN or ±inf") from None
+    with np.errstate(over="ignore", under="ignore"):
         cast = d.dtype.type(s)
     if math.isfinite(s) and not np.isfinite(cast):
         raise ValueError(f"sentinel={s!r} does not fit dtype {d.dtype} of decoded; use a value "
                          f"within its range, NaN or ±inf")
+    if s != 0.0 and cast == 0:  # it would read as a decoded 0
+        raise ValueError(f"sentinel={s!r} rounds to 0 in dtype {d.dtype} of decoded, where it "
+                         f"could not be told from a decoded 0; use a larger value, NaN or ±inf")
     return _fill(d, m, s)
 
 

@@ -6,6 +6,8 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from ..core._parse import check_real
+
 __all__ = ["StrictInferenceMonitor"]
 
 
@@ -36,9 +38,11 @@ class StrictInferenceMonitor:
     """
 
     def __init__(self, bundle_id: str) -> None:
-        if not isinstance(bundle_id, str) or not bundle_id:
+        if not isinstance(bundle_id, str):
             raise TypeError(f"bundle_id must be a non-empty str, got {type(bundle_id).__name__} "
                             f"{bundle_id!r:.60}")
+        if not bundle_id.strip():
+            raise ValueError(f"bundle_id must be a non-empty str, got {bundle_id!r}")
         self.bundle_id = bundle_id
         self.n_total = 0
         self.n_bottom = 0
@@ -181,8 +185,8 @@ class StrictInferenceMonitor:
                                   ("gap_rate", max_gap_rate, r["n_gap"])):
             if limit is None:
                 continue
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
-                raise ValueError(f"max_{key} must be a number in [0, 1] or None, got {limit!r}")
+            limit = check_real(f"max_{key}", limit, "a number in [0, 1] or None",
+                               lambda v: 0 <= v <= 1)
             if r[key] is not None and r[key] > limit:
                 alerts.append(f"bundle {self.bundle_id}: {key} {r[key]:.6g} > {limit:g} "
                               f"({count} of {r['n_total']} rows)")

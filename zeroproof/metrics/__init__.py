@@ -35,11 +35,16 @@ def _taus(taus: Any) -> list[float]:
         raise TypeError(f"taus must be a sequence of finite numbers >= 0, got "
                         f"{type(taus).__name__}")
     out = []
-    for i, t in enumerate(np.asarray(taus, dtype=object).ravel().tolist()):
+    items = taus if isinstance(taus, np.ndarray) else list(taus)  # any iterable, generators too
+    for i, t in enumerate(np.asarray(items, dtype=object).ravel().tolist()):
         if isinstance(t, bool) or not isinstance(t, numbers.Real):
             raise TypeError(f"taus[{i}] must be a finite number >= 0, got {type(t).__name__} "
                             f"{t!r:.40}")
-        f = float(t)
+        try:
+            f = float(t)
+        except OverflowError:
+            raise ValueError(f"taus[{i}] must be a finite number >= 0, got {t!r:.40} (beyond "
+                             f"the float range)") from None
         if not math.isfinite(f) or f < 0:
             raise ValueError(f"taus[{i}] must be a finite number >= 0, got {f!r}")
         out.append(f)
