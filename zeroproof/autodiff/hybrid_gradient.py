@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import random
 import sys
 import threading
 from contextlib import contextmanager
@@ -265,6 +266,7 @@ def create_default_schedule(aggressive: bool = False, warmup_epochs: int = 0,
 
 # ---- statistics ---------------------------------------------------------------------------------
 _SAMPLE_CAP = 2048  # |u| values kept per batch for quantiles (exact below this count)
+_SAMPLE_SEED = 0x5EED  # the reservoir's generator, reseeded per batch: quantiles are reproducible
 
 
 def _context_owner() -> tuple:
@@ -290,7 +292,7 @@ class HybridStatistics:
     a new epoch number to the next. Counters are per epoch."""
 
     __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
-                 "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "owner")
+                 "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "_rng", "owner")
 
     def __init__(self) -> None:
         self.owner = _context_owner()
@@ -305,6 +307,7 @@ class HybridStatistics:
         self._b_sample: list[float] = []
         self._b_seen = 0
         self._batch_open = False
+        self._rng: random.Random | None = None
 
     def reset_epoch(self) -> None:
         self.calls = 0
@@ -340,12 +343,16 @@ class HybridStatistics:
             self._b_sample = [q] if q == q else []
             self._b_seen = 0
             self._batch_open = False
+            self._rng = None
             self.q_min_batch = None
         else:
             if q == q and len(self._b_sample) < _SAMPLE_CAP:
                 self._b_sample.append(q)
-            elif q == q:  # deterministic reservoir: replace slot (seen * golden ratio) mod cap
-                j = int(((self._b_seen + 1) * 0.6180339887498949) % 1.0 * (self._b_seen + 1))
+            elif q == q:  # reservoir sampling (uniform over the batch's decisions, in any
+                rng = self._rng  # order), from a generator seeded per batch: deterministic
+                if rng is None:
+                    rng = self._rng = random.Random(_SAMPLE_SEED)
+                j = int(rng.random() * (self._b_seen + 1))
                 if j < _SAMPLE_CAP:
                     self._b_sample[j] = q
         self.calls += 1
@@ -377,9 +384,19 @@ class HybridStatistics:
         room = _SAMPLE_CAP - len(self._b_sample)
         if qv.size <= room:
             self._b_sample.extend(qv.tolist())
-        else:  # evenly spaced deterministic subsample of what does not fit
-            idx = np.linspace(0, qv.size - 1, num=max(room, 0), dtype=np.int64)
-            self._b_sample.extend(qv[idx].tolist())
+        else:  # the same reservoir for a whole array at once: the i-th value seen replaces
+            # slot ⌊u·i⌋ when that is < cap (u uniform), later values winning (NumPy assigns
+            # repeated indices in order); the generator is seeded by the count: reproducible
+            room = max(room, 0)
+            self._b_sample.extend(qv[:room].tolist())
+            rest = qv[room:]
+            seen = self._b_seen + room + 1 + np.arange(rest.size)
+            u = np.random.default_rng([_SAMPLE_SEED, self._b_seen]).random(rest.size)
+            j = (u * seen).astype(np.int64)
+            keep = j < _SAMPLE_CAP
+            sample = np.asarray(self._b_sample, dtype=np.float64)
+            sample[j[keep]] = rest[keep]
+            self._b_sample = sample.tolist()
         self._b_seen += int(qv.size)
 
     def as_dict(self, regions: list[tuple[float, float]]) -> dict[str, Any]:
