@@ -27,7 +27,8 @@ __all__ = ["AngularProjectiveHead"]
 class AngularProjectiveHead(Module):
     """``θ = theta_scale · (h @ W + b)``; returns ``(cos θ, sin θ)``, each ``(batch, output_dim)``.
 
-    The bias starts at ``π / (2·theta_scale)`` so a fresh head sits near ``θ = π/2``: the tuple
+    The bias starts near ``π / (2·theta_scale)`` (plus a tenth of the random Linear bias), so a
+    fresh head sits near ``θ = π/2``: the tuple
     ``≈ (0, 1)``, well inside the finite chart (decoded ``≈ 0``), far from the poles.
     ``gauge`` is :attr:`GaugePolicy.ANGULAR_UNIT_CIRCLE` (metadata for bundles).
 
