@@ -73,7 +73,13 @@ _FP = {"divide": "call", "over": "call", "invalid": "call", "under": "ignore", "
 
 
 def fp_events() -> int:
-    """Number of IEEE overflow/divide/invalid events raised in kernels so far (monotonic)."""
+    """Number of IEEE overflow/divide/invalid events raised in kernels so far (monotonic).
+
+    >>> from zeroproof.array.kernels import div, fp_events
+    >>> n = fp_events(); _ = div(np.array([1.0]), np.array([0.0]))
+    >>> fp_events() - n
+    1
+    """
     return _EVENTS[0]
 
 
@@ -277,14 +283,25 @@ def _trig(fn: Any) -> Any:
 
 sin = _trig(np.sin)
 sin.__name__ = "sin"
-sin.__doc__ = "Twin of :func:`zeroproof.core.kernels.f_sin` (NumPy's ufunc; ``sin(±∞) = Φ``)."
+sin.__doc__ = ("Twin of :func:`zeroproof.core.kernels.f_sin` (NumPy's ufunc; "
+               "``sin(±∞) = Φ``).\n\n"
+               ">>> from zeroproof.array.kernels import sin\n"
+               ">>> sin(np.array([0.0, np.inf]))[0].tolist()\n"
+               "[0.0, nan]\n")
 tanh = _trig(np.tanh)
 tanh.__name__ = "tanh"
 tanh.__doc__ = ("Twin of :func:`zeroproof.core.kernels.f_tanh` (NumPy's ufunc; "
-                "``tanh(±∞) = ±1``).")
+                "``tanh(±∞) = ±1``).\n\n"
+                ">>> from zeroproof.array.kernels import tanh\n"
+                ">>> tanh(np.array([0.0, -np.inf]))[0].tolist()\n"
+                "[0.0, -1.0]\n")
 cos = _trig(np.cos)
 cos.__name__ = "cos"
-cos.__doc__ = "Twin of :func:`zeroproof.core.kernels.f_cos` (NumPy's ufunc; ``cos(±∞) = Φ``)."
+cos.__doc__ = ("Twin of :func:`zeroproof.core.kernels.f_cos` (NumPy's ufunc; "
+               "``cos(±∞) = Φ``).\n\n"
+               ">>> from zeroproof.array.kernels import cos\n"
+               ">>> cos(np.array([0.0, -np.inf]))[0].tolist()\n"
+               "[1.0, nan]\n")
 
 
 def ipow(a: np.ndarray, k: int) -> np.ndarray:

@@ -540,7 +540,12 @@ def constant(value: Any, name: str | None = None) -> TRTensor:
 
 
 def as_tensor(x: Any, argname: str = "x") -> TRTensor:
-    """``x`` as a TRTensor: tensors pass through; arrays, TRArrays and numbers become constants."""
+    """``x`` as a TRTensor: tensors pass through; arrays, TRArrays and numbers become constants.
+
+    >>> from zeroproof.array.tape import as_tensor
+    >>> t = as_tensor([1.0, np.nan]); t.value, t.requires_grad
+    (TRArray([1.0, Φ], dtype=float64), False)
+    """
     if isinstance(x, TRTensor):
         return x
     t = _new(TRTensor)
@@ -798,7 +803,12 @@ def _unary(op: int, kernel: Any, a: Any) -> TRTensor:
 
 
 def pow_int(x: Any, k: Any) -> TRTensor:
-    """``x**k`` (int ``k``) on the batched tape."""
+    """``x**k`` (int ``k``) on the batched tape.
+
+    >>> from zeroproof.array.tape import constant, pow_int
+    >>> pow_int(constant([2.0, 0.0]), -1).value
+    TRArray([0.5, +∞], dtype=float64)
+    """
     k = check_int_exponent(k)
     x = as_tensor(x)
     events = _fp_events()
@@ -853,7 +863,12 @@ def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
 
 def tensor_op(name: str, args: tuple) -> TRTensor:
     """Run the lifted batched op ``name`` ("tr_add", …, "tr_sum") on the tuple ``args`` (the
-    dispatch protocol of :mod:`zeroproof.core.ops`)."""
+    dispatch protocol of :mod:`zeroproof.core.ops`).
+
+    >>> from zeroproof.array.tape import constant, tensor_op
+    >>> tensor_op("tr_add", (constant([1.0]), 2.0)).value
+    TRArray([3.0], dtype=float64)
+    """
     fn = _DISPATCH.get(name)
     if fn is None:
         raise TypeError(f"{name} is not available on TRTensor arguments")
@@ -891,17 +906,32 @@ TRTensor.__tr_dispatch__ = staticmethod(tensor_op)  # type: ignore[attr-defined]
 
 
 def relu(x: Any) -> TRTensor:
-    """``max(x, 0)`` on the batched tape (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ)."""
+    """``max(x, 0)`` on the batched tape (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ).
+
+    >>> from zeroproof.array.tape import constant, relu
+    >>> relu(constant([-1.0, np.inf])).value
+    TRArray([0.0, +∞], dtype=float64)
+    """
     return _unary(RELU, _RELU_KERNEL, x)
 
 
 def sin(x: Any) -> TRTensor:
-    """Transreal ``sin`` on the batched tape."""
+    """Transreal ``sin`` on the batched tape.
+
+    >>> from zeroproof.array.tape import constant, sin
+    >>> sin(constant([0.0, np.inf])).value
+    TRArray([0.0, Φ], dtype=float64)
+    """
     return _unary(SIN, _SIN_KERNEL, x)
 
 
 def cos(x: Any) -> TRTensor:
-    """Transreal ``cos`` on the batched tape."""
+    """Transreal ``cos`` on the batched tape.
+
+    >>> from zeroproof.array.tape import constant, cos
+    >>> cos(constant([0.0, np.inf])).value
+    TRArray([1.0, Φ], dtype=float64)
+    """
     return _unary(COS, _COS_KERNEL, x)
 
 
@@ -915,27 +945,52 @@ def tanh(x: Any) -> TRTensor:
 
 
 def log(x: Any) -> TRTensor:
-    """Transreal ``log`` on the batched tape."""
+    """Transreal ``log`` on the batched tape.
+
+    >>> from zeroproof.array.tape import constant, log
+    >>> log(constant([1.0, 0.0, -1.0])).value
+    TRArray([0.0, −∞, Φ], dtype=float64)
+    """
     return _unary(LOG, K.log, x)
 
 
 def exp(x: Any) -> TRTensor:
-    """Transreal ``exp`` on the batched tape."""
+    """Transreal ``exp`` on the batched tape.
+
+    >>> from zeroproof.array.tape import constant, exp
+    >>> exp(constant([0.0, -np.inf])).value
+    TRArray([1.0, 0.0], dtype=float64)
+    """
     return _unary(EXP, K.exp, x)
 
 
 def sqrt(x: Any) -> TRTensor:
-    """Transreal ``sqrt`` on the batched tape."""
+    """Transreal ``sqrt`` on the batched tape.
+
+    >>> from zeroproof.array.tape import constant, sqrt
+    >>> sqrt(constant([4.0, -1.0])).value
+    TRArray([2.0, Φ], dtype=float64)
+    """
     return _unary(SQRT, K.sqrt, x)
 
 
 def sign(x: Any) -> TRTensor:
-    """Transreal ``sign`` on the batched tape (derivative 0)."""
+    """Transreal ``sign`` on the batched tape (derivative 0).
+
+    >>> from zeroproof.array.tape import constant, sign
+    >>> sign(constant([-2.0, np.inf])).value
+    TRArray([-1.0, 1.0], dtype=float64)
+    """
     return _unary(SIGN, K.sign, x)
 
 
 def matmul(a: Any, b: Any) -> TRTensor:
-    """Transreal matrix product on the batched tape (operands with ≥ 2 dimensions)."""
+    """Transreal matrix product on the batched tape (operands with ≥ 2 dimensions).
+
+    >>> from zeroproof.array.tape import constant, matmul
+    >>> matmul(constant([[1.0, 2.0]]), constant([[3.0], [4.0]])).value
+    TRArray([[11.0]], dtype=float64)
+    """
     return _binary(MATMUL, K.matmul, a, b)
 _ = ID
 

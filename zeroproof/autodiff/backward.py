@@ -182,6 +182,12 @@ def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None 
 
     ``backend`` names the vocabulary ("float", "node", or another registered by the batched tape
     via ``vocab_factory``). Tables are cached per (backend, table, bound).
+
+    >>> from zeroproof.autodiff.backward import rule_table
+    >>> from zeroproof.autodiff.ops_table import DIV
+    >>> table, decider = rule_table("float")
+    >>> table[DIV](1.0, 2.0, 4.0, 0.5, None), decider  # (g, a, b, out, k) -> (∂/∂a, ∂/∂b)
+    ((0.25, -0.125), None)
     """
     table, decider, _ = _rule_table_named(backend, vocab_factory)
     return table, decider
@@ -215,7 +221,14 @@ def _rule_table_named(backend: str, vocab_factory: Callable[[], dict[str, Any]] 
 def rule_tables_with_split(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
                            ) -> tuple[list, list, Any]:
     """Like :func:`rule_table`, plus the per-input split of the binary rules (see
-    :func:`zeroproof.autodiff.rules.bind_split_table`) for the same mode."""
+    :func:`zeroproof.autodiff.rules.bind_split_table`) for the same mode.
+
+    >>> from zeroproof.autodiff.backward import rule_tables_with_split
+    >>> from zeroproof.autodiff.ops_table import DIV
+    >>> table, split, decider = rule_tables_with_split("float")
+    >>> split[DIV][1](1.0, 2.0, 4.0, 0.5, None)  # the ∂/∂b half of the div rule
+    -0.125
+    """
     table, split, decider, _ = rule_tables_for_pass(backend, vocab_factory)
     return table, split, decider
 

@@ -125,7 +125,13 @@ class _CheckFields(NamedTuple):
 class GradientCheckResult(_CheckFields):
     """``(analytical, numerical, rel_error)`` plus ``.passed`` and ``.reason``.
 
-    ``bool(result)`` is ``result.passed``. Values are IEEE floats (NaN where not computed)."""
+    ``bool(result)`` is ``result.passed``. Values are IEEE floats (NaN where not computed).
+
+    >>> from zeroproof.autodiff.grad_funcs import GradientCheckResult
+    >>> r = GradientCheckResult(2.0, 2.0, 0.0, True, "ok")
+    >>> bool(r), r.rel_error, r.reason
+    (True, 0.0, 'ok')
+    """
 
     passed: bool
     reason: str

@@ -141,10 +141,22 @@ def gradient_mode(mode: "GradientMode | str", saturation_bound: float | None = N
 
 
 def use_mask_real() -> "contextmanager[GradientMode]":  # type: ignore[type-arg]
-    """``with use_mask_real():`` — shorthand for ``gradient_mode(GradientMode.MASK_REAL)``."""
+    """``with use_mask_real():`` — shorthand for ``gradient_mode(GradientMode.MASK_REAL)``.
+
+    >>> from zeroproof.autodiff.grad_mode import GradientModeConfig, use_mask_real
+    >>> with use_mask_real():
+    ...     GradientModeConfig.is_mask_real()
+    True
+    """
     return gradient_mode(GradientMode.MASK_REAL)
 
 
 def use_saturating(bound: float | None = None) -> "contextmanager[GradientMode]":  # type: ignore[type-arg]
-    """``with use_saturating(bound):`` — shorthand for ``gradient_mode(SATURATING, bound)``."""
+    """``with use_saturating(bound):`` — shorthand for ``gradient_mode(SATURATING, bound)``.
+
+    >>> from zeroproof.autodiff.grad_mode import GradientModeConfig, use_saturating
+    >>> with use_saturating(0.5):
+    ...     GradientModeConfig.is_saturating(), GradientModeConfig.get_saturation_bound()
+    (True, 0.5)
+    """
     return gradient_mode(GradientMode.SATURATING, bound)

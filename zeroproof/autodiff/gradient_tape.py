@@ -78,7 +78,15 @@ class TRGradientTape:
 
 
 def gradient_tape(persistent: bool = False) -> TRGradientTape:
-    """``with gradient_tape() as tape:`` — see :class:`TRGradientTape`."""
+    """``with gradient_tape() as tape:`` — see :class:`TRGradientTape`.
+
+    >>> from zeroproof.autodiff.gradient_tape import gradient_tape
+    >>> x = TRNode.constant(3.0)
+    >>> with gradient_tape() as tape:
+    ...     tape.watch(x); y = x * x
+    >>> tape.gradient(y, x).value
+    TRScalar(6.0, REAL)
+    """
     return TRGradientTape(persistent=persistent)
 
 

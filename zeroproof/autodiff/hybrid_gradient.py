@@ -31,7 +31,12 @@ __all__ = [
 
 
 class ScheduleType(str, Enum):
-    """How δ decays from ``delta_init`` to ``delta_final`` over the transition epochs."""
+    """How δ decays from ``delta_init`` to ``delta_final`` over the transition epochs.
+
+    >>> from zeroproof.autodiff.hybrid_gradient import ScheduleType
+    >>> ScheduleType("cosine"), str(ScheduleType.LINEAR)
+    (<ScheduleType.COSINE: 'cosine'>, 'linear')
+    """
 
     LINEAR = "linear"
     EXPONENTIAL = "exponential"
@@ -289,7 +294,13 @@ class HybridStatistics:
     """Streaming statistics of hybrid decisions, with memory bounded by ``_SAMPLE_CAP``.
 
     A *batch* is one backward pass; an *epoch* runs from one ``apply(epoch)``/``update_epoch`` with
-    a new epoch number to the next. Counters are per epoch."""
+    a new epoch number to the next. Counters are per epoch.
+
+    >>> from zeroproof.autodiff.hybrid_gradient import HybridStatistics
+    >>> s = HybridStatistics(); s.record(0.5, True, False); s.record(2.0, False, False)
+    >>> s.calls, s.saturating, s.q_min_batch
+    (2, 1, 0.5)
+    """
 
     __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
                  "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "_rng", "owner")

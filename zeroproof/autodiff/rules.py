@@ -57,6 +57,13 @@ from .ops_table import (
     SIN, COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC, TANH,
 )
 
+# The module's API (what the sweeps, the batched tape and ``saturating_ops`` use). The ``*_rule``
+# functions are internal table entries: their free names are bound per backend by ``bind_table``.
+__all__ = [
+    "TABLES", "EXACT", "SATURATING", "HYBRID", "bind_table", "bind_split_table", "needed_values",
+    "inline_forms", "choice_forms", "inplace_forms", "sat", "inv_sq_sat",
+]
+
 # Free names bound per backend; declared here only so linters know they exist.
 div: Any = None
 sign: Any = None

@@ -488,7 +488,14 @@ def no_grad() -> Iterator[None]:
 
 @contextmanager
 def enable_grad() -> Iterator[None]:
-    """Re-enable recording inside a ``no_grad()`` block."""
+    """Re-enable recording inside a ``no_grad()`` block.
+
+    >>> from zeroproof.autodiff.tr_node import enable_grad, no_grad
+    >>> x = TRNode.parameter(1.0)
+    >>> with no_grad(), enable_grad():
+    ...     (x * 2).requires_grad
+    True
+    """
     token = GRAD_ENABLED.set(True)
     try:
         yield
@@ -497,7 +504,13 @@ def enable_grad() -> Iterator[None]:
 
 
 def is_grad_enabled() -> bool:
-    """Whether lifted ops record in this thread/task."""
+    """Whether lifted ops record in this thread/task.
+
+    >>> from zeroproof.autodiff.tr_node import is_grad_enabled, no_grad
+    >>> with no_grad():
+    ...     is_grad_enabled()
+    False
+    """
     return GRAD_ENABLED.get()
 
 

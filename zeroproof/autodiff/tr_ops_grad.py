@@ -28,7 +28,12 @@ def tr_add(a: Any, b: Any) -> TRNode:
 
 
 def tr_sub(a: Any, b: Any) -> TRNode:
-    """``a − b`` as a graph node. ``tr_sub(TRNode.constant(pinf()), pinf()).tag`` is PHI."""
+    """``a − b`` as a graph node. ``tr_sub(TRNode.constant(pinf()), pinf()).tag`` is PHI.
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_sub
+    >>> tr_sub(TRNode.constant(pinf()), pinf()).tag
+    <TRTag.PHI: 3>
+    """
     return _binary(SUB, K.f_sub, a, b)
 
 
@@ -53,17 +58,33 @@ def tr_div(a: Any, b: Any) -> TRNode:
 
 
 def tr_neg(a: Any) -> TRNode:
-    """``−a`` as a graph node. ``tr_neg(TRNode.constant(1.0)).value`` is ``R(-1)``."""
+    """``−a`` as a graph node. ``tr_neg(TRNode.constant(1.0)).value`` is ``R(-1)``.
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_neg
+    >>> tr_neg(TRNode.constant(1.0)).value
+    TRScalar(-1.0, REAL)
+    """
     return _unary(NEG, K.f_neg, a)
 
 
 def tr_abs(a: Any) -> TRNode:
-    """``|a|`` as a graph node (derivative ``sign(a)``, 0 at 0)."""
+    """``|a|`` as a graph node (derivative ``sign(a)``, 0 at 0).
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_abs
+    >>> x = TRNode.parameter(-2.0); y = tr_abs(x); y.backward()
+    >>> y.value, x.gradient
+    (TRScalar(2.0, REAL), TRScalar(-1.0, REAL))
+    """
     return _unary(ABS, K.f_abs, a)
 
 
 def tr_sign(a: Any) -> TRNode:
-    """``sign(a)`` as a graph node (derivative 0)."""
+    """``sign(a)`` as a graph node (derivative 0).
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_sign
+    >>> tr_sign(TRNode.constant(ninf())).value
+    TRScalar(-1.0, REAL)
+    """
     return _unary(SIGN, K.f_sign, a)
 
 
@@ -77,12 +98,22 @@ def tr_log(a: Any) -> TRNode:
 
 
 def tr_exp(a: Any) -> TRNode:
-    """``exp a`` as a graph node."""
+    """``exp a`` as a graph node.
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_exp
+    >>> x = TRNode.parameter(0.0); y = tr_exp(x); y.backward(); x.gradient
+    TRScalar(1.0, REAL)
+    """
     return _unary(EXP, K.f_exp, a)
 
 
 def tr_sqrt(a: Any) -> TRNode:
-    """``√a`` as a graph node (derivative ``1/(2√a)``; at 0 it is ``+∞``, a TR value)."""
+    """``√a`` as a graph node (derivative ``1/(2√a)``; at 0 it is ``+∞``, a TR value).
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_sqrt
+    >>> x = TRNode.parameter(0.0); y = tr_sqrt(x); y.backward(); x.gradient
+    TRScalar(PINF)
+    """
     return _unary(SQRT, K.f_sqrt, a)
 
 
@@ -96,7 +127,12 @@ def tr_relu(a: Any) -> TRNode:
 
 
 def tr_sin(a: Any) -> TRNode:
-    """``sin a`` as a graph node (derivative ``cos a``)."""
+    """``sin a`` as a graph node (derivative ``cos a``).
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_sin
+    >>> x = TRNode.parameter(0.0); y = tr_sin(x); y.backward(); x.gradient
+    TRScalar(1.0, REAL)
+    """
     return _unary(SIN, K.f_sin, a)
 
 

@@ -44,6 +44,12 @@ def _indeterminate() -> float:
 
 
 def f_add(a: float, b: float) -> float:
+    """``a + b`` on codes (``+∞ + −∞ = Φ``; ⊥ absorbs).
+
+    >>> from zeroproof.core.kernels import f_add
+    >>> f_add(1.0, 2.0), f_add(float("inf"), float("-inf"))
+    (3.0, nan)
+    """
     r = a + b
     if r - r == 0.0:
         return r
@@ -59,10 +65,22 @@ def f_add(a: float, b: float) -> float:
 
 
 def f_sub(a: float, b: float) -> float:
+    """``a − b`` on codes: ``a + (−b)``.
+
+    >>> from zeroproof.core.kernels import f_sub
+    >>> f_sub(5.0, 2.0), f_sub(float("inf"), float("inf"))
+    (3.0, nan)
+    """
     return f_add(a, f_neg(b))
 
 
 def f_mul(a: float, b: float) -> float:
+    """``a × b`` on codes (``0 × ±∞ = Φ``; ⊥ absorbs).
+
+    >>> from zeroproof.core.kernels import f_mul
+    >>> f_mul(2.0, 3.0), f_mul(0.0, float("inf"))
+    (6.0, nan)
+    """
     r = a * b
     if r - r == 0.0:
         return r
@@ -76,6 +94,12 @@ def f_mul(a: float, b: float) -> float:
 
 
 def f_div(a: float, b: float) -> float:
+    """``a ÷ b`` on codes (``r/±0 = ±∞`` by the signs, ``0/0 = Φ``).
+
+    >>> from zeroproof.core.kernels import f_div
+    >>> f_div(1.0, 0.0), f_div(1.0, -0.0), f_div(0.0, 0.0)
+    (inf, -inf, nan)
+    """
     try:
         r = a / b
     except ZeroDivisionError:  # b is ±0.0
@@ -99,19 +123,36 @@ def f_div(a: float, b: float) -> float:
 
 
 def f_neg(a: float) -> float:
+    """``−a`` on codes (⊥ stays ⊥).
+
+    >>> from zeroproof.core.kernels import f_neg
+    >>> f_neg(2.0), f_neg(float("-inf"))
+    (-2.0, inf)
+    """
     if a is BOT:
         return BOT
     return -a
 
 
 def f_abs(a: float) -> float:
+    """``|a|`` on codes (``|−∞| = +∞``; ⊥ stays ⊥).
+
+    >>> from zeroproof.core.kernels import f_abs
+    >>> f_abs(-2.0), f_abs(float("-inf"))
+    (2.0, inf)
+    """
     if a is BOT:
         return BOT
     return abs(a)
 
 
 def f_sign(a: float) -> float:
-    """−1, 0, 1 (REAL; both zeros give +0.0 as NumPy does), ±∞ → ±1, Φ → Φ."""
+    """−1, 0, 1 (REAL; both zeros give +0.0 as NumPy does), ±∞ → ±1, Φ → Φ.
+
+    >>> from zeroproof.core.kernels import f_sign
+    >>> f_sign(float("-inf")), f_sign(-0.0), f_sign(3.0)
+    (-1.0, 0.0, 1.0)
+    """
     if a > 0.0:
         return 1.0
     if a < 0.0:
@@ -122,7 +163,12 @@ def f_sign(a: float) -> float:
 
 
 def f_relu(a: float) -> float:
-    """``max(a, 0)``: x for x > 0 (and +∞), +0.0 for x ≤ 0 (and −∞), Φ → Φ, ⊥ → ⊥."""
+    """``max(a, 0)``: x for x > 0 (and +∞), +0.0 for x ≤ 0 (and −∞), Φ → Φ, ⊥ → ⊥.
+
+    >>> from zeroproof.core.kernels import f_relu
+    >>> f_relu(-1.0), f_relu(2.0), f_relu(float("nan"))
+    (0.0, 2.0, nan)
+    """
     if a > 0.0:
         return a
     if a != a:
@@ -131,14 +177,24 @@ def f_relu(a: float) -> float:
 
 
 def f_sin(a: float) -> float:
-    """``sin a`` (NumPy's ufunc, as the vectorized twin); ``sin(±∞) = Φ``."""
+    """``sin a`` (NumPy's ufunc, as the vectorized twin); ``sin(±∞) = Φ``.
+
+    >>> from zeroproof.core.kernels import f_sin
+    >>> f_sin(0.0), f_sin(float("inf"))
+    (0.0, nan)
+    """
     if a - a == 0.0:
         return float(_np_sin(a))
     return BOT if a is BOT else NAN
 
 
 def f_tanh(a: float) -> float:
-    """``tanh a`` (NumPy's ufunc, as the vectorized twin); ``tanh(±∞) = ±1``, Φ and ⊥ stay."""
+    """``tanh a`` (NumPy's ufunc, as the vectorized twin); ``tanh(±∞) = ±1``, Φ and ⊥ stay.
+
+    >>> from zeroproof.core.kernels import f_tanh
+    >>> f_tanh(0.0), f_tanh(float("-inf"))
+    (0.0, -1.0)
+    """
     if a - a == 0.0:
         return float(_np_tanh(a))
     if a == a:  # ±∞
@@ -147,13 +203,24 @@ def f_tanh(a: float) -> float:
 
 
 def f_cos(a: float) -> float:
-    """``cos a`` (NumPy's ufunc, as the vectorized twin); ``cos(±∞) = Φ``."""
+    """``cos a`` (NumPy's ufunc, as the vectorized twin); ``cos(±∞) = Φ``.
+
+    >>> from zeroproof.core.kernels import f_cos
+    >>> f_cos(0.0), f_cos(float("inf"))
+    (1.0, nan)
+    """
     if a - a == 0.0:
         return float(_np_cos(a))
     return BOT if a is BOT else NAN
 
 
 def f_log(a: float) -> float:
+    """Natural log on codes (``log ±0 = −∞``, ``log(+∞) = +∞``; ``x < 0``, ``−∞`` → Φ).
+
+    >>> from zeroproof.core.kernels import f_log
+    >>> f_log(1.0), f_log(0.0), f_log(-1.0)
+    (0.0, -inf, nan)
+    """
     if a > 0.0:
         return float(_np_log(a))  # log(+∞) = +∞
     if a == 0.0:
@@ -164,6 +231,12 @@ def f_log(a: float) -> float:
 
 
 def f_exp(a: float) -> float:
+    """Exponential on codes (``exp(−∞) = 0``, overflow → ``+∞``).
+
+    >>> from zeroproof.core.kernels import f_exp
+    >>> f_exp(0.0), f_exp(float("-inf")), f_exp(1000.0)
+    (1.0, 0.0, inf)
+    """
     if a <= EXP_OVERFLOW:
         return float(_np_exp(a))  # exp(−∞) = 0
     if a > EXP_OVERFLOW:
@@ -174,6 +247,12 @@ def f_exp(a: float) -> float:
 
 
 def f_sqrt(a: float) -> float:
+    """Square root on codes (``√−0 = −0``, ``√+∞ = +∞``; ``x < 0``, ``−∞`` → Φ).
+
+    >>> from zeroproof.core.kernels import f_sqrt
+    >>> f_sqrt(4.0), f_sqrt(-0.0), f_sqrt(-1.0)
+    (2.0, -0.0, nan)
+    """
     if a >= 0.0:
         return _sqrt(a)  # √−0 = −0, √+∞ = +∞
     if a is BOT:
@@ -197,7 +276,12 @@ def ipow(a: float, k: int) -> float:
 
 def f_pow_int(a: float, k: int) -> float:
     """``a**k`` for an int ``k``: ``x^0 = 1`` for finite x ≠ 0, ``0^0 = (±∞)^0 = Φ``,
-    ``x^-k = 1 / x^k`` with the division rules, overflow → ±∞ by the sign of the exact result."""
+    ``x^-k = 1 / x^k`` with the division rules, overflow → ±∞ by the sign of the exact result.
+
+    >>> from zeroproof.core.kernels import f_pow_int
+    >>> f_pow_int(2.0, 3), f_pow_int(2.0, -2), f_pow_int(0.0, 0)
+    (8.0, 0.25, nan)
+    """
     if k > 0:
         if a is BOT:
             return BOT

@@ -22,7 +22,12 @@ _from_code = scalar_from_code
 
 
 def to_code(x: Any, argname: str) -> float:
-    """IEEE code of a TRScalar or a finite real number; ``TypeError``/``ValueError`` otherwise."""
+    """IEEE code of a TRScalar or a finite real number; ``TypeError``/``ValueError`` otherwise.
+
+    >>> from zeroproof.core.ops import to_code
+    >>> to_code(real(2.5), "x"), to_code(pinf(), "x"), to_code(3, "x")
+    (2.5, inf, 3.0)
+    """
     if x.__class__ is TRScalar:
         return x._value if x._tag is REAL else _CODE_OF_TAG[x._tag]
     if _is_number(x):

@@ -31,7 +31,12 @@ NAN = math.nan
 
 
 class ReductionMode(str, Enum):
-    """How a reduction treats Φ: ``STRICT`` (Φ absorbs) or ``DROP_NULL`` (Φ entries are skipped)."""
+    """How a reduction treats Φ: ``STRICT`` (Φ absorbs) or ``DROP_NULL`` (Φ entries are skipped).
+
+    >>> from zeroproof.core.reductions import ReductionMode
+    >>> ReductionMode("drop_null"), str(ReductionMode.STRICT)
+    (<ReductionMode.DROP_NULL: 'drop_null'>, 'strict')
+    """
 
     STRICT = "strict"
     DROP_NULL = "drop_null"
@@ -96,7 +101,12 @@ def _count_inf(cs: list[float]) -> int:
 
 
 def sum_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
-    """Transreal sum of IEEE codes (see :func:`tr_sum`)."""
+    """Transreal sum of IEEE codes (see :func:`tr_sum`).
+
+    >>> from zeroproof.core.reductions import sum_codes
+    >>> sum_codes([1e16, 1.0, -1e16]), sum_codes([float("inf"), float("-inf")])
+    (1.0, nan)
+    """
     cs = _prepare(codes, _mode(mode))
     if not isinstance(cs, list):
         return cs
@@ -109,7 +119,12 @@ def sum_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT
 
 
 def mean_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
-    """Transreal mean of IEEE codes (see :func:`tr_mean`)."""
+    """Transreal mean of IEEE codes (see :func:`tr_mean`).
+
+    >>> from zeroproof.core.reductions import mean_codes
+    >>> mean_codes([1.0, 2.0]), mean_codes([1.0, float("nan")], "drop_null")
+    (1.5, 1.0)
+    """
     cs = _prepare(codes, _mode(mode))
     if not isinstance(cs, list):
         return cs
@@ -134,7 +149,12 @@ def _exact_mean(reals: list[float]) -> float:
 
 
 def prod_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
-    """Transreal product of IEEE codes (see :func:`tr_prod`)."""
+    """Transreal product of IEEE codes (see :func:`tr_prod`).
+
+    >>> from zeroproof.core.reductions import prod_codes
+    >>> prod_codes([2.0, float("-inf")]), prod_codes([])
+    (-inf, 1.0)
+    """
     cs = _prepare(codes, _mode(mode))
     if not isinstance(cs, list):
         return cs
@@ -173,12 +193,22 @@ def _extreme(codes: Sequence[float], mode: Any, want_max: bool) -> float:
 
 
 def min_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
-    """Transreal minimum of IEEE codes (see :func:`tr_min`)."""
+    """Transreal minimum of IEEE codes (see :func:`tr_min`).
+
+    >>> from zeroproof.core.reductions import min_codes
+    >>> min_codes([3.0, float("-inf")]), min_codes([1.0, float("nan")])
+    (-inf, nan)
+    """
     return _extreme(codes, mode, False)
 
 
 def max_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT) -> float:
-    """Transreal maximum of IEEE codes (see :func:`tr_max`)."""
+    """Transreal maximum of IEEE codes (see :func:`tr_max`).
+
+    >>> from zeroproof.core.reductions import max_codes
+    >>> max_codes([3.0, float("inf")]), max_codes([1.0, float("nan")], "drop_null")
+    (inf, 1.0)
+    """
     return _extreme(codes, mode, True)
 
 

@@ -348,7 +348,12 @@ def bottom() -> TRScalar:
 
 
 def code_of(x: TRScalar) -> float:
-    """The IEEE code of a TRScalar (REAL → value, ±∞ → ±inf, Φ → nan, ⊥ → BOTTOM_CODE)."""
+    """The IEEE code of a TRScalar (REAL → value, ±∞ → ±inf, Φ → nan, ⊥ → BOTTOM_CODE).
+
+    >>> from zeroproof.core.scalar import code_of
+    >>> code_of(real(2.0)), code_of(ninf()), code_of(phi())
+    (2.0, -inf, nan)
+    """
     tag = x._tag
     if tag is REAL:
         return x._value
@@ -356,7 +361,12 @@ def code_of(x: TRScalar) -> float:
 
 
 def scalar_from_code(c: float) -> TRScalar:
-    """The TRScalar of an IEEE code (inverse of :func:`code_of`)."""
+    """The TRScalar of an IEEE code (inverse of :func:`code_of`).
+
+    >>> from zeroproof.core.scalar import scalar_from_code
+    >>> scalar_from_code(float("inf")), scalar_from_code(1.5)
+    (TRScalar(PINF), TRScalar(1.5, REAL))
+    """
     if c - c == 0.0:
         s = _new(TRScalar)
         s._value = c
@@ -370,7 +380,12 @@ def scalar_from_code(c: float) -> TRScalar:
 
 
 def tag_of_code(c: float) -> TRTag:
-    """The tag of an IEEE code."""
+    """The tag of an IEEE code.
+
+    >>> from zeroproof.core.scalar import tag_of_code
+    >>> tag_of_code(float("nan")), tag_of_code(float("-inf")), tag_of_code(0.0)
+    (<TRTag.PHI: 3>, <TRTag.NINF: 2>, <TRTag.REAL: 0>)
+    """
     if c - c == 0.0:
         return REAL
     if c is BOTTOM_CODE:
@@ -398,31 +413,61 @@ def is_real(x: TRScalar) -> bool:
 
 
 def is_pinf(x: TRScalar) -> bool:
-    """True for ``+∞``. ``is_pinf(pinf())`` → True."""
+    """True for ``+∞``. ``is_pinf(pinf())`` → True.
+
+    >>> from zeroproof.core.scalar import is_pinf
+    >>> is_pinf(pinf()), is_pinf(ninf())
+    (True, False)
+    """
     return _tag(x) is PINF
 
 
 def is_ninf(x: TRScalar) -> bool:
-    """True for ``−∞``. ``is_ninf(ninf())`` → True."""
+    """True for ``−∞``. ``is_ninf(ninf())`` → True.
+
+    >>> from zeroproof.core.scalar import is_ninf
+    >>> is_ninf(ninf()), is_ninf(pinf())
+    (True, False)
+    """
     return _tag(x) is NINF
 
 
 def is_phi(x: TRScalar) -> bool:
-    """True for nullity ``Φ``. ``is_phi(real(0) / real(0))`` → True."""
+    """True for nullity ``Φ``. ``is_phi(real(0) / real(0))`` → True.
+
+    >>> from zeroproof.core.scalar import is_phi
+    >>> is_phi(real(0) / real(0)), is_phi(real(0))
+    (True, False)
+    """
     return _tag(x) is PHI
 
 
 def is_bottom(x: TRScalar) -> bool:
-    """True for ``⊥``. ``is_bottom(bottom())`` → True."""
+    """True for ``⊥``. ``is_bottom(bottom())`` → True.
+
+    >>> from zeroproof.core.scalar import is_bottom
+    >>> is_bottom(bottom()), is_bottom(phi())
+    (True, False)
+    """
     return _tag(x) is BOTTOM
 
 
 def is_finite(x: TRScalar) -> bool:
-    """True for a REAL value (the only finite tag). ``is_finite(pinf())`` → False."""
+    """True for a REAL value (the only finite tag). ``is_finite(pinf())`` → False.
+
+    >>> from zeroproof.core.scalar import is_finite
+    >>> is_finite(real(1.0)), is_finite(pinf())
+    (True, False)
+    """
     return _tag(x) is REAL
 
 
 def is_infinite(x: TRScalar) -> bool:
-    """True for ``+∞`` or ``−∞`` (not Φ). ``is_infinite(ninf())`` → True."""
+    """True for ``+∞`` or ``−∞`` (not Φ). ``is_infinite(ninf())`` → True.
+
+    >>> from zeroproof.core.scalar import is_infinite
+    >>> is_infinite(ninf()), is_infinite(phi())
+    (True, False)
+    """
     t = _tag(x)
     return t is PINF or t is NINF

@@ -16,7 +16,12 @@ __all__ = ["ArithmeticMode", "wheel_mode", "arithmetic_mode", "get_arithmetic_mo
 
 
 class ArithmeticMode(str, Enum):
-    """``TRANSREAL`` (default: indeterminate forms give Φ) or ``WHEEL`` (they give ⊥)."""
+    """``TRANSREAL`` (default: indeterminate forms give Φ) or ``WHEEL`` (they give ⊥).
+
+    >>> from zeroproof.core.wheel import ArithmeticMode
+    >>> ArithmeticMode("wheel"), str(ArithmeticMode.TRANSREAL)
+    (<ArithmeticMode.WHEEL: 'wheel'>, 'transreal')
+    """
 
     TRANSREAL = "transreal"
     WHEEL = "wheel"

@@ -83,6 +83,11 @@ class BundleValidationError(ValueError):
     Codes: ``missing_bundle, missing_file, unexpected_file, metadata_unreadable,
     unknown_schema_version, metadata_digest, metadata_field, digest_mismatch, architecture,
     unknown_model, parameter_mismatch, reference_unreadable, reference_mismatch``.
+
+    >>> from zeroproof.inference.bundle import BundleValidationError
+    >>> e = BundleValidationError("missing_file", "parameters.npz is missing", "parameters.npz")
+    >>> str(e), e.code, e.file, isinstance(e, ValueError)
+    ('[missing_file] parameters.npz is missing', 'missing_file', 'parameters.npz', True)
     """
 
     def __init__(self, code: str, message: str, file: Optional[str] = None) -> None:
@@ -93,7 +98,14 @@ class BundleValidationError(ValueError):
 
 @dataclass(frozen=True)
 class BundleReport:
-    """What :func:`validate_bundle` checked."""
+    """What :func:`validate_bundle` checked.
+
+    >>> from tempfile import mkdtemp
+    >>> from zeroproof.inference.bundle import export_bundle, validate_bundle
+    >>> from zeroproof.inference.reference_models import PolynomialRationalHead
+    >>> validate_bundle(export_bundle(PolynomialRationalHead(2), mkdtemp())).model_name
+    'zeroproof.PolynomialRationalHead'
+    """
 
     path: str
     bundle_id: str
@@ -108,7 +120,14 @@ class BundleReport:
 
 @dataclass
 class LoadedBundle:
-    """A validated bundle: the rebuilt model, its config and metadata."""
+    """A validated bundle: the rebuilt model, its config and metadata.
+
+    >>> from tempfile import mkdtemp
+    >>> from zeroproof.inference.bundle import export_bundle, load_bundle
+    >>> from zeroproof.inference.reference_models import PolynomialRationalHead
+    >>> type(load_bundle(export_bundle(PolynomialRationalHead(2), mkdtemp())).model).__name__
+    'PolynomialRationalHead'
+    """
 
     model: Any
     config: InferenceConfig

@@ -24,7 +24,13 @@ __all__ = ["OperatingPoint", "OperatingPointResult", "OPERATING_POINTS", "get_op
 
 
 class OperatingPointResult(NamedTuple):
-    """Outcome of :meth:`OperatingPoint.apply`."""
+    """Outcome of :meth:`OperatingPoint.apply`.
+
+    >>> from zeroproof.inference.operating_points import get_operating_point
+    >>> res = get_operating_point("accuracy_first").apply(np.ones(2), np.array([0.5, 0.0]))
+    >>> res.decoded, res.accept_mask, res.class_id
+    (array([ 2., nan]), array([ True, False]), None)
+    """
 
     decoded: np.ndarray      #: P/Q at accepted rows, ``sentinel`` at rejected rows
     accept_mask: np.ndarray  #: rows whose ``decoded`` may be used

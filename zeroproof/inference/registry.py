@@ -43,6 +43,11 @@ class BundleModel(Protocol):
       returns something else (e.g. :class:`zeroproof.layers.RationalLayer`, whose call gives
       ``y = P/Q`` on the batched tape) defines ``predict_pq(x) -> (P, Q)`` instead; bundles use
       it when present.
+
+    >>> from zeroproof.inference.registry import BundleModel
+    >>> from zeroproof.inference.reference_models import PolynomialRationalHead
+    >>> isinstance(PolynomialRationalHead(2), BundleModel), isinstance(object(), BundleModel)
+    (True, False)
     """
 
     def get_config(self) -> dict[str, Any]:

@@ -18,7 +18,12 @@ __all__ = ["Module", "Linear", "ReLU", "Sequential", "as_input"]
 
 
 def as_input(x: Any, argname: str = "x") -> TRTensor:
-    """Model input as a batched constant (NumPy arrays: NaN → Φ, ±inf → ±∞; ints → float64)."""
+    """Model input as a batched constant (NumPy arrays: NaN → Φ, ±inf → ±∞; ints → float64).
+
+    >>> from zeroproof.layers.base import as_input
+    >>> as_input(np.array([1.0, np.nan, -np.inf])).value, as_input(np.array([1, 2])).value
+    (TRArray([1.0, Φ, −∞], dtype=float64), TRArray([1.0, 2.0], dtype=float64))
+    """
     return as_tensor(x, argname)
 
 
@@ -233,7 +238,12 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """Transreal rectifier ``max(x, 0)`` (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ)."""
+    """Transreal rectifier ``max(x, 0)`` (``+∞ → +∞``, ``−∞ → 0``, Φ stays Φ).
+
+    >>> from zeroproof.layers.base import ReLU
+    >>> ReLU()(np.array([-1.0, np.inf, np.nan])).value
+    TRArray([0.0, +∞, Φ], dtype=float64)
+    """
 
     def forward(self, x: Any) -> TRTensor:
         """Elementwise transreal ``max(x, 0)`` of ``x`` (array-like or TRTensor), same shape.

@@ -29,7 +29,13 @@ def tanh(x: Any) -> TRTensor:
 
 
 class Tanh(Module):
-    """Hyperbolic tangent module (see :func:`tanh`)."""
+    """Hyperbolic tangent module (see :func:`tanh`).
+
+    >>> import numpy as np
+    >>> from zeroproof.layers.dense import Tanh
+    >>> Tanh()(np.array([0.0, -np.inf])).value
+    TRArray([0.0, -1.0], dtype=float64)
+    """
 
     def forward(self, x: Any) -> TRTensor:
         """Elementwise :func:`tanh` of ``x`` (array-like or TRTensor), same shape."""

@@ -53,6 +53,12 @@ class Optimizer:
 
     Subclasses implement ``_update(i, p, g) -> (new_p, new_state)`` on plain float arrays;
     the base class applies the skip rule and writes the result.
+
+    >>> from zeroproof.array import parameter
+    >>> from zeroproof.training.optim import SGD, Optimizer
+    >>> opt = SGD([parameter([1.0])], lr=0.1)
+    >>> isinstance(opt, Optimizer), opt.step(), opt.step_count  # no gradient yet: nothing to do
+    (True, 0, 1)
     """
 
     _state_keys: tuple[str, ...] = ()
