@@ -415,3 +415,20 @@ def test_symlinked_files_and_foreign_files_are_refused(tmp_path):
     with pytest.raises(FileExistsError, match="not part of a bundle"):
         export_bundle(PolynomialRationalHead(2), other, InferenceConfig(), overwrite=True)
     assert (other / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("dtype, big", [("float32", 3e38), ("float64", 1.7e308)])
+def test_bundles_of_huge_reference_values_export_and_validate(tmp_path, dtype, big):
+    head = PolynomialRationalHead(1, dtype=dtype)
+    head.numerator[0] = big  # P = big, Q = 1: the median of |P, Q, P/Q| must not overflow
+    path = export_bundle(head, tmp_path / "b", InferenceConfig(1e-6),
+                         reference_inputs=np.ones((2, 1)))
+    assert validate_bundle(path).max_abs_error == {"P": 0.0, "Q": 0.0, "decoded": 0.0}
+
+
+def test_a_directory_named_like_a_bundle_file_is_not_overwritten(tmp_path):
+    target = tmp_path / "c"
+    (target / "reference.npz").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="not part of a bundle"):
+        export_bundle(PolynomialRationalHead(2), target, InferenceConfig(), overwrite=True)
+    assert (target / "reference.npz").is_dir()

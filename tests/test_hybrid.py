@@ -412,3 +412,18 @@ def test_quantiles_of_many_decisions_arriving_in_order_are_unbiased_and_reproduc
             assert run() == first  # reproducible
             for got, want in zip(first, (0.1, 0.5, 0.9)):
                 assert abs(got - want) < 0.05, (run.__name__, first)
+
+
+def test_statistics_snapshot_restores_the_reservoir_generator_state():
+    import random
+
+    from zeroproof.autodiff.hybrid_gradient import HybridStatistics
+
+    st = HybridStatistics()
+    st.begin_batch(0.1)
+    for i in range(3000):
+        st.record(float(i), False, False)
+    saved = st.snapshot()
+    after = [st._rng.random() for _ in range(3)]
+    st.restore(saved)
+    assert isinstance(st._rng, random.Random) and [st._rng.random() for _ in range(3)] == after

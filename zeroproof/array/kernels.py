@@ -385,7 +385,10 @@ def matmul(a: np.ndarray, b: np.ndarray, abot: Bottom = None, bbot: Bottom = Non
 
     The REAL parts come from ``np.matmul`` (BLAS) on the operands with non-REAL entries replaced
     by 0: they are BLAS-rounded, **not** exactly rounded — the one kernel that trades exact
-    rounding for speed (a REAL entry may differ from the exactly rounded sum in its last bit).
+    rounding for speed: a REAL entry is within BLAS's rounding error of the exact sum, about
+    ``k·ε·Σ|products|``, which is its last bits when the products do not cancel and can be a
+    small residual where the exact sum is 0 (a fused multiply-add keeps a product's rounding
+    error).
     Everything else is exact: the entries where BLAS's float arithmetic could decide a tag or a
     sign differently from the STRICT sum — a product of two finite numbers that may overflow
     (``1e200·1e200 − 1e200·1e200`` is Φ), a sum at the edge of the range (``1e308 + 1e308 −

@@ -331,12 +331,21 @@ class HybridStatistics:
         self.reset_epoch()
 
     def snapshot(self) -> tuple:
-        """Everything but the owner, copied (the batch sample is a list)."""
-        return tuple(list(v) if isinstance(v, list) else v
-                     for v in (getattr(self, k) for k in self.__slots__ if k != "owner"))
+        """Everything but the owner, copied (the batch sample is a list, the reservoir's
+        generator is kept as its state)."""
+        def copied(v: Any) -> Any:
+            if isinstance(v, list):
+                return list(v)
+            return ("rng", v.getstate()) if isinstance(v, random.Random) else v
+
+        return tuple(copied(getattr(self, k)) for k in self.__slots__ if k != "owner")
 
     def restore(self, state: tuple) -> None:
         for k, v in zip((k for k in self.__slots__ if k != "owner"), state):
+            if isinstance(v, tuple) and len(v) == 2 and v[0] == "rng":
+                rng = random.Random()
+                rng.setstate(v[1])
+                v = rng
             setattr(self, k, v)
 
     def begin_batch(self, delta: float | None) -> None:

@@ -286,7 +286,8 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
         if any(out.iterdir()) and not overwrite:
             raise FileExistsError(f"path {str(out)!r} is a non-empty directory; pass "
                                   f"overwrite=True to replace the bundle in it")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in (METADATA, *_DATA_FILES))
+        foreign = sorted(p.name for p in out.iterdir()
+                         if p.name not in (METADATA, *_DATA_FILES) or p.is_dir())
         if foreign:  # never deleted: they are not ours, and a bundle may hold nothing else
             raise FileExistsError(f"path {str(out)!r} holds files that are not part of a bundle "
                                   f"{foreign}; overwrite=True replaces a bundle, it does not "
@@ -325,7 +326,9 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     finite = np.concatenate([np.ravel(a[np.isfinite(a)]) for a in (P, Q, decoded)])
     # the absolute floor is rtol × the *typical* magnitude (median), not the largest: one
     # reference row next to a pole (decoded ~ 1e300) must not loosen the check of every other
-    scale = float(np.median(np.abs(finite))) if finite.size else 1.0
+    # (a middle element, not NumPy's mean of the two middle ones, which can overflow)
+    scale = float(np.quantile(np.abs(finite.astype(np.float64)), 0.5, method="lower")) \
+        if finite.size else 1.0
     atol = float(rtol) * max(scale, 1.0)
 
     out.mkdir(parents=True, exist_ok=True)
