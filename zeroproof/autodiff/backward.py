@@ -210,12 +210,25 @@ _TWINS: dict[str, tuple[float, list]] = {}  # last (bound, saturating table) per
 def _rule_table_named(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
                       ) -> tuple[list, Any, str]:
     """:func:`rule_table` plus the table's name ("exact", "saturating" or "hybrid")."""
-    if MODE.get() is _MASK_REAL:
+    mode = MODE.get()
+    if mode is _MASK_REAL:
         table = _EXACT.get(backend)
         if table is not None:
             return table, None, "exact"
+    elif mode is _HYBRID and vocab_factory is None:  # the scalar tapes' hybrid pass: no key tuple
+        decider = _decider()
+        if decider is not None:
+            bound = BOUND.get()
+            hit = _HYBRIDS.get(backend)
+            if hit is None or hit[0] != bound:
+                hit = _HYBRIDS[backend] = (bound, _cached((backend, "hybrid", bound), None,
+                                                          bind_table))
+            return hit[1], decider, "hybrid"
     key, decider = _mode_key(backend)
     return _cached(key, vocab_factory, bind_table), decider, key[1]
+
+
+_HYBRIDS: dict[str, tuple[float, list]] = {}  # last (bound, hybrid table) per backend
 
 
 def rule_tables_with_split(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
@@ -243,6 +256,7 @@ def rule_tables_for_pass(backend: str, vocab_factory: Callable[[], dict[str, Any
 
 _MASK_REAL = GradientMode.MASK_REAL
 _SATURATING = GradientMode.SATURATING
+_HYBRID = GradientMode.HYBRID
 _decider = HybridGradientContext.decider
 _EXACT: dict[str, list] = {}
 
