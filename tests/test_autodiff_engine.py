@@ -566,3 +566,18 @@ def test_check_gradient_flags_a_kink_even_where_the_central_difference_agrees():
     assert not r.passed and "kink" in r.reason
     assert check_gradient(lambda x: x * x, 1e-7).passed  # smooth: the slopes' gap shrinks
     assert check_gradient(lambda x: x * x * x, 0.0).passed
+
+
+def test_gradient_tape_watches_each_node_once():
+    from zeroproof.autodiff import gradient_tape
+
+    xs = [TRNode.constant(float(i)) for i in range(500)]
+    with gradient_tape() as tape:
+        for x in xs + xs[:100]:  # watched twice: kept once
+            tape.watch(x)
+        total = xs[0]
+        for x in xs[1:]:
+            total = total + x * x
+    assert tape.watched() == xs
+    grads = tape.gradient(total, xs[:3])
+    assert [g.value.value for g in grads] == [1.0, 2.0, 4.0]

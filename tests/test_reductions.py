@@ -235,3 +235,23 @@ def test_reductions_are_total(xs: list[TRScalar], fn: str, mode: ReductionMode, 
         assert got.tag == 4  # ⊥ absorbs in every mode
     elif mode is STRICT and any(x.tag == 3 for x in xs):
         assert got.tag == 3  # Φ absorbs under STRICT
+
+
+def test_exact_product_of_many_factors_equals_the_fraction_product():
+    """The exact product multiplies integer mantissas pairwise (linearithmic, not quadratic in
+    the length) and rounds once: the same float as the product of Fractions."""
+    import random
+    from fractions import Fraction
+
+    from zeroproof.core.reductions import prod_codes
+
+    rng = random.Random(3)
+    for n in (1, 2, 3, 7, 64, 1000):
+        xs = [rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0) * 2.0 ** rng.randint(-3, 3)
+              for _ in range(n)]
+        exact = Fraction(1)
+        for v in xs:
+            exact *= Fraction(v)
+        assert prod_codes(xs) == float(exact)
+    assert prod_codes([5e-324, 0.5]) == 0.0 and prod_codes([5e-324, 0.75]) == 5e-324
+    assert prod_codes([1e-160, 1e-160]) == 1e-320 and prod_codes([1e200, -1e200]) == float("-inf")

@@ -29,6 +29,7 @@ class TRGradientTape:
     def __init__(self, persistent: bool = False) -> None:
         self.persistent = check_bool("persistent", persistent)
         self._watched: list[TRNode] = []
+        self._watched_ids: set[int] = set()
         self._flipped: list[TRNode] = []
         self._used = False
         self._active = False
@@ -55,7 +56,8 @@ class TRGradientTape:
         if not x.requires_grad:
             x.requires_grad = True
             self._flipped.append(x)
-        if all(x is not w for w in self._watched):
+        if id(x) not in self._watched_ids:  # (the list keeps x alive: its id stays unique)
+            self._watched_ids.add(id(x))
             self._watched.append(x)
 
     def watched(self) -> list[TRNode]:

@@ -169,11 +169,19 @@ def prod_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRIC
         return -INF if negative else INF
     if has_zero:
         return -0.0 if negative else 0.0
-    exact = Fraction(1)
+    # Exactly: each |c| = n / 2^s (integers), the n multiplied pairwise (a balanced tree keeps
+    # the operands' sizes even: multiplying one factor at a time into an ever longer integer
+    # made the product quadratic in len(cs)), then one correctly rounded division by 2^Σs.
+    nums, shift = [], 0
     for c in cs:
-        exact *= Fraction(abs(c))
+        n, d = abs(c).as_integer_ratio()
+        nums.append(n)
+        shift += d.bit_length() - 1
+    while len(nums) > 1:
+        nums = [nums[i] * nums[i + 1] for i in range(0, len(nums) - 1, 2)] + (
+            [nums[-1]] if len(nums) & 1 else [])
     try:
-        mag = float(exact)
+        mag = nums[0] / (1 << shift)  # int true division: correctly rounded, subnormals too
     except OverflowError:
         mag = INF
     return -mag if negative else mag
