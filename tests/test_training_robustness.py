@@ -162,3 +162,16 @@ def test_wrong_argument_types_raise_type_errors(make):
 def test_negative_seed_is_a_value_error():
     with pytest.raises(ValueError, match="seed"):
         Linear(2, 1, seed=-1)
+
+
+def test_lifting_a_target_that_requires_grad_is_refused_not_detached():
+    from zeroproof.training import lift_semantic_targets, lift_targets
+
+    y = za.parameter(np.array([1.0, np.inf]))
+    with pytest.raises(TypeError, match="requires grad"):
+        lift_targets(y)
+    with pytest.raises(TypeError, match="requires grad"):
+        lift_semantic_targets(y, "finite")
+    with pytest.raises(TypeError, match="requires grad"):
+        lift_targets([TRNode.parameter(1.0)])
+    assert lift_targets(y.detach())[1].numpy().tolist() == [1.0, 0.0]

@@ -120,6 +120,15 @@ def _wrap(like: Any, y_n: np.ndarray, y_d: np.ndarray, kinds: np.ndarray) -> Lif
     return LiftedTargets(y_n, y_d, kinds)
 
 
+def _refuse_grad(func: str, name: str, y: Any) -> None:
+    """Targets are constants: a node or tensor that requires grad would be detached silently."""
+    nodes = y if isinstance(y, (list, tuple)) else [y]
+    if any(getattr(v, "requires_grad", False) is True for v in nodes):
+        raise TypeError(f"{func}: {name} requires grad, but lifted targets are constants (the "
+                        f"gradient would stop here); pass {name}.detach() (or its value) if "
+                        f"that is what you mean")
+
+
 def _values_and_kinds(y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Float values and sentinel kinds of any target container."""
     from ..autodiff import projective as pj
@@ -131,6 +140,7 @@ def _values_and_kinds(y: Any) -> tuple[np.ndarray, np.ndarray]:
         y = tr_array(y)
     if isinstance(y, (bool, np.bool_, str, bytes)) or y is None:
         raise TypeError(f"lift_targets: y must hold real numbers, got {type(y).__name__}")
+    _refuse_grad("lift_targets", "y", y)
     try:
         codes, bot = pj._codes(pj._values(y))
     except TypeError:
@@ -180,6 +190,7 @@ def lift_semantic_targets(values: Any, labels: Any) -> LiftedTargets:
     """
     from ..autodiff import projective as pj
 
+    _refuse_grad("lift_semantic_targets", "values", values)
     try:
         vals = np.asarray(pj._codes(pj._values(values))[0])
     except TypeError:
