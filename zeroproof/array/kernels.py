@@ -360,7 +360,7 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
             if a.dtype == np.float64:
                 # x^|k| overflowed (1/x^|k| may be representable) or is subnormal (coarsely
                 # rounded): those elements take the scalar kernel's exponent-apart path
-                tiny = np.abs(p) < 2.2250738585072014e-308
+                tiny = np.abs(p) < _SK.SMALLEST_NORMAL
                 odd = ~_isfinite(p) | (tiny & (p != 0))
                 if odd.any():
                     over = odd & _isfinite(a)
@@ -463,8 +463,7 @@ def _exact_edges(a: np.ndarray, b: np.ndarray, abot: Bottom, bbot: Bottom, a0: n
         if (not overflow and -near < _minr(r, axis=None) and _maxr(r, axis=None) < near
                 and _all_nonzero(r, axis=None)):
             return bot  # no entry near the edge of the range, NaN or zero
-    a2 = a.reshape(1, -1) if a.ndim == 1 else a
-    b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    a2, b2 = _as_matrices(a, b)
     r2 = r.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
     with _errstate(all="ignore"):
         cand = (r2 == 0) | ~(np.abs(r2) < near)
@@ -523,13 +522,17 @@ def _indicator_counts(a: np.ndarray, b: np.ndarray) -> tuple:
     return n_phi, n_zero_inf, n_pinf, n_ninf
 
 
+def _as_matrices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.matmul``'s promotion of 1-D operands: a row vector on the left, a column on the right."""
+    return (a.reshape(1, -1) if a.ndim == 1 else a), (b.reshape(-1, 1) if b.ndim == 1 else b)
+
+
 def _product_counts(a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> tuple:
     """:func:`_indicator_counts` for ``a @ b``, computed only for the rows of ``a`` and the
     columns of ``b`` that hold a non-finite entry (every other entry has finite products only)."""
     if a.ndim > 2 or b.ndim > 2:  # batched: the whole product
         return _indicator_counts(a, b)
-    a2 = a.reshape(1, -1) if a.ndim == 1 else a
-    b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    a2, b2 = _as_matrices(a, b)
     fa2, fb2 = fa.reshape(a2.shape), fb.reshape(b2.shape)
     out = [np.zeros((a2.shape[0], b2.shape[1])) for _ in range(4)]
     rows = np.flatnonzero(~fa2.all(axis=1))

@@ -622,17 +622,16 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
     a = as_tensor(a, "a")
     b = as_tensor(b, "b")
     _check_shapes(op, a, b)
-    out = None
+    out, pos = None, -1
     if op in _IN_PLACE_OK:  # an intermediate about to be dropped lends its buffer (see below)
-        if _getrefcount(a) == _TEMP_REFS and a._nbig and _operator_call():
+        if a._nbig and _getrefcount(a) == _TEMP_REFS and _operator_call():
             out = _donor_buffer(op, a, b, 0)
-        if out is None and _getrefcount(b) == _TEMP_REFS and b._nbig and _operator_call():
+            pos = -1 if out is None else 0
+        if out is None and b._nbig and _getrefcount(b) == _TEMP_REFS and _operator_call():
             out = _donor_buffer(op, b, a, 1)
-            av, bv = a._v, (b._v if out is None else out)
-        else:
-            av, bv = (a._v if out is None else out), b._v
-    else:
-        av, bv = a._v, b._v
+            pos = -1 if out is None else 1
+    av = out if pos == 0 else a._v  # the lent buffer still holds the donor's value
+    bv = out if pos == 1 else b._v
     events = _fp_events()
     codes, bot = (kernel(av, bv, a._bot, b._bot) if out is None
                   else kernel(av, bv, a._bot, b._bot, out))
@@ -1061,7 +1060,7 @@ def _choose_array(m: Any, sat_form: Any, exact_form: Any, args: tuple) -> tuple:
 
 
 def _normal_array(d: Any) -> Any:
-    return (d >= np.finfo(np.result_type(d, np.float32)).tiny) & (d < np.inf)
+    return (d >= np.finfo(np.result_type(d, np.float32)).tiny) & (d < np.inf)  # per dtype
 
 
 def _hypot_array(u: Any, b: float) -> Any:

@@ -79,12 +79,9 @@ def _choose_scalar(m: Any, sat_form: Callable, exact_form: Callable, args: tuple
     return sat_form(*args) if m else exact_form(*args)
 
 
-_TINY = 2.2250738585072014e-308  # the smallest normal float64
-
-
 def _normal(d: float) -> bool:
     """Whether a sum of squares ``d`` kept full precision (no overflow, no underflow)."""
-    return _TINY <= d < math.inf
+    return K.SMALLEST_NORMAL <= d < math.inf
 
 
 def _hypot_float(u: float, b: float) -> float:

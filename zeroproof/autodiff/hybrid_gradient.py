@@ -195,16 +195,19 @@ class HybridGradientSchedule:
     @property
     def _poles(self) -> list[float]:
         """The poles recorded in this context (see :meth:`update_detected_poles`)."""
-        for sched, poles, _ in _POLES.get():
-            if sched is self:
-                return list(poles)
-        return []
+        entry = self._pole_entry()
+        return [] if entry is None else list(entry[0])
 
     @property
     def _poles_epoch(self) -> int | None:
-        for sched, _, epoch in _POLES.get():
+        entry = self._pole_entry()
+        return None if entry is None else entry[1]
+
+    def _pole_entry(self) -> tuple[tuple[float, ...], int] | None:
+        """``(poles, epoch)`` recorded for this schedule in this context, or None."""
+        for sched, poles, epoch in _POLES.get():
             if sched is self:
-                return epoch
+                return poles, epoch
         return None
 
     def get_exploration_regions(self, epoch: int) -> list[tuple[float, float]]:
@@ -213,15 +216,11 @@ class HybridGradientSchedule:
 
     def _regions_at(self, epoch: int) -> list[tuple[float, float]]:
         """:meth:`get_exploration_regions` for a checked ``epoch`` (once per backward pass)."""
-        if not (self.enable and self.force_pole_exploration):
+        entry = self._pole_entry() if self.enable and self.force_pole_exploration else None
+        if entry is None or not entry[0] or not 0 <= epoch - entry[1] < self.pole_exploration_epochs:
             return []
-        for sched, poles, since in _POLES.get():
-            if sched is self:
-                if poles and 0 <= epoch - since < self.pole_exploration_epochs:
-                    r = self.pole_exploration_radius
-                    return [(p - r, p + r) for p in poles]
-                return []
-        return []
+        r = self.pole_exploration_radius
+        return [(p - r, p + r) for p in entry[0]]
 
     @contextmanager
     def apply(self, epoch: int) -> Iterator["HybridGradientSchedule"]:

@@ -294,14 +294,14 @@ def f_pow_int(a: float, k: int) -> float:
         return NAN  # 0^0, (±∞)^0, Φ^0
     p = f_pow_int(a, -k)
     if isinstance(a, float) and a - a == 0.0 and (p == math.inf or p == -math.inf or (
-            p != 0.0 and -_TINY < p < _TINY)):
+            p != 0.0 and -SMALLEST_NORMAL < p < SMALLEST_NORMAL)):
         # x^|k| overflowed (1/x^|k| may still be representable) or is subnormal (rounded on a
         # coarse grid: its reciprocal would be rounded twice): keep the exponent apart
         return recip_ipow_scaled(a, -k)
     return f_div(1.0, p)
 
 
-_TINY = 2.2250738585072014e-308  # the smallest normal float64
+SMALLEST_NORMAL = 2.2250738585072014e-308  # float64: below it, values lose precision
 
 
 def recip_ipow_scaled(a: float, n: int) -> float:
