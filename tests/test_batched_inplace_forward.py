@@ -21,6 +21,7 @@ def no_in_place(monkeypatch):
     """Run with the in-place forward switched off (the reference)."""
     def off():
         monkeypatch.setattr(T, "_TEMP_REFS", 0)
+        monkeypatch.setattr(T, "_NAMED_REFS", 0)
     return off
 
 
@@ -266,6 +267,7 @@ def test_random_expressions_match_the_allocating_forward_bit_for_bit(seed, monke
 
     got = run()
     monkeypatch.setattr(T, "_TEMP_REFS", 0)
+    monkeypatch.setattr(T, "_NAMED_REFS", 0)
     ref = run()
     for a, b in zip(got, ref):
         assert np.array_equal(a, b, equal_nan=True), expr
@@ -282,3 +284,133 @@ def test_grad_output_is_read_in_place_but_never_written_or_aliased(build):
     g = w.gradient.to_numpy().copy()
     seed[...] = 7.0  # the caller reuses its array: the gradient does not change
     assert np.array_equal(w.gradient.to_numpy(), g)
+
+
+# ---- the loop idiom: a statement that rebinds the variable it reads --------------------------------
+def test_the_loop_idiom_keeps_one_buffer(no_in_place):
+    """``p = p * X + c``: the old ``p`` dies at the store, so ``p * X`` is computed into its
+    buffer, as the hand-written ``p *= x; p += c`` does."""
+    x, coeffs = _data(9, n=200_000)
+
+    def run():
+        X = za.constant(x)
+        p = za.constant(np.array(coeffs[-1])) * X
+        tracemalloc.start()
+        for c in coeffs[-2::-1]:
+            p = p * X + c
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top, p.numpy()
+
+    top, got = run()
+    assert top < x.nbytes // 2  # no second buffer at any step
+    assert np.array_equal(got, _ref_times_x(x, coeffs))
+    no_in_place()
+    top0, ref = run()
+    assert top0 > x.nbytes and np.array_equal(got, ref)
+
+
+def _ref_times_x(x, coeffs):
+    ref = np.array(coeffs[-1]) * x
+    for c in coeffs[-2::-1]:
+        ref = ref * x + c
+    return ref
+
+
+def test_the_rebinding_statement_also_works_at_module_level(donations):
+    """Notebook cells run at module level (names, not fast locals)."""
+    x, coeffs = _data(10)
+    env = {"X": za.constant(x), "p": za.constant(np.array(coeffs[-1])) * 1.0,
+           "cs": [float(c) for c in coeffs[-2::-1]]}
+    env["p"] = env["p"] * env["X"]
+    exec("for c in cs:\n    p = p * X + c\n", env)
+    assert np.array_equal(env["p"].numpy(), _ref_times_x(x, coeffs))
+    assert sum(donations) >= 2 * (len(coeffs) - 1) - 1  # both ops of (almost) every step
+
+
+def test_statements_that_read_or_share_the_variable_do_not_write_into_it():
+    x, _ = _data(11)
+    X = za.constant(x)
+    p = X * 2.0
+    alias = p
+    p = p * X + 1.0  # another variable still holds the old value
+    assert np.array_equal(alias.numpy(), x * 2.0)
+    q = X * 3.0
+    q = q * X + q  # q is read again before the store
+    assert np.array_equal(q.numpy(), (x * 3.0) * x + x * 3.0)
+    r = X * 5.0
+    s = r * X + 1.0  # stores into another variable
+    assert np.array_equal(r.numpy(), x * 5.0) and np.array_equal(s.numpy(), x * 5.0 * x + 1.0)
+    assert np.array_equal(p.numpy(), x * 2.0 * x + 1.0)
+
+
+@pytest.mark.parametrize("steps", [1, 8, 200])
+def test_an_exception_before_the_store_leaves_the_old_value_readable(steps):
+    """``p * X`` has written into the old ``p``'s buffer when ``+ "bad"`` raises: the variable
+    still names the old value, which recomputes itself through the chain of in-place steps."""
+    x, _ = _data(12)
+    X = za.constant(x)
+    cs = np.random.default_rng(12).uniform(-1.0, 1.0, steps)
+    p = X * 1.0
+    ref = x * 1.0
+    for c in cs:
+        p = p * X + float(c)
+        ref = ref * x + float(c)
+    with pytest.raises(TypeError):
+        p = p * X + "bad"
+    assert p._vb is T._MOVED  # its buffer went to the abandoned product
+    assert np.array_equal(p.numpy(), ref)
+    p = p * X + 1.0  # and it goes on from there
+    assert np.array_equal(p.numpy(), ref * x + 1.0)
+
+
+def test_a_chain_of_in_place_steps_keeps_few_large_inputs_alive():
+    """Each step's recipe keeps its inputs; a chain that would keep more than a couple of large
+    input arrays alive is cut (the next step allocates), so memory stays bounded."""
+    x, _ = _data(13, n=100_000)
+    p = za.constant(x) * 1.0
+    tracemalloc.start()
+    for i in range(30):
+        f = za.constant(np.full(x.shape, 1.0 + i * 1e-3))  # a fresh large input every step
+        p = p * f + 0.5
+    del f
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert current < 6 * x.nbytes
+    ref = x * 1.0
+    for i in range(30):
+        ref = ref * np.full(x.shape, 1.0 + i * 1e-3) + 0.5
+    assert np.array_equal(p.numpy(), ref)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_rebinding_programs_match_the_allocating_forward_bit_for_bit(seed, no_in_place):
+    """Functions of statements ``v = v ⊙ a ⊙ b`` (fast locals, as in user code) over tensors
+    that need grad and ones that do not: values and gradients as without any in-place write."""
+    rng = np.random.default_rng(100 + seed)
+    x, _ = _data(seed)
+    w = rng.uniform(-1.0, 1.0, N)
+    operands = ["X", "W", "w0", "2.0", "p", "q", "(X * 0.5)"]
+    body = ["p = X * 1.5", "q = X * W"]
+    for _ in range(12):
+        v = str(rng.choice(["p", "q"]))
+        a, b = (str(rng.choice(operands)) for _ in range(2))
+        o1, o2 = (str(rng.choice(["+", "-", "*", "/"])) for _ in range(2))
+        body.append(f"{v} = {v} {o1} {a} {o2} {b}" if rng.random() < 0.7 else f"{v} {o1}= {a}")
+    src = "def prog(X, W, w0):\n" + "".join(f"    {line}\n" for line in body) + \
+        "    return p * q + p\n"
+    scope: dict = {}
+    exec(compile(src, f"<program {seed}>", "exec"), scope)
+
+    def run():
+        X, W, w0 = za.constant(x), za.parameter(w), za.parameter(np.array(0.3))
+        y = scope["prog"](X, W, w0)
+        y.backward(np.ones(N))
+        grads = [t.gradient for t in (W, w0)]  # None where the program does not use it
+        return [y.numpy()] + [np.array([]) if g is None else g.to_numpy() for g in grads]
+
+    got = run()
+    no_in_place()
+    ref = run()
+    for a, b in zip(got, ref):
+        assert np.array_equal(a, b, equal_nan=True), src

@@ -624,10 +624,10 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
     _check_shapes(op, a, b)
     out, pos = None, -1
     if op in _IN_PLACE_OK:  # an intermediate about to be dropped lends its buffer (see below)
-        if a._nbig and _getrefcount(a) == _TEMP_REFS and _operator_call():
+        if a._nbig and _lending_site(_getrefcount(a), 0):
             out = _donor_buffer(op, a, b, 0)
             pos = -1 if out is None else 0
-        if out is None and b._nbig and _getrefcount(b) == _TEMP_REFS and _operator_call():
+        if out is None and b._nbig and _lending_site(_getrefcount(b), 1):
             out = _donor_buffer(op, b, a, 1)
             pos = -1 if out is None else 1
     av = out if pos == 0 else a._v  # the lent buffer still holds the donor's value
@@ -646,21 +646,28 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
 
 # ---- in-place forward ----------------------------------------------------------------------------
 # ``p * x + c`` in plain NumPy computes ``+ c`` into the buffer of the temporary ``p * x``
-# (NumPy's temporary elision). The tape does the same for + − × ÷ on large arrays when
+# (NumPy's temporary elision). The tape does the same for + − × ÷ on large arrays, and goes one
+# step further for the loop idiom ``p = p * x + c``, when
 #
-# * the operand is (by every sign available from Python) a temporary about to be released: the
-#   operator was invoked while the calling frame executes a BINARY_OP instruction, and the
-#   operand's reference count is that of a stack temporary (both calibrated at import);
+# * the operand is (by every sign available from Python) about to be released: the operator was
+#   invoked while the calling frame executes a BINARY_OP instruction, and either the operand's
+#   reference count is that of a stack temporary, or it is that of a value held by one variable
+#   only, that variable was loaded just before the operator, and the statement stores into that
+#   variable again before reading it (``p = p * x + c``, ``p *= x``: the old value dies at the
+#   store); the counts are calibrated at import;
 # * its buffer is referenced by nothing else: no record saved it for backward, no ``.codes``
 #   view, ``detach()`` or reshape of it is alive;
-# * and it can always recompute its value: the codes its inputs had when it was computed are
-#   still at hand (small ones are kept; a large one must still be its input tensor's own, never
-#   replaced by ``set_value`` nor reused in place). The operand is switched to a "moved" state
-#   holding that recipe and, if it is read after all, recomputes its value bit for bit.
+# * and it can always recompute its value: it keeps a recipe (its kernel and its inputs: small
+#   codes as they were, large ones as the input's own unchanged codes, and an input that was
+#   itself lent out as that "moved" tensor, so a loop's chain of in-place steps can be replayed
+#   from its start). The operand is switched to a "moved" state holding the recipe and, if it is
+#   read after all, recomputes its value bit for bit. A chain is bounded: at most _CHAIN_LINKS
+#   moved tensors deep and keeping at most _CHAIN_ARRAYS large input arrays alive.
 #
 # The signs of a temporary are heuristics (C code, e.g. NumPy's loop over an object array of
 # tensors, can call an operator while the frame is on a BINARY_OP and hold the operand with the
-# count of a temporary); correctness rests on the recipe, never on them.
+# count of a temporary; an exception between the operator and the store leaves the variable
+# bound to its moved value); correctness rests on the recipe, never on them.
 class _Moved:
     __slots__ = ()
 
@@ -671,29 +678,105 @@ class _Moved:
 _MOVED = _Moved()
 _IN_PLACE_OK = frozenset({ADD, SUB, MUL, DIV})
 _IN_PLACE_MIN_BYTES = 1 << 18  # as NumPy's elision: below this, allocation is cheap
+_CHAIN_LINKS = 64
+_CHAIN_ARRAYS = 2
 _getrefcount = sys.getrefcount
 _getframe = sys._getframe
 _BINARY_OP = dis.opmap.get("BINARY_OP", -1)
 
 
-def _operator_call() -> bool:
-    """Whether the operator method that called :func:`_binary` was invoked by a BINARY_OP
-    instruction of a Python frame (rather than by C code or an explicit call)."""
+def _lending_site(refs: int, pos: int) -> bool:
+    """Whether operand ``pos`` (0: left, 1: right) of the operator that called :func:`_binary`,
+    seen with ``refs`` references, is about to be released: a temporary of the calling
+    expression, or the old value of a variable that the statement rebinds. The operator must
+    have been invoked by a BINARY_OP instruction of a Python frame (not by C code or an
+    explicit call)."""
+    if refs != _TEMP_REFS and refs != _NAMED_REFS:
+        return False
     try:
-        f = _getframe(3)  # _operator_call ← _binary ← __add__ (or another operator) ← the caller
-        return f.f_code.co_code[f.f_lasti] == _BINARY_OP
+        f = _getframe(3)  # _lending_site ← _binary ← __add__ (or another operator) ← the caller
+        code, i = f.f_code, f.f_lasti
+        if code.co_code[i] != _BINARY_OP:
+            return False
     except (ValueError, IndexError):  # a shallower call (not from an operator)
         return False
+    return refs == _TEMP_REFS or _rebinds(code, i, pos)
+
+
+# Instructions that may run between the operator and the store of a rebinding statement: they
+# push values or combine them, and read no variable (by name) other than the ones they name.
+_VAR_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW", "LOAD_GLOBAL",
+                        "LOAD_NAME", "LOAD_DEREF"})
+_PUSHES = _VAR_LOADS | {"LOAD_CONST", "LOAD_SMALL_INT"}
+_COMBINES = frozenset({"BINARY_OP", "UNARY_NEGATIVE", "UNARY_INVERT", "NOP", "EXTENDED_ARG",
+                       "CACHE"})
+_STORES = frozenset({"STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"})
+_REBINDS: dict[tuple[Any, int, int], bool] = {}
+
+
+def _rebinds(code: Any, i: int, pos: int) -> bool:
+    """Whether operand ``pos`` of the BINARY_OP at byte offset ``i`` of ``code`` was pushed by
+    loading a variable that the rest of the statement stores into before anything reads it
+    again (bytecode read once per site, then cached)."""
+    key = (code, i, pos)
+    hit = _REBINDS.get(key)
+    if hit is None:
+        if len(_REBINDS) > 4096:
+            _REBINDS.clear()
+        hit = _REBINDS[key] = _scan_rebind(code, i, pos)
+    return hit
+
+
+def _names(ins: Any) -> tuple:
+    v = ins.argval
+    return v if isinstance(v, tuple) else (v,)
+
+
+def _scan_rebind(code: Any, i: int, pos: int) -> bool:
+    try:
+        instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "CACHE"]
+    except Exception:  # an interpreter whose bytecode dis cannot read: not in place
+        return False
+    at = next((k for k, ins in enumerate(instrs) if ins.offset == i), None)
+    if at is None or at < 1:
+        return False
+    before = instrs[at - 1]
+    if before.opname in ("LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW"):
+        name = before.argval[pos]  # both operands in one instruction (CPython 3.13+)
+    elif pos == 1:
+        if before.opname not in _VAR_LOADS:
+            return False
+        name = before.argval
+    else:
+        if at < 2 or before.opname not in _PUSHES or instrs[at - 2].opname not in _VAR_LOADS:
+            return False
+        name = instrs[at - 2].argval
+    if not isinstance(name, str):
+        return False
+    for ins in instrs[at + 1:at + 33]:
+        op = ins.opname
+        if op in _STORES or op.startswith("STORE_FAST_"):
+            return _names(ins)[0] == name
+        if op in _PUSHES or op.startswith("LOAD_FAST_"):
+            if name in _names(ins):
+                return False
+        elif op not in _COMBINES:
+            return False
+    return False
 
 
 def _input_ref(t: TRTensor) -> Any:
     """What an op result keeps of input ``t`` to recompute itself later: a small value as is
     (leaf values are never written in place, small results never lent out), a large one as weak
-    references to the tensor and to its codes; None when ``t``'s buffer is lent out already."""
+    references to the tensor and to its codes, a tensor whose buffer is lent out already as that
+    tensor (it recomputes itself; None when its chain is at its bound)."""
     v = t._vb
     if type(v) is np.ndarray and v.nbytes >= _IN_PLACE_MIN_BYTES:
         return _WeakInput(t, v)
-    return None if v is _MOVED else (v,)
+    if v is _MOVED:
+        src = t._src
+        return t if src[3] < _CHAIN_LINKS and len(src[4]) <= _CHAIN_ARRAYS else None
+    return (v,)
 
 
 class _WeakInput:
@@ -714,7 +797,11 @@ class _WeakInput:
 def _resolve(ref: Any) -> Any:
     if ref is None:
         return None
-    return ref[0] if type(ref) is tuple else ref.get()
+    if type(ref) is tuple:
+        return ref[0]
+    if type(ref) is TRTensor:  # lent out when the result was made; read since? then its codes
+        return ref if ref._vb is _MOVED else ref._vb
+    return ref.get()
 
 
 def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray | None:
@@ -738,29 +825,54 @@ def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray
     av, bv = _resolve(ra), _resolve(rb)
     if av is None or bv is None:
         return None  # d could not recompute its value: keep it
-    d._src = (kernel, av, bv)
+    links, kept = 0, frozenset()
+    for x in (av, bv):
+        if type(x) is TRTensor:  # a moved input: d's recipe runs through its chain
+            links = max(links, x._src[3])
+            kept |= x._src[4]
+        elif type(x) is np.ndarray and x.nbytes >= _IN_PLACE_MIN_BYTES:
+            kept |= {id(x)}
+    d._src = (kernel, av, bv, links + 1, kept)
     d._vb = _MOVED
     return v
 
 
 def _restore(t: TRTensor) -> Any:
     """Recompute the codes of a tensor whose buffer an op took (see :func:`_donor_buffer`):
-    the same kernel on the same codes, so bit for bit the value it had."""
-    kernel, av, bv = t._src
-    token = WHEEL.set(False)  # it was computed outside wheel mode (wheel results are never lent)
+    the same kernels on the same codes along its recipe chain, so bit for bit the value it had
+    (computed outside wheel mode, as it was: wheel results are never lent). Iterative; the
+    moved tensors along the chain stay moved."""
+    token = WHEEL.set(False)
     try:
-        codes, _ = kernel(av, bv)
+        done: dict[int, Any] = {}
+        stack = [t]
+        while stack:
+            u = stack[-1]
+            kernel, av, bv = u._src[:3]
+            todo = [x for x in (av, bv)
+                    if type(x) is TRTensor and x._vb is _MOVED and id(x) not in done]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            if id(u) in done:
+                continue
+            a, b = (done.get(id(x), x._vb) if type(x) is TRTensor else x for x in (av, bv))
+            done[id(u)], _ = kernel(a, b)  # (an input restored meanwhile: its own codes)
+            done.pop(id(av), None)  # a chain uses each link once: keep one buffer at a time
+            done.pop(id(bv), None)
+        codes = done[id(t)]
     finally:
         WHEEL.reset(token)
     t._v = codes
     return codes
 
 
-def _calibrate() -> tuple[int, int]:
+def _calibrate() -> tuple[int, int, int]:
     """The reference counts :func:`_binary` sees for an operand that is a temporary of the
-    calling expression, and for the buffer of a tensor held by nothing else; measured on this
-    interpreter through the same call shapes (0 = cannot tell a temporary from a named variable,
-    in-place forward off)."""
+    calling expression, for one held by a single variable, and for the buffer of a tensor held
+    by nothing else; measured on this interpreter through the same call shapes (temporary = 0:
+    cannot tell a temporary from a named variable, in-place forward off)."""
 
     class Probe:
         __slots__ = ("_vb",)
@@ -770,7 +882,7 @@ def _calibrate() -> tuple[int, int]:
 
     def probe(op: int, kernel: Any, a: Any, b: Any) -> tuple[int, int]:
         a = (lambda x, name: x)(a, "a")
-        return (_getrefcount(a) if _operator_call() else -1), donor(a)
+        return (_getrefcount(a) if _caller_binary_op() else -1), donor(a)
 
     def donor(d: Any) -> int:
         v = d._vb
@@ -786,11 +898,22 @@ def _calibrate() -> tuple[int, int]:
         named = make()
         held, _ = named * 1
     except Exception:  # an interpreter without these introspection facilities
-        return 0, 0
-    return (temp if 0 < temp < held else 0), buf
+        return 0, 0, 0
+    if not 0 < temp < held:
+        return 0, 0, buf
+    return temp, held, buf
 
 
-_TEMP_REFS, _BUFFER_REFS = _calibrate()
+def _caller_binary_op() -> bool:
+    """The frame test of :func:`_lending_site`, for :func:`_calibrate`'s probe (same depth)."""
+    try:
+        f = _getframe(3)
+        return f.f_code.co_code[f.f_lasti] == _BINARY_OP
+    except (ValueError, IndexError):
+        return False
+
+
+_TEMP_REFS, _NAMED_REFS, _BUFFER_REFS = _calibrate()
 
 
 def _unary(op: int, kernel: Any, a: Any) -> TRTensor:
