@@ -414,3 +414,78 @@ def test_random_rebinding_programs_match_the_allocating_forward_bit_for_bit(seed
     ref = run()
     for a, b in zip(got, ref):
         assert np.array_equal(a, b, equal_nan=True), src
+
+
+def test_a_restored_link_of_a_chain_is_not_changed_by_set_value():
+    """An op result on constants counts as a leaf and accepts ``set_value``; a chain that went
+    through it before keeps the value it had (NumPy's object loop lends ``A[0]``'s buffer)."""
+    C = za.constant(np.full(N, 3.0))
+    A = np.empty(1, dtype=object)
+    A[0] = C * 1.0
+    B = A + 1.0  # A[0] lends its buffer to B[0]
+    assert A[0]._vb is T._MOVED
+    A[0].set_value(np.zeros(N))  # restores A[0], then replaces its value
+    D = B + 1.0  # B[0] lends its buffer; its recipe runs through A[0]'s old value
+    assert np.array_equal(B[0].numpy(), np.full(N, 4.0))
+    assert np.array_equal(D[0].numpy(), np.full(N, 5.0))
+
+
+def test_a_class_body_or_split_exec_namespace_does_not_lend_the_global():
+    """``LOAD_NAME`` there reads a global that ``STORE_NAME`` does not rebind."""
+    import weakref
+
+    x, _ = _data(14)
+    X = za.constant(x)
+    g = {"X": X, "p": X * 3.0}
+    old = weakref.ref(g["p"])  # only the namespace holds it
+    exec("p = p * X + 0.5", g, {})
+    assert old()._vb is not T._MOVED and np.array_equal(old().numpy(), x * 3.0)
+    exec("class K:\n    p = p * X + 0.5\n", g)
+    assert old()._vb is not T._MOVED
+    assert np.array_equal(g["K"].p.numpy(), x * 3.0 * x + 0.5)
+    exec("p = p * X + 0.5", g)  # one module namespace: the old value is rebound, lent
+    assert old() is None or old()._vb is T._MOVED
+    assert np.array_equal(g["p"].numpy(), x * 3.0 * x + 0.5)
+
+
+def test_a_buffer_taken_by_another_reader_during_the_switch_is_not_written(monkeypatch):
+    """A global rebinding statement is visible to other threads: one that takes the buffer
+    between the checks and the switch to the moved state keeps its view unchanged."""
+    x, _ = _data(15)
+    X = za.constant(x)
+    p = X * 2.0
+    taken = []
+
+    class Reader(T._Link):
+        __slots__ = ()
+
+        def __init__(self, *args):
+            taken.append(p.codes)  # a read in the window (p is not moved yet)
+            super().__init__(*args)
+
+    monkeypatch.setattr(T, "_Link", Reader)
+    p = p * X + 1.0
+    assert np.array_equal(taken[0], x * 2.0)
+    assert np.array_equal(p.numpy(), x * 2.0 * x + 1.0)
+
+
+def test_calibration_ignores_a_tracer_that_reads_frame_locals():
+    """A debugger-like tracer active while ``zeroproof.array`` is imported must not inflate
+    the reference counts that tell a temporary from a named value."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "def tr(frame, event, arg):\n"
+        "    frame.f_locals\n"
+        "    return tr\n"
+        "sys.settrace(tr)\n"
+        "import zeroproof.array.tape as T\n"
+        "sys.settrace(None)\n"
+        "print(T._TEMP_REFS, T._NAMED_REFS, T._BUFFER_REFS)\n"
+    )
+    traced = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert [int(v) for v in traced] in ([T._TEMP_REFS, T._NAMED_REFS, T._BUFFER_REFS],
+                                       [0, 0, T._BUFFER_REFS])

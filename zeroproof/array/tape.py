@@ -700,7 +700,12 @@ def _lending_site(refs: int, pos: int) -> bool:
             return False
     except (ValueError, IndexError):  # a shallower call (not from an operator)
         return False
-    return refs == _TEMP_REFS or _rebinds(code, i, pos)
+    if refs == _TEMP_REFS:
+        return True
+    hit = _rebinds(code, i, pos)
+    # by name: LOAD_NAME may read a global that STORE_NAME does not rebind (class bodies, exec
+    # with separate namespaces); only where both are the one module namespace
+    return hit is True or (hit == "name" and f.f_locals is f.f_globals)
 
 
 # Instructions that may run between the operator and the store of a rebinding statement: they
@@ -711,17 +716,18 @@ _PUSHES = _VAR_LOADS | {"LOAD_CONST", "LOAD_SMALL_INT"}
 _COMBINES = frozenset({"BINARY_OP", "UNARY_NEGATIVE", "UNARY_INVERT", "NOP", "EXTENDED_ARG",
                        "CACHE"})
 _STORES = frozenset({"STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"})
-_REBINDS: dict[tuple[Any, int, int], bool] = {}
+_REBINDS: dict[tuple[Any, int, int], bool | str] = {}
 
 
-def _rebinds(code: Any, i: int, pos: int) -> bool:
+def _rebinds(code: Any, i: int, pos: int) -> bool | str:
     """Whether operand ``pos`` of the BINARY_OP at byte offset ``i`` of ``code`` was pushed by
     loading a variable that the rest of the statement stores into before anything reads it
-    again (bytecode read once per site, then cached)."""
+    again: True, ``"name"`` when that variable is read with LOAD_NAME (a namespace dict), or
+    False. The bytecode is read once per site, then cached (for up to 512 sites)."""
     key = (code, i, pos)
     hit = _REBINDS.get(key)
     if hit is None:
-        if len(_REBINDS) > 4096:
+        if len(_REBINDS) >= 512:
             _REBINDS.clear()
         hit = _REBINDS[key] = _scan_rebind(code, i, pos)
     return hit
@@ -732,7 +738,7 @@ def _names(ins: Any) -> tuple:
     return v if isinstance(v, tuple) else (v,)
 
 
-def _scan_rebind(code: Any, i: int, pos: int) -> bool:
+def _scan_rebind(code: Any, i: int, pos: int) -> bool | str:
     try:
         instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "CACHE"]
     except Exception:  # an interpreter whose bytecode dis cannot read: not in place
@@ -742,21 +748,23 @@ def _scan_rebind(code: Any, i: int, pos: int) -> bool:
         return False
     before = instrs[at - 1]
     if before.opname in ("LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW"):
-        name = before.argval[pos]  # both operands in one instruction (CPython 3.13+)
+        name, load = before.argval[pos], "LOAD_FAST"  # both operands at once (CPython 3.13+)
     elif pos == 1:
         if before.opname not in _VAR_LOADS:
             return False
-        name = before.argval
+        name, load = before.argval, before.opname
     else:
         if at < 2 or before.opname not in _PUSHES or instrs[at - 2].opname not in _VAR_LOADS:
             return False
-        name = instrs[at - 2].argval
+        name, load = instrs[at - 2].argval, instrs[at - 2].opname
     if not isinstance(name, str):
         return False
     for ins in instrs[at + 1:at + 33]:
         op = ins.opname
         if op in _STORES or op.startswith("STORE_FAST_"):
-            return _names(ins)[0] == name
+            if _names(ins)[0] != name or (op == "STORE_NAME") != (load == "LOAD_NAME"):
+                return False
+            return "name" if load == "LOAD_NAME" else True
         if op in _PUSHES or op.startswith("LOAD_FAST_"):
             if name in _names(ins):
                 return False
@@ -768,14 +776,14 @@ def _scan_rebind(code: Any, i: int, pos: int) -> bool:
 def _input_ref(t: TRTensor) -> Any:
     """What an op result keeps of input ``t`` to recompute itself later: a small value as is
     (leaf values are never written in place, small results never lent out), a large one as weak
-    references to the tensor and to its codes, a tensor whose buffer is lent out already as that
-    tensor (it recomputes itself; None when its chain is at its bound)."""
+    references to the tensor and to its codes, and for a tensor whose buffer is lent out already
+    its recipe (a :class:`_Link`; None when that chain is at its bound)."""
     v = t._vb
     if type(v) is np.ndarray and v.nbytes >= _IN_PLACE_MIN_BYTES:
         return _WeakInput(t, v)
     if v is _MOVED:
-        src = t._src
-        return t if src[3] < _CHAIN_LINKS and len(src[4]) <= _CHAIN_ARRAYS else None
+        link = t._src
+        return link if link.links < _CHAIN_LINKS and len(link.kept) <= _CHAIN_ARRAYS else None
     return (v,)
 
 
@@ -794,13 +802,53 @@ class _WeakInput:
         return v if t is not None and v is not None and t._vb is v else None
 
 
+class _Link:
+    """The recipe of a tensor whose buffer an op took: its kernel and its inputs, each codes
+    held as they were or the link of an input lent out itself, so the chain of a loop's in-place
+    steps replays from its start. It belongs to no tensor's mutable state: reading the tensor
+    (which restores its codes) or ``set_value`` on it later changes no link.
+
+    ``links``: the length of the chain; ``kept``: ids of the large arrays it keeps alive."""
+
+    __slots__ = ("kernel", "a", "b", "links", "kept")
+
+    def __init__(self, kernel: Any, a: Any, b: Any) -> None:
+        self.kernel, self.a, self.b = kernel, a, b
+        links, kept = 0, frozenset()
+        for x in (a, b):
+            if type(x) is _Link:
+                links = max(links, x.links)
+                kept |= x.kept
+            elif type(x) is np.ndarray and x.nbytes >= _IN_PLACE_MIN_BYTES:
+                kept |= {id(x)}
+        self.links, self.kept = links + 1, kept
+
+    def evaluate(self) -> Any:
+        """The codes this recipe makes, replaying the chain (iterative, one buffer per link
+        under evaluation at a time)."""
+        done: dict[int, Any] = {}
+        stack = [self]
+        while stack:
+            u = stack[-1]
+            todo = [x for x in (u.a, u.b) if type(x) is _Link and id(x) not in done]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            if id(u) in done:
+                continue
+            a, b = (done[id(x)] if type(x) is _Link else x for x in (u.a, u.b))
+            done[id(u)], _ = u.kernel(a, b)
+            done.pop(id(u.a), None)  # each link of a chain is used once: drop it when used
+            done.pop(id(u.b), None)
+        return done[id(self)]
+
+
 def _resolve(ref: Any) -> Any:
-    if ref is None:
-        return None
+    if ref is None or type(ref) is _Link:
+        return ref
     if type(ref) is tuple:
         return ref[0]
-    if type(ref) is TRTensor:  # lent out when the result was made; read since? then its codes
-        return ref if ref._vb is _MOVED else ref._vb
     return ref.get()
 
 
@@ -821,47 +869,31 @@ def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray
     if (dr or orq) and (not _scalar_tape._no_grad_blocks or _grad_enabled()) and "ab"[pos] in (
             needed_values(op, dr, orq) if pos == 0 else needed_values(op, orq, dr)):
         return None  # this op's record keeps d's value for backward
-    kernel, ra, rb = d._src
+    src = d._src
+    if type(src) is not tuple:
+        return None
+    kernel, ra, rb = src
     av, bv = _resolve(ra), _resolve(rb)
     if av is None or bv is None:
         return None  # d could not recompute its value: keep it
-    links, kept = 0, frozenset()
-    for x in (av, bv):
-        if type(x) is TRTensor:  # a moved input: d's recipe runs through its chain
-            links = max(links, x._src[3])
-            kept |= x._src[4]
-        elif type(x) is np.ndarray and x.nbytes >= _IN_PLACE_MIN_BYTES:
-            kept |= {id(x)}
-    d._src = (kernel, av, bv, links + 1, kept)
-    d._vb = _MOVED
+    d._src = _Link(kernel, av, bv)
+    d._vb = _MOVED  # from here on a reader (another thread, say) recomputes instead
+    if _getrefcount(v) != _BUFFER_REFS - 1:  # someone took the buffer before the switch
+        d._vb, d._src = v, src
+        return None
     return v
 
 
 def _restore(t: TRTensor) -> Any:
     """Recompute the codes of a tensor whose buffer an op took (see :func:`_donor_buffer`):
     the same kernels on the same codes along its recipe chain, so bit for bit the value it had
-    (computed outside wheel mode, as it was: wheel results are never lent). Iterative; the
-    moved tensors along the chain stay moved."""
+    (computed outside wheel mode, as it was: wheel results are never lent)."""
+    link = t._src
+    if type(link) is not _Link:  # restored meanwhile (by another thread)
+        return t._vb
     token = WHEEL.set(False)
     try:
-        done: dict[int, Any] = {}
-        stack = [t]
-        while stack:
-            u = stack[-1]
-            kernel, av, bv = u._src[:3]
-            todo = [x for x in (av, bv)
-                    if type(x) is TRTensor and x._vb is _MOVED and id(x) not in done]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            if id(u) in done:
-                continue
-            a, b = (done.get(id(x), x._vb) if type(x) is TRTensor else x for x in (av, bv))
-            done[id(u)], _ = kernel(a, b)  # (an input restored meanwhile: its own codes)
-            done.pop(id(av), None)  # a chain uses each link once: keep one buffer at a time
-            done.pop(id(bv), None)
-        codes = done[id(t)]
+        codes = link.evaluate()
     finally:
         WHEEL.reset(token)
     t._v = codes
@@ -893,14 +925,23 @@ def _calibrate() -> tuple[int, int, int]:
         p._vb = np.empty(1)
         return p
 
+    # A tracer that reads frame.f_locals (a debugger, a logger) would add references to the
+    # probes' locals and inflate every count: measure with tracing and profiling off.
+    tracer, profiler = sys.gettrace(), sys.getprofile()
+    sys.settrace(None)
+    sys.setprofile(None)
     try:
         temp, buf = make() * 1
         named = make()
         held, _ = named * 1
+        again, buf_again = make() * 1
     except Exception:  # an interpreter without these introspection facilities
         return 0, 0, 0
-    if not 0 < temp < held:
-        return 0, 0, buf
+    finally:
+        sys.settrace(tracer)
+        sys.setprofile(profiler)
+    if temp <= 0 or held != temp + 1 or (again, buf_again) != (temp, buf):
+        return 0, 0, buf  # counts that do not tell a temporary from a variable: in-place off
     return temp, held, buf
 
 
