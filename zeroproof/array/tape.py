@@ -710,12 +710,14 @@ def _lending_site(refs: int, pos: int) -> bool:
 
 # Instructions that may run between the operator and the store of a rebinding statement: they
 # push values or combine them, and read no variable (by name) other than the ones they name.
-_VAR_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_BORROW", "LOAD_GLOBAL",
-                        "LOAD_NAME", "LOAD_DEREF"})
+# A variable load, and the store that rebinds the same variable.
+_STORE_OF = {"LOAD_FAST": "STORE_FAST", "LOAD_FAST_CHECK": "STORE_FAST",
+             "LOAD_FAST_BORROW": "STORE_FAST", "LOAD_GLOBAL": "STORE_GLOBAL",
+             "LOAD_NAME": "STORE_NAME", "LOAD_DEREF": "STORE_DEREF"}
+_VAR_LOADS = frozenset(_STORE_OF)
 _PUSHES = _VAR_LOADS | {"LOAD_CONST", "LOAD_SMALL_INT"}
 _COMBINES = frozenset({"BINARY_OP", "UNARY_NEGATIVE", "UNARY_INVERT", "NOP", "EXTENDED_ARG",
                        "CACHE"})
-_STORES = frozenset({"STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"})
 _REBINDS: dict[tuple[Any, int, int], bool | str] = {}
 
 
@@ -761,8 +763,8 @@ def _scan_rebind(code: Any, i: int, pos: int) -> bool | str:
         return False
     for ins in instrs[at + 1:at + 33]:
         op = ins.opname
-        if op in _STORES or op.startswith("STORE_FAST_"):
-            if _names(ins)[0] != name or (op == "STORE_NAME") != (load == "LOAD_NAME"):
+        if op.startswith("STORE_"):  # (STORE_FAST_LOAD_FAST etc. store first: a STORE_FAST)
+            if _names(ins)[0] != name or not op.startswith(_STORE_OF[load]):
                 return False
             return "name" if load == "LOAD_NAME" else True
         if op in _PUSHES or op.startswith("LOAD_FAST_"):
