@@ -264,6 +264,7 @@ _SWEEP_TEMPLATE = """
 def sweep(root, seed, table, collect, sat_table=None, decide=None):
     leaves = []
     pending = {{}}
+    nxt = None
     zero = {zero}
     try:
         root._g = seed
@@ -272,11 +273,17 @@ def sweep(root, seed, table, collect, sat_table=None, decide=None):
             s = root._seq
         else:
             leaves.append(root)
-        while pending:
-            node = pending.pop(s, None)
-            if node is None:
-                s = next_pending(pending, s)
-                continue
+        while True:
+            if nxt is not None:  # the next number's node, handed on by the last one: complete
+                node = nxt
+                nxt = None
+            elif pending:
+                node = pending.pop(s, None)
+                if node is None:
+                    s = next_pending(pending, s)
+                    continue
+            else:
+                break
             s -= 1
             g = node._g
             node._g = None
@@ -308,11 +315,17 @@ def sweep(root, seed, table, collect, sat_table=None, decide=None):
         raise
 """
 # Hand a contribution ``g{x}`` to input ``{x}`` (inlined: this runs once per edge of the graph).
+# An input whose creation number is the next one to visit (a chain: ``y = y * a + b``) has
+# received everything once this node is done (every later node is visited): it becomes the next
+# node directly, without a trip through ``pending``.
 _GIVE = """cur = {x}._g
 if cur is None:
     {x}._g = g{x}
     if {x}._op:
-        pending[{x}._seq] = {x}
+        if {x}._seq == s:
+            nxt = {x}
+        else:
+            pending[{x}._seq] = {x}
     else:
         leaves.append({x})
 else:
