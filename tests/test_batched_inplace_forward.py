@@ -489,3 +489,48 @@ def test_calibration_ignores_a_tracer_that_reads_frame_locals():
                             check=True).stdout.split()
     assert [int(v) for v in traced] in ([T._TEMP_REFS, T._NAMED_REFS, T._BUFFER_REFS],
                                        [0, 0, T._BUFFER_REFS])
+
+
+def test_inputs_below_the_in_place_size_count_against_a_chain_too(no_in_place):
+    """Per-row operands just under 256 KiB, fresh every step: the chains of 20 kept results
+    may not hold on to them (memory as without in-place writes, up to twice a buffer each)."""
+    rows, cols = 32_000, 2
+
+    def run():
+        rng = np.random.default_rng(16)
+
+        def horner():
+            p = za.constant(np.ones((rows, cols)))
+            for _ in range(40):  # operands made here and dropped: only a chain could keep them
+                x = za.constant(rng.uniform(0.5, 1.0, (rows, 1)))
+                y = za.constant(rng.uniform(0.5, 1.0, (rows, 1)))
+                p = p * x + y
+            return p
+
+        tracemalloc.start()
+        outs = [horner() for _ in range(20)]
+        current, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return current, outs[0].numpy()
+
+    current, got = run()
+    no_in_place()
+    current0, ref = run()
+    assert np.array_equal(got, ref)
+    assert current <= current0 + 20 * 2 * rows * cols * 8
+
+
+def test_each_code_object_is_read_once(monkeypatch):
+    """Deciding whether a statement rebinds its variable reads the function's bytecode once,
+    however many sites it has and however often it runs."""
+    reads = []
+    orig = T.dis.get_instructions
+    monkeypatch.setattr(T.dis, "get_instructions", lambda code: reads.append(code) or orig(code))
+    src = "def f(p, x, c):\n" + "    p = p * x + c\n" * 40 + "    return p\n"
+    scope: dict = {}
+    exec(src, scope)
+    x, _ = _data(17)
+    X, c = za.constant(x), za.constant(np.array(0.25))
+    for _ in range(3):
+        scope["f"](X * 1.0, X, c)
+    assert len(reads) == 1

@@ -662,7 +662,8 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
 #   itself lent out as that "moved" tensor, so a loop's chain of in-place steps can be replayed
 #   from its start). The operand is switched to a "moved" state holding the recipe and, if it is
 #   read after all, recomputes its value bit for bit. A chain is bounded: at most _CHAIN_LINKS
-#   moved tensors deep and keeping at most _CHAIN_ARRAYS large input arrays alive.
+#   moved tensors deep, and keeping input arrays of at most _CHAIN_KEEP times the size of the
+#   buffer it replays into alive.
 #
 # The signs of a temporary are heuristics (C code, e.g. NumPy's loop over an object array of
 # tensors, can call an operator while the frame is on a BINARY_OP and hold the operand with the
@@ -679,7 +680,8 @@ _MOVED = _Moved()
 _IN_PLACE_OK = frozenset({ADD, SUB, MUL, DIV})
 _IN_PLACE_MIN_BYTES = 1 << 18  # as NumPy's elision: below this, allocation is cheap
 _CHAIN_LINKS = 64
-_CHAIN_ARRAYS = 2
+_CHAIN_KEEP = 2
+_KEPT_MIN_BYTES = 1 << 10  # arrays below this count as nothing in a chain's memory
 _getrefcount = sys.getrefcount
 _getframe = sys._getframe
 _BINARY_OP = dis.opmap.get("BINARY_OP", -1)
@@ -718,20 +720,25 @@ _VAR_LOADS = frozenset(_STORE_OF)
 _PUSHES = _VAR_LOADS | {"LOAD_CONST", "LOAD_SMALL_INT"}
 _COMBINES = frozenset({"BINARY_OP", "UNARY_NEGATIVE", "UNARY_INVERT", "NOP", "EXTENDED_ARG",
                        "CACHE"})
-_REBINDS: dict[tuple[Any, int, int], bool | str] = {}
+# Per code object (dropped with it): the answer per (site, operand) and, under key -1, the
+# code's instructions with an index by byte offset, read once.
+_SITES: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 def _rebinds(code: Any, i: int, pos: int) -> bool | str:
     """Whether operand ``pos`` of the BINARY_OP at byte offset ``i`` of ``code`` was pushed by
     loading a variable that the rest of the statement stores into before anything reads it
     again: True, ``"name"`` when that variable is read with LOAD_NAME (a namespace dict), or
-    False. The bytecode is read once per site, then cached (for up to 512 sites)."""
-    key = (code, i, pos)
-    hit = _REBINDS.get(key)
+    False. Each code object's bytecode is read once, each site's answer cached with it."""
+    sites = _SITES.get(code)
+    if sites is None:
+        try:
+            sites = _SITES[code] = {}
+        except TypeError:  # a code object that takes no weak reference: not in place
+            return False
+    hit = sites.get(2 * i + pos)
     if hit is None:
-        if len(_REBINDS) >= 512:
-            _REBINDS.clear()
-        hit = _REBINDS[key] = _scan_rebind(code, i, pos)
+        hit = sites[2 * i + pos] = _scan_rebind(code, i, pos, sites)
     return hit
 
 
@@ -740,12 +747,16 @@ def _names(ins: Any) -> tuple:
     return v if isinstance(v, tuple) else (v,)
 
 
-def _scan_rebind(code: Any, i: int, pos: int) -> bool | str:
-    try:
-        instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "CACHE"]
-    except Exception:  # an interpreter whose bytecode dis cannot read: not in place
-        return False
-    at = next((k for k, ins in enumerate(instrs) if ins.offset == i), None)
+def _scan_rebind(code: Any, i: int, pos: int, sites: dict) -> bool | str:
+    read = sites.get(-1)
+    if read is None:
+        try:
+            instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "CACHE"]
+        except Exception:  # an interpreter whose bytecode dis cannot read: not in place
+            instrs = []
+        read = sites[-1] = (instrs, {ins.offset: k for k, ins in enumerate(instrs)})
+    instrs, index = read
+    at = index.get(i)
     if at is None or at < 1:
         return False
     before = instrs[at - 1]
@@ -785,7 +796,7 @@ def _input_ref(t: TRTensor) -> Any:
         return _WeakInput(t, v)
     if v is _MOVED:
         link = t._src
-        return link if link.links < _CHAIN_LINKS and len(link.kept) <= _CHAIN_ARRAYS else None
+        return link if link.links < _CHAIN_LINKS and link.kept_bytes <= link.size else None
     return (v,)
 
 
@@ -810,40 +821,42 @@ class _Link:
     steps replays from its start. It belongs to no tensor's mutable state: reading the tensor
     (which restores its codes) or ``set_value`` on it later changes no link.
 
-    ``links``: the length of the chain; ``kept``: ids of the large arrays it keeps alive."""
+    Recipes form chains: at most one input of a link is a link (only the operand that gives up
+    its buffer is moved when a recipe is made, and :func:`_donor_buffer` refuses otherwise).
 
-    __slots__ = ("kernel", "a", "b", "links", "kept")
+    ``links``: the length of the chain; ``kept``: id → size of the input arrays it keeps alive
+    (of at least ``_KEPT_MIN_BYTES``); ``size``: ``_CHAIN_KEEP`` times the bytes of the buffer
+    it replays into, the most a link that others chain onto may keep."""
 
-    def __init__(self, kernel: Any, a: Any, b: Any) -> None:
+    __slots__ = ("kernel", "a", "b", "links", "kept", "kept_bytes", "size")
+
+    def __init__(self, kernel: Any, a: Any, b: Any, nbytes: int) -> None:
         self.kernel, self.a, self.b = kernel, a, b
-        links, kept = 0, frozenset()
+        links, kept = 0, {}
         for x in (a, b):
             if type(x) is _Link:
                 links = max(links, x.links)
-                kept |= x.kept
-            elif type(x) is np.ndarray and x.nbytes >= _IN_PLACE_MIN_BYTES:
-                kept |= {id(x)}
-        self.links, self.kept = links + 1, kept
+                kept.update(x.kept)
+            elif type(x) is np.ndarray and x.nbytes >= _KEPT_MIN_BYTES:
+                kept[id(x)] = x.nbytes
+        self.links, self.kept, self.kept_bytes = links + 1, kept, sum(kept.values())
+        self.size = _CHAIN_KEEP * nbytes
 
     def evaluate(self) -> Any:
-        """The codes this recipe makes, replaying the chain (iterative, one buffer per link
-        under evaluation at a time)."""
-        done: dict[int, Any] = {}
-        stack = [self]
-        while stack:
-            u = stack[-1]
-            todo = [x for x in (u.a, u.b) if type(x) is _Link and id(x) not in done]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            if id(u) in done:
-                continue
-            a, b = (done[id(x)] if type(x) is _Link else x for x in (u.a, u.b))
-            done[id(u)], _ = u.kernel(a, b)
-            done.pop(id(u.a), None)  # each link of a chain is used once: drop it when used
-            done.pop(id(u.b), None)
-        return done[id(self)]
+        """The codes this recipe makes, replaying the chain from its start (iterative)."""
+        chain = [self]
+        while True:
+            u = chain[-1]
+            nxt = u.a if type(u.a) is _Link else u.b if type(u.b) is _Link else None
+            if nxt is None:
+                break
+            chain.append(nxt)
+        val = None
+        for u in reversed(chain):
+            a = val if type(u.a) is _Link else u.a
+            b = val if type(u.b) is _Link else u.b
+            val, _ = u.kernel(a, b)
+        return val
 
 
 def _resolve(ref: Any) -> Any:
@@ -876,9 +889,9 @@ def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray
         return None
     kernel, ra, rb = src
     av, bv = _resolve(ra), _resolve(rb)
-    if av is None or bv is None:
-        return None  # d could not recompute its value: keep it
-    d._src = _Link(kernel, av, bv)
+    if av is None or bv is None or (type(av) is _Link and type(bv) is _Link):
+        return None  # d could not recompute its value (or not along one chain): keep it
+    d._src = _Link(kernel, av, bv, v.nbytes)
     d._vb = _MOVED  # from here on a reader (another thread, say) recomputes instead
     if _getrefcount(v) != _BUFFER_REFS - 1:  # someone took the buffer before the switch
         d._vb, d._src = v, src
