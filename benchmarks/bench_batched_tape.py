@@ -3,7 +3,7 @@
 R(x) = P(x)/Q(x), P and Q of degree 8 by Horner's rule over N points; the gradients of
 sum_x R(x) for the 18 coefficients, computed as the vector-Jacobian product of R with ones (so that
 each point's path is masked on its own at a pole). Every implementation runs in the same process; the table reports the
-best of several repeats (the machine is shared), the ratio to hand-written NumPy (the floor) and
+best of several repeats, the rounds interleaved across backends (the machine is shared), the ratio to hand-written NumPy (the floor) and
 peak traced memory (tracemalloc sees NumPy's buffers). A second table puts 4 exact poles in the
 batch: our gradients of the non-pole points stay exact, IEEE backends turn them into NaN.
 
@@ -132,18 +132,27 @@ def jax_grad() -> Callable | None:
     return run
 
 
-def measure(fn: Callable, args: tuple, repeats: int) -> tuple[float, int, Any]:
-    result = fn(*args)  # warm-up (imports, JIT)
-    best = float("inf")
+def race(fns: list[Callable], args: tuple, repeats: int) -> list[tuple[float, int, Any]]:
+    """Best time, peak traced memory and result of each function. The timed rounds are
+    interleaved (each round runs every function), so that a noisy neighbour on a shared machine
+    slows every backend alike instead of one backend's whole series; within a round each
+    function runs once untimed right before its timed run, so that thread pools put to sleep by
+    the other backends (PyTorch's, OpenBLAS's) are awake again, as in a run of its own."""
+    results = [fn(*args) for fn in fns]  # warm-up (imports, JIT)
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        for i, fn in enumerate(fns):
+            fn(*args)
+            t0 = time.perf_counter()
+            fn(*args)
+            best[i] = min(best[i], time.perf_counter() - t0)
+    peaks = []
+    for fn in fns:
+        tracemalloc.start()
         fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    tracemalloc.start()
-    fn(*args)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return best, peak, result
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    return list(zip(best, peaks, results))
 
 
 def backends() -> list[tuple[str, Callable]]:
@@ -180,12 +189,10 @@ def main() -> None:
     print("|---:|---|---:|---:|---:|---:|")
     for n in args.sizes:
         x, a, b = make_problem(n)
-        base_t = base_m = None
-        ref = None
-        for name, fn in backends():
-            t, m, res = measure(fn, (x, a, b), args.repeats)
-            if base_t is None:
-                base_t, base_m, ref = t, m, res
+        contestants = backends()
+        timed = race([fn for _, fn in contestants], (x, a, b), args.repeats)
+        base_t, base_m, ref = timed[0]
+        for (name, _), (t, m, res) in zip(contestants, timed):
             agree = np.max(np.abs(np.concatenate([res[1], res[2]]) - np.concatenate([ref[1], ref[2]]))
                            / np.maximum(np.abs(np.concatenate([ref[1], ref[2]])), 1e-300))
             # tracemalloc sees NumPy's buffers but not PyTorch's (or XLA's) own allocators
