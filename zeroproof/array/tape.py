@@ -695,28 +695,34 @@ def _lending_site(refs: int, pos: int) -> bool:
     explicit call)."""
     if refs != _TEMP_REFS and refs != _NAMED_REFS:
         return False
-    try:
-        f = _getframe(3)  # _lending_site ← _binary ← __add__ (or another operator) ← the caller
-        code, i = f.f_code, f.f_lasti
-        if code.co_code[i] != _BINARY_OP:
-            return False
-    except (ValueError, IndexError):  # a shallower call (not from an operator)
+    f = _operator_site(4)  # _operator_site ← _lending_site ← _binary ← __add__ ← the caller
+    if f is None:
         return False
     if refs == _TEMP_REFS:
         return True
-    hit = _rebinds(code, i, pos)
+    hit = _rebinds(f.f_code, f.f_lasti, pos)
     # by name: LOAD_NAME may read a global that STORE_NAME does not rebind (class bodies, exec
     # with separate namespaces); only where both are the one module namespace
     return hit is True or (hit == "name" and f.f_locals is f.f_globals)
 
 
-# Instructions that may run between the operator and the store of a rebinding statement: they
-# push values or combine them, and read no variable (by name) other than the ones they name.
+def _operator_site(depth: int) -> Any:
+    """The frame ``depth`` calls up, if it is executing a BINARY_OP instruction (an operator
+    invoked by Python bytecode, rather than by C code or an explicit call); else None."""
+    try:
+        f = _getframe(depth)
+        return f if f.f_code.co_code[f.f_lasti] == _BINARY_OP else None
+    except (ValueError, IndexError):  # a shallower call (not from an operator)
+        return None
+
+
 # A variable load, and the store that rebinds the same variable.
 _STORE_OF = {"LOAD_FAST": "STORE_FAST", "LOAD_FAST_CHECK": "STORE_FAST",
              "LOAD_FAST_BORROW": "STORE_FAST", "LOAD_GLOBAL": "STORE_GLOBAL",
              "LOAD_NAME": "STORE_NAME", "LOAD_DEREF": "STORE_DEREF"}
 _VAR_LOADS = frozenset(_STORE_OF)
+# Instructions that may run between the operator and the store of a rebinding statement: they
+# push values or combine them, and read no variable (by name) other than the ones they name.
 _PUSHES = _VAR_LOADS | {"LOAD_CONST", "LOAD_SMALL_INT"}
 _COMBINES = frozenset({"BINARY_OP", "UNARY_NEGATIVE", "UNARY_INVERT", "NOP", "EXTENDED_ARG",
                        "CACHE"})
@@ -871,7 +877,7 @@ def _donor_buffer(op: int, d: TRTensor, other: TRTensor, pos: int) -> np.ndarray
     """``d``'s buffer for the result of the elementwise ``op`` with ``d`` as operand ``pos``
     (0 or 1) and ``other`` as the other one, with ``d`` switched to its recompute recipe; None
     when the buffer cannot be taken."""
-    v = d._vb
+    v = d._vb  # (the count is checked again, authoritatively, after the switch below)
     if (type(v) is not np.ndarray or _getrefcount(v) != _BUFFER_REFS or d._bot is not None
             or v.base is not None or not v.flags.c_contiguous or not v.flags.writeable
             or WHEEL.get()):
@@ -929,7 +935,8 @@ def _calibrate() -> tuple[int, int, int]:
 
     def probe(op: int, kernel: Any, a: Any, b: Any) -> tuple[int, int]:
         a = (lambda x, name: x)(a, "a")
-        return (_getrefcount(a) if _caller_binary_op() else -1), donor(a)
+        # _operator_site ← probe ← __mul__ ← the caller: the depth _lending_site sees
+        return (_getrefcount(a) if _operator_site(3) is not None else -1), donor(a)
 
     def donor(d: Any) -> int:
         v = d._vb
@@ -959,14 +966,6 @@ def _calibrate() -> tuple[int, int, int]:
         return 0, 0, buf  # counts that do not tell a temporary from a variable: in-place off
     return temp, held, buf
 
-
-def _caller_binary_op() -> bool:
-    """The frame test of :func:`_lending_site`, for :func:`_calibrate`'s probe (same depth)."""
-    try:
-        f = _getframe(3)
-        return f.f_code.co_code[f.f_lasti] == _BINARY_OP
-    except (ValueError, IndexError):
-        return False
 
 
 _TEMP_REFS, _NAMED_REFS, _BUFFER_REFS = _calibrate()
