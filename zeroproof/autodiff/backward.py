@@ -27,7 +27,7 @@ from .ops_table import (
 )
 from .rules import bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
-from .tr_node import TRNode, _leaf, _leaf_code, next_pending
+from .tr_node import TRNode, _leaf, _leaf_code, inputs_of, next_pending
 
 __all__ = ["backward_pass", "topological_sort", "grad", "rule_table", "rule_tables_with_split"]
 
@@ -45,7 +45,7 @@ def _dfs_order(root: TRNode, extra: frozenset | set = frozenset()) -> list[TRNod
         s = state.get(node)
         if s is None:
             state[node] = False
-            for p in node._in:
+            for p in inputs_of(node):
                 if (p.requires_grad or p in extra) and p not in state:
                     stack.append(p)
         else:
@@ -294,8 +294,8 @@ def sweep(root, seed, table, collect, sat_table=None, decide=None):
                 out = node._v
             {finish}
             if out - out != 0.0:  # Mask-REAL (or nothing received): inputs reached, no contribution
-                for a in node._in:
-                    if a.requires_grad and a._g is None:
+                for a in (node._a, node._b):
+                    if a is not None and a.requires_grad and a._g is None:
                         a._g = _NONE
                         if a._op:
                             pending[a._seq] = a
@@ -342,7 +342,7 @@ def _clear_scratch(root: TRNode) -> None:
             continue
         seen.add(id(node))
         node._g = None
-        stack.extend(node._in)
+        stack.extend(inputs_of(node))
 
 
 def _indent(code: str, spaces: int) -> str:
@@ -394,7 +394,7 @@ def _dispatch(forms: dict[int, tuple[str, ...]], choices: dict[int, tuple[str, s
             continue
         names = "ab"[:len(form if form is not None else choice[2])]
         lines.append(f"{'if' if not lines else 'elif'} op == {op}:")
-        lines.append("    a, b = node._in" if len(names) == 2 else "    a = node._in[0]")
+        lines.append("    a = node._a\n    b = node._b" if len(names) == 2 else "    a = node._a")
         if form is not None:
             inline(names, form, "    ")
         else:
@@ -404,12 +404,11 @@ def _dispatch(forms: dict[int, tuple[str, ...]], choices: dict[int, tuple[str, s
             lines.append("    else:")
             inline(names, exact, "        ")
     lines.append("else:" if lines else "if True:")
-    lines.append("    ins = node._in")
-    lines.append("    if len(ins) == 2:")
-    lines.append("        a, b = ins")
+    lines.append("    a = node._a")
+    lines.append("    b = node._b")
+    lines.append("    if b is not None:")
     call("ab", "table", "        ")
     lines.append("    else:")
-    lines.append("        a, = ins")
     call("a", "table", "        ")
     return _indent("\n".join(lines), indent)
 
@@ -478,18 +477,50 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
     if seed is BOTTOM_CODE or WHEEL.get():
         _backward_through_nodes(root, grad_output)
         return
-    table, decider, name = _rule_table_named("float")
     if not root._op and root._v - root._v != 0.0:
         seed = 0.0  # a non-REAL root passes nothing on, not even to itself as a parameter
-    sweep = _sweep_for(False, True, name)
+    # The sweep and tables of this pass, cached per mode (and bound): a pass over a small graph
+    # would otherwise spend a good part of its time finding them.
+    mode = MODE.get()
+    decider = _decider() if mode is _HYBRID else None
+    if mode is _MASK_REAL or (decider is None and mode is _HYBRID):  # no δ: HYBRID is MASK_REAL
+        sweep, table, _ = _MASK_REAL_PASS or _mask_real_pass()
+        sweep(root, seed, table, None)
+        return
+    key = (mode, BOUND.get())
+    sweep, table, twin = _PASSES.get(key) or _bound_pass(key)
     if decider is None:
         sweep(root, seed, table, None)
         return
     token = ACTIVE_DECIDER.set(decider)
     try:
-        sweep(root, seed, table, None, _saturating_twin("float"), decider)
+        sweep(root, seed, table, None, twin, decider)
     finally:
         ACTIVE_DECIDER.reset(token)
+
+
+# (sweep, table, saturating twin or None) of backward_pass: for MASK_REAL (the exact float table
+# has no bound, so one entry serves for good) and per (mode, bound) for the other modes.
+_MASK_REAL_PASS: tuple[Callable, list, None] | None = None
+_PASSES: dict[tuple, tuple[Callable, list, list | None]] = {}
+
+
+def _mask_real_pass() -> tuple[Callable, list, None]:
+    global _MASK_REAL_PASS
+    _MASK_REAL_PASS = (_sweep_for(False, True, "exact"),
+                       _cached(("float", "exact", None), None, bind_table), None)
+    return _MASK_REAL_PASS
+
+
+def _bound_pass(key: tuple) -> tuple[Callable, list, list | None]:
+    mode, bound = key
+    name = "saturating" if mode is _SATURATING else "hybrid"
+    entry = (_sweep_for(False, True, name), _cached(("float", name, bound), None, bind_table),
+             _cached(("float", "saturating", bound), None, bind_table) if name == "hybrid" else None)
+    if len(_PASSES) > 64:  # a sweep over many bounds must not grow this without end
+        _PASSES.clear()
+    _PASSES[key] = entry
+    return entry
 
 
 def _backward_through_nodes(root: TRNode, grad_output: Any) -> None:
