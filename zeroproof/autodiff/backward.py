@@ -515,8 +515,8 @@ def _mask_real_pass() -> tuple[Callable, list, None]:
 def _bound_pass(key: tuple) -> tuple[Callable, list, list | None]:
     mode, bound = key
     name = "saturating" if mode is _SATURATING else "hybrid"
-    entry = (_sweep_for(False, True, name), _cached(("float", name, bound), None, bind_table),
-             _cached(("float", "saturating", bound), None, bind_table) if name == "hybrid" else None)
+    twin = _cached(("float", "saturating", bound), None, bind_table) if name == "hybrid" else None
+    entry = (_sweep_for(False, True, name), _cached(("float", name, bound), None, bind_table), twin)
     if len(_PASSES) > 64:  # a sweep over many bounds must not grow this without end
         _PASSES.clear()
     _PASSES[key] = entry

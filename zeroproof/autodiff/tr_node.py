@@ -31,7 +31,6 @@ __all__ = ["TRNode", "no_grad", "enable_grad", "is_grad_enabled", "stop_gradient
 GRAD_ENABLED: ContextVar[bool] = ContextVar("zeroproof_grad_enabled", default=True)
 
 
-
 class _NodeType(type):
     """The metaclass of :class:`TRNode`; it only supplies the public constructor.
 
@@ -45,7 +44,8 @@ class _NodeType(type):
     def __call__(cls, value: Any = 0.0, requires_grad: bool = False,
                  name: str | None = None) -> TRNode:
         if isinstance(value, TRNode):
-            raise TypeError("TRNode(value): value is already a TRNode; use node.detach() to copy it")
+            raise TypeError(
+                "TRNode(value): value is already a TRNode; use node.detach() to copy it")
         code = _leaf_code(value, "TRNode(value): value")
         if not isinstance(requires_grad, bool):
             raise TypeError(f"TRNode(requires_grad): requires_grad must be a bool, got "
@@ -459,8 +459,8 @@ def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any
     else:
         branch = _CONST_BRANCH.format(
             const_order="av = o; bv = self._v" if reflected else "av = self._v; bv = o",
-            expr=expr, make_node=_node_code(16, "r", "self.requires_grad", "const_op", "self", "None",
-                                            aux_tracked="o"))
+            expr=expr, make_node=_node_code(16, "r", "self.requires_grad", "const_op", "self",
+                                            "None", aux_tracked="o"))
     src = _METHOD_TEMPLATE.format(
         order="a = o; b = self" if reflected else "a = self; b = o", expr=expr,
         const_branch=branch.strip("\n"),
