@@ -247,6 +247,51 @@ def test_node_protocols():
     assert not hasattr(x, "__dict__")
 
 
+def test_constructor_signature_and_argument_errors_name_trnode():
+    import inspect
+
+    assert list(inspect.signature(TRNode).parameters) == ["value", "requires_grad", "name"]
+    n = TRNode(2.0, True, "w")
+    assert type(n) is TRNode and n.requires_grad and n.name == "w" and n.is_leaf
+    with pytest.raises(TypeError, match=r"TRNode\(\) got an unexpected keyword argument 'valu'"):
+        TRNode(valu=1.0)
+    with pytest.raises(TypeError, match=r"TRNode\(\) takes from 0 to 3 positional"):
+        TRNode(1.0, True, "n", 4)
+    with pytest.raises(TypeError, match=r"requires_grad must be a bool, got int 1"):
+        TRNode(1.0, 1)
+    with pytest.raises(TypeError, match=r"name must be a str or None, got int 3"):
+        TRNode(1.0, name=3)
+    with pytest.raises(TypeError, match="already a TRNode"):
+        TRNode(n)
+
+
+def test_subclasses_construct_compute_and_differentiate_like_trnode():
+    import inspect
+
+    class Param(TRNode):
+        __slots__ = ("extra",)
+
+        def __init__(self, value, requires_grad=True, name=None, extra=1):
+            super().__init__(value, requires_grad, name)
+            self.extra = extra
+
+    class Plain(TRNode):
+        pass
+
+    p = Param(1.5, extra=3)
+    q = Plain(2.0, True, "q")
+    assert isinstance(p, TRNode) and isinstance(q, TRNode) and type(p) is Param
+    assert (p.extra, p.requires_grad, p.value.value) == (3, True, 1.5)
+    assert (q.name, q.requires_grad) == ("q", True)
+    assert list(inspect.signature(Param).parameters) == ["value", "requires_grad", "name", "extra"]
+    assert list(inspect.signature(Plain).parameters) == ["value", "requires_grad", "name"]
+    y = p * q + 1.0 / p
+    y.backward()
+    assert p.gradient.value == 2.0 - 1 / 1.5 ** 2 and q.gradient.value == 1.5
+    with pytest.raises(TypeError, match=r"TRNode\(value\): value must be a TRScalar or a real"):
+        Param("x")
+
+
 def test_pow_exponent_must_be_int():
     x = TRNode.parameter(2.0)
     with pytest.raises(TypeError, match="int"):

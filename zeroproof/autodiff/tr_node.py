@@ -32,38 +32,40 @@ GRAD_ENABLED: ContextVar[bool] = ContextVar("zeroproof_grad_enabled", default=Tr
 
 
 class _NodeType(type):
-    """The metaclass of :class:`TRNode`; it only supplies the public constructor.
+    """The metaclass of :class:`TRNode`: it supplies the public constructor, so that the class
+    itself has no ``__init__``.
 
-    ``TRNode(value, requires_grad=False, name=None)`` runs :meth:`__call__` below. The tape itself
-    allocates nodes with ``_alloc()``, ``type.__call__`` bound to ``TRNode``: with no Python
-    ``__init__`` on the class that is CPython's plain allocation, about 20 ns cheaper per node
-    than ``object.__new__(TRNode)`` (which parses an argument tuple), i.e. several per cent of
-    building a node.
+    The tape allocates nodes with ``_alloc()``, ``type.__call__`` bound to ``TRNode``: with no
+    Python ``__init__`` on the class that is CPython's plain allocation, about 20 ns cheaper per
+    node than ``object.__new__(TRNode)`` (which parses an argument tuple), i.e. several per cent
+    of building a node. ``TRNode(value, requires_grad=False, name=None)`` runs
+    :func:`_construct`. Subclasses keep the ordinary protocol: a subclass of ``TRNode`` gets
+    :class:`_SubclassInit` as its base in ``TRNode``'s place, whose ``__init__`` is the
+    constructor, so ``super().__init__(value, requires_grad, name)`` works in a subclass's own
+    ``__init__``.
     """
 
-    def __call__(cls, value: Any = 0.0, requires_grad: bool = False,
-                 name: str | None = None) -> TRNode:
-        if isinstance(value, TRNode):
-            raise TypeError(
-                "TRNode(value): value is already a TRNode; use node.detach() to copy it")
-        code = _leaf_code(value, "TRNode(value): value")
-        if not isinstance(requires_grad, bool):
-            raise TypeError(f"TRNode(requires_grad): requires_grad must be a bool, got "
-                            f"{type(requires_grad).__name__} {requires_grad!r:.60}")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"TRNode(name): name must be a str or None, got "
-                            f"{type(name).__name__} {name!r:.60}")
-        node = type.__call__(cls)
-        node._v = code
-        node._op = LEAF
-        node._a = None
-        node._k = None
-        node._g = None
-        node._grad = None
-        node.requires_grad = requires_grad
-        if name is not None:
-            node._name = name
-        return node
+    def __new__(mcls, name: str, bases: tuple, namespace: dict, **kwargs: Any) -> Any:
+        init_base = globals().get("_SubclassInit")  # defined right after TRNode
+        if init_base is not None:
+            bases = tuple(init_base if b is TRNode else b for b in bases)
+        return super().__new__(mcls, name, bases, namespace, **kwargs)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is TRNode:
+            return _construct(*args, **kwargs)
+        return type.__call__(cls, *args, **kwargs)
+
+    @property
+    def __signature__(cls) -> Any:
+        """What :func:`inspect.signature` (and ``help``) show for the class's constructor."""
+        import inspect
+
+        if cls is TRNode:
+            return inspect.signature(_construct)
+        sig = inspect.signature(cls.__init__)  # without ``self`` and ``-> None``:
+        return sig.replace(parameters=tuple(sig.parameters.values())[1:],
+                           return_annotation=inspect.Signature.empty)
 
 
 class TRNode(LeafCopies, metaclass=_NodeType):
@@ -254,6 +256,49 @@ class TRNode(LeafCopies, metaclass=_NodeType):
 
 
 _alloc = type.__call__.__get__(TRNode)  # a new TRNode without running any Python code (above)
+
+
+def _fill_leaf(node: TRNode, value: Any, requires_grad: Any, name: Any) -> None:
+    """Make ``node`` a leaf holding ``value`` (the body of the public constructor)."""
+    if isinstance(value, TRNode):
+        raise TypeError("TRNode(value): value is already a TRNode; use node.detach() to copy it")
+    code = _leaf_code(value, "TRNode(value): value")
+    if not isinstance(requires_grad, bool):
+        raise TypeError(f"TRNode(requires_grad): requires_grad must be a bool, got "
+                        f"{type(requires_grad).__name__} {requires_grad!r:.60}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"TRNode(name): name must be a str or None, got "
+                        f"{type(name).__name__} {name!r:.60}")
+    node._v = code
+    node._op = LEAF
+    node._a = None
+    node._k = None
+    node._g = None
+    node._grad = None
+    node.requires_grad = requires_grad
+    if name is not None:
+        node._name = name
+
+
+def _construct(value: Any = 0.0, requires_grad: bool = False, name: str | None = None) -> TRNode:
+    node = _alloc()
+    _fill_leaf(node, value, requires_grad, name)
+    return node
+
+
+_construct.__name__ = _construct.__qualname__ = "TRNode"  # argument errors read "TRNode() ..."
+
+
+class _SubclassInit(TRNode):
+    """Stands in for ``TRNode`` among the bases of a subclass (see :class:`_NodeType`): the
+    ordinary ``__init__`` that subclasses call with ``super().__init__(...)``."""
+
+    __slots__ = ()
+
+    def __init__(self, value: Any = 0.0, requires_grad: bool = False,
+                 name: str | None = None) -> None:
+        _fill_leaf(self, value, requires_grad, name)
+
 
 
 # ---- recording ------------------------------------------------------------------------------
