@@ -300,7 +300,6 @@ class _SubclassInit(TRNode):
         _fill_leaf(self, value, requires_grad, name)
 
 
-
 # ---- recording ------------------------------------------------------------------------------
 def _leaf_code(value: Any, argname: str) -> float:
     if value.__class__ is TRScalar or isinstance(value, TRScalar):
