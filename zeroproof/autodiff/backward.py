@@ -166,10 +166,7 @@ def _cached(key: tuple, vocab_factory: Callable[[], dict[str, Any]] | None, bind
         table = binder(key[1], vocab)
         if len(_TABLES) > 64:
             _TABLES.clear()
-            _EXACT.clear()
         _TABLES[key] = table
-        if key[1] == "exact" and len(key) == 3:
-            _EXACT[backend] = table
     return table
 
 
@@ -186,46 +183,8 @@ def rule_table(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None 
     >>> table[DIV](1.0, 2.0, 4.0, 0.5, None), decider  # (g, a, b, out, k) -> (∂/∂a, ∂/∂b)
     ((0.25, -0.125), None)
     """
-    table, decider, _ = _rule_table_named(backend, vocab_factory)
-    return table, decider
-
-
-def _saturating_twin(backend: str) -> list:
-    """The saturating table with the active bound: what a hybrid pass calls where it saturates."""
-    bound = BOUND.get()
-    hit = _TWINS.get(backend)
-    if hit is not None and hit[0] == bound:
-        return hit[1]
-    table = _cached((backend, "saturating", bound), None, bind_table)
-    _TWINS[backend] = (bound, table)
-    return table
-
-
-_TWINS: dict[str, tuple[float, list]] = {}  # last (bound, saturating table) per backend
-
-
-def _rule_table_named(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
-                      ) -> tuple[list, Any, str]:
-    """:func:`rule_table` plus the table's name ("exact", "saturating" or "hybrid")."""
-    mode = MODE.get()
-    if mode is _MASK_REAL:
-        table = _EXACT.get(backend)
-        if table is not None:
-            return table, None, "exact"
-    elif mode is _HYBRID and vocab_factory is None:  # the scalar tapes' hybrid pass: no key tuple
-        decider = _decider()
-        if decider is not None:
-            bound = BOUND.get()
-            hit = _HYBRIDS.get(backend)
-            if hit is None or hit[0] != bound:
-                hit = _HYBRIDS[backend] = (bound, _cached((backend, "hybrid", bound), None,
-                                                          bind_table))
-            return hit[1], decider, "hybrid"
     key, decider = _mode_key(backend)
-    return _cached(key, vocab_factory, bind_table), decider, key[1]
-
-
-_HYBRIDS: dict[str, tuple[float, list]] = {}  # last (bound, hybrid table) per backend
+    return _cached(key, vocab_factory, bind_table), decider
 
 
 def rule_tables_with_split(backend: str, vocab_factory: Callable[[], dict[str, Any]] | None = None
@@ -255,7 +214,6 @@ _MASK_REAL = GradientMode.MASK_REAL
 _SATURATING = GradientMode.SATURATING
 _HYBRID = GradientMode.HYBRID
 _decider = HybridGradientContext.decider
-_EXACT: dict[str, list] = {}
 
 
 # The sweep loop, written once and specialised (by ``_make_sweep``) for float or graph values and
@@ -479,16 +437,11 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         return
     if not root._op and root._v - root._v != 0.0:
         seed = 0.0  # a non-REAL root passes nothing on, not even to itself as a parameter
-    # The sweep and tables of this pass, cached per mode (and bound): a pass over a small graph
-    # would otherwise spend a good part of its time finding them.
-    mode = MODE.get()
-    decider = _decider() if mode is _HYBRID else None
-    if mode is _MASK_REAL or (decider is None and mode is _HYBRID):  # no δ: HYBRID is MASK_REAL
+    if MODE.get() is _MASK_REAL:  # the common pass: its entry memoised, no key to build
         sweep, table, _ = _MASK_REAL_PASS or _mask_real_pass()
         sweep(root, seed, table, None)
         return
-    key = (mode, BOUND.get())
-    sweep, table, twin = _PASSES.get(key) or _bound_pass(key)
+    (sweep, table, twin), decider = _scalar_pass(False, True)
     if decider is None:
         sweep(root, seed, table, None)
         return
@@ -499,28 +452,33 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         ACTIVE_DECIDER.reset(token)
 
 
-# (sweep, table, saturating twin or None) of backward_pass: for MASK_REAL (the exact float table
-# has no bound, so one entry serves for good) and per (mode, bound) for the other modes.
-_MASK_REAL_PASS: tuple[Callable, list, None] | None = None
+# (sweep, rule table, saturating twin or None) of a scalar-tape pass, per (table key, accumulate):
+# finding them costs a pass over a small graph a good part of its time otherwise.
 _PASSES: dict[tuple, tuple[Callable, list, list | None]] = {}
+_MASK_REAL_PASS: tuple[Callable, list, None] | None = None  # backward_pass's entry in MASK_REAL
+
+
+def _scalar_pass(graph: bool, accumulate: bool) -> tuple[tuple[Callable, list, list | None], Any]:
+    """The (sweep, table, saturating twin) of a pass in the current mode — float values or graph
+    nodes, accumulating into ``.gradient`` or collecting — and the pass's hybrid decider."""
+    key, decider = _mode_key("node" if graph else "float")
+    entry = _PASSES.get((key, accumulate))
+    if entry is None:
+        backend, name, bound = key
+        twin = (_cached((backend, "saturating", bound), None, bind_table)
+                if name == "hybrid" else None)
+        entry = (_sweep_for(graph, accumulate, name), _cached(key, None, bind_table), twin)
+        if len(_PASSES) > 64:  # a sweep over many bounds must not grow this without end
+            _PASSES.clear()
+        _PASSES[key, accumulate] = entry
+    return entry, decider
 
 
 def _mask_real_pass() -> tuple[Callable, list, None]:
+    """``_scalar_pass(False, True)``'s entry, memoised (called in MASK_REAL mode)."""
     global _MASK_REAL_PASS
-    _MASK_REAL_PASS = (_sweep_for(False, True, "exact"),
-                       _cached(("float", "exact", None), None, bind_table), None)
-    return _MASK_REAL_PASS
-
-
-def _bound_pass(key: tuple) -> tuple[Callable, list, list | None]:
-    mode, bound = key
-    name = "saturating" if mode is _SATURATING else "hybrid"
-    twin = _cached(("float", "saturating", bound), None, bind_table) if name == "hybrid" else None
-    entry = (_sweep_for(False, True, name), _cached(("float", name, bound), None, bind_table), twin)
-    if len(_PASSES) > 64:  # a sweep over many bounds must not grow this without end
-        _PASSES.clear()
-    _PASSES[key] = entry
-    return entry
+    _MASK_REAL_PASS, _ = _scalar_pass(False, True)  # type: ignore[assignment]
+    return _MASK_REAL_PASS  # type: ignore[return-value]
 
 
 def _backward_through_nodes(root: TRNode, grad_output: Any) -> None:
@@ -557,18 +515,15 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
         # transreal (not IEEE) sums of contributions: see _backward_through_nodes
         return [_leaf(g._v, False) for g in grad(output, srcs, grad_output, create_graph=True)]
     watched = [src for src in srcs if not src.requires_grad]
-    table, decider, name = _rule_table_named("node" if create_graph else "float")
+    (sweep, table, twin), decider = _scalar_pass(create_graph, False)
     collect: dict[int, Any] = {id(src): None for src in srcs}
     token = ACTIVE_DECIDER.set(decider)
     for src in watched:  # a watched constant receives contributions during this pass only
         src.requires_grad = True
     try:
-        backend = "node" if create_graph else "float"
         if not output._op and output._v - output._v != 0.0:
             seed = _leaf(0.0, False) if create_graph else 0.0  # as in backward_pass
-        _sweep_for(create_graph, False, name)(
-            output, seed, table, collect,
-            None if decider is None else _saturating_twin(backend), decider)
+        sweep(output, seed, table, collect, twin, decider)
     finally:
         ACTIVE_DECIDER.reset(token)
         for src in watched:

@@ -258,8 +258,59 @@ class TRNode(LeafCopies, metaclass=_NodeType):
 _alloc = type.__call__.__get__(TRNode)  # a new TRNode without running any Python code (above)
 
 
-def _fill_leaf(node: TRNode, value: Any, requires_grad: Any, name: Any) -> None:
-    """Make ``node`` a leaf holding ``value`` (the body of the public constructor)."""
+# ---- recording ------------------------------------------------------------------------------
+def _leaf_code(value: Any, argname: str) -> float:
+    if value.__class__ is TRScalar or isinstance(value, TRScalar):
+        return value._value if value._tag is REAL else _CODE_OF_TAG[value._tag]
+    if _is_number(value):
+        return _check_real(value, argname)
+    raise TypeError(
+        f"{argname} must be a TRScalar or a real number (int, float), got "
+        f"{type(value).__name__} {value!r:.60}"
+    )
+
+
+# How a leaf is made, written once: ``_leaf``, ``_set_leaf`` (a subclass's ``__init__``) and the
+# constant leaf inlined into ``/``.
+_LEAF_TEMPLATE = """{n}._v = {value}
+{n}._op = LEAF
+{n}._a = None
+{n}._k = None
+{n}._g = None
+{n}._grad = None
+{n}.requires_grad = {requires_grad}"""
+
+
+def _leaf_code_src(indent: int, n: str, value: str, requires_grad: str, alloc: bool = True) -> str:
+    code = _LEAF_TEMPLATE.format(n=n, value=value, requires_grad=requires_grad)
+    if alloc:
+        code = f"{n} = _alloc()\n" + code
+    return "\n".join(" " * indent + line for line in code.splitlines())
+
+
+exec(compile(f"""
+def _leaf(code, requires_grad):
+{_leaf_code_src(4, "n", "code", "requires_grad")}
+    return n
+
+def _set_leaf(n, code, requires_grad):
+{_leaf_code_src(4, "n", "code", "requires_grad", alloc=False)}
+""", "<tr_node._leaf>", "exec"), globals())
+_leaf: Any
+_set_leaf: Any
+
+
+def _rebuild_leaf(code: float, requires_grad: bool, name: Any, grad: Any) -> TRNode:
+    """A leaf from its state (copy, deepcopy and unpickling of :class:`TRNode`)."""
+    n = _leaf(code, requires_grad)
+    if name is not None:
+        n._name = name
+    n._grad = grad
+    return n
+
+
+def _leaf_args(value: Any, requires_grad: Any, name: Any) -> float:
+    """The code of ``value`` after checking the public constructor's arguments."""
     if isinstance(value, TRNode):
         raise TypeError("TRNode(value): value is already a TRNode; use node.detach() to copy it")
     code = _leaf_code(value, "TRNode(value): value")
@@ -269,21 +320,11 @@ def _fill_leaf(node: TRNode, value: Any, requires_grad: Any, name: Any) -> None:
     if name is not None and not isinstance(name, str):
         raise TypeError(f"TRNode(name): name must be a str or None, got "
                         f"{type(name).__name__} {name!r:.60}")
-    node._v = code
-    node._op = LEAF
-    node._a = None
-    node._k = None
-    node._g = None
-    node._grad = None
-    node.requires_grad = requires_grad
-    if name is not None:
-        node._name = name
+    return code
 
 
 def _construct(value: Any = 0.0, requires_grad: bool = False, name: str | None = None) -> TRNode:
-    node = _alloc()
-    _fill_leaf(node, value, requires_grad, name)
-    return node
+    return _rebuild_leaf(_leaf_args(value, requires_grad, name), requires_grad, name, None)
 
 
 _construct.__name__ = _construct.__qualname__ = "TRNode"  # argument errors read "TRNode() ..."
@@ -297,52 +338,9 @@ class _SubclassInit(TRNode):
 
     def __init__(self, value: Any = 0.0, requires_grad: bool = False,
                  name: str | None = None) -> None:
-        _fill_leaf(self, value, requires_grad, name)
-
-
-# ---- recording ------------------------------------------------------------------------------
-def _leaf_code(value: Any, argname: str) -> float:
-    if value.__class__ is TRScalar or isinstance(value, TRScalar):
-        return value._value if value._tag is REAL else _CODE_OF_TAG[value._tag]
-    if _is_number(value):
-        return _check_real(value, argname)
-    raise TypeError(
-        f"{argname} must be a TRScalar or a real number (int, float), got "
-        f"{type(value).__name__} {value!r:.60}"
-    )
-
-
-# How a leaf is made, written once: ``_leaf`` and the constant leaf inlined into ``/``.
-_LEAF_TEMPLATE = """{n} = _alloc()
-{n}._v = {value}
-{n}._op = LEAF
-{n}._a = None
-{n}._k = None
-{n}._g = None
-{n}._grad = None
-{n}.requires_grad = {requires_grad}"""
-
-
-def _leaf_code_src(indent: int, n: str, value: str, requires_grad: str) -> str:
-    code = _LEAF_TEMPLATE.format(n=n, value=value, requires_grad=requires_grad)
-    return "\n".join(" " * indent + line for line in code.splitlines())
-
-
-exec(compile(f"""
-def _leaf(code, requires_grad):
-{_leaf_code_src(4, "n", "code", "requires_grad")}
-    return n
-""", "<tr_node._leaf>", "exec"), globals())
-_leaf: Any
-
-
-def _rebuild_leaf(code: float, requires_grad: bool, name: Any, grad: Any) -> TRNode:
-    """A leaf from its state (copy, deepcopy and unpickling of :class:`TRNode`)."""
-    n = _leaf(code, requires_grad)
-    if name is not None:
-        n._name = name
-    n._grad = grad
-    return n
+        _set_leaf(self, _leaf_args(value, requires_grad, name), requires_grad)
+        if name is not None:
+            self._name = name
 
 
 TRNode._rebuild = staticmethod(_rebuild_leaf)  # type: ignore[assignment]
