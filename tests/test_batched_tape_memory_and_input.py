@@ -14,7 +14,7 @@ import zeroproof as zp
 import zeroproof.array as za
 from zeroproof.array.tape import ARRAY_VOCAB
 from zeroproof.autodiff import TRNode
-from zeroproof.autodiff.hybrid_gradient import ACTIVE_DECIDER, HybridDecider, HybridStatistics
+from zeroproof.autodiff.hybrid_gradient import ACTIVE_PASS, HybridDecider, HybridStatistics
 from zeroproof.autodiff.ops_table import (
     CONST_OPS,
     DIV, INDEX, LOG, MATMUL, MEAN, OP_NAMES, POW, RESHAPE, SQRT, SUM,
@@ -135,7 +135,8 @@ def test_rules_read_only_the_values_needed_values_names(table_name, op):
     split = bind_split_table(table_name, vocab)
     g, a, b, out, k = _inputs(op)
     binary = b is not None and op not in (SUM, MEAN, RESHAPE, INDEX, POW)
-    token = ACTIVE_DECIDER.set(HybridDecider(0.5, [], HybridStatistics()))
+    outer = ACTIVE_PASS.decider
+    ACTIVE_PASS.decider = HybridDecider(0.5, [], HybridStatistics())
     try:
         for need_a, need_b in ([(True, True), (True, False), (False, True)] if binary
                                else [(True, False)]):
@@ -150,7 +151,7 @@ def test_rules_read_only_the_values_needed_values_names(table_name, op):
                 else:
                     full[op](g, av, bv, ov, k)
     finally:
-        ACTIVE_DECIDER.reset(token)
+        ACTIVE_PASS.decider = outer
 
 
 def test_needed_values_examples():

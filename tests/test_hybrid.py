@@ -349,6 +349,32 @@ def test_hybrid_state_is_per_thread():
     assert out == {"schedule": None, "mode": GradientMode.MASK_REAL, "grad": -1e6, "calls": 0}
 
 
+def test_the_pass_decider_is_cleared_after_a_pass_and_after_a_failing_one(monkeypatch):
+    from zeroproof.autodiff.hybrid_gradient import ACTIVE_PASS, HybridStatistics
+
+    s = fixed(1.0)
+    x = TRNode.parameter(1e-3)
+    y = 1 / x
+    with s.apply(0):
+        y.backward()
+        assert ACTIVE_PASS.decider is None
+        calls = []
+
+        def failing_record(self, q, saturate, near):
+            calls.append(q)
+            raise RuntimeError("statistics failed")
+
+        monkeypatch.setattr(HybridStatistics, "record", failing_record)
+        with pytest.raises(RuntimeError, match="statistics failed"):
+            y.backward()
+        assert calls == [1e-3] and ACTIVE_PASS.decider is None
+        monkeypatch.undo()
+        x.zero_grad()
+        y.backward()  # the graph is clean: the same pass runs again
+    assert x.gradient.value == -1.0 / (1e-6 + 1.0)  # saturated −a/(b² + B²): |b| = 1e-3 ≤ δ = 1
+    assert ACTIVE_PASS.decider is None
+
+
 def test_a_nested_apply_gives_the_outer_epoch_its_statistics_back():
     from zeroproof.autodiff import HybridGradientContext, TRNode, create_default_schedule
 

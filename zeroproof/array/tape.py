@@ -32,7 +32,6 @@ import dis
 import math
 import sys
 import weakref
-from contextvars import ContextVar
 from typing import Any, Sequence
 
 import numpy as np
@@ -42,7 +41,7 @@ from ..autodiff.backward import rule_tables_for_pass
 from ..core._copying import LeafCopies
 from ..core._parse import parse_enum
 from ..autodiff.rules import inplace_forms, needed_values
-from ..autodiff.hybrid_gradient import ACTIVE_DECIDER
+from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
     ABS, ADD, COS, DIV, EXP, ID, INDEX, LEAF, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, OP_NAMES, POW,
     RELU, RESHAPE, SIGN, SIN, SQRT, SUB, SUM, TANH,
@@ -1203,16 +1202,13 @@ def _reshape_back(g: Any, shape: tuple) -> Any:
     return np.reshape(g, shape)
 
 
-# The output shape and live-element mask of the node whose rule is running (set by the sweep in
-# hybrid passes): a hybrid decision is made, and counted, once per *live output element*, as the
-# scalar tape does once per point (a broadcast denominator counts once per element it divides;
-# masked or not-received elements decide nothing).
-_NEAR_FRAME: ContextVar[list | None] = ContextVar("zeroproof_batched_near_frame", default=None)
-
-
+# ``ACTIVE_PASS.frame``: the output shape and live-element mask of the node whose rule is running
+# (set by the sweep in hybrid passes): a hybrid decision is made, and counted, once per *live
+# output element*, as the scalar tape does once per point (a broadcast denominator counts once per
+# element it divides; masked or not-received elements decide nothing).
 def _near_array(u: Any, x: Any) -> Any:
-    decider = ACTIVE_DECIDER.get()
-    frame = _NEAR_FRAME.get()
+    decider = ACTIVE_PASS.decider
+    frame = ACTIVE_PASS.frame
     u = np.asarray(u)
     if frame is None:
         return decider.array(u, x)  # type: ignore[union-attr]
@@ -1593,15 +1589,17 @@ def _masked_leaf_seed(root: TRTensor, seed: np.ndarray) -> np.ndarray:
 
 def _run(root: _Rec, seed: np.ndarray, accumulate: bool, collect: dict | None) -> None:
     table, split, decider, name = rule_tables_for_pass("array", lambda: ARRAY_VOCAB)
-    token = ACTIVE_DECIDER.set(decider)
+    outer = ACTIVE_PASS.decider
+    ACTIVE_PASS.decider = decider
     frame = None if decider is None else [(), None]
-    ftoken = _NEAR_FRAME.set(frame)
+    outer_frame = ACTIVE_PASS.frame
+    ACTIVE_PASS.frame = frame
     try:
         with np.errstate(all="ignore"):
             _sweep(root, seed, table, split, accumulate, collect, frame, _inplace_table(name))
     finally:
-        _NEAR_FRAME.reset(ftoken)
-        ACTIVE_DECIDER.reset(token)
+        ACTIVE_PASS.frame = outer_frame
+        ACTIVE_PASS.decider = outer
 
 
 def backward(root: TRTensor, grad_output: Any = None) -> None:

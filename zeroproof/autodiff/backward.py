@@ -21,7 +21,7 @@ from ..core import kernels as K
 from ..core.scalar import BOTTOM_CODE
 from ..core.wheel import WHEEL
 from .grad_mode import BOUND, MODE, GradientMode
-from .hybrid_gradient import ACTIVE_DECIDER, HybridGradientContext
+from .hybrid_gradient import ACTIVE_PASS, HybridGradientContext
 from .ops_table import (
     ADD, ADDC, DIV, EXP, ID, LEAF, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC, TANH,
 )
@@ -72,7 +72,7 @@ def topological_sort(root: TRNode, sources: Iterable[TRNode] = ()) -> list[TRNod
 
 # ---- vocabularies (one per backend) -----------------------------------------------------------
 def _near_float(u: Any, x: Any) -> Any:
-    return ACTIVE_DECIDER.get()(u, x)  # type: ignore[misc]
+    return ACTIVE_PASS.decider(u, x)  # type: ignore[misc]
 
 
 def _choose_scalar(m: Any, sat_form: Callable, exact_form: Callable, args: tuple) -> Any:
@@ -445,16 +445,18 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
     if decider is None:
         sweep(root, seed, table, None)
         return
-    token = ACTIVE_DECIDER.set(decider)
+    outer = ACTIVE_PASS.decider
+    ACTIVE_PASS.decider = decider
     try:
         sweep(root, seed, table, None, twin, decider)
     finally:
-        ACTIVE_DECIDER.reset(token)
+        ACTIVE_PASS.decider = outer
 
 
-# (sweep, rule table, saturating twin or None) of a scalar-tape pass, per (table key, accumulate):
-# finding them costs a pass over a small graph a good part of its time otherwise.
-_PASSES: dict[tuple, tuple[Callable, list, list | None]] = {}
+# (sweep, rule table, saturating twin or None) of a scalar-tape pass, per table key, one dict for
+# accumulating passes and one for collecting: finding them costs a pass over a small graph a good
+# part of its time otherwise.
+_PASSES: dict[bool, dict[tuple, tuple[Callable, list, list | None]]] = {True: {}, False: {}}
 _MASK_REAL_PASS: tuple[Callable, list, None] | None = None  # backward_pass's entry in MASK_REAL
 
 
@@ -462,15 +464,16 @@ def _scalar_pass(graph: bool, accumulate: bool) -> tuple[tuple[Callable, list, l
     """The (sweep, table, saturating twin) of a pass in the current mode — float values or graph
     nodes, accumulating into ``.gradient`` or collecting — and the pass's hybrid decider."""
     key, decider = _mode_key("node" if graph else "float")
-    entry = _PASSES.get((key, accumulate))
+    passes = _PASSES[accumulate]
+    entry = passes.get(key)
     if entry is None:
         backend, name, bound = key
         twin = (_cached((backend, "saturating", bound), None, bind_table)
                 if name == "hybrid" else None)
         entry = (_sweep_for(graph, accumulate, name), _cached(key, None, bind_table), twin)
-        if len(_PASSES) > 64:  # a sweep over many bounds must not grow this without end
-            _PASSES.clear()
-        _PASSES[key, accumulate] = entry
+        if len(passes) > 64:  # a sweep over many bounds must not grow this without end
+            passes.clear()
+        passes[key] = entry
     return entry, decider
 
 
@@ -517,7 +520,8 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
     watched = [src for src in srcs if not src.requires_grad]
     (sweep, table, twin), decider = _scalar_pass(create_graph, False)
     collect: dict[int, Any] = {id(src): None for src in srcs}
-    token = ACTIVE_DECIDER.set(decider)
+    outer = ACTIVE_PASS.decider
+    ACTIVE_PASS.decider = decider
     for src in watched:  # a watched constant receives contributions during this pass only
         src.requires_grad = True
     try:
@@ -525,7 +529,7 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
             seed = _leaf(0.0, False) if create_graph else 0.0  # as in backward_pass
         sweep(output, seed, table, collect, twin, decider)
     finally:
-        ACTIVE_DECIDER.reset(token)
+        ACTIVE_PASS.decider = outer
         for src in watched:
             src.requires_grad = False
     result = []

@@ -147,8 +147,13 @@ class HybridGradientSchedule:
             return None
         if self.adaptive_delta:
             q_min = (HybridGradientContext._stats() if stats is None else stats).q_min_batch
-            if q_min is not None and q_min > 0.0:
-                delta = min(delta * max(1.0, 0.1 / q_min), 2.0 * self.delta_init)
+            if q_min is not None and q_min > 0.0:  # min(δ·max(1, 0.1/q_min), 2·δ_init), spelt
+                widen = 0.1 / q_min                   # out: this runs once per backward pass
+                if widen > 1.0:
+                    delta *= widen
+                cap = 2.0 * self.delta_init
+                if cap < delta:
+                    delta = cap
         return delta if delta > self.min_delta else self.min_delta
 
     def is_warmup(self, epoch: int) -> bool:
@@ -451,8 +456,22 @@ _SCHEDULE: ContextVar[HybridGradientSchedule | None] = ContextVar("zeroproof_hyb
 _POLES: ContextVar[tuple] = ContextVar("zeroproof_hybrid_poles", default=())
 _EPOCH: ContextVar[int | None] = ContextVar("zeroproof_hybrid_epoch", default=None)
 _STATS: ContextVar[HybridStatistics | None] = ContextVar("zeroproof_hybrid_stats", default=None)
-# The decider of the backward pass running in this context (set by the sweep, read by rules).
-ACTIVE_DECIDER: ContextVar["HybridDecider | None"] = ContextVar("zeroproof_hybrid_decider", default=None)
+
+
+class _ActivePass(threading.local):
+    """``ACTIVE_PASS.decider``: the decider of the hybrid backward pass running in this thread
+    (None outside one), set by the sweep and read by the rules that decide. A pass runs to its end
+    in the thread that started it and never awaits, so per thread is per pass; a pass started
+    within another in the same thread saves and restores it. A thread-local rather than a
+    ``ContextVar``: setting and resetting a context variable copies part of the context, about
+    three times the cost, once per pass. ``frame``: the batched tape's per-pass frame (the
+    output shape and live mask of the node whose rule is deciding), kept the same way."""
+
+    decider: "HybridDecider | None" = None
+    frame: "list | None" = None
+
+
+ACTIVE_PASS = _ActivePass()
 
 
 class HybridDecider:
