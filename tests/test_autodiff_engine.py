@@ -310,6 +310,56 @@ def test_topological_sort_inputs_before_outputs():
     assert order.index(a) < order.index(b) < order.index(c)
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("build, dy", [
+    (lambda x: x * 3.0, 3.0), (lambda x: 3.0 * x, 3.0), (lambda x: x + 3.0, 1.0),
+    (lambda x: 3.0 + x, 1.0), (lambda x: x - 3.0, 1.0), (lambda x: 3.0 - x, -1.0),
+])
+def test_a_folded_float_constant_is_one_input_and_shows_as_a_constant_leaf(mode, build, dy):
+    x = TRNode.parameter(2.0)
+    y = build(x)
+    assert topological_sort(y) == [x, y]
+    shown = y.inputs
+    assert len(shown) == 2 and x in shown
+    (c,) = [n for n in shown if n is not x]
+    assert c.is_leaf and not c.requires_grad and c.value == real(3.0)
+    z = y * y  # the folded node inside a graph, under every mode
+    with in_mode(mode):
+        z.backward()
+    assert x.gradient == real(2.0 * y.value.value * dy)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_folded_constant_node_that_overflows_is_masked(mode):
+    x = TRNode.parameter(1e308)
+    y = x * 10.0  # REAL × finite constant overflowing: +∞, recorded with its folded constant
+    z = (y * 0.5) + x
+    assert y.tag is TRTag.PINF and z.tag is TRTag.PINF
+    with in_mode(mode):
+        z.backward()
+    assert is_real_zero(y.gradient) and is_real_zero(x.gradient)  # root non-REAL: R(0) for all
+    w = TRNode.parameter(1e308)
+    v = (w * 10.0) * 0.0 + w  # the masked branch passes nothing; the other path still does
+    with in_mode(mode):
+        v.backward()
+    assert v.tag is TRTag.PHI and is_real_zero(w.gradient)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+def test_a_non_finite_float_operand_is_refused_on_either_side(bad):
+    x = TRNode.parameter(0.0)  # a result that would be finite (0 · ∞ aside) cannot hide it
+    for op in (lambda: x * bad, lambda: bad * x, lambda: x + bad, lambda: bad - x):
+        with pytest.raises(ValueError, match="other operand must be finite.*from_ieee"):
+            op()
+
+
+def test_nodes_take_no_weak_references():
+    import weakref
+
+    with pytest.raises(TypeError):
+        weakref.ref(TRNode.parameter(1.0))  # documented: key side tables by id(node)
+
+
 def test_backward_on_non_node_is_a_clear_error():
     from zeroproof.autodiff import backward_pass
 

@@ -252,7 +252,7 @@ def sweep(root, seed, table, collect, sat_table=None, decide=None):
                 out = node._v
             {finish}
             if out - out != 0.0:  # Mask-REAL (or nothing received): inputs reached, no contribution
-                for a in (node._a, node._b):
+                for a in (node._a, getattr(node, "_b", None)):  # (unset: a folded constant)
                     if a is not None and a.requires_grad and a._g is None:
                         a._g = _NONE
                         if a._op:
@@ -363,7 +363,7 @@ def _dispatch(forms: dict[int, tuple[str, ...]], choices: dict[int, tuple[str, s
             inline(names, exact, "        ")
     lines.append("else:" if lines else "if True:")
     lines.append("    a = node._a")
-    lines.append("    b = node._b")
+    lines.append("    b = getattr(node, '_b', None)")  # (unset: a folded constant)
     lines.append("    if b is not None:")
     call("ab", "table", "        ")
     lines.append("    else:")

@@ -85,11 +85,12 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     TRScalar(-4.0, REAL)
     """
 
-    # ``_a``/``_b``: the first and second recorded input (``_b`` is None for a unary op; a leaf or
-    # an unrecorded result has ``_a`` None and ``_b`` unset). Two slots rather than a tuple: one
-    # object fewer to allocate and free per node.
-    __slots__ = ("_v", "_op", "_a", "_b", "_k", "_g", "_grad", "_seq", "_name", "requires_grad",
-                 "__weakref__")
+    # ``_a``/``_b``: the first and second recorded input (``_b`` is None for a unary op and unset
+    # for an op with a folded constant operand; a leaf or an unrecorded result has ``_a`` None and
+    # ``_b`` unset). Two slots rather than a tuple: one object fewer to allocate and free per node.
+    # No ``__weakref__`` slot: nodes are made by the million, and it costs 8 bytes and a check at
+    # every deallocation; hold nodes strongly, or key a side table by ``id(node)``.
+    __slots__ = ("_v", "_op", "_a", "_b", "_k", "_g", "_grad", "_seq", "_name", "requires_grad")
     __array_ufunc__ = None  # NumPy must not turn a node into an object array
 
     # construction ------------------------------------------------------------------------
@@ -375,8 +376,7 @@ n._g = None
 n._grad = None{aux}
 if {track} and (not _no_grad_blocks or _grad_enabled()):
     n._op = {op}
-    n._a = {a}
-    n._b = {b}{aux_tracked}
+    n._a = {a}{set_b}{aux_tracked}
     n._seq = next(_seq_counter)
     n.requires_grad = True
 else:
@@ -385,12 +385,13 @@ else:
     n.requires_grad = False"""
 
 
-def _node_code(indent: int, value: str, track: str, op: str, a: str, b: str, aux: str = "",
-               aux_tracked: str = "") -> str:
-    """Source that makes node ``n`` with inputs ``a`` and ``b`` (``"None"`` for a unary op)
-    (``aux``: set the aux slot always; ``aux_tracked``: only when the node is recorded)."""
+def _node_code(indent: int, value: str, track: str, op: str, a: str, b: str | None,
+               aux: str = "", aux_tracked: str = "") -> str:
+    """Source that makes node ``n`` with inputs ``a`` and ``b`` (``"None"`` for a unary op;
+    ``None`` leaves ``_b`` unset: an op with a folded constant) (``aux``: set the aux slot always;
+    ``aux_tracked``: only when the node is recorded)."""
     code = _NODE_TEMPLATE.format(
-        value=value, track=track, op=op, a=a, b=b,
+        value=value, track=track, op=op, a=a, set_b="" if b is None else f"\n    n._b = {b}",
         aux=f"\nn._k = {aux}" if aux else "",
         aux_tracked=f"\n    n._k = {aux_tracked}" if aux_tracked else "")
     return "\n".join(" " * indent + line for line in code.splitlines())
@@ -427,6 +428,8 @@ def inputs_of(node: TRNode) -> tuple:
     a = node._a
     if a is None:
         return ()
+    if node._op in _CONST_OP_CODES:  # the folded constant is no node; ``_b`` is unset
+        return (a,)
     b = node._b
     return (a,) if b is None else (a, b)
 
@@ -460,7 +463,7 @@ _METHOD_TEMPLATE = """
 def factory(kernel, op, const_op):
     def method(self, o):
         if o.__class__ is not TRNode:
-            if o.__class__ is float and o - o == 0.0:  # the common constant: a finite float
+            if {float_test}:  # the common constant: a float
 {const_branch}
             else:
                 o = as_node(o, "other operand")
@@ -476,10 +479,15 @@ def factory(kernel, op, const_op):
 """
 # A finite float operand of + − × is folded into the node (op ``const_op``, the constant in the
 # aux slot ``_k``, one input): no constant leaf is made, and backward has one input to visit.
+# A finite result means a finite constant (x + ±∞, x − ±∞ and x × ±∞ are never finite, nor is
+# anything with NaN), so the constant is tested only where the result is not finite; a
+# non-finite one goes the way of any other operand (``as_node``: ±∞ and NaN are refused).
 _CONST_BRANCH = """
                 {const_order}
                 r = {expr}
                 if r - r != 0.0:
+                    if o - o != 0.0:
+                        return method(self, as_node(o, "other operand"))
                     r = kernel(av, bv)
 {make_node}
                 return n"""
@@ -497,13 +505,14 @@ def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any
     ``getattr(node, "_k", None)``); division nodes set it, since hybrid rules read ``x_value``."""
     const_op = CONST_OPS[op][1 if reflected else 0] if op in CONST_OPS else None
     if const_op is None:
-        branch = _LEAF_CONSTANT
+        branch, float_test = _LEAF_CONSTANT, "o.__class__ is float and o - o == 0.0"
     else:
+        float_test = "o.__class__ is float"
         branch = _CONST_BRANCH.format(
             const_order="av = o; bv = self._v" if reflected else "av = self._v; bv = o",
             expr=expr, make_node=_node_code(16, "r", "self.requires_grad", "const_op", "self",
-                                            "None", aux_tracked="o"))
-    src = _METHOD_TEMPLATE.format(
+                                            None, aux_tracked="o"))
+    src = _METHOD_TEMPLATE.format(float_test=float_test,
         order="a = o; b = self" if reflected else "a = self; b = o", expr=expr,
         const_branch=branch.strip("\n"),
         make_node=_node_code(8, "r", "(a.requires_grad or b.requires_grad)", "op", "a", "b",
