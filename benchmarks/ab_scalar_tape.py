@@ -16,44 +16,32 @@ import os
 import subprocess
 import sys
 import timeit
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def measure(rounds: int) -> str:
-    """One run in this process, on the tree that ``PYTHONPATH`` puts first. ``zeroproof`` is
-    imported before ``bench_scalar_tape``, which puts this repository on ``sys.path``."""
-    from zeroproof.autodiff import TRNode
+    """One run in this process, on the tree that ``PYTHONPATH`` puts first (``main`` checks
+    that ``zeroproof`` came from there: ``bench_scalar_tape`` puts this repository on
+    ``sys.path``). The cases are ``bench_scalar_tape``'s own."""
+    from bench_scalar_tape import (
+        POINTS, coefficients, make_micrograd_case, make_tr_case, op_nodes_per_graph,
+    )
 
-    from bench_scalar_tape import MGValue, POINTS, coefficients, horner_rational, op_nodes_per_graph
-
-    pc, qc = coefficients()
-    P = [TRNode.parameter(c) for c in pc]
-    Q = [TRNode.parameter(c) for c in qc]
-    graphs: list = []
-
-    def both() -> None:
-        for x in POINTS:
-            horner_rational(x, P, Q).backward()
-
-    def forward() -> None:
-        graphs.clear()
-        for x in POINTS:
-            graphs.append(horner_rational(x, P, Q))
+    from zeroproof.autodiff import gradient_mode
 
     nodes = op_nodes_per_graph() * len(POINTS)
-    b = min(timeit.repeat(both, number=1, repeat=rounds)) / nodes * 1e6
-    f = min(timeit.repeat(forward, number=1, repeat=rounds)) / nodes * 1e6
+
+    def best(fn: Any) -> float:
+        return min(timeit.repeat(fn, number=1, repeat=rounds)) / nodes * 1e6
+
+    tr, _ = make_tr_case("MASK_REAL", lambda: gradient_mode("mask-real"))
+    b, f = best(tr.both), best(tr.forward)
     line = f"both {b:.3f} µs/node, forward {f:.3f} µs/node"
-    if MGValue is not None:
-        MP = [MGValue(c) for c in pc]
-        MQ = [MGValue(c) for c in qc]
-
-        def mg() -> None:
-            for x in POINTS:
-                horner_rational(x, MP, MQ).backward()
-
-        m = min(timeit.repeat(mg, number=1, repeat=rounds)) / nodes * 1e6
+    mg = make_micrograd_case(*coefficients())
+    if mg is not None:
+        m = best(mg.both)
         line += f", micrograd {m:.3f} µs/node, both/micrograd {b / m:.3f}"
     return line
 
@@ -66,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        import zeroproof
+        import zeroproof  # before bench_scalar_tape, which puts this repository on sys.path
 
         tree = os.path.dirname(os.path.dirname(os.path.abspath(zeroproof.__file__)))
         expected = os.path.abspath(os.environ["PYTHONPATH"].split(os.pathsep)[0])
