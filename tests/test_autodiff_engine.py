@@ -676,3 +676,57 @@ def test_gradient_tape_watches_each_node_once():
     assert tape.watched() == xs
     grads = tape.gradient(total, xs[:3])
     assert [g.value.value for g in grads] == [1.0, 2.0, 4.0]
+
+
+def test_node_backward_agrees_with_backward_pass_in_every_case_it_hands_on():
+    """``TRNode.backward`` becomes the MASK_REAL sweep itself after the first pass; every case
+    outside its fast path (grad_output, a non-REAL parameter root, a constant root, re-entry,
+    wheel arithmetic, the other modes) must behave exactly as ``backward_pass``."""
+    import inspect
+
+    from zeroproof.autodiff import backward_pass
+    from zeroproof.core.wheel import wheel_mode
+
+    def run(entry, x0, build, ctx, kw):
+        x = TRNode.parameter(x0)
+        y = build(x)
+        with ctx() if ctx else _nothing():
+            entry(y, **kw)
+            entry(y, **kw)  # accumulates
+        return x.gradient, y.gradient
+
+    cases = [
+        (3.0, lambda x: x * x + 1.0 / (x - 1), None, {}),
+        (3.0, lambda x: x * x, None, {"grad_output": 2.0}),
+        (3.0, lambda x: x * x, None, {"grad_output": real(-0.5)}),
+        (3.0, lambda x: x * pinf(), None, {}),                  # non-REAL op root
+        (3.0, lambda x: TRNode.parameter(ninf()), None, {}),    # non-REAL parameter root
+        (3.0, lambda x: TRNode.constant(4.0) * 2.0, None, {}),  # a constant: nothing
+        # two −∞ contributions: −∞ in IEEE (and transreal) sums, ⊥ in wheel arithmetic
+        (1e-200, lambda x: 1 / x + 1 / x, wheel_mode, {}),
+        (3.0, lambda x: 1 / (x - 2.9), lambda: gradient_mode("saturating"), {}),
+        (3.0, lambda x: 1 / (x - 2.9), lambda: in_mode("hybrid"), {}),
+    ]
+    TRNode.parameter(1.0).backward()  # the first MASK_REAL pass installs the fast method
+    assert TRNode.backward is not TRNode.backward.__wrapped__
+    for x0, build, ctx, kw in cases:
+        by_method = run(lambda y, **k: y.backward(**k), x0, build, ctx, kw)
+        by_pass = run(backward_pass, x0, build, ctx, kw)
+        assert repr(by_method) == repr(by_pass), (x0, kw, by_method, by_pass)
+    assert run(backward_pass, 1e-200, cases[6][1], wheel_mode, {})[0].tag is TRTag.BOTTOM
+    y = TRNode.parameter(2.0) * 2.0
+    y._g = 1.0  # as in the middle of a pass over this graph
+    with pytest.raises(RuntimeError, match="already being differentiated"):
+        y.backward()
+    y._g = None
+    assert str(inspect.signature(TRNode.backward)) == "(self, grad_output: 'Any' = None) -> 'None'"
+    assert TRNode.backward.__qualname__ == "TRNode.backward"
+    assert "Mask-REAL" in TRNode.backward.__doc__
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None

@@ -471,7 +471,7 @@ def factory(kernel, op, const_op):
         av = a._v
         bv = b._v
         r = {expr}
-        if r - r != 0.0:
+        if not (r < 1e999 and r > -1e999):  # not finite (1e999 reads as inf; no float made)
             r = kernel(av, bv)
 {make_node}
         return n
@@ -485,7 +485,7 @@ def factory(kernel, op, const_op):
 _CONST_BRANCH = """
                 {const_order}
                 r = {expr}
-                if r - r != 0.0:
+                if not (r < 1e999 and r > -1e999):
                     if o - o != 0.0:
                         return method(self, as_node(o, "other operand"))
                     r = kernel(av, bv)
