@@ -488,11 +488,27 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
 
 def _moded_pass(root: TRNode, seed: float) -> None:
     """The float accumulating pass of ``backward_pass`` in SATURATING or HYBRID mode (the
-    arguments checked, ``seed`` a float code)."""
-    (sweep, table, twin), decider = _scalar_pass(False, True)
-    if decider is None:
+    arguments checked, ``seed`` a float code). Each of the two modes remembers the entry of its
+    last bound, so a pass builds no table key."""
+    global _LAST_SATURATING, _LAST_HYBRID
+    bound = BOUND.get()
+    if MODE.get() is _SATURATING:
+        last = _LAST_SATURATING
+        if last[0] != bound:
+            last = _LAST_SATURATING = (bound, _pass_entry(False, True, ("float", "saturating",
+                                                                        bound)))
+        sweep, table, _ = last[1]
         sweep(root, seed, table, None)
         return
+    decider = _decider()
+    if decider is None:  # no δ (warm-up, no schedule): HYBRID is exactly MASK_REAL
+        sweep, table, _ = _MASK_REAL_PASS or _mask_real_pass()
+        sweep(root, seed, table, None)
+        return
+    last = _LAST_HYBRID
+    if last[0] != bound:
+        last = _LAST_HYBRID = (bound, _pass_entry(False, True, ("float", "hybrid", bound)))
+    sweep, table, twin = last[1]
     outer = ACTIVE_PASS.decider
     ACTIVE_PASS.decider = decider
     try:
@@ -506,12 +522,20 @@ def _moded_pass(root: TRNode, seed: float) -> None:
 # part of its time otherwise.
 _PASSES: dict[bool, dict[tuple, tuple[Callable, list, list | None]]] = {True: {}, False: {}}
 _MASK_REAL_PASS: tuple[Callable, list, None] | None = None  # backward_pass's entry in MASK_REAL
+# ``_moded_pass``'s memo per mode: (bound, entry); NaN is no bound, so the first pass looks up.
+_LAST_SATURATING: tuple[float, Any] = (math.nan, None)
+_LAST_HYBRID: tuple[float, Any] = (math.nan, None)
 
 
 def _scalar_pass(graph: bool, accumulate: bool) -> tuple[tuple[Callable, list, list | None], Any]:
     """The (sweep, table, saturating twin) of a pass in the current mode — float values or graph
     nodes, accumulating into ``.gradient`` or collecting — and the pass's hybrid decider."""
     key, decider = _mode_key("node" if graph else "float")
+    return _pass_entry(graph, accumulate, key), decider
+
+
+def _pass_entry(graph: bool, accumulate: bool, key: tuple) -> tuple[Callable, list, list | None]:
+    """The (sweep, table, saturating twin) for a table ``key`` (see :func:`_mode_key`)."""
     passes = _PASSES[accumulate]
     entry = passes.get(key)
     if entry is None:
@@ -522,7 +546,7 @@ def _scalar_pass(graph: bool, accumulate: bool) -> tuple[tuple[Callable, list, l
         if len(passes) > 64:  # a sweep over many bounds must not grow this without end
             passes.clear()
         passes[key] = entry
-    return entry, decider
+    return entry
 
 
 def _mask_real_pass() -> tuple[Callable, list, None]:
