@@ -383,7 +383,8 @@ _SWEEP_HEADER = "def sweep(root, seed, table, collect, sat_table=None, decide=No
 # straight to their sweep; everything else is ``backward_pass``'s.
 _BACKWARD_HEADER = """def backward(self, grad_output=None):
     root = self
-    if (grad_output is not None or root._g is not None or not root.requires_grad or wheel_get()
+    if (root.__class__ is not TRNode or grad_output is not None or root._g is not None
+            or not root.requires_grad or wheel_get()
             or not (root._op or (root._v < 1e999 and root._v > -1e999))):
         return backward_pass(root, grad_output)
     seed = 1.0
@@ -421,7 +422,7 @@ def _install_backward_method(table: list) -> None:
     original = TRNode.__dict__["backward"]
     method = _make_sweep(False, True, "exact", _BACKWARD_HEADER, {
         "table": table, "mode_get": MODE.get, "MASK_REAL": _MASK_REAL, "wheel_get": WHEEL.get,
-        "backward_pass": backward_pass, "moded_pass": _moded_pass})
+        "backward_pass": backward_pass, "moded_pass": _moded_pass, "TRNode": TRNode})
     for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(method, attr, getattr(original, attr))
     method.__annotations__ = dict(original.__annotations__)
