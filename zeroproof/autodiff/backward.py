@@ -551,9 +551,10 @@ def _pass_entry(graph: bool, accumulate: bool, key: tuple) -> tuple[Callable, li
 
 
 def _mask_real_pass() -> tuple[Callable, list, None]:
-    """``_scalar_pass(False, True)``'s entry, memoised (called in MASK_REAL mode)."""
+    """The float accumulating pass entry of the exact table, memoised (MASK_REAL, and HYBRID
+    without a δ); the first call also installs the fast ``TRNode.backward``."""
     global _MASK_REAL_PASS
-    _MASK_REAL_PASS, _ = _scalar_pass(False, True)  # type: ignore[assignment]
+    _MASK_REAL_PASS = _pass_entry(False, True, ("float", "exact", None))  # type: ignore[assignment]
     _install_backward_method(_MASK_REAL_PASS[1])  # type: ignore[index]
     return _MASK_REAL_PASS  # type: ignore[return-value]
 
