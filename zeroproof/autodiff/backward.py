@@ -27,7 +27,7 @@ from .ops_table import (
 )
 from .rules import bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
-from .tr_node import TRNode, _leaf, _leaf_code, inputs_of, next_pending
+from .tr_node import TRNode, _leaf, _leaf_code, finite_src, inputs_of, next_pending
 
 __all__ = ["backward_pass", "topological_sort", "grad", "rule_table", "rule_tables_with_split"]
 
@@ -212,7 +212,6 @@ def rule_tables_for_pass(backend: str, vocab_factory: Callable[[], dict[str, Any
 
 _MASK_REAL = GradientMode.MASK_REAL
 _SATURATING = GradientMode.SATURATING
-_HYBRID = GradientMode.HYBRID
 _decider = HybridGradientContext.decider
 
 
@@ -251,8 +250,8 @@ _SWEEP_TEMPLATE = """
             else:
                 out = node._v
             {finish}
-            if not (out < 1e999 and out > -1e999):  # not REAL (1e999 reads as inf): Mask-REAL
-                # (or nothing received): its inputs are reached and get no contribution
+            if not {out_finite}:  # not REAL: Mask-REAL (or nothing received): its inputs
+                # are reached and get no contribution
                 for a in (node._a, getattr(node, "_b", None)):  # (unset: a folded constant)
                     if a is not None and a.requires_grad and a._g is None:
                         a._g = _NONE
@@ -273,7 +272,7 @@ _SWEEP_TEMPLATE = """
         _clear_scratch(root)  # every running sum, so the graph can be differentiated again
         raise
 """
-# Hand a contribution ``g{x}`` to input ``{x}`` (inlined: this runs once per edge of the graph).
+# Hand a contribution ``{v}`` to input ``{x}`` (inlined: this runs once per edge of the graph).
 # An input whose creation number is the next one to visit (a chain: ``y = y * a + b``) has
 # received everything once this node is done (every later node is visited): it becomes the next
 # node directly, without a trip through ``pending``.
@@ -385,11 +384,11 @@ _BACKWARD_HEADER = """def backward(self, grad_output=None):
     root = self
     if (root.__class__ is not TRNode or grad_output is not None or root._g is not None
             or not root.requires_grad or wheel_get()
-            or not (root._op or (root._v < 1e999 and root._v > -1e999))):
+            or not (root._op or {root_finite})):
         return backward_pass(root, grad_output)
     seed = 1.0
     if mode_get() is not MASK_REAL:
-        return moded_pass(root, seed)"""
+        return float_pass(root, seed)"""
 
 
 def _make_sweep(graph: bool, accumulate: bool, table_name: str, header: str = _SWEEP_HEADER,
@@ -401,7 +400,8 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str, header: str = _S
     forms = inline_forms(table_name, rename)
     choices = choice_forms(table_name, rename)
     src = _SWEEP_TEMPLATE.format(
-        header=header,
+        header=header.format(root_finite=finite_src("root._v")),
+        out_finite=finite_src("out"),
         zero="_leaf(0.0, False)" if graph else "0.0",
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
         dispatch=_dispatch(forms, choices, graph, 12),
@@ -422,7 +422,7 @@ def _install_backward_method(table: list) -> None:
     original = TRNode.__dict__["backward"]
     method = _make_sweep(False, True, "exact", _BACKWARD_HEADER, {
         "table": table, "mode_get": MODE.get, "MASK_REAL": _MASK_REAL, "wheel_get": WHEEL.get,
-        "backward_pass": backward_pass, "moded_pass": _moded_pass, "TRNode": TRNode})
+        "backward_pass": backward_pass, "float_pass": _float_pass, "TRNode": TRNode})
     for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
         setattr(method, attr, getattr(original, attr))
     method.__annotations__ = dict(original.__annotations__)
@@ -480,36 +480,29 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
         return
     if not root._op and root._v - root._v != 0.0:
         seed = 0.0  # a non-REAL root passes nothing on, not even to itself as a parameter
-    if MODE.get() is _MASK_REAL:  # the common pass: its entry memoised, no key to build
+    _float_pass(root, seed)
+
+
+def _float_pass(root: TRNode, seed: float) -> None:
+    """The float accumulating pass of ``backward_pass`` in the current mode (the arguments
+    checked, ``seed`` a float code). MASK_REAL's entry is memoised; SATURATING and HYBRID each
+    remember the entry of their last bound, so a pass builds no table key."""
+    mode = MODE.get()
+    decider = None
+    if mode is _MASK_REAL or (mode is not _SATURATING and (decider := _decider()) is None):
+        # (HYBRID without a δ — warm-up, no schedule — is exactly MASK_REAL)
         sweep, table, _ = _MASK_REAL_PASS or _mask_real_pass()
         sweep(root, seed, table, None)
         return
-    _moded_pass(root, seed)
-
-
-def _moded_pass(root: TRNode, seed: float) -> None:
-    """The float accumulating pass of ``backward_pass`` in SATURATING or HYBRID mode (the
-    arguments checked, ``seed`` a float code). Each of the two modes remembers the entry of its
-    last bound, so a pass builds no table key."""
-    global _LAST_SATURATING, _LAST_HYBRID
+    name = "saturating" if decider is None else "hybrid"
     bound = BOUND.get()
-    if MODE.get() is _SATURATING:
-        last = _LAST_SATURATING
-        if last[0] != bound:
-            last = _LAST_SATURATING = (bound, _pass_entry(False, True, ("float", "saturating",
-                                                                        bound)))
-        sweep, table, _ = last[1]
-        sweep(root, seed, table, None)
-        return
-    decider = _decider()
-    if decider is None:  # no δ (warm-up, no schedule): HYBRID is exactly MASK_REAL
-        sweep, table, _ = _MASK_REAL_PASS or _mask_real_pass()
-        sweep(root, seed, table, None)
-        return
-    last = _LAST_HYBRID
-    if last[0] != bound:
-        last = _LAST_HYBRID = (bound, _pass_entry(False, True, ("float", "hybrid", bound)))
+    last = _LAST_ENTRY.get(name)
+    if last is None or last[0] != bound:
+        last = _LAST_ENTRY[name] = (bound, _pass_entry(False, True, ("float", name, bound)))
     sweep, table, twin = last[1]
+    if decider is None:
+        sweep(root, seed, table, None)
+        return
     outer = ACTIVE_PASS.decider
     ACTIVE_PASS.decider = decider
     try:
@@ -523,9 +516,8 @@ def _moded_pass(root: TRNode, seed: float) -> None:
 # part of its time otherwise.
 _PASSES: dict[bool, dict[tuple, tuple[Callable, list, list | None]]] = {True: {}, False: {}}
 _MASK_REAL_PASS: tuple[Callable, list, None] | None = None  # backward_pass's entry in MASK_REAL
-# ``_moded_pass``'s memo per mode: (bound, entry); NaN is no bound, so the first pass looks up.
-_LAST_SATURATING: tuple[float, Any] = (math.nan, None)
-_LAST_HYBRID: tuple[float, Any] = (math.nan, None)
+# ``_float_pass``'s memo: the (bound, entry) of the last SATURATING and the last HYBRID pass.
+_LAST_ENTRY: dict[str, tuple[float, tuple[Callable, list, list | None]]] = {}
 
 
 def _scalar_pass(graph: bool, accumulate: bool) -> tuple[tuple[Callable, list, list | None], Any]:
