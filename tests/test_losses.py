@@ -170,3 +170,76 @@ def test_bad_input():
         margin_loss(Q0, YD, tau_train=(1e-3, 1e-4))
     with pytest.raises(ValueError):
         implicit_loss([TRNode.parameter(1.0)] * 2, [TRNode.parameter(1.0)] * 3, [1.0] * 2, [1.0] * 2)
+
+
+# -- ignored elements stay ignored, whatever their value (a skip, not a product with 0) ---------
+
+def _tensor(values):
+    import zeroproof.array as za
+    return za.parameter(za.from_numpy(np.array(values, dtype=float)))
+
+
+def test_ignored_nonfinite_elements_do_not_poison_the_batched_losses():
+    from zeroproof.losses import margin_loss, rejection_loss, sign_consistency_loss
+    P, Q = _tensor([np.inf, 1.0]), _tensor([1.0, -0.1])
+    loss = sign_consistency_loss(P, Q, np.array([0.0, 1.0]))   # element 0 ignored (s = 0)
+    assert float(loss.value.to_numpy()) == pytest.approx(0.1 / 1.01, rel=1e-6)
+    loss.backward()
+    g = Q.gradient.to_numpy()
+    assert g[0] == 0.0 and g[1] != 0.0 and np.isfinite(g).all()
+    per = sign_consistency_loss(P, Q, np.array([0.0, 1.0]), reduction="none").value.to_numpy()
+    assert per[0] == 0.0 and per[1] > 0
+    Qm = _tensor([np.nan, 5e-5])
+    assert float(margin_loss(Qm, [0.0, 1.0]).value.to_numpy()) == pytest.approx(2.5e-9)
+    assert margin_loss(Qm, [0.0, 1.0], reduction="none").value.to_numpy().tolist() == \
+        pytest.approx([0.0, 2.5e-9])
+    Qr = _tensor([np.nan, 5e-5])
+    assert float(rejection_loss(_tensor([1.0, 1.0]), Qr, Y_d=[0.0, 1.0]).value.to_numpy()) == 0.5
+    # every term non-REAL and dropped: zeros, still a graph
+    Qa = _tensor([np.nan, np.inf])
+    out = margin_loss(Qa, [0.0, 0.0], reduction="none")
+    assert out.value.to_numpy().tolist() == [0.0, 0.0]
+
+
+def test_ignored_nonfinite_elements_do_not_poison_the_scalar_losses():
+    from zeroproof import pinf, phi
+    from zeroproof.losses import margin_loss, sign_consistency_loss
+    ps = [TRNode.parameter(pinf()), TRNode.parameter(1.0)]
+    qs = [TRNode.parameter(1.0), TRNode.parameter(-0.1)]
+    loss = sign_consistency_loss(ps, qs, [0.0, 1.0])
+    assert float(loss.value) == pytest.approx(0.1 / 1.01, rel=1e-6)
+    loss.backward()
+    assert qs[1].gradient.tag.name == "REAL" and float(qs[1].gradient) != 0.0
+    single = sign_consistency_loss(TRNode.parameter(pinf()), TRNode.parameter(1.0), 0.0)
+    assert float(single.value) == 0.0
+    q = [TRNode.parameter(phi()), TRNode.parameter(5e-5)]
+    assert float(margin_loss(q, [0.0, 1.0]).value) == pytest.approx(2.5e-9)
+    # a dropped REAL term stays in the graph (its inputs are reached and get R(0))
+    q2 = [TRNode.parameter(1e-5), TRNode.parameter(5e-5)]
+    margin_loss(q2, [0.0, 1.0]).backward()
+    assert float(q2[0].gradient) == 0.0
+
+
+def test_lifted_targets_work_next_to_lists_of_nodes():
+    from zeroproof import pinf
+    from zeroproof.losses import implicit_loss, margin_loss
+    from zeroproof.training import lift_targets
+    ps = [TRNode.parameter(1.0), TRNode.parameter(2.0)]
+    qs = [TRNode.parameter(0.5), TRNode.parameter(0.1)]
+    lt = lift_targets([1.0, np.inf])
+    a = implicit_loss(ps, qs, *lt)
+    b = implicit_loss(ps, qs, list(lt[0]), list(lt[1]))
+    assert float(a.value) == float(b.value)
+    assert float(margin_loss(qs, lt[1]).value) == float(margin_loss(qs, list(lt[1])).value)
+    nodes = lift_targets([TRNode.constant(1.0), TRNode.constant(pinf())])
+    assert nodes[0].tolist() == [1.0, 1.0] and nodes[1].tolist() == [1.0, 0.0]
+    with pytest.raises(TypeError, match="Y_n is a ndarray of shape"):
+        implicit_loss(ps, qs, np.ones((2, 1)), lt[1])
+
+
+def test_coverage_function_answers_for_its_module_path():
+    import zeroproof as zp
+    import zeroproof.losses
+    assert zp.losses.coverage.coverage([1.0, float("nan")]) == 0.5  # the checklist's spelling
+    assert zp.losses.coverage([1.0, float("nan")]) == 0.5
+    assert zp.losses.coverage.rejection_loss is zp.losses.rejection_loss

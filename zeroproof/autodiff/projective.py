@@ -89,6 +89,8 @@ def _kind(func: str, **args: Any) -> str:
         elif isinstance(x, (int, float, np.integer, np.floating, TRScalar)):
             kinds.add(SCALAR)
         elif isinstance(x, (np.ndarray, list, tuple)) or _is_trarray(x):
+            if not _is_trarray(x):
+                _check_real_array(func, name, x)
             kinds.add(ARRAY)
         else:
             raise TypeError(f"{func}: {name} must be a number, array, TRNode or TRTensor, got "
@@ -100,6 +102,25 @@ def _kind(func: str, **args: Any) -> str:
         if k in kinds:
             return k
     return SCALAR  # pragma: no cover - no arguments
+
+
+def _check_real_array(func: str, name: str, x: Any) -> None:
+    """An array-like argument must hold real numbers; TypeError naming ``func`` and ``name``."""
+    if isinstance(x, (list, tuple)) and any(isinstance(e, TRNode) for e in x):
+        raise TypeError(f"{func}: {name} is a {type(x).__name__} of TRNodes; pass one TRNode "
+                        f"(call {func} per element) or the whole batch as an array or TRTensor")
+    try:
+        a = np.asarray(x)
+    except ValueError:  # ragged nesting
+        raise TypeError(f"{func}: {name} must be a rectangular array of real numbers, got a "
+                        f"ragged {type(x).__name__}") from None
+    if a.dtype != object and a.dtype.kind in "fiu":
+        return
+    if a.dtype == object and a.size and all(isinstance(e, TRScalar) for e in a.ravel()):
+        raise TypeError(f"{func}: {name} is a {type(x).__name__} of TRScalars; convert it with "
+                        f"zeroproof.array.array(...) first")
+    raise TypeError(f"{func}: {name} must hold real numbers (float or int), got "
+                    f"{type(x).__name__} of dtype {a.dtype}")
 
 
 def _codes(x: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -447,7 +468,11 @@ def _decode(N: Any, D: Any, tau: float) -> Any:
 
 
 def _scalar_of(x: Any) -> TRScalar:
-    return x if isinstance(x, TRScalar) else real(x)
+    """A plain number as a transreal scalar, by the IEEE bridge (NaN → Φ, ±inf → ±∞), as the
+    array form reads NumPy codes."""
+    from ..bridge import from_ieee
+
+    return x if isinstance(x, TRScalar) else from_ieee(x)
 
 
 def decode_masked(N: Any, D: Any, tau: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -491,7 +516,7 @@ def angular_tuple(theta: Any) -> tuple[Any, Any]:
     from ..core.ops import tr_cos, tr_sin
 
     if isinstance(theta, (int, float)) and not isinstance(theta, bool):
-        theta = real(float(theta))
+        theta = _scalar_of(float(theta))
     return tr_cos(theta), tr_sin(theta)
 
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..autodiff import projective as _pj
 from ..autodiff.tr_node import TRNode
-from ..core.scalar import TRScalar
+from ..array.trarray import TRArray
+from ..core.scalar import TRScalar, TRTag
 
 NODES = "nodes"  # sequences of scalar nodes (a batch on the scalar tape)
 REDUCTIONS = ("mean", "sum", "none")
@@ -24,15 +25,19 @@ def kind_of(func: str, **args: Any) -> str:
     if any(is_node_seq(v) for v in args.values()):
         n = None
         for name, v in args.items():
+            if isinstance(v, np.ndarray) and v.ndim == 1:  # e.g. lift_targets(...) output
+                v = v.tolist()
             if isinstance(v, (list, tuple)):
                 if n is None:
                     n = len(v)
                 elif len(v) != n:
                     raise ValueError(f"{func}: {name} has length {len(v)}, expected {n} like the "
                                      "other sequences")
-            elif isinstance(v, (np.ndarray,)) or _pj._is_tensor(v):
-                raise TypeError(f"{func}: cannot mix sequences of TRNodes with arrays/tensors "
-                                f"({name})")
+            elif isinstance(v, np.ndarray) or _pj._is_tensor(v) or _pj._is_trarray(v):
+                raise TypeError(
+                    f"{func}: {name} is a {type(v).__name__} of shape {np.shape(_pj._codes(v)[0])}"
+                    f" next to a list of TRNodes; give a list or a 1-D NumPy array of one number "
+                    f"per node, or put every argument on the batched tape (zeroproof.array)")
         return NODES
     return _pj._kind(func, **args)
 
@@ -97,21 +102,65 @@ def elementwise(kind: str, term: Callable[..., Any], *args: Any) -> Any:
     """Apply ``term`` elementwise: directly on tapes, per element for node sequences."""
     if kind != NODES:
         return term(*[lift(a, kind) for a in args])
+    args = tuple(a.tolist() if isinstance(a, np.ndarray) and a.ndim == 1 else a for a in args)
     n = next(len(a) for a in args if isinstance(a, (list, tuple)))
     cols = [a if isinstance(a, (list, tuple)) else [a] * n for a in args]
     return [term(*[lift(c[i], _pj.NODE) for c in cols]) for i in range(n)]
 
 
+def select(kind: str, terms: Any, keep: Any) -> Any:
+    """``terms`` where ``keep``, a REAL zero elsewhere that sends no gradient back.
+
+    A skip, never a multiplication by 0 (``0 × ∞`` would be Φ, and one dropped element whose
+    term is not finite would poison the whole loss): a dropped REAL term stays in the graph as
+    ``term × 0`` (its inputs are reached and get ``R(0)``, as before), a dropped ±∞/Φ/⊥ term is
+    replaced by 0 outright (on the batched tape by gathering another element's ``term × 0``).
+
+    >>> from zeroproof import pinf
+    >>> from zeroproof.autodiff import TRNode
+    >>> [t.value for t in select(NODES, [TRNode.constant(pinf()), TRNode.constant(2.0)],
+    ...                          [False, True])]
+    [TRScalar(0.0, REAL), TRScalar(2.0, REAL)]
+    """
+    if kind == NODES:
+        return [_select_node(t, bool(k)) for t, k in zip(terms, np.ravel(keep))]
+    if kind in (_pj.NODE, _pj.SCALAR):
+        return _select_node(terms, bool(np.asarray(keep)))
+    codes, bot = _pj._codes(terms)
+    keep = np.broadcast_to(np.asarray(keep, dtype=bool), codes.shape)
+    if keep.all():
+        return terms
+    tp = _pj._tape()
+    realm = _pj._real_mask(codes, bot)
+    drop_nonreal = (~keep & ~realm).ravel()
+    scale = tp.constant(keep.astype(codes.dtype))
+    if not drop_nonreal.any():
+        return terms * scale
+    donors = np.flatnonzero(realm)
+    flat = terms.reshape(-1)
+    if donors.size:  # a dropped non-REAL element takes a REAL element's term, times 0
+        index = np.where(drop_nonreal, donors[0], np.arange(drop_nonreal.size))
+        return (flat[index] * scale.reshape(-1)).reshape(codes.shape)
+    # no REAL term at all, so no element can pass a gradient: the kept values as a constant,
+    # plus the (zero) sum of an empty selection that keeps ``terms`` in the graph
+    zeros = np.zeros_like(codes)
+    base = TRArray.from_codes(np.where(keep, codes, zeros),
+                              None if bot is None else np.broadcast_to(bot, codes.shape) & keep)
+    return tp.constant(base) + flat[np.zeros(0, dtype=np.intp)].sum()
+
+
+def _select_node(t: Any, keep: bool) -> Any:
+    if keep:
+        return t
+    return t * 0.0 if t.value.tag is TRTag.REAL else TRNode.constant(0.0)
+
+
 def reduce(kind: str, terms: Any, reduction: str, weights: Any = None, count: Any = None) -> Any:
-    """``mean``/``sum``/``none`` of ``terms``; with ``weights`` (0/1 constants) the mean is over
-    the ``count`` selected elements (0 when nothing is selected)."""
+    """``mean``/``sum``/``none`` of ``terms``; with ``weights`` (0/1) only the selected elements
+    count (see :func:`select`) and the mean is over the ``count`` selected elements (0 when
+    nothing is selected)."""
     if weights is not None:
-        if kind == NODES:
-            terms = [t * float(w) for t, w in zip(terms, np.ravel(weights))]
-        elif kind in (_pj.NODE, _pj.SCALAR):
-            terms = terms * float(np.asarray(weights))
-        else:
-            terms = terms * _pj._tape().constant(np.asarray(weights, dtype=terms.dtype))
+        terms = select(kind, terms, np.asarray(weights) != 0)
     if reduction == "none":
         out = terms
     elif kind == NODES:

@@ -36,9 +36,14 @@ class TargetKind(enum.IntEnum):
     @classmethod
     def coerce(cls, label: Any) -> "TargetKind":
         """A kind from a member, its int code, or a name: ``finite``; ``+inf``/``pinf``/``+∞``/
-        ``pos_inf``; ``-inf``/``ninf``/``−∞``/``neg_inf``; ``bottom``/``⊥``. Else ValueError."""
+        ``pos_inf``; ``-inf``/``ninf``/``−∞``/``neg_inf``; ``bottom``/``⊥``. An unknown name
+        or code is a ValueError, any other type (None, bool, float, ...) a TypeError."""
         if isinstance(label, cls):
             return label
+        if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer, str)):
+            raise TypeError(f"labels: a target label must be a TargetKind, an int code 0-3 or a "
+                            f"name (finite, +inf, -inf, bottom), got {type(label).__name__} "
+                            f"{label!r:.40}")
         if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
             try:
                 return cls(int(label))
@@ -134,13 +139,13 @@ def _values_and_kinds(y: Any) -> tuple[np.ndarray, np.ndarray]:
     from ..autodiff import projective as pj
     from ..core.scalar import TRScalar
 
-    if isinstance(y, (list, tuple)) and any(isinstance(e, TRScalar) for e in y):
+    _refuse_grad("lift_targets", "y", y)
+    if isinstance(y, (list, tuple)) and any(isinstance(e, (TRScalar, pj.TRNode)) for e in y):
         from ..array import array as tr_array
 
-        y = tr_array(y)
+        y = tr_array([e.value if isinstance(e, pj.TRNode) else e for e in y])  # a scalar-tape batch
     if isinstance(y, (bool, np.bool_, str, bytes)) or y is None:
         raise TypeError(f"lift_targets: y must hold real numbers, got {type(y).__name__}")
-    _refuse_grad("lift_targets", "y", y)
     try:
         codes, bot = pj._codes(pj._values(y))
     except TypeError:
@@ -162,7 +167,9 @@ def lift_targets(y: Any) -> LiftedTargets:
     ``-inf ↦ (−1, 0)``, NaN ``↦ ⊥ = (1, 0)``.
 
     ``y``: a number, array-like, ``TRArray``/``TRScalar`` (Φ and ⊥ ↦ ⊥), a TRTensor or TRNode
-    (their values; the result is constants of that tape). Returns :class:`LiftedTargets`.
+    (their values; the result is constants of that tape), or a list of TRScalars / constant
+    TRNodes (a scalar-tape batch; the result is NumPy arrays, which the losses accept next to
+    lists of nodes). Returns :class:`LiftedTargets`.
 
     >>> y_n, y_d = lift_targets([1.5, float("inf"), float("-inf"), float("nan")])
     >>> y_n.tolist(), y_d.tolist()
