@@ -432,3 +432,46 @@ def test_a_directory_named_like_a_bundle_file_is_not_overwritten(tmp_path):
     with pytest.raises(FileExistsError, match="not part of a bundle"):
         export_bundle(PolynomialRationalHead(2), target, InferenceConfig(), overwrite=True)
     assert (target / "reference.npz").is_dir()
+
+
+# -- fields the reference run and the version record (re-signed edits) ----------------------------
+
+@pytest.mark.parametrize("value", [None, 0, [], ""])
+def test_zeroproof_version_must_be_a_non_empty_string(bundle, value):
+    meta = _meta(bundle)
+    meta["zeroproof_version"] = value
+    _write_meta(bundle, meta)
+    _expect(bundle, "metadata_field", "zeroproof_version")
+
+
+def test_zeroproof_version_missing(bundle):
+    meta = _meta(bundle)
+    del meta["zeroproof_version"]
+    _write_meta(bundle, meta)
+    _expect(bundle, "metadata_field", "zeroproof_version")
+
+
+def test_other_exporting_version_still_validates(bundle):
+    meta = _meta(bundle)
+    meta["zeroproof_version"] = "0.0.1-elsewhere"  # compatibility is the schema version's job
+    _write_meta(bundle, meta)
+    assert validate_bundle(bundle).bundle_id == "test-bundle"
+
+
+def test_extra_must_be_an_object(bundle):
+    meta = _meta(bundle)
+    meta["extra"] = [1, 2]
+    _write_meta(bundle, meta)
+    _expect(bundle, "metadata_field", "extra")
+
+
+@pytest.mark.parametrize("key, value, code", [
+    ("n_bottom", 10**6, "reference_mismatch"), ("n_gap", 10**6, "reference_mismatch"),
+    ("n_bottom", "3", "metadata_field"), ("input_dtype", "<f4", "reference_mismatch"),
+    ("input_dtype", None, "metadata_field"), ("file", "other.npz", "metadata_field"),
+])
+def test_reference_description_fields_are_checked(bundle, key, value, code):
+    meta = _meta(bundle)
+    meta["reference"][key] = value
+    _write_meta(bundle, meta)
+    _expect(bundle, code, key if code == "metadata_field" else "")

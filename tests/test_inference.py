@@ -382,3 +382,19 @@ def test_extra_metadata_with_nan_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         export_bundle(PolynomialRationalHead(2), tmp_path / "b", InferenceConfig(),
                       extra_metadata={"a": float("nan")})
+
+
+@pytest.mark.parametrize("p_dtype", [np.float32, np.float64])
+def test_thresholds_follow_the_dtype_of_q_whatever_p_is(p_dtype):
+    # float32(1e-6) < 1e-6 in float64 but == float32(1e-6): the masks are those of NumPy's own
+    # np.abs(Q) < tau for a float32 Q, also next to a float64 P (result dtype float64)
+    q = np.array([np.float32(1e-6), np.float32(1e-4), np.float32(5e-7)], dtype=np.float32)
+    p = np.ones(3, dtype=p_dtype)
+    cfg = InferenceConfig(1e-6, 1e-4)
+    d, bottom, gap = strict_inference(p, q, cfg)
+    assert d.dtype == np.result_type(p_dtype, np.float32)
+    assert bottom.tolist() == (np.abs(q) < cfg.tau_infer).tolist() == [False, False, True]
+    assert gap.tolist() == [True, False, False]
+    from zeroproof.metrics import tau_infer_sweep_from_q_abs
+    sweep = tau_infer_sweep_from_q_abs(np.abs(q), np.ones(3, bool), [cfg.tau_infer])
+    assert sweep["n_bottom"] == [int(bottom.sum())]  # the sweep over |Q| agrees

@@ -428,6 +428,11 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
     if _field(meta, "format", str, f"{BUNDLE_FORMAT!r}") != BUNDLE_FORMAT:
         raise BundleValidationError("metadata_field", f"format must be {BUNDLE_FORMAT!r}, got "
                                     f"{meta['format']!r}", METADATA)
+    made_by = _field(meta, "zeroproof_version", str, "the exporting zeroproof's version, a str")
+    if not made_by.strip():
+        raise BundleValidationError("metadata_field", "zeroproof_version must be a non-empty str",
+                                    METADATA)
+    _field(meta, "extra", dict, "a JSON object (export_bundle's extra_metadata)")
     bundle_id = _field(meta, "bundle_id", str, "a non-empty str")
     if not bundle_id.strip():
         raise BundleValidationError("metadata_field", "bundle_id must be a non-empty str, got "
@@ -456,10 +461,14 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
                                     f"{sorted(_DATA_FILES)}, got {sorted(files)}", METADATA)
     ref = _field(meta, "reference", dict, "the reference-run description")
     for key, typ in (("n_rows", int), ("rtol", (int, float)), ("atol", (int, float)),
-                     ("input_shape", list), ("output_shape", list), ("output_dtype", str)):
+                     ("input_shape", list), ("output_shape", list), ("output_dtype", str),
+                     ("input_dtype", str), ("file", str), ("n_bottom", int), ("n_gap", int)):
         if not isinstance(ref.get(key), typ) or isinstance(ref.get(key), bool):
             raise BundleValidationError("metadata_field", f"reference.{key} is missing or has the "
                                         f"wrong type: {ref.get(key)!r:.60}", METADATA)
+    if ref["file"] != REFERENCE:
+        raise BundleValidationError("metadata_field", f"reference.file must be {REFERENCE!r}, got "
+                                    f"{ref['file']!r:.60}", METADATA)
     if not 0 <= ref["rtol"] < 1:
         raise BundleValidationError("metadata_field", f"reference.rtol must be in [0, 1) (as "
                                     f"export_bundle requires), got {ref['rtol']!r}", METADATA)
@@ -545,6 +554,15 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
         raise BundleValidationError("reference_mismatch", f"reference inputs have shape "
                                     f"{x.shape}; metadata records input_shape "
                                     f"{ref['input_shape']} and n_rows {ref['n_rows']}", REFERENCE)
+    if x.dtype.str != ref["input_dtype"]:
+        raise BundleValidationError("reference_mismatch", f"reference inputs have dtype "
+                                    f"{x.dtype.str}; metadata records {ref['input_dtype']!r}",
+                                    REFERENCE)
+    for key, mask in (("n_bottom", "bottom_mask"), ("n_gap", "gap_mask")):
+        if int(np.count_nonzero(refs[mask])) != ref[key]:
+            raise BundleValidationError(
+                "reference_mismatch", f"the reference {mask} has {np.count_nonzero(refs[mask])} "
+                f"True entries; metadata records reference.{key} = {ref[key]}", REFERENCE)
     try:
         P, Q = _outputs(model, x, "validate_bundle")
     except Exception as exc:

@@ -14,9 +14,11 @@ Rules, for every element (``P`` and ``Q`` have the same shape):
   ``|Q| == tau_train`` is *not* gap. Bottom takes precedence, so ``bottom_mask`` and ``gap_mask``
   never overlap and every element is exactly one of bottom / gap / clean.
 
-Thresholds are compared in the working dtype of the arrays (float32 inputs are compared with the
-thresholds rounded to float32, as NumPy does for a Python float), so the boundary rules hold for
-values that the caller wrote as ``tau`` in that dtype.
+Thresholds are compared in the dtype of ``Q`` (a float32 ``Q`` is compared with the thresholds
+rounded to float32, exactly as NumPy evaluates ``np.abs(Q) < tau`` for a Python float ``tau``,
+whatever the dtype of ``P``), so the boundary rules hold for values that the caller wrote as
+``tau`` in that dtype, and the decoder agrees with a sweep over ``|Q|``
+(:func:`zeroproof.metrics.tau_infer_sweep_from_q_abs`).
 """
 from __future__ import annotations
 
@@ -228,10 +230,18 @@ def _as_bool_array(x: Any, name: str) -> np.ndarray:
     return a
 
 
-def _threshold_in(dtype: np.dtype, tau: float) -> np.ndarray:
-    """``tau`` rounded to ``dtype`` as a 0-d array (a threshold above the dtype's range becomes
-    inf)."""
+def _threshold_in(dtype: np.dtype, tau: float, q_dtype: Optional[np.dtype] = None) -> np.ndarray:
+    """``tau`` rounded to ``q_dtype`` (the dtype of ``Q``; default ``dtype``), as a 0-d array of
+    the working ``dtype`` (exact: the working dtype is at least as wide). A threshold above the
+    range becomes inf.
+
+    >>> import numpy as np
+    >>> float(_threshold_in(np.dtype(np.float64), 1e-6, np.dtype(np.float32)))
+    9.999999974752427e-07
+    """
     with np.errstate(over="ignore"):
+        if q_dtype is not None and q_dtype != dtype:
+            tau = np.array(tau, dtype=q_dtype)
         return np.array(tau, dtype=dtype)
 
 
@@ -298,8 +308,8 @@ def _decode(P: np.ndarray, Q: np.ndarray, tau_infer: float, tau_train: Optional[
     decoded = np.empty(n, dtype=dtype)
     bottom = np.empty(n, dtype=np.bool_)
     gap = np.empty(n, dtype=np.bool_) if tau_train is not None else None
-    t_inf = _threshold_in(dtype, tau_infer)
-    t_tr = _threshold_in(dtype, tau_train) if tau_train is not None else None
+    t_inf = _threshold_in(dtype, tau_infer, Q.dtype)
+    t_tr = _threshold_in(dtype, tau_train, Q.dtype) if tau_train is not None else None
     workers = _resolve_threads(threads, n) - 1
     blocks = itertools.count()
     args = (p, q, decoded, bottom, gap, t_inf, t_tr, blocks)
