@@ -102,13 +102,32 @@ def to_numpy(values: Any, tags: Any = None) -> np.ndarray:
             return values.to_numpy()
         if isinstance(values, TRScalar):  # one value: a 0-d array, as NumPy does for a scalar
             return np.array(to_ieee(values), dtype=np.float64)
-        items = list(values)
+        try:
+            items = list(values)
+        except TypeError:
+            raise TypeError(f"to_numpy(values): values must be a TRArray, a TRScalar, a sequence "
+                            f"of TRScalars or a (values, tags) pair, got {type(values).__name__} "
+                            f"{values!r:.60}") from None
         return np.array([float(to_ieee(v)) for v in items], dtype=np.float64)
     v = np.asarray(values)
     t = np.asarray(tags)
+    if v.dtype.kind not in "fiu":
+        raise TypeError(f"to_numpy(values, tags): values must be a real (float or int) array, got "
+                        f"dtype {v.dtype}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"to_numpy(values, tags): tags must be an integer array of TRTag codes "
+                        f"0-4 (uint8, as from_numpy returns), got dtype {t.dtype}")
     if v.shape != t.shape:
         raise ValueError(f"to_numpy: values shape {v.shape} and tags shape {t.shape} differ")
-    out = np.where(t == TRTag.REAL, v, np.nan).astype(v.dtype if v.dtype.kind == "f" else np.float64)
+    if t.size and (t.min() < 0 or t.max() > int(TRTag.BOTTOM)):
+        bad = t[(t < 0) | (t > int(TRTag.BOTTOM))].flat[0]
+        raise ValueError(f"to_numpy(values, tags): tags holds {int(bad)}, not a TRTag code; accepted "
+                         f"codes are 0-4 (REAL, PINF, NINF, PHI, BOTTOM)")
+    real_tag = t == TRTag.REAL
+    if v.dtype.kind == "f" and not np.isfinite(v[real_tag]).all():
+        raise ValueError("to_numpy(values, tags): a REAL-tagged entry of values is NaN or ±inf; a "
+                         "REAL value is finite (tag ±inf as PINF/NINF and NaN as PHI)")
+    out = np.where(real_tag, v, np.nan).astype(v.dtype if v.dtype.kind == "f" else np.float64)
     out[t == TRTag.PINF] = np.inf
     out[t == TRTag.NINF] = -np.inf
     return out

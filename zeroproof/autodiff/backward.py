@@ -29,7 +29,8 @@ from .rules import bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code, finite_src, inputs_of, next_pending
 
-__all__ = ["backward_pass", "topological_sort", "grad", "rule_table", "rule_tables_with_split"]
+__all__ = ["backward_pass", "topological_sort", "grad", "compute_input_gradients", "rule_table",
+           "rule_tables_with_split"]
 
 
 _NONE = object()  # "reached, but no contribution": the node keeps (or gets) R(0)
@@ -67,7 +68,59 @@ def topological_sort(root: TRNode, sources: Iterable[TRNode] = ()) -> list[TRNod
     >>> [n.op for n in topological_sort(y)]
     ['leaf', 'mul', 'add']
     """
-    return _dfs_order(root, set(sources))
+    if not isinstance(root, TRNode):
+        raise TypeError(f"topological_sort(root): root must be a TRNode, got "
+                        f"{type(root).__name__} {root!r:.60}")
+    return _dfs_order(root, set(_node_list("topological_sort", "sources", sources)))
+
+
+def _node_list(func: str, name: str, nodes: Any) -> list[TRNode]:
+    """``nodes`` (one TRNode or an iterable of them) as a list; TypeError naming ``name``."""
+    if isinstance(nodes, TRNode):
+        return [nodes]
+    try:
+        out = list(nodes)
+    except TypeError:
+        raise TypeError(f"{func}({name}): {name} must be a TRNode or a sequence of TRNodes, got "
+                        f"{type(nodes).__name__} {nodes!r:.60}") from None
+    for i, n in enumerate(out):
+        if not isinstance(n, TRNode):
+            raise TypeError(f"{func}({name}): {name}[{i}] must be a TRNode, got "
+                            f"{type(n).__name__} {n!r:.60}")
+    return out
+
+
+def compute_input_gradients(node: TRNode, grad_output: Any = None) -> tuple[Any, ...]:
+    """One local step of :func:`backward_pass`: what ``node`` hands to each of its inputs for the
+    upstream gradient ``grad_output`` (default ``R(1)``), under the active gradient mode.
+
+    One entry per element of ``node.inputs``, in that order: a ``TRScalar``, or ``None`` for an
+    input that requires no gradient (a constant receives nothing). **Mask-REAL**, in every mode: a node whose
+    value is not REAL hands ``R(0)`` to every input (a skip, never ``g × 0``). Otherwise the
+    node's rule: exact (MASK_REAL, or HYBRID away from a pole) or saturating. Only the direct
+    contribution is returned (inputs that depend on each other are not chained), the graph is
+    not modified and no ``.gradient`` changes; a HYBRID decision made here is counted like any
+    other. A leaf (no inputs) gives ``()``.
+
+    >>> x = TRNode.parameter(2.0); y = TRNode.parameter(-4.0)
+    >>> compute_input_gradients(x / y)                    # (1/y, -x/y²)
+    (TRScalar(-0.25, REAL), TRScalar(-0.125, REAL))
+    >>> compute_input_gradients(x / (y - y))              # x/0 = +∞ is not REAL: Mask-REAL
+    (TRScalar(0.0, REAL), TRScalar(0.0, REAL))
+    """
+    if not isinstance(node, TRNode):
+        raise TypeError(f"compute_input_gradients(node): node must be a TRNode, got "
+                        f"{type(node).__name__} {node!r:.60}")
+    recorded = inputs_of(node)
+    if not recorded:
+        return ()
+    # the node's op applied afresh to parameter copies of its recorded inputs: their gradients
+    # are exactly the local contributions
+    copies = [_leaf(i._v, True) for i in recorded]
+    twin = _tr_node._record(node._v, node._op, copies[0], copies[1] if len(copies) > 1 else None,
+                            getattr(node, "_k", None), True)
+    got = dict(zip(map(id, recorded), (g.value for g in grad(twin, copies, grad_output))))
+    return tuple(got.get(id(i)) if i.requires_grad else None for i in node.inputs)
 
 
 # ---- vocabularies (one per backend) -----------------------------------------------------------
@@ -307,8 +360,10 @@ def _indent(code: str, spaces: int) -> str:
     return "\n".join(" " * spaces + line for line in code.splitlines())
 
 
+# (a ⊥ gradient, left by an earlier ⊥-seeded or wheel pass, absorbs what is added to it: IEEE
+# ``cur + g`` would turn the ⊥ code into a plain NaN, i.e. Φ)
 _FINISH_ACCUMULATE = """cur = node._grad
-            node._grad = g if cur is None else cur + g"""
+            node._grad = g if cur is None else cur + g if cur is not BOT else cur"""
 _FINISH_COLLECT = """if id(node) in collect:
                 collect[id(node)] = g"""
 
@@ -406,7 +461,7 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str, header: str = _S
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
         dispatch=_dispatch(forms, choices, graph, 12),
     )
-    ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan"),
+    ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan"), "BOT": BOTTOM_CODE,
                           "_clear_scratch": _clear_scratch, "next_pending": next_pending}
     ns.update(scope or {})
     name = header.split("(", 1)[0].split()[-1]
@@ -562,9 +617,10 @@ def _backward_through_nodes(root: TRNode, grad_output: Any) -> None:
         node._grad = g._v if cur is None else K.f_add(cur, g._v)
 
 
-def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
+def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = None,
          create_graph: bool = False) -> list[TRNode]:
-    """Gradients of ``output`` w.r.t. each of ``sources`` as TRNodes; ``.gradient`` is untouched.
+    """Gradients of ``output`` w.r.t. each of ``sources`` (a TRNode or a sequence of them) as a
+    list of TRNodes; ``.gradient`` is untouched.
 
     With ``create_graph=True`` the gradients are graph nodes (differentiable again); otherwise
     constant nodes. A source that receives no contribution gets ``R(0)``.
@@ -576,10 +632,7 @@ def grad(output: TRNode, sources: Sequence[TRNode], grad_output: Any = None,
     """
     if not isinstance(output, TRNode):
         raise TypeError(f"grad(output): output must be a TRNode, got {type(output).__name__}")
-    srcs = list(sources)
-    for i, src in enumerate(srcs):
-        if not isinstance(src, TRNode):
-            raise TypeError(f"grad(sources): sources[{i}] must be a TRNode, got {type(src).__name__}")
+    srcs = _node_list("grad", "sources", sources)
     seed = _seed(grad_output, create_graph)
     if not create_graph and (seed is BOTTOM_CODE or WHEEL.get()):
         # transreal (not IEEE) sums of contributions: see _backward_through_nodes

@@ -73,8 +73,7 @@ class TRGradientTape:
                 "gradient_tape(persistent=True) to ask for several gradients"
             )
         single = isinstance(sources, TRNode)
-        srcs = [sources] if single else list(sources)
-        out = grad(target, srcs, grad_output=output_gradient)
+        out = grad(target, sources, grad_output=output_gradient)  # (validates sources)
         self._used = True  # only a call that produced gradients uses the tape up
         return out[0] if single else out
 

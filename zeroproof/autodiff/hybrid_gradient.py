@@ -307,12 +307,14 @@ class HybridStatistics:
     """
 
     __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
-                 "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "_rng", "owner")
+                 "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "_rng", "regions",
+                 "owner")
 
     def __init__(self) -> None:
         self.owner = _context_owner()
         self.current_epoch: int | None = None
         self.local_threshold: float | None = None
+        self.regions: list[tuple[float, float]] = []  # the exploration regions of the last pass
         self.reset_epoch()
         self.q_min_batch: float | None = None
         self._clear_batch()
@@ -353,8 +355,11 @@ class HybridStatistics:
             setattr(self, k, v)
 
     def begin_batch(self, delta: float | None) -> None:
+        """A backward pass starts: until its first decision the batch values read None (a pass
+        that decides nothing leaves nothing for adaptive δ to widen on)."""
         self.local_threshold = delta
         self._batch_open = True
+        self.q_min_batch = None
 
     def _open(self) -> None:
         if self._batch_open:  # first decision of a new backward pass: start the batch afresh
@@ -425,7 +430,8 @@ class HybridStatistics:
 
     def as_dict(self, regions: list[tuple[float, float]]) -> dict[str, Any]:
         total = self.calls
-        sample = np.asarray(self._b_sample, dtype=np.float64)
+        # a batch opened by the last pass but given no decision holds nothing yet
+        sample = np.asarray([] if self._batch_open else self._b_sample, dtype=np.float64)
         finite = sample[np.isfinite(sample)]
 
         def pct(p: float) -> float | None:
@@ -441,7 +447,8 @@ class HybridStatistics:
             "near_pole_ratio": (self.near / total) if total else None,
             "q_min_batch": self.q_min_batch,
             "q_min_epoch": self.q_min_epoch,
-            "q_mean_batch": (self._b_sum / self._b_seen) if self._b_seen else None,
+            "q_mean_batch": (self._b_sum / self._b_seen) if self._b_seen and not self._batch_open
+            else None,
             "q_median_batch": pct(50),
             "q_p10": pct(10),
             "q_p50": pct(50),
@@ -486,6 +493,8 @@ class HybridDecider:
         self.stats = stats
         stats.local_threshold = delta  # stats.begin_batch(delta), inlined (once per pass)
         stats._batch_open = True
+        stats.q_min_batch = None  # (δ above already read the previous batch's)
+        stats.regions = regions
 
     def __call__(self, u: Any, x: Any) -> Any:
         if u.__class__ is not float:
@@ -588,7 +597,23 @@ class HybridGradientContext:
 
     @staticmethod
     def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:
-        """Decide (and count) one singular quantity: True to saturate. False without a δ."""
+        """Decide (and count) one singular quantity: True to saturate. False without a δ.
+
+        ``abs_q``: a real number (NaN allowed: never near); ``x_value``: a real number or None.
+
+        >>> from zeroproof.autodiff import HybridGradientContext, HybridGradientSchedule
+        >>> with HybridGradientSchedule(delta_init=1e-3, delta_final=1e-3).apply(0):
+        ...     HybridGradientContext.should_use_saturating(1e-4)
+        True
+        >>> HybridGradientContext.reset()  # (the decision above stays in the statistics)
+        """
+        for name, v in (("abs_q", abs_q), ("x_value", x_value)):
+            if v is None and name == "x_value":
+                continue
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError(f"should_use_saturating: {name} must be a real number"
+                                f"{' or None' if name == 'x_value' else ''}, got "
+                                f"{type(v).__name__} {v!r:.40}")
         d = HybridGradientContext.decider()
         if d is None:
             return False
@@ -601,7 +626,10 @@ class HybridGradientContext:
         sched = _SCHEDULE.get()
         epoch = _EPOCH.get()
         e = s.current_epoch if epoch is None else epoch
-        regions = sched.get_exploration_regions(e) if (sched is not None and e is not None) else []
+        if sched is not None and e is not None:
+            regions = sched.get_exploration_regions(e)
+        else:  # after the schedule's block: the regions its last pass explored
+            regions = s.regions
         return s.as_dict(regions)
 
     @staticmethod

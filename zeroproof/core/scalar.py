@@ -159,6 +159,11 @@ class TRScalar:
             # exactly, as Python compares a float with an int (so hashes agree with ==):
             # real(2.0**53) != 2**53 + 1, and no integer equals an infinity
             return self._tag is REAL and self._value == int(other)  # type: ignore[call-overload]
+        cls = other.__class__
+        if cls is not TRScalar and cls is not float and isinstance(other, numbers.Rational) \
+                and not isinstance(other, (bool, np.bool_)):
+            # a Fraction, exactly too (0.1 != Fraction(1, 10), as in Python; hashes agree)
+            return self._tag is REAL and self._value == other
         o = _comparable(other)
         if o is None:
             return NotImplemented
