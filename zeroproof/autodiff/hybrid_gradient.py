@@ -354,10 +354,13 @@ class HybridStatistics:
                 v = rng
             setattr(self, k, v)
 
-    def begin_batch(self, delta: float | None) -> None:
-        """A backward pass starts: until its first decision the batch values read None (a pass
-        that decides nothing leaves nothing for adaptive δ to widen on)."""
+    def begin_batch(self, delta: float | None,
+                    regions: list[tuple[float, float]] | None = None) -> None:
+        """A backward pass starts with threshold ``delta`` and exploration ``regions``: until its
+        first decision the batch values read None (a pass that decides nothing leaves nothing
+        for adaptive δ to widen on)."""
         self.local_threshold = delta
+        self.regions = [] if regions is None else regions
         self._batch_open = True
         self.q_min_batch = None
 
@@ -491,10 +494,7 @@ class HybridDecider:
         self.delta = delta
         self.regions = regions
         self.stats = stats
-        stats.local_threshold = delta  # stats.begin_batch(delta), inlined (once per pass)
-        stats._batch_open = True
-        stats.q_min_batch = None  # (δ above already read the previous batch's)
-        stats.regions = regions
+        stats.begin_batch(delta, regions)  # (δ above already read the previous batch's values)
 
     def __call__(self, u: Any, x: Any) -> Any:
         if u.__class__ is not float:
