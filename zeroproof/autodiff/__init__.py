@@ -16,13 +16,14 @@ from .hybrid_gradient import (
 )
 from .tr_node import TRNode, enable_grad, is_grad_enabled, no_grad, stop_gradient
 from .tr_ops_grad import (
-    tr_abs, tr_add, tr_div, tr_exp, tr_log, tr_mul, tr_neg, tr_pow_int, tr_relu, tr_sign, tr_sqrt,
-    tr_sub, tr_sin, tr_cos,
+    tr_abs, tr_add, tr_cos, tr_div, tr_exp, tr_log, tr_max, tr_mean, tr_min, tr_mul, tr_neg,
+    tr_pow_int, tr_prod, tr_relu, tr_sign, tr_sin, tr_sqrt, tr_sub, tr_sum, tr_tanh,
 )
 
 __all__ = [
     "TRNode", "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign", "tr_log",
-    "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos", "backward_pass", "topological_sort", "grad",
+    "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos", "tr_tanh",
+    "tr_sum", "tr_mean", "tr_prod", "tr_min", "tr_max", "backward_pass", "topological_sort", "grad",
     "GradientMode", "GradientModeConfig", "gradient_mode", "use_mask_real", "use_saturating",
     "HybridGradientSchedule", "HybridGradientContext", "ScheduleType", "create_default_schedule",
     "tr_grad", "tr_value_and_grad", "check_gradient", "GradientCheckResult",

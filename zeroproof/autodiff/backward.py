@@ -156,6 +156,7 @@ FLOAT_VOCAB: dict[str, Any] = {
     "hypot": _hypot_float, "over_sq": _over_sq_float,
     "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: 0.0, "near": _near_float,
     "positive": lambda a: a > 0.0, "sin": K.f_sin, "cos": K.f_cos,
+    "unreduce": lambda g, k: g,  # the scalar tape's MEAN node (``tr_mean`` of nodes): one value
 }
 
 
@@ -189,6 +190,7 @@ def _node_vocab() -> dict[str, Any]:
         "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: _leaf(0.0, False),
         "choose": _choose_scalar,
         "near": _near_float, "positive": lambda a: a._v > 0.0, "sin": T.tr_sin, "cos": T.tr_cos,
+        "unreduce": lambda g, k: g,
     }
 
 
@@ -633,6 +635,10 @@ def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = 
     if not isinstance(output, TRNode):
         raise TypeError(f"grad(output): output must be a TRNode, got {type(output).__name__}")
     srcs = _node_list("grad", "sources", sources)
+    if create_graph is not False and create_graph is not True:  # (no truthiness: "no" is no bool)
+        from ..core._parse import check_bool
+
+        create_graph = check_bool("grad(create_graph): create_graph", create_graph)
     seed = _seed(grad_output, create_graph)
     if not create_graph and (seed is BOTTOM_CODE or WHEEL.get()):
         # transreal (not IEEE) sums of contributions: see _backward_through_nodes

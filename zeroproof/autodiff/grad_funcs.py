@@ -6,11 +6,14 @@ import numbers
 from typing import Any, Callable, NamedTuple, Sequence
 
 from ..core import kernels as K
-from ..core._parse import check_real
+from ..core._parse import check_bool, check_real
 from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
 from .backward import grad
 from .grad_mode import MODE, GradientMode
-from .tr_node import TRNode, _leaf, _leaf_code, enable_grad, identity_node, is_grad_enabled
+from .tr_node import (
+    _CONST_OP_CODES, TRNode, _leaf, _leaf_code, _next_seq, enable_grad, identity_node,
+    is_grad_enabled,
+)
 
 __all__ = ["tr_value_and_grad", "tr_grad", "check_gradient", "GradientCheckResult"]
 
@@ -36,18 +39,61 @@ def _as_source(x: Any, pos: int, connect: bool) -> TRNode:
     return _leaf(_leaf_code(x, f"argument {pos}"), True)
 
 
+def _reaches_outside(out: TRNode, sources: list, start: int) -> bool:
+    """Whether the recorded graph of ``out`` reaches a requires-grad node that is not one of
+    ``sources`` and was not built by this call (creation number ``>= start``): a parameter ``f``
+    closes over, or a node recorded before the call. Then the gradient must be built as graph
+    nodes (``create_graph``) to stay connected to it. Iterative, stops at the first such node;
+    a recorded node older than ``start`` ends the search at once (it is such a node)."""
+    if out._a is None:  # a leaf or an unrecorded result
+        return out.requires_grad and out not in sources
+    consts = _CONST_OP_CODES
+    seen = {out}
+    stack = [out]
+    push, pop, add = stack.append, stack.pop, seen.add
+    while stack:
+        node = pop()
+        if node._seq < start:
+            return True
+        a = node._a
+        if a.requires_grad and a not in seen:
+            if a._a is None:
+                if a not in sources:
+                    return True
+            else:
+                add(a)
+                push(a)
+        if node._op not in consts:  # (a folded constant leaves ``_b`` unset)
+            b = node._b
+            if b is not None and b.requires_grad and b not in seen:
+                if b._a is None:
+                    if b not in sources:
+                        return True
+                else:
+                    add(b)
+                    push(b)
+    return False
+
+
 def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0) -> Callable[..., tuple[TRNode, Any]]:
     """``f`` → a function returning ``(value_node, grad)`` at the given arguments.
 
     Each argument at ``argnums`` becomes a fresh parameter (numbers, TRScalars and nodes are
-    accepted). ``grad`` is a TRNode, or a tuple of TRNodes when ``argnums`` is a tuple. When an
-    argument is itself a node that requires grad, the gradient is built as graph nodes connected
-    to it, so ``tr_grad(tr_grad(f))`` gives second derivatives.
+    accepted). ``grad`` is a TRNode, or a tuple of TRNodes when ``argnums`` is a tuple. When
+    ``f``'s graph reaches a node that requires grad other than the fresh parameters (an argument
+    that is such a node, a parameter ``f`` closes over, a node recorded before the call), the
+    gradient is built as graph nodes connected to it: ``tr_grad(tr_grad(f))`` gives second
+    derivatives and a gradient penalty reaches the closed-over parameters. Otherwise (and
+    inside ``no_grad()``) the gradient is a constant.
 
     >>> vg = tr_value_and_grad(lambda x: x * x + 2 * x + 1)
     >>> val, g = vg(3.0)
     >>> val.value, g.value
     (TRScalar(16.0, REAL), TRScalar(8.0, REAL))
+    >>> w = TRNode.parameter(2.0)
+    >>> _, g = tr_value_and_grad(lambda x: w * x * x)(3.0)   # 2wx, connected to w
+    >>> g.backward(); w.gradient
+    TRScalar(6.0, REAL)
     """
     nums, multiple = _argnums(argnums)
     if not callable(f):
@@ -64,12 +110,17 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
             raise ValueError(f"argnums={argnums!r} names the same argument twice; each argument "
                              f"is differentiated once (repeat the result instead)")
         # The gradient is itself differentiable (create_graph) when an enclosing computation
-        # records and any argument, differentiated or not, is a node that requires grad: then
-        # mixed partials like d/dy (d/dx f) are right. The transform always records its own
-        # pass, also inside no_grad() (like torch.func.grad); there it returns constants.
+        # records and f's graph reaches a requires-grad node other than the fresh sources: an
+        # argument that is such a node (differentiated or not: mixed partials like
+        # d/dy (d/dx f) are right), a parameter f closes over, or a node recorded before the
+        # call (gradient penalties). Otherwise one float pass gives constants, as fast as
+        # before; either way the pass runs once, so each hybrid decision is counted once. The
+        # transform always records its own pass, also inside no_grad() (like torch.func.grad);
+        # there it returns constants.
         recording = is_grad_enabled()
         nested = recording and any(isinstance(a, TRNode) and a.requires_grad
                                    for a in (*args, *kwargs.values()))
+        start = _next_seq()  # nodes recorded from here on are built by this call
         new_args = list(args)
         sources = []
         with enable_grad():
@@ -79,7 +130,8 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
                 sources.append(src)
             out = f(*new_args, **kwargs)
             if isinstance(out, TRNode):
-                grads = grad(out, sources, create_graph=nested)
+                connect = nested or (recording and _reaches_outside(out, sources, start))
+                grads = grad(out, sources, create_graph=connect)
         if not isinstance(out, TRNode):
             raise TypeError(
                 f"the function must return a scalar TRNode built from its arguments, got "
@@ -126,11 +178,16 @@ class GradientCheckResult(_CheckFields):
     """``(analytical, numerical, rel_error)`` plus ``.passed`` and ``.reason``.
 
     ``bool(result)`` is ``result.passed``. Values are IEEE floats (NaN where not computed).
+    A named tuple of the three fields (unpacking, indexing, ``_asdict()``, ``==``) that keeps
+    ``passed`` and ``reason`` through pickling, ``copy``/``deepcopy`` and ``_replace`` (which
+    also accepts ``passed=`` and ``reason=``); ``_make`` takes the five values in order.
 
     >>> from zeroproof.autodiff.grad_funcs import GradientCheckResult
     >>> r = GradientCheckResult(2.0, 2.0, 0.0, True, "ok")
     >>> bool(r), r.rel_error, r.reason
     (True, 0.0, 'ok')
+    >>> r._replace(rel_error=0.5).reason
+    'ok'
     """
 
     passed: bool
@@ -138,10 +195,44 @@ class GradientCheckResult(_CheckFields):
 
     def __new__(cls, analytical: float, numerical: float, rel_error: float, passed: bool, reason: str
                 ) -> "GradientCheckResult":
+        if not isinstance(reason, str):
+            raise TypeError(f"GradientCheckResult(reason): reason must be a str, got "
+                            f"{type(reason).__name__} {reason!r:.40}")
         self = super().__new__(cls, analytical, numerical, rel_error)
-        self.passed = passed
+        self.passed = check_bool("GradientCheckResult(passed): passed", passed)
         self.reason = reason
         return self
+
+    # the named-tuple protocol, with the two extra values carried along
+    def __getnewargs__(self) -> tuple:
+        return (*self, self.passed, self.reason)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), self.__getnewargs__())
+
+    def __copy__(self) -> "GradientCheckResult":
+        return self  # immutable, like a tuple
+
+    def __deepcopy__(self, memo: dict) -> "GradientCheckResult":
+        return self  # (floats, a bool and a str: nothing to copy)
+
+    @classmethod
+    def _make(cls, iterable: Any) -> "GradientCheckResult":
+        """A result from ``(analytical, numerical, rel_error, passed, reason)``."""
+        values = tuple(iterable)
+        if len(values) != 5:
+            raise TypeError(f"GradientCheckResult._make(iterable): expected 5 values (analytical, "
+                            f"numerical, rel_error, passed, reason), got {len(values)}")
+        return cls(*values)
+
+    def _replace(self, **changes: Any) -> "GradientCheckResult":
+        """A copy with the named fields (and/or ``passed``, ``reason``) replaced."""
+        names = (*self._fields, "passed", "reason")
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise ValueError(f"GradientCheckResult._replace: unknown field name(s) {unknown}; "
+                             f"accepted: {list(names)}")
+        return type(self)(*(changes.get(n, v) for n, v in zip(names, self.__getnewargs__())))
 
     def __bool__(self) -> bool:
         return self.passed
@@ -166,11 +257,15 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     >>> r = check_gradient(lambda x: 1 / (x - 1), 0.5)
     >>> r.passed, r.analytical
     (True, -4.0)
+    >>> from zeroproof.autodiff import tr_sqrt
     >>> check_gradient(lambda x: tr_sqrt(x), 1e-6).reason
     'not differentiable here: the tag changes inside the stencil [x - eps, x + eps] (a pole)'
     >>> check_gradient(lambda x: 1 / x, 1e-7).reason
     'not differentiable here: the one-sided differences disagree inside the stencil [x - eps, x + eps] (a pole or a kink)'
     """
+    if not callable(func):
+        raise TypeError(f"func must be callable (a function of the argument(s) returning a scalar "
+                        f"TRNode), got {type(func).__name__} {func!r:.40}")
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a finite real number > 0, got {type(eps).__name__} "
                         f"{eps!r:.40}")

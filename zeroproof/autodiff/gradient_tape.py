@@ -6,13 +6,20 @@ computes fresh gradients (never reads a stale ``.gradient``).
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Iterator, Sequence
 
 from ..core._parse import check_bool
-from .backward import grad
-from .tr_node import TRNode
+from .backward import _node_list, grad
+from .tr_node import TRNode, _leaf_code
 
 __all__ = ["TRGradientTape", "gradient_tape"]
+
+# Constants made sources by open tapes: id(node) -> [node, number of open tapes watching it]. A
+# constant becomes one again when the last tape watching it exits (tapes nest, and may exit in any
+# order). Shared by all threads, like the ``requires_grad`` flag it guards.
+_WATCHES: dict[int, list] = {}
+_WATCHES_LOCK = threading.Lock()
 
 
 class TRGradientTape:
@@ -27,12 +34,22 @@ class TRGradientTape:
     """
 
     def __init__(self, persistent: bool = False) -> None:
-        self.persistent = check_bool("persistent", persistent)
+        self.persistent = persistent  # (checked by the property)
         self._watched: list[TRNode] = []
         self._watched_ids: set[int] = set()
-        self._flipped: list[TRNode] = []
+        # constants this tape holds a watch on while open (see _WATCHES), by id
+        self._flipped: dict[int, TRNode] = {}
         self._used = False
         self._active = False
+
+    @property
+    def persistent(self) -> bool:
+        """Whether :meth:`gradient` may be called more than once (a bool; settable)."""
+        return self._persistent
+
+    @persistent.setter
+    def persistent(self, value: bool) -> None:
+        self._persistent = check_bool("persistent", value)
 
     def __enter__(self) -> "TRGradientTape":
         self._active = True
@@ -40,12 +57,24 @@ class TRGradientTape:
 
     def __exit__(self, *exc: Any) -> None:
         self._active = False
-        for n in self._flipped:  # watched constants are constants again outside the tape
-            n.requires_grad = False
+        # watched constants are constants again once the last open tape watching them exits
+        with _WATCHES_LOCK:
+            for key, n in self._flipped.items():
+                entry = _WATCHES.get(key)
+                if entry is None or entry[0] is not n:
+                    continue
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del _WATCHES[key]
+                    n.requires_grad = False
         self._flipped.clear()
 
     def watch(self, x: TRNode) -> None:
-        """Make ``x`` a source of this tape (a constant starts recording through it)."""
+        """Make ``x`` a source of this tape (a constant starts recording through it).
+
+        A constant stays a source while any open tape watches it: with nested tapes, leaving
+        the inner one keeps a constant the outer one also watches.
+        """
         if not isinstance(x, TRNode):
             raise TypeError(
                 f"watch(x): x must be a TRNode, got {type(x).__name__}; wrap values with "
@@ -53,9 +82,16 @@ class TRGradientTape:
             )
         if not self._active:
             raise RuntimeError("watch() must be called inside the `with gradient_tape() as tape:` block")
-        if not x.requires_grad:
-            x.requires_grad = True
-            self._flipped.append(x)
+        if id(x) not in self._flipped:  # this tape holds at most one watch on x
+            with _WATCHES_LOCK:
+                entry = _WATCHES.get(id(x))
+                if entry is not None and entry[0] is x:  # watched by another open tape too
+                    entry[1] += 1
+                    self._flipped[id(x)] = x
+                elif not x.requires_grad:
+                    x.requires_grad = True
+                    _WATCHES[id(x)] = [x, 1]
+                    self._flipped[id(x)] = x
         if id(x) not in self._watched_ids:  # (the list keeps x alive: its id stays unique)
             self._watched_ids.add(id(x))
             self._watched.append(x)
@@ -66,14 +102,29 @@ class TRGradientTape:
 
     def gradient(self, target: TRNode, sources: "TRNode | Sequence[TRNode]",
                  output_gradient: Any = None) -> Any:
-        """Gradients of ``target`` w.r.t. ``sources`` (a node → a node, a list → a list)."""
+        """Gradients of ``target`` w.r.t. ``sources`` (a node → a node, a list → a list).
+
+        ``output_gradient``: the seed (a TRNode, TRScalar or real number; default ``R(1)``).
+        """
         if self._used and not self.persistent:
             raise RuntimeError(
                 "gradient() was already called on this non-persistent tape; create it with "
                 "gradient_tape(persistent=True) to ask for several gradients"
             )
+        if not isinstance(target, TRNode):
+            raise TypeError(f"gradient(target): target must be a TRNode, got "
+                            f"{type(target).__name__} {target!r:.60}")
         single = isinstance(sources, TRNode)
-        out = grad(target, sources, grad_output=output_gradient)  # (validates sources)
+        srcs = _node_list("gradient", "sources", sources)
+        if output_gradient is not None and not isinstance(output_gradient, TRNode):
+            try:
+                _leaf_code(output_gradient, "output_gradient")
+            except TypeError:
+                raise TypeError(f"gradient(output_gradient): output_gradient must be a TRNode, "
+                                f"TRScalar or real number (int, float) or None, got "
+                                f"{type(output_gradient).__name__} {output_gradient!r:.60}"
+                                ) from None
+        out = grad(target, srcs, grad_output=output_gradient)
         self._used = True  # only a call that produced gradients uses the tape up
         return out[0] if single else out
 

@@ -61,11 +61,40 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> float:
 
 
 def _epochs(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.40}")
+    """An epoch number or count: an int ≥ 0 (NumPy integers too); a float, even ``1.0``, or a
+    bool is a ``TypeError``, as everywhere epochs are taken."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        hint = ""
+        if isinstance(value, (float, np.floating)):
+            hint = "; epochs are whole numbers ≥ 0, a float is not accepted even when integral"
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.40}{hint}")
     if value < 0:
         raise ValueError(f"{name} must be ≥ 0, got {value}")
     return int(value)
+
+
+def _flag(name: str, value: bool) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r:.40}")
+    return bool(value)
+
+
+# Every field of HybridGradientSchedule, with the check that validates and coerces it: run by the
+# constructor and by every later assignment (``s.schedule_type = "linear"`` stores the member).
+_FIELD_CHECKS: dict[str, Any] = {
+    "warmup_epochs": lambda v: _epochs("warmup_epochs", v),
+    "transition_epochs": lambda v: _epochs("transition_epochs", v),
+    "delta_init": lambda v: _positive("delta_init", v),
+    "delta_final": lambda v: _positive("delta_final", v),
+    "schedule_type": lambda v: parse_enum(ScheduleType, v, "schedule_type"),
+    "enable": lambda v: _flag("enable", v),
+    "saturating_bound": lambda v: check_bound(v, "saturating_bound"),
+    "force_pole_exploration": lambda v: _flag("force_pole_exploration", v),
+    "pole_exploration_radius": lambda v: _positive("pole_exploration_radius", v, True),
+    "pole_exploration_epochs": lambda v: _epochs("pole_exploration_epochs", v),
+    "adaptive_delta": lambda v: _flag("adaptive_delta", v),
+    "min_delta": lambda v: _positive("min_delta", v, allow_zero=True),
+}
 
 
 @dataclass
@@ -91,20 +120,11 @@ class HybridGradientSchedule:
     min_delta: float = 1e-8
 
     def __post_init__(self) -> None:
-        for flag in ("enable", "force_pole_exploration", "adaptive_delta"):
-            if not isinstance(getattr(self, flag), (bool, np.bool_)):
-                raise TypeError(f"{flag} must be a bool, got {type(getattr(self, flag)).__name__} "
-                                f"{getattr(self, flag)!r:.40}")
-            object.__setattr__(self, flag, bool(getattr(self, flag)))
-        self.warmup_epochs = _epochs("warmup_epochs", self.warmup_epochs)
-        self.transition_epochs = _epochs("transition_epochs", self.transition_epochs)
-        self.pole_exploration_epochs = _epochs("pole_exploration_epochs", self.pole_exploration_epochs)
-        self.delta_init = _positive("delta_init", self.delta_init)
-        self.delta_final = _positive("delta_final", self.delta_final)
-        self.min_delta = _positive("min_delta", self.min_delta, allow_zero=True)
-        self.pole_exploration_radius = _positive("pole_exploration_radius", self.pole_exploration_radius, True)
-        self.saturating_bound = check_bound(self.saturating_bound, "saturating_bound")
-        self.schedule_type = parse_enum(ScheduleType, self.schedule_type, "schedule_type")
+        # (the generated __init__ assigned every field through __setattr__, which checked it;
+        # apply() calls this again to recheck fields written around __setattr__)
+        for name, check in _FIELD_CHECKS.items():
+            object.__setattr__(self, name, check(getattr(self, name)))
+        self.__dict__.pop("_delta_cache", None)
 
     # δ(t) -------------------------------------------------------------------------------------
     def _progress(self, epoch: int) -> float:
@@ -113,17 +133,24 @@ class HybridGradientSchedule:
         return min(max((epoch - self.warmup_epochs) / self.transition_epochs, 0.0), 1.0)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        """Fields are checked and coerced on every assignment, as by the constructor
+        (``TypeError``/``ValueError`` naming the field; the field keeps its old value), and any
+        change drops the cached δ."""
+        check = _FIELD_CHECKS.get(name)
+        if check is not None:
+            value = check(value)
         if name != "_delta_cache":
             self.__dict__.pop("_delta_cache", None)  # any field change invalidates the cache
         object.__setattr__(self, name, value)
 
     def _scheduled_delta(self, epoch: int) -> float | None:
         """δ(t) before adaptation; cached for the last epoch asked (reset by any field change)."""
+        if epoch.__class__ is not int or epoch < 0:  # checked before the cache is consulted
+            epoch = _epochs("epoch", epoch)
         cache = self.__dict__.get("_delta_cache")
         if cache is not None and cache[0] == epoch:
             return cache[1]
-        epoch = _epochs("epoch", epoch)
-        if not self.enable or self.is_warmup(epoch):
+        if not self.enable or epoch < self.warmup_epochs:
             delta = None
         else:
             p = self._progress(epoch)
@@ -584,7 +611,11 @@ class HybridGradientContext:
 
     @staticmethod
     def decider() -> HybridDecider | None:
-        """A decider for one backward pass, or None when HYBRID is exactly MASK_REAL now."""
+        """A decider for one backward pass, or None when HYBRID is exactly MASK_REAL now.
+
+        A pass under a schedule that gives no δ (warm-up, disabled) still starts a batch in the
+        statistics, one that decides nothing: ``local_threshold`` and the batch values read None
+        after it, not the values of an earlier pass."""
         sched = _SCHEDULE.get()
         if sched is None:
             return None
@@ -592,6 +623,7 @@ class HybridGradientContext:
         stats = HybridGradientContext._stats()
         delta = sched.get_delta(epoch, stats)
         if delta is None:
+            stats.begin_batch(None)
             return None
         return HybridDecider(delta, sched._regions_at(epoch) if _POLES.get() else [], stats)
 

@@ -107,6 +107,7 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     def constant(cls, value: Any, name: str | None = None) -> "TRNode":
         """A leaf that requires no grad.
 
+        >>> from zeroproof import pinf
         >>> TRNode.constant(pinf()).tag
         <TRTag.PINF: 1>
         """

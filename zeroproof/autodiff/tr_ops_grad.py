@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+from typing import Iterable
+
 from ..core import kernels as K
-from .ops_table import ABS, ADD, COS, DIV, EXP, LOG, MUL, NEG, RELU, SIGN, SIN, SQRT, SUB, TANH
-from .tr_node import TRNode, _binary, _unary, pow_node
+from ..core.reductions import (
+    ReductionMode, max_codes, mean_codes, min_codes, prod_codes, sum_codes,
+)
+from ..core.reductions import _mode as _reduction_mode
+from .ops_table import (
+    ABS, ADD, COS, DIV, EXP, ID, LOG, MEAN, MUL, NEG, RELU, SIGN, SIN, SQRT, SUB, TANH,
+)
+from .tr_node import TRNode, _binary, _leaf, _record, _unary, as_node, pow_node
 
 __all__ = [
     "tr_add", "tr_sub", "tr_mul", "tr_div", "tr_neg", "tr_abs", "tr_sign",
     "tr_log", "tr_exp", "tr_sqrt", "tr_pow_int", "tr_relu", "tr_sin", "tr_cos", "tr_tanh",
+    "tr_sum", "tr_mean", "tr_prod", "tr_min", "tr_max",
 ]
 
 
@@ -30,6 +40,7 @@ def tr_add(a: Any, b: Any) -> TRNode:
 def tr_sub(a: Any, b: Any) -> TRNode:
     """``a − b`` as a graph node. ``tr_sub(TRNode.constant(pinf()), pinf()).tag`` is PHI.
 
+    >>> from zeroproof import pinf
     >>> from zeroproof.autodiff.tr_ops_grad import tr_sub
     >>> tr_sub(TRNode.constant(pinf()), pinf()).tag
     <TRTag.PHI: 3>
@@ -40,6 +51,7 @@ def tr_sub(a: Any, b: Any) -> TRNode:
 def tr_mul(a: Any, b: Any) -> TRNode:
     """``a × b`` as a graph node.
 
+    >>> from zeroproof import pinf
     >>> tr_mul(TRNode.parameter(0.0), pinf()).tag
     <TRTag.PHI: 3>
     """
@@ -49,6 +61,7 @@ def tr_mul(a: Any, b: Any) -> TRNode:
 def tr_div(a: Any, b: Any) -> TRNode:
     """``a ÷ b`` as a graph node (``r/0 = ±∞``, ``0/0 = Φ``).
 
+    >>> from zeroproof import real
     >>> x = TRNode.parameter(0.0)
     >>> y = tr_div(real(1.0), x); y.backward()
     >>> y.value, x.gradient
@@ -57,17 +70,17 @@ def tr_div(a: Any, b: Any) -> TRNode:
     return _binary(DIV, K.f_div, a, b)
 
 
-def tr_neg(a: Any) -> TRNode:
+def tr_neg(x: Any) -> TRNode:
     """``−a`` as a graph node. ``tr_neg(TRNode.constant(1.0)).value`` is ``R(-1)``.
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_neg
     >>> tr_neg(TRNode.constant(1.0)).value
     TRScalar(-1.0, REAL)
     """
-    return _unary(NEG, K.f_neg, a)
+    return _unary(NEG, K.f_neg, x)
 
 
-def tr_abs(a: Any) -> TRNode:
+def tr_abs(x: Any) -> TRNode:
     """``|a|`` as a graph node (derivative ``sign(a)``, 0 at 0).
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_abs
@@ -75,83 +88,84 @@ def tr_abs(a: Any) -> TRNode:
     >>> y.value, x.gradient
     (TRScalar(2.0, REAL), TRScalar(-1.0, REAL))
     """
-    return _unary(ABS, K.f_abs, a)
+    return _unary(ABS, K.f_abs, x)
 
 
-def tr_sign(a: Any) -> TRNode:
+def tr_sign(x: Any) -> TRNode:
     """``sign(a)`` as a graph node (derivative 0).
 
+    >>> from zeroproof import ninf
     >>> from zeroproof.autodiff.tr_ops_grad import tr_sign
     >>> tr_sign(TRNode.constant(ninf())).value
     TRScalar(-1.0, REAL)
     """
-    return _unary(SIGN, K.f_sign, a)
+    return _unary(SIGN, K.f_sign, x)
 
 
-def tr_log(a: Any) -> TRNode:
+def tr_log(x: Any) -> TRNode:
     """``log a`` as a graph node (``log 0 = −∞``).
 
     >>> tr_log(TRNode.parameter(1.0)).value
     TRScalar(0.0, REAL)
     """
-    return _unary(LOG, K.f_log, a)
+    return _unary(LOG, K.f_log, x)
 
 
-def tr_exp(a: Any) -> TRNode:
+def tr_exp(x: Any) -> TRNode:
     """``exp a`` as a graph node.
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_exp
     >>> x = TRNode.parameter(0.0); y = tr_exp(x); y.backward(); x.gradient
     TRScalar(1.0, REAL)
     """
-    return _unary(EXP, K.f_exp, a)
+    return _unary(EXP, K.f_exp, x)
 
 
-def tr_sqrt(a: Any) -> TRNode:
+def tr_sqrt(x: Any) -> TRNode:
     """``√a`` as a graph node (derivative ``1/(2√a)``; at 0 it is ``+∞``, a TR value).
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_sqrt
     >>> x = TRNode.parameter(0.0); y = tr_sqrt(x); y.backward(); x.gradient
     TRScalar(PINF)
     """
-    return _unary(SQRT, K.f_sqrt, a)
+    return _unary(SQRT, K.f_sqrt, x)
 
 
-def tr_relu(a: Any) -> TRNode:
+def tr_relu(x: Any) -> TRNode:
     """``max(a, 0)`` as a graph node (derivative 1 where a > 0, else 0, as a selection).
 
     >>> x = TRNode.parameter(-1.0); y = tr_relu(x); y.backward(); x.gradient
     TRScalar(0.0, REAL)
     """
-    return _unary(RELU, K.f_relu, a)
+    return _unary(RELU, K.f_relu, x)
 
 
-def tr_sin(a: Any) -> TRNode:
+def tr_sin(x: Any) -> TRNode:
     """``sin a`` as a graph node (derivative ``cos a``).
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_sin
     >>> x = TRNode.parameter(0.0); y = tr_sin(x); y.backward(); x.gradient
     TRScalar(1.0, REAL)
     """
-    return _unary(SIN, K.f_sin, a)
+    return _unary(SIN, K.f_sin, x)
 
 
-def tr_cos(a: Any) -> TRNode:
+def tr_cos(x: Any) -> TRNode:
     """``cos a`` as a graph node (derivative ``−sin a``).
 
     >>> x = TRNode.parameter(0.0); y = tr_cos(x); y.backward(); x.gradient
     TRScalar(-0.0, REAL)
     """
-    return _unary(COS, K.f_cos, a)
+    return _unary(COS, K.f_cos, x)
 
 
-def tr_tanh(a: Any) -> TRNode:
+def tr_tanh(x: Any) -> TRNode:
     """``tanh a`` as a graph node (derivative ``1 − tanh² a``).
 
     >>> x = TRNode.parameter(0.0); y = tr_tanh(x); y.backward(); x.gradient
     TRScalar(1.0, REAL)
     """
-    return _unary(TANH, K.f_tanh, a)
+    return _unary(TANH, K.f_tanh, x)
 
 
 def tr_pow_int(x: Any, k: int) -> TRNode:
@@ -162,3 +176,128 @@ def tr_pow_int(x: Any, k: int) -> TRNode:
     TRScalar(12.0, REAL)
     """
     return pow_node(x, k)
+
+
+# ---- reductions over a list of nodes ----------------------------------------------------------
+# The forward value is the core reduction's (``sum_codes`` …: exactly rounded, STRICT or
+# DROP_NULL), computed once over all the values. The graph under it only routes the gradient: a
+# chain of ``add`` nodes that each hold the reduction's result (the add rule hands ``g`` to both
+# inputs whatever the values, and Mask-REAL then follows the result's tag, not a rounded or
+# overflowing partial sum). Entries DROP_NULL ignores (Φ) are not part of the graph.
+
+
+def _reduction_inputs(values: Iterable[Any], mode: Any, fname: str
+                      ) -> tuple[list[TRNode], list[TRNode], ReductionMode]:
+    if isinstance(values, (str, bytes, TRNode)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{fname}(values): values must be a list of TRNode, TRScalar or real "
+                        f"numbers, got {type(values).__name__}")
+    nodes = [as_node(v, f"{fname}(values): values[{i}]") for i, v in enumerate(values)]
+    m = _reduction_mode(mode)
+    kept = nodes if m is ReductionMode.STRICT else [n for n in nodes if n._v == n._v]
+    return nodes, kept, m
+
+
+def _fan_in(code: float, kept: list[TRNode]) -> TRNode:
+    """A node with value ``code`` that hands its gradient unchanged to every node of ``kept``."""
+    if not kept:
+        return _leaf(code, False)
+    top = kept[0]
+    if len(kept) == 1:
+        return _record(code, ID, top, None, None, top.requires_grad)
+    for x in kept[1:]:
+        top = _record(code, ADD, top, x, None, top.requires_grad or x.requires_grad)
+    return top
+
+
+def tr_sum(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
+    """The transreal sum of a list of nodes (or TRScalars, numbers) as a node: the value of
+    :func:`zeroproof.tr_sum` (exactly rounded); every entry it adds up gets ``g``.
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_sum
+    >>> x, y = TRNode.parameter(1e16), TRNode.parameter(1.0)
+    >>> s = tr_sum([x, y, -1e16]); s.backward()
+    >>> s.value, x.gradient, y.gradient
+    (TRScalar(1.0, REAL), TRScalar(1.0, REAL), TRScalar(1.0, REAL))
+    """
+    nodes, kept, m = _reduction_inputs(values, mode, "tr_sum")
+    return _fan_in(sum_codes([n._v for n in nodes], m), kept)
+
+
+def tr_mean(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
+    """The transreal mean of a list of nodes as a node (value of :func:`zeroproof.tr_mean`);
+    each of the ``n`` entries it averages gets ``g / n``.
+
+    >>> from zeroproof import phi
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_mean
+    >>> x = TRNode.parameter(1.0)
+    >>> m = tr_mean([x, 2.0, phi()], mode="drop_null"); m.backward()
+    >>> m.value, x.gradient
+    (TRScalar(1.5, REAL), TRScalar(0.5, REAL))
+    """
+    nodes, kept, m = _reduction_inputs(values, mode, "tr_mean")
+    code = mean_codes([n._v for n in nodes], m)
+    inner = _fan_in(code, kept)
+    if len(kept) < 2:
+        return inner
+    return _record(code, MEAN, inner, None, (None, None, None, len(kept)), inner.requires_grad)
+
+
+def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
+    """The transreal product of a list of nodes as a node (value of :func:`zeroproof.tr_prod`,
+    exactly rounded); recorded as a chain of products, so each entry gets ``g`` times the
+    product of the others (as ``x1 * x2 * …`` would give; a partial product that overflows
+    masks the gradient, as it would there).
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_prod
+    >>> x = TRNode.parameter(3.0)
+    >>> p = tr_prod([x, 2.0, 5.0]); p.backward()
+    >>> p.value, x.gradient
+    (TRScalar(30.0, REAL), TRScalar(10.0, REAL))
+    """
+    nodes, kept, m = _reduction_inputs(values, mode, "tr_prod")
+    code = prod_codes([n._v for n in nodes], m)
+    if len(kept) < 2:
+        return _fan_in(code, kept)
+    top = kept[0]
+    last = len(kept) - 1
+    for i, x in enumerate(kept[1:], 1):
+        v = code if i == last else K.f_mul(top._v, x._v)
+        top = _record(v, MUL, top, x, None, top.requires_grad or x.requires_grad)
+    return top
+
+
+def _extreme(values: Iterable[Any], mode: Any, fname: str, codes_fn: Any) -> TRNode:
+    nodes, kept, m = _reduction_inputs(values, mode, fname)
+    code = codes_fn([n._v for n in nodes], m)
+    for x in kept:  # the first entry that attains the result (same value, same zero sign)
+        v = x._v
+        if v == code and math.copysign(1.0, v) == math.copysign(1.0, code):
+            return _record(code, ID, x, None, None, x.requires_grad)
+    return _leaf(code, False)  # Φ / ⊥ (or nothing kept): not REAL, no gradient either way
+
+
+def tr_min(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
+    """The transreal minimum of a list of nodes as a node (value of :func:`zeroproof.tr_min`);
+    the gradient goes to the first entry that attains it (the others are not in its graph).
+
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_min
+    >>> x, y = TRNode.parameter(2.0), TRNode.parameter(1.0)
+    >>> r = tr_min([x, y]); r.backward()
+    >>> r.value, x.gradient, y.gradient
+    (TRScalar(1.0, REAL), None, TRScalar(1.0, REAL))
+    """
+    return _extreme(values, mode, "tr_min", min_codes)
+
+
+def tr_max(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
+    """The transreal maximum of a list of nodes as a node (value of :func:`zeroproof.tr_max`);
+    the gradient goes to the first entry that attains it.
+
+    >>> from zeroproof import ninf
+    >>> from zeroproof.autodiff.tr_ops_grad import tr_max
+    >>> x = TRNode.parameter(2.0)
+    >>> r = tr_max([x, 1.0, ninf()]); r.backward()
+    >>> r.value, x.gradient
+    (TRScalar(2.0, REAL), TRScalar(1.0, REAL))
+    """
+    return _extreme(values, mode, "tr_max", max_codes)

@@ -232,9 +232,21 @@ def _codes(values: Iterable[Any], fname: str) -> list[float]:
 def _reduction(codes_fn: Any, fname: str, doc: str) -> Any:
     def reduce(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRScalar:
         d = getattr(type(values), "__tr_dispatch__", None)
-        if d is not None:
+        if d is not None:  # a TRArray / batched tensor: its own reduction
             return d(fname, (values, mode))
-        return scalar_from_code(codes_fn(_codes(values, fname), _mode(mode)))
+        if not isinstance(values, (list, tuple)) and hasattr(values, "__iter__") \
+                and not isinstance(values, (str, bytes, TRScalar)):
+            values = list(values)  # (read once: a generator may be consumed only once)
+        try:
+            codes = _codes(values, fname)
+        except TypeError:
+            # a list holding graph nodes: the lifted reduction of that tape (scalar nodes → a node)
+            for v in values if isinstance(values, (list, tuple)) else ():
+                d = getattr(type(v), "__tr_dispatch__", None)
+                if d is not None:
+                    return d(fname, (values, mode))
+            raise
+        return scalar_from_code(codes_fn(codes, _mode(mode)))
 
     reduce.__name__ = reduce.__qualname__ = fname
     reduce.__doc__ = doc
@@ -243,6 +255,7 @@ def _reduction(codes_fn: Any, fname: str, doc: str) -> Any:
 
 tr_sum = _reduction(sum_codes, "tr_sum", """Exactly rounded transreal sum.
 
+    >>> from zeroproof import ReductionMode, ninf, phi, pinf, real, tr_sum
     >>> tr_sum([real(1e16), real(1.0), real(-1e16)])
     TRScalar(1.0, REAL)
     >>> tr_sum([pinf(), ninf()])
@@ -252,21 +265,25 @@ tr_sum = _reduction(sum_codes, "tr_sum", """Exactly rounded transreal sum.
     """)
 tr_mean = _reduction(mean_codes, "tr_mean", """Transreal mean (exact sum / count); empty → Φ.
 
+    >>> from zeroproof import real, tr_mean
     >>> tr_mean([real(1.0), real(2.0)])
     TRScalar(1.5, REAL)
     """)
 tr_prod = _reduction(prod_codes, "tr_prod", """Exactly rounded transreal product; ``0 × ∞ = Φ``; empty → 1.
 
+    >>> from zeroproof import ninf, real, tr_prod
     >>> tr_prod([real(2.0), ninf()])
     TRScalar(NINF)
     """)
 tr_min = _reduction(min_codes, "tr_min", """Minimum in the order ``−∞ < REAL < +∞``; empty → Φ.
 
+    >>> from zeroproof import ninf, real, tr_min
     >>> tr_min([real(3.0), ninf()])
     TRScalar(NINF)
     """)
 tr_max = _reduction(max_codes, "tr_max", """Maximum in the order ``−∞ < REAL < +∞``; empty → Φ.
 
+    >>> from zeroproof import pinf, real, tr_max
     >>> tr_max([real(3.0), pinf()])
     TRScalar(PINF)
     """)
