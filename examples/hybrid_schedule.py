@@ -73,5 +73,9 @@ def main(epochs: int = 30, lr: float = 1.0) -> float:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     a_fit = main()
     print(f"learned pole a = {a_fit:.5f} (true {TRUE_A})")

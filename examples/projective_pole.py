@@ -68,4 +68,8 @@ def main(steps: int = 600, lr: float = 0.05, seed: int = 0) -> dict:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

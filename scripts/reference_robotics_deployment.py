@@ -318,10 +318,13 @@ def main(argv: list[str] | None = None) -> int:
     tau_infer = ok[0] if ok else taus[-1]
     _, Q_tr = pq(model, tr["x"])
     finite_tr = np.isfinite(tr["target"])
-    tau_train = max(float(np.percentile(np.abs(Q_tr)[finite_tr], 1.0)), tau_infer)
+    q1_train = float(np.percentile(np.abs(Q_tr)[finite_tr], 1.0))
+    tau_train = max(q1_train, tau_infer)  # tau_train < tau_infer is not a valid config
     config = InferenceConfig(tau_infer=tau_infer, tau_train=tau_train)
+    n_cal_rows, n_cal_values = len(cal["x"]), int(q_abs.size)
+    cal_units = f"{n_cal_values} joint values from {n_cal_rows} rows"
     sweep_paths = write_tau_infer_sweep(curves, run_dir, title="tau_infer sweep (calibration "
-                                        "split, RR arm IK)")
+                                        f"split, RR arm IK: {cal_units})")
 
     # 4. bundle (reference inputs include singular configurations)
     ref_idx = np.concatenate([np.flatnonzero(~te["in_range"])[:4], np.arange(12)])
@@ -368,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         "training": train_log,
         "training_summary": train_info,
         "thresholds": config.to_dict(),
+        "tau_train_source": {"q_abs_p1_finite_train": q1_train,
+                             "clamped_to_tau_infer": q1_train < tau_infer},
+        "calibration_sweep_size": {"rows": n_cal_rows, "joint_values": n_cal_values},
         "bundle": {"bundle_id": report.bundle_id, "validated": True,
                    "n_reference": report.n_reference, "files": report.files},
         "safety_first": {
@@ -405,9 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         f"batch_size={args.batch_size}, fit={args.fit}"
         + (f" (init={args.init}, lr={args.lr:g})" if args.fit == "trainer" else "")
         + f". Runtime {metrics['runtime_seconds']} s.",
-        f"Splits: train {len(tr['x'])}, calibration {len(cal['x'])}, test {n_test} "
+        f"Splits (rows): train {len(tr['x'])}, calibration {len(cal['x'])}, test {n_test} "
         f"({pct(metrics['singular_fraction_test'])} of test rows singular, |sin θ2| < "
-        f"{SINGULAR_SIN:g}).",
+        f"{SINGULAR_SIN:g}). Each row has 2 joint outputs, so the τ sweep scores "
+        f"{cal_units}.",
         "",
         "## Bundle",
         "",
@@ -417,10 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         f"reference rows re-run; max |ΔP| {report.max_abs_error.get('P', 0.0):.3g}, max |ΔQ| "
         f"{report.max_abs_error.get('Q', 0.0):.3g})",
         f"- tau_infer = {config.tau_infer:.6g} (smallest τ on the grid with false in-range on "
-        f"singular calibration samples ≤ {MAX_FALSE_IN_RANGE:.0%}; sweep in "
-        f"`{sweep_paths['markdown'].name}`)",
-        f"- tau_train = {config.tau_train:.6g} (1st percentile of |Q| over finite training "
-        f"targets)",
+        f"singular calibration joint values ≤ {MAX_FALSE_IN_RANGE:.0%}, over the "
+        f"{cal_units}; sweep in `{sweep_paths['markdown'].name}`)",
+        f"- tau_train = {config.tau_train:.6g} (max(1st percentile of |Q| over finite training "
+        f"targets, tau_infer): the percentile is {q1_train:.6g}, "
+        + ("below tau_infer, so tau_train is clamped up to tau_infer)" if q1_train < tau_infer
+           else "at least tau_infer, so it is used as is)"),
         "",
         "## Strict inference on the test split (operating point `safety_first`)",
         "",

@@ -43,3 +43,16 @@ def test_reference_deployment_script(tmp_path, fit, model_name):
     sf = metrics["safety_first"]
     assert abs(sf["bottom_rate"] + sf["gap_rate"] + sf["accept_rate"] - 1) < 1e-12
     assert (run / "tau_infer_sweep.json").exists() and (run / "tau_infer_sweep.md").exists()
+    # tau_train is max(percentile, tau_infer), and the report says so (and whether it clamped)
+    src = metrics["tau_train_source"]
+    th = metrics["thresholds"]
+    assert th["tau_train"] == max(src["q_abs_p1_finite_train"], th["tau_infer"])
+    assert src["clamped_to_tau_infer"] == (src["q_abs_p1_finite_train"] < th["tau_infer"])
+    line = next(ln for ln in report.splitlines() if ln.startswith("- tau_train"))
+    assert "max(1st percentile of |Q| over finite training targets, tau_infer)" in line
+    assert ("clamped up to tau_infer" in line) == src["clamped_to_tau_infer"]
+    # the sweep counts joint values (2 per row); report and sweep say the same numbers
+    rows = metrics["split_sizes"]["calibration"]
+    assert metrics["calibration_sweep_size"] == {"rows": rows, "joint_values": 2 * rows}
+    units = f"{2 * rows} joint values from {rows} rows"
+    assert units in report and units in (run / "tau_infer_sweep.md").read_text()

@@ -43,6 +43,7 @@ def from_ieee(x: float) -> TRScalar:
 def to_ieee(x: TRScalar) -> float:
     """The IEEE float of a transreal value: REAL → value, ±∞ → ±inf, Φ and ⊥ → NaN.
 
+    >>> from zeroproof import pinf, to_ieee
     >>> to_ieee(pinf())
     inf
     """

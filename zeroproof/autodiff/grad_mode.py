@@ -7,7 +7,7 @@ when the block raises. The backward sweep reads the mode and bound once per pass
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
@@ -140,7 +140,7 @@ def gradient_mode(mode: "GradientMode | str", saturation_bound: float | None = N
         MODE.reset(t_mode)
 
 
-def use_mask_real() -> "contextmanager[GradientMode]":  # type: ignore[type-arg]
+def use_mask_real() -> AbstractContextManager[GradientMode]:
     """``with use_mask_real():`` — shorthand for ``gradient_mode(GradientMode.MASK_REAL)``.
 
     >>> from zeroproof.autodiff.grad_mode import GradientModeConfig, use_mask_real
@@ -151,7 +151,7 @@ def use_mask_real() -> "contextmanager[GradientMode]":  # type: ignore[type-arg]
     return gradient_mode(GradientMode.MASK_REAL)
 
 
-def use_saturating(bound: float | None = None) -> "contextmanager[GradientMode]":  # type: ignore[type-arg]
+def use_saturating(bound: float | None = None) -> AbstractContextManager[GradientMode]:
     """``with use_saturating(bound):`` — shorthand for ``gradient_mode(SATURATING, bound)``.
 
     >>> from zeroproof.autodiff.grad_mode import GradientModeConfig, use_saturating
@@ -159,4 +159,6 @@ def use_saturating(bound: float | None = None) -> "contextmanager[GradientMode]"
     ...     GradientModeConfig.is_saturating(), GradientModeConfig.get_saturation_bound()
     (True, 0.5)
     """
-    return gradient_mode(GradientMode.SATURATING, bound)
+    # (checked here so that an error names this function's argument, ``bound``)
+    return gradient_mode(GradientMode.SATURATING,
+                         None if bound is None else check_bound(bound, "bound"))

@@ -11,9 +11,16 @@ from __future__ import annotations
 import math
 import numbers
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    # what TRScalar's arithmetic operators accept (runtime: zeroproof.core.ops)
+    _Number: TypeAlias = "float | np.integer[Any] | np.floating[Any]"
+    _Operand: TypeAlias = "TRScalar | _Number"
 
 __all__ = [
     "TRTag", "TRScalar", "real", "pinf", "ninf", "phi", "bottom",
@@ -216,7 +223,21 @@ class TRScalar:
     def __ge__(self, other: object) -> bool:
         return self._cmp(other, float.__ge__)
 
-    # arithmetic operators are attached by zeroproof.core.ops (one definition of semantics)
+    # arithmetic operators are attached by zeroproof.core.ops (one definition of semantics);
+    # their signatures are declared here for type checkers only (nothing is defined at runtime)
+    if TYPE_CHECKING:
+        def __add__(self, other: _Operand) -> TRScalar: ...
+        def __radd__(self, other: _Number) -> TRScalar: ...
+        def __sub__(self, other: _Operand) -> TRScalar: ...
+        def __rsub__(self, other: _Number) -> TRScalar: ...
+        def __mul__(self, other: _Operand) -> TRScalar: ...
+        def __rmul__(self, other: _Number) -> TRScalar: ...
+        def __truediv__(self, other: _Operand) -> TRScalar: ...
+        def __rtruediv__(self, other: _Number) -> TRScalar: ...
+        def __pow__(self, k: int | np.integer[Any]) -> TRScalar: ...
+        def __neg__(self) -> TRScalar: ...
+        def __pos__(self) -> TRScalar: ...
+        def __abs__(self) -> TRScalar: ...
 
 
 def _is_number(x: object) -> bool:

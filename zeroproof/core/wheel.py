@@ -5,7 +5,7 @@ give ⊥ instead of Φ. The mode is per thread and per asyncio task.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
@@ -64,7 +64,7 @@ def arithmetic_mode(mode: "ArithmeticMode | str") -> Iterator[ArithmeticMode]:
         WHEEL.reset(token)
 
 
-def wheel_mode() -> "contextmanager[ArithmeticMode]":  # type: ignore[type-arg]
+def wheel_mode() -> AbstractContextManager[ArithmeticMode]:
     """Context manager for wheel arithmetic (``0 × ∞ = ⊥``, ``∞ + ∞ = ⊥``, ``0/0 = ⊥`` …).
 
     >>> from zeroproof import real, tr_div

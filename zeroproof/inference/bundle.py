@@ -62,10 +62,23 @@ OUTPUT_CONTRACTS: dict[int, dict[str, Any]] = {
         "gap_mask": "tau_infer <= |Q| < tau_train and not bottom; all false when tau_train is "
                     "null; |Q| == tau_train is not gap",
         "mask_dtype": "bool",
-        "thresholds": "compared in the dtype of P and Q",
+        "thresholds": "compared in the dtype of Q (also when P has another dtype)",
         "deterministic": True,
     }
 }
+# Contract texts written by earlier releases for the same behaviour; validate_bundle accepts
+# them (the decoder never compared in P's dtype: only the description was wrong).
+_EARLIER_CONTRACT_TEXTS: dict[int, list[dict[str, Any]]] = {
+    1: [{"thresholds": "compared in the dtype of P and Q"}],
+}
+
+
+def _contract_ok(contract: dict[str, Any], version: int) -> bool:
+    """True if ``contract`` is the output contract of ``version`` (or an earlier wording of it)."""
+    current = OUTPUT_CONTRACTS[version]
+    if contract == current:
+        return True
+    return any(contract == {**current, **old} for old in _EARLIER_CONTRACT_TEXTS.get(version, []))
 
 METADATA = "metadata.json"
 ARCHITECTURE = "architecture.json"
@@ -447,7 +460,7 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
     except (TypeError, ValueError) as exc:
         raise BundleValidationError("metadata_field", f"invalid thresholds: {exc}",
                                     METADATA) from exc
-    if _field(meta, "output_contract", dict, "the output contract") != OUTPUT_CONTRACTS[version]:
+    if not _contract_ok(_field(meta, "output_contract", dict, "the output contract"), version):
         raise BundleValidationError("metadata_field", f"output_contract differs from the contract "
                                     f"of schema version {version}", METADATA)
     model_info = _field(meta, "model", dict, "a dict with name and class_path")

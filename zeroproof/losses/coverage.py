@@ -82,7 +82,8 @@ def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
         m = bottom_mask_of(outputs)
     if m.size == 0:
         raise ValueError("coverage: empty input (no outputs to measure)")
-    return float(1.0 - np.count_nonzero(m) / m.size)
+    # count/total, as StrictInferenceMonitor's non_bottom_rate (1 - nb/n can differ in the last bit)
+    return (m.size - int(np.count_nonzero(m))) / m.size
 
 
 def _check_tau_pos(func: str, tau: Any) -> float:

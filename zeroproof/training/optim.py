@@ -48,6 +48,25 @@ def _number(name: str, value: Any, *, positive: bool = False, lo: float | None =
     return v
 
 
+def _param_list(params: Any, owner: str) -> list:
+    """``params`` as a list; a clear ``TypeError`` for the usual slips (``model.parameters``
+    without the call, the model itself, a single tensor, a number)."""
+    what = f"{owner}(params, ...): params must be an iterable of TRTensor parameters " \
+           "(model.parameters())"
+    if isinstance(params, TRTensor):
+        raise TypeError(f"{what}, got a single TRTensor; wrap it in a list: [w]")
+    if callable(getattr(params, "parameters", None)):
+        raise TypeError(f"{what}, got the model ({type(params).__name__}) itself; "
+                        "pass model.parameters()")
+    if callable(params):
+        name = getattr(params, "__qualname__", None) or type(params).__name__
+        raise TypeError(f"{what}, got the callable {name!r} (not called); pass "
+                        "model.parameters() with the parentheses")
+    if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
+        raise TypeError(f"{what}, got {type(params).__name__} {params!r:.40}")
+    return list(params)
+
+
 class Optimizer:
     """Base class: parameter list, ``zero_grad``, the non-REAL rule, state for checkpoints.
 
@@ -64,7 +83,7 @@ class Optimizer:
     _state_keys: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[TRTensor], lr: float) -> None:
-        plist = list(params)
+        plist = _param_list(params, type(self).__name__)
         if not plist:
             raise ValueError("params is empty: pass model.parameters() (a non-empty list of "
                              "TRTensor parameters)")

@@ -42,6 +42,7 @@ def plot_training(model: Any, history: Sequence[dict[str, Any]] | None = None,
     >>> fig = plot_training(RationalLayer(1, 1, seed=0), path=os.path.join(tempfile.mkdtemp(),
     ...                     "fit.png"))    # doctest: +SKIP
     """
+    _check_plot_args(model, history)
     Figure, Canvas = _matplotlib()
     lo, hi = (float(v) for v in domain)
     if not lo < hi:
@@ -85,6 +86,23 @@ def plot_training(model: Any, history: Sequence[dict[str, Any]] | None = None,
         out = Path(path)
         fig.savefig(out, format="png")
     return fig
+
+
+def _check_plot_args(model: Any, history: Any) -> None:
+    """``TypeError`` for a model that cannot be evaluated and a history that is not a list of
+    per-epoch dicts (checked before matplotlib is imported)."""
+    if not callable(getattr(model, "predict_pq", None)) and not callable(model):
+        raise TypeError(
+            "plot_training(model, ...): model must be a layer with predict_pq() (e.g. "
+            "RationalLayer) or a callable x -> y or x -> (P, Q), got "
+            f"{type(model).__name__} {model!r:.40}")
+    if history is None:
+        return
+    if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__len__") \
+            or not all(isinstance(r, dict) for r in history):
+        raise TypeError(
+            "plot_training(model, history): history must be a list of per-epoch dicts (what "
+            f"SCMTrainer.fit() returns) or None, got {type(history).__name__} {history!r:.40}")
 
 
 def _evaluate(model: Any, xs: np.ndarray) -> np.ndarray:
