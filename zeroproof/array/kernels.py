@@ -20,13 +20,15 @@ Equality with the scalar kernels (tested property-wise):
 * float64: values bit for bit (signed zeros, subnormals, overflow to ±∞) and tags exact.
   ``log`` and ``exp`` use NumPy's ufuncs on both sides; ``pow_int`` uses the same binary
   exponentiation sequence as :func:`zeroproof.core.kernels.ipow`.
-* float32 (computed in float32, never widened): each kernel equals the scalar kernel run in
-  float32 arithmetic (the scalar kernel applied to ``np.float32`` operands). For ``+ − × ÷`` and
-  ``√`` this is the same as the float64 scalar kernel on the (float32-representable) inputs
-  followed by one rounding to float32, because float64 has more than twice float32's precision
-  (double rounding is innocuous). ``log``/``exp`` use NumPy's float32 algorithms and ``pow_int``
-  rounds after every multiplication, so those are *not* the rounded float64 results (they may
-  differ in the last float32 bit, and overflow happens at the float32 range).
+* float32 (the result stays float32): ``+ − × ÷``, ``√`` and ``pow_int`` equal the float64
+  scalar kernel followed by one rounding to float32 (overflow of that rounding → ±∞). ``+ − × ÷``
+  and ``√`` of float32 operands run in float32, which is the same thing because float64 has more
+  than twice float32's precision (double rounding is innocuous); a Python float operand that
+  float32 cannot hold exactly (``1e300``, ``0.1``, ``16777217``) is not converted to float32 first
+  (NumPy's NEP 50 rule) but the op runs in float64 and rounds once (:func:`widens`); ``pow_int``
+  always runs in float64 and rounds once. ``log``/``exp`` use NumPy's float32 algorithms (equal to
+  the scalar kernel run in float32 arithmetic; they may differ from the rounded float64 result in
+  the last bit, and overflow happens at the float32 range).
 
 >>> import numpy as np
 >>> from zeroproof.array import kernels as K
@@ -46,6 +48,7 @@ from ..core.wheel import WHEEL
 __all__ = [
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
     "relu", "sin", "cos", "tanh", "matmul", "ipow", "merge_bottom", "Pair", "fp_events",
+    "widens",
 ]
 
 Codes = Any  # np.ndarray, or a float / NumPy float scalar (treated as a 0-d array)
@@ -135,11 +138,46 @@ def _new_nan(r: np.ndarray, a: Codes, b: Codes) -> Any:
     return m & ~_isnan(a) & ~_isnan(b)
 
 
+_F32 = np.dtype(np.float32)
+_F32_MAX = float(np.finfo(np.float32).max)
+_f32 = np.float32
+
+
+def _f32_inexact(v: float) -> bool:
+    """Whether the Python float ``v`` is finite and not exactly a float32 (out of its range,
+    or with bits float32 drops). ``inf`` and ``nan`` (codes of ±∞, Φ) are exact."""
+    return v - v == 0.0 and (not -_F32_MAX <= v <= _F32_MAX or float(_f32(v)) != v)
+
+
+def widens(a: Codes, b: Codes) -> bool:
+    """Whether ``a ⊙ b`` must be computed in float64 and rounded once to float32: one operand is
+    a float32 array (or scalar) and the other a Python float that float32 cannot hold exactly.
+
+    NumPy (NEP 50) would convert that float to float32 first, so ``x * 1e300`` would be
+    ``x * inf`` (Φ at ``x = 0``, where the scalar op gives a REAL 0) and ``x + 16777217`` would
+    add 16777216. Rounding the float64 result instead gives the scalar op's result rounded once
+    (float64 holds every product, quotient and sum of such operands correctly rounded, and twice
+    float32's precision makes the double rounding harmless).
+
+    >>> widens(np.ones(2, np.float32), 0.1), widens(np.ones(2, np.float32), 0.5)
+    (True, False)
+    """
+    if b.__class__ is float:
+        return getattr(a, "dtype", None) == _F32 and _f32_inexact(b)
+    if a.__class__ is float:
+        return getattr(b, "dtype", None) == _F32 and _f32_inexact(a)
+    return False
+
+
 def _binary(ufunc: Any, wheel_bottom: Any, a: Codes, b: Codes, abot: Bottom,
             bbot: Bottom, out: Optional[np.ndarray]) -> Pair:
     """IEEE ``ufunc(a, b)`` on codes with merged ⊥ masks; in wheel mode the elements
     ``wheel_bottom(r, a, b)`` selects become ⊥. Transreal = IEEE on codes for + − × ÷.
-    ``out``: write the codes there (it may be ``a`` or ``b`` itself)."""
+    ``out``: write the codes there (it may be ``a`` or ``b`` itself). A float32 array with a
+    Python float that float32 cannot hold (:func:`widens`) is computed in float64 and rounded
+    once to float32 (an overflow of that rounding is an IEEE overflow: ±∞)."""
+    if (b.__class__ is float or a.__class__ is float) and widens(a, b):
+        return _binary_wide(ufunc, wheel_bottom, a, b, abot, bbot, out)
     with _errstate(**_FP):
         if WHEEL.get():  # the ⊥ selector reads a and b after the ufunc: never overwrite them
             r = _arr(ufunc(a, b))
@@ -150,6 +188,22 @@ def _binary(ufunc: Any, wheel_bottom: Any, a: Codes, b: Codes, abot: Bottom,
             return r, bot
         r = _arr(ufunc(a, b)) if out is None else ufunc(a, b, out=out)
         return r, merge_bottom(r.shape, abot, bbot)
+
+
+def _binary_wide(ufunc: Any, wheel_bottom: Any, a: Codes, b: Codes, abot: Bottom,
+                 bbot: Bottom, out: Optional[np.ndarray]) -> Pair:
+    """:func:`_binary` for a float32 operand and a Python float: each element computed in
+    float64 and rounded once into a float32 result."""
+    if out is None:
+        out = np.empty(np.broadcast_shapes(np.shape(a), np.shape(b)), _F32)
+    with _errstate(**_FP):
+        if WHEEL.get():
+            r = _arr(ufunc(a, b, dtype=np.float64))
+            bot = _wheel_fix(r, merge_bottom(r.shape, abot, bbot), wheel_bottom(r, a, b))
+            np.copyto(out, r, casting="same_kind")
+            return out, bot
+        ufunc(a, b, out=out, dtype=np.float64)  # float64 loop, one rounding into out
+        return out, merge_bottom(out.shape, abot, bbot)
 
 
 def add(a: Codes, b: Codes, abot: Bottom = None, bbot: Bottom = None,
@@ -345,6 +399,8 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
     [-inf, 0.125]
     """
     a = _arr(a)
+    if k and a.dtype == _F32:
+        return _pow_int_f32(a, k), _copy_bot(abot)
     with _errstate(**_FP):
         if k > 0:
             r = ipow(a, k)
@@ -368,6 +424,33 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
             if over is not None and over.any():
                 r[over] = [_SK.recip_ipow_scaled(float(x), -k) for x in a[over]]
     return r, _copy_bot(abot)
+
+
+def _pow_int_f32(a: np.ndarray, k: int) -> np.ndarray:
+    """Float32 ``a**k`` (``k ≠ 0``): the float64 scalar kernel's result rounded once to float32.
+
+    The float64 multiplications are those of :func:`zeroproof.core.kernels.ipow`; for ``k < 0``
+    the plain ``1 / x^|k|`` already rounds to the scalar kernel's float32 value where the float64
+    kernel needs its exponent-apart path: when ``x^|k|`` overflows float64 the exact result is
+    below ``2⁻¹⁰²⁴``, far under half float32's smallest subnormal, so both round to a zero of the
+    same sign; when ``x^|k|`` is float64-subnormal (or 0) the result exceeds ``2¹⁰²²``, so both
+    round to the same infinity. A float32 result too large is ``±∞`` (IEEE overflow).
+
+    Computed in blocks of ``_POW_BLOCK`` elements: the float64 temporaries stay small (cache
+    sized, recycled by the allocator) instead of two fresh arrays of twice the input's size."""
+    m = -k if k < 0 else k
+    out = np.empty(a.shape, _F32)
+    src, dst = a.reshape(-1), out.reshape(-1)
+    with _errstate(**_FP):
+        for i in range(0, src.size, _POW_BLOCK):
+            p = ipow(src[i:i + _POW_BLOCK].astype(np.float64), m)
+            if k < 0:
+                np.divide(1.0, p, out=p)  # (p is a fresh 1-D array: ipow's or astype's)
+            np.copyto(dst[i:i + _POW_BLOCK], p, casting="same_kind")  # one rounding
+    return out
+
+
+_POW_BLOCK = 1 << 15  # 256 KiB of float64
 
 
 # --- matrix product -------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from ..core.reductions import ReductionMode
 from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
 from ..core.wheel import WHEEL
 from . import kernels as K
-from .trarray import TRArray, numpy_function, numpy_reduction_args
+from .trarray import TRArray, _matmul_shape, numpy_function, numpy_reduction_args
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
            "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos", "tanh"]
@@ -488,10 +488,15 @@ class _Rec:
     Records reference their input records and only the values the op's rules read
     (:func:`zeroproof.autodiff.rules.needed_values`), never the tensors themselves: an intermediate
     value that backward does not need is freed as soon as the user drops its tensor, as with
-    PyTorch's saved tensors."""
+    PyTorch's saved tensors.
+
+    ``wide``: a float32 op with a Python-float operand that float32 cannot hold
+    (:func:`zeroproof.array.kernels.widens`): its forward was computed in float64 and rounded
+    once, its saved values are float64 (the operand as ``np.float64``, ``out`` unrounded), and
+    its contributions are rounded once to float32 in backward."""
 
     __slots__ = ("op", "ins", "a", "b", "out", "k", "mask", "shapes", "out_shape", "seq", "g",
-                 "recv", "own", "leaf")
+                 "recv", "own", "leaf", "wide")
 
 
 def _rebuild_leaf(v: np.ndarray, bot: Any, requires_grad: bool, name: Any, grad: Any,
@@ -517,6 +522,7 @@ def _leaf_rec(t: TRTensor) -> _Rec:
     r.shapes = ()
     r.out_shape = np.shape(t._v)
     r.a = r.b = r.out = r.k = r.mask = None
+    r.wide = False
     return r
 
 
@@ -598,6 +604,7 @@ def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, tr
     r.g = r.recv = None
     r.own = False
     r.leaf = None
+    r.wide = False
     t._rec = r
     return t
 
@@ -605,11 +612,7 @@ def _record(codes: Any, bot: Any, nf: bool, op: int, inputs: tuple, aux: Any, tr
 def _check_shapes(op: int, a: TRTensor, b: TRTensor) -> None:
     sa, sb = np.shape(a._v), np.shape(b._v)
     if op == MATMUL:
-        if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2]:
-            raise ValueError(
-                f"matmul: shapes {sa} and {sb} are not aligned; the batched tape's matmul takes "
-                "operands with at least 2 dimensions and a.shape[-1] == b.shape[-2]"
-            )
+        _matmul_shape(sa, sb)  # np.matmul's shapes, 1-D vectors included
         return
     try:
         np.broadcast_shapes(sa, sb)
@@ -631,16 +634,37 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRTensor:
             pos = -1 if out is None else 1
     av = out if pos == 0 else a._v  # the lent buffer still holds the donor's value
     bv = out if pos == 1 else b._v
+    wide = (av.__class__ is float or bv.__class__ is float) and K.widens(av, bv)
     events = _fp_events()
     codes, bot = (kernel(av, bv, a._bot, b._bot) if out is None
                   else kernel(av, bv, a._bot, b._bot, out))
     nf = a._nf or b._nf or bot is not None or _fp_events() != events
-    t = _record(codes, bot, nf, op, (a, b), None, a.requires_grad or b.requires_grad)
+    aux = None
+    if op == MATMUL and (np.ndim(a._v) == 1 or np.ndim(b._v) == 1):
+        aux = (np.ndim(a._v) == 1, np.ndim(b._v) == 1)  # 1-D operands (see _mm_promote)
+    t = _record(codes, bot, nf, op, (a, b), aux, a.requires_grad or b.requires_grad)
+    if wide and t._rec is not None:
+        _widen_record(t._rec, kernel, a, b)
     if op in _IN_PLACE_OK and type(codes) is np.ndarray and codes.nbytes >= _IN_PLACE_MIN_BYTES \
             and not WHEEL.get():
         t._nbig = True
         t._src = (kernel, _input_ref(a), _input_ref(b))
     return t
+
+
+def _widen_record(r: _Rec, kernel: Any, a: TRTensor, b: TRTensor) -> None:
+    """Make the record of a float32 op with a Python-float operand that float32 cannot hold
+    differentiate like its forward ran: in float64, rounded once. The saved operand becomes a
+    ``np.float64`` (NumPy would otherwise round it to float32 inside the rules), a saved ``out``
+    the unrounded float64 result, and the sweep rounds the contributions to float32."""
+    r.wide = True
+    if r.a.__class__ is float:
+        r.a = np.float64(r.a)
+    if r.b.__class__ is float:
+        r.b = np.float64(r.b)
+    if r.out is not None:
+        with np.errstate(all="ignore"):
+            r.out = kernel(np.asarray(a._v, np.float64), np.asarray(b._v, np.float64))[0]
 
 
 # ---- in-place forward ----------------------------------------------------------------------------
@@ -1005,12 +1029,17 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
     if not (exact or x._bot is not None or WHEEL.get()):
         # IEEE sum: NaN (Φ) absorbs, +inf + −inf = NaN: STRICT tags exactly, unless an IEEE event
         # (a partial sum of finite entries overflowing, ∞ − ∞) happened: the exact kernel decides.
+        # A sum within rounding distance of the largest float may round to ±∞ exactly although
+        # no partial sum overflowed: _checked_sum sends such lanes to the exact kernel too.
         events = _fp_events()
         with np.errstate(**K._FP):
             codes = np.sum(x._v, axis=axes, keepdims=keepdims)
             if op == MEAN:
-                codes = codes / n if n else np.full(np.shape(codes), np.nan)
-        if _fp_events() == events:
+                codes = codes / n if n else np.full(np.shape(codes), np.nan,
+                                                    np.result_type(codes))
+            elif n > 1 and _fp_events() == events:
+                codes = _checked_sum(np.asarray(x._v), codes, axes, keepdims, n)
+        if codes is not None and _fp_events() == events:
             return _record(np.asarray(codes), None, x._nf, op, (x,),
                            (axes, keepdims, shape, n), x.requires_grad)
     kind = "sum" if op == SUM else "mean"
@@ -1022,6 +1051,51 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
                                      ReductionMode.STRICT)
     nf = _nonfinite_any(codes, rbot)  # a REAL-only input can still sum to ±∞ (overflow)
     return _record(codes, rbot, nf, op, (x,), (axes, keepdims, shape, n), x.requires_grad)
+
+
+_SUM_EPS = {np.dtype(np.float64): 2.0 ** -52, np.dtype(np.float32): 2.0 ** -23}
+
+
+def _checked_sum(v: np.ndarray, s: Any, axes: tuple, keepdims: bool, n: int) -> Any:
+    """``s``, NumPy's sum of ``v`` over ``axes`` (lanes of ``n > 1`` elements, no partial sum
+    overflowed), when each lane's exact sum surely has the tag of ``s`` there; else None (the
+    exact kernel decides).
+
+    A finite ``s`` close to the largest float ``F`` is ambiguous: the exact sum may exceed ``F``
+    by enough to round to ±∞ (``F + 2⁹⁶⁹ + 2⁹⁶⁹``). Any order of summation errs by at most
+    ``γ·Σ|x| ≤ γ·n·M`` (``γ = kε/(1 − kε)``, ``k = n − 1`` additions, ``M`` the lane's largest
+    magnitude; ε, twice the unit roundoff, is a margin of 2), so a lane is ambiguous only if
+    ``|s| > F − γ·n·M``. That is checked with ``M ≤ F`` first (one comparison per lane), then, for
+    the lanes it flags, with the lanes' own ``M`` (a min and a max pass). A float32 sum whose
+    bound stays too loose (lanes of millions of elements) is redone with float64 accumulation,
+    whose partial sums cannot overflow, and rounded once to float32."""
+    dt = v.dtype
+    if dt not in _SUM_EPS:
+        return s
+    big = float(np.finfo(dt).max)
+
+    def coef(eps: float) -> float:
+        k = (n - 1) * eps
+        return math.inf if k >= 0.5 else 2.0 * k / (1.0 - k) * n
+
+    c = coef(_SUM_EPS[dt])
+    with np.errstate(all="ignore"):
+        a = np.abs(s)
+        near = (a > big - c * big) & (a <= big)  # finite lanes near ±F (c may be inf)
+        if not near.any():
+            return s
+        m = np.maximum(np.max(v, axis=axes, keepdims=keepdims),
+                       -np.min(v, axis=axes, keepdims=keepdims)).astype(np.float64)
+        near &= a > big - c * m  # (inf · 0 is NaN for an all-zero lane: not near, rightly)
+        if not near.any():
+            return s
+        if dt != np.float32:
+            return None
+        s64 = np.sum(v, axis=axes, keepdims=keepdims, dtype=np.float64)
+        a64 = np.abs(s64)
+        if ((a64 > big - coef(_SUM_EPS[np.dtype(np.float64)]) * m) & (a64 < np.inf)).any():
+            return None  # within rounding distance of F even so, or past it
+        return s64.astype(np.float32)
 
 
 def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -1161,11 +1235,14 @@ def sign(x: Any) -> TRTensor:
 
 
 def matmul(a: Any, b: Any) -> TRTensor:
-    """Transreal matrix product on the batched tape (operands with ≥ 2 dimensions).
+    """Transreal matrix product on the batched tape, with ``np.matmul``'s shapes (2-D, batched,
+    1-D vectors; a vector's gradient comes back as a vector).
 
     >>> from zeroproof.array.tape import constant, matmul
     >>> matmul(constant([[1.0, 2.0]]), constant([[3.0], [4.0]])).value
     TRArray([[11.0]], dtype=float64)
+    >>> matmul(constant([1.0, 2.0]), constant([[3.0], [4.0]])).value
+    TRArray([11.0], dtype=float64)
     """
     return _binary(MATMUL, K.matmul, a, b)
 _ = ID
@@ -1474,9 +1551,12 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                 if op == MATMUL:
                     av = None if av is None else np.where(np.isfinite(av), av, 0.0)
                     bv = None if bv is None else np.where(np.isfinite(bv), bv, 0.0)
+            vec = rec.k if op == MATMUL else None  # 1-D operands: the rule runs on 2-D ones
+            if vec is not None:
+                g, av, bv = _mm_promote(vec, g, av, bv)
             binary = len(ins) == 2
             parts = split[op] if binary else None
-            contribs = None
+            contribs: Any = None
             if own and not reducing and inplace[op] is not None:
                 contribs = _contributions_into_g(ins, inplace[op], parts, table[op], g, av, bv,
                                                  out, rec)
@@ -1489,6 +1569,12 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                     if frame is not None:
                         frame[0], frame[1] = eff, live
                     contribs = table[op](g, av, bv, out, rec.k)
+            if vec is not None:
+                contribs = [None if c is None else _mm_demote(vec, idx, c)
+                            for idx, c in enumerate(contribs)]
+            if rec.wide:  # computed in float64 (see _widen_record): rounded once, as forward
+                contribs = [None if c is None else np.asarray(c).astype(np.float32, copy=False)
+                             for c in contribs]
             given = []
             for idx, (r, c) in enumerate(zip(ins, contribs)):
                 if r is None:
@@ -1536,13 +1622,43 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
         raise
 
 
+def _mm_promote(vec: tuple, g: Any, a: Any, b: Any) -> tuple:
+    """``a @ b`` with 1-D operands as ``np.matmul`` computes it: a vector ``a`` as a row
+    ``(1, k)``, a vector ``b`` as a column ``(k, 1)``, and the output-shaped ``g`` with the
+    removed axes put back. ``vec``: (a is 1-D, b is 1-D); ``a``/``b`` may be None (not saved)."""
+    a1, b1 = vec
+    g = np.asarray(g)
+    if b1:
+        g = g[..., None]
+        b = None if b is None else np.reshape(b, (-1, 1))
+    if a1:
+        g = g[..., None, :]
+        a = None if a is None else np.reshape(a, (1, -1))
+    return g, a, b
+
+
+def _mm_demote(vec: tuple, idx: int, c: Any) -> Any:
+    """A contribution to operand ``idx`` of a promoted ``@`` (see :func:`_mm_promote`) with the
+    promoted axis removed again (its batch axes, if any, are summed by the caller)."""
+    if vec[idx]:
+        c = np.asarray(c)
+        return c[..., 0, :] if idx == 0 else c[..., 0]
+    return c
+
+
 def _received_through(rec: _Rec, idx: int, live: np.ndarray) -> np.ndarray:
     """Which elements of input ``idx`` of a shape-changing record fed a live output element."""
     shape = rec.shapes[idx]
     if rec.op == MATMUL:
         la = live.astype(np.float64)
         ones = np.ones(rec.shapes[1 - idx])
+        if rec.k is not None:  # 1-D operands: as np.matmul promotes them
+            la, oa, ob = _mm_promote(rec.k, la, ones if idx == 1 else None,
+                                     ones if idx == 0 else None)
+            ones = ob if idx == 0 else oa
         r = np.matmul(la, _swap(ones)) if idx == 0 else np.matmul(_swap(ones), la)
+        if rec.k is not None:
+            r = _mm_demote(rec.k, idx, r)
         if r.shape != shape:  # the input was broadcast over batch axes: any live use counts
             r = _to_shape(r, None, shape, r.shape)[0]
         return np.broadcast_to(r > 0, shape)

@@ -583,9 +583,10 @@ def _matmul_shape(sa: tuple, sb: tuple) -> None:
         except ValueError:
             ok = False
     if not ok:
+        zero_d = " (0-d operands are not accepted: use * for a scalar)" if not (sa and sb) else ""
         raise ValueError(
             f"matmul: shapes {sa} and {sb} are not aligned (need (..., n, k) @ (..., k, m) with "
-            "broadcastable batch dimensions, or 1-D vectors)"
+            f"broadcastable batch dimensions, or 1-D vectors){zero_d}"
         )
 
 
