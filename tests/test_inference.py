@@ -137,6 +137,46 @@ def test_large_input_crosses_blocks_and_threads(threads):
     assert np.array_equal(d, ref_d, equal_nan=True) and np.isnan(d[b]).all()
 
 
+@pytest.mark.parametrize("where", [0, 7, 8, 4093, mode_module._BLOCK - 1])
+@pytest.mark.parametrize("what", ["bottom", "inf_p", "nan_q", "overflow"])
+def test_one_special_element_in_a_full_block_is_found(where, what):
+    # A block's fix-ups run only when it has a bottom or a non-finite quotient: a single one, at
+    # any position of a full block, must be found (whichever thread decodes that block).
+    n = mode_module._BLOCK * 2 + 3
+    rng = np.random.default_rng(where)
+    P, Q = rng.uniform(1, 2, n), rng.uniform(1, 2, n)
+    i = mode_module._BLOCK + where  # in the second full block
+    if what == "bottom":
+        Q[i] = 1e-9
+    elif what == "inf_p":
+        P[i] = -np.inf
+    elif what == "nan_q":
+        Q[i] = np.nan
+    else:
+        P[i], Q[i] = 1e305, 1e-5  # |Q| >= tau_infer, P/Q overflows
+    for threads in (1, 2):
+        d, b, g = strict_inference(P, Q, InferenceConfig(1e-6, 1e-4), threads=threads)
+        assert np.flatnonzero(b).tolist() == [i] and np.isnan(d[i]) and not g.any()
+        assert np.isfinite(np.delete(d, i)).all()
+
+
+def test_block_claims_hand_out_every_block_once():
+    from zeroproof.inference.mode import _BlockClaims
+
+    for blocks, threads in ((1, 1), (7, 2), (8, 3), (3, 4), (0, 2)):
+        claims = _BlockClaims(blocks, threads)
+        got = []
+        t = 0
+        while True:  # threads take turns, one of them running ahead
+            i = claims.take(t % threads)
+            if i < 0:
+                break
+            got.append(i)
+            t += 1 if t % 3 else 2
+        assert sorted(got) == list(range(blocks))
+        assert all(claims.take(u) == -1 for u in range(threads))
+
+
 def test_threaded_decode_is_bit_identical_to_single_thread():
     # Parallel decoding is the default from 2**18 elements on; it must not change one bit,
     # including signed zeros and where the NaNs are.

@@ -22,14 +22,13 @@ whatever the dtype of ``P``), so the boundary rules hold for values that the cal
 """
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -253,13 +252,43 @@ def _check_same_shape(P: np.ndarray, Q: np.ndarray, p_name: str = "P", q_name: s
         )
 
 
+class _BlockClaims:
+    """Which thread decodes which block. The blocks are split into one contiguous run per
+    thread; each thread decodes its own run front to back (one long sequential stream per
+    thread, which the hardware prefetchers follow across block boundaries) and, once its run is
+    done, takes blocks from the back of the run with the most blocks left, so a thread that
+    starts late or runs slow simply decodes fewer blocks.
+
+    >>> c = _BlockClaims(5, 2)
+    >>> [c.take(0) for _ in range(4)], c.take(1), c.take(1)
+    ([0, 1, 4, 3], 2, -1)
+    """
+
+    __slots__ = ("_lock", "_lo", "_hi")
+
+    def __init__(self, blocks: int, threads: int) -> None:
+        cuts = [blocks * t // threads for t in range(threads + 1)]
+        self._lo, self._hi = cuts[:-1], cuts[1:]
+        self._lock = threading.Lock()
+
+    def take(self, thread: int) -> int:
+        """The next block for ``thread`` (0 … threads − 1), or −1 when none is left."""
+        with self._lock:
+            lo, hi = self._lo, self._hi
+            if lo[thread] < hi[thread]:
+                lo[thread] += 1
+                return lo[thread] - 1
+            r = max(range(len(lo)), key=lambda u: hi[u] - lo[u])
+            if lo[r] < hi[r]:
+                hi[r] -= 1
+                return hi[r]
+            return -1
+
+
 def _decode_blocks(p: np.ndarray, q: np.ndarray, decoded: np.ndarray, bottom: np.ndarray,
                    gap: Optional[np.ndarray], t_inf: np.ndarray, t_tr: Optional[np.ndarray],
-                   blocks: Iterator[int]) -> None:
-    """Decode the blocks whose numbers ``blocks`` yields into the output arrays.
-
-    Every thread of one call draws block numbers from the same ``itertools.count`` (``next`` on
-    it is atomic), so a thread that starts late or runs slow simply decodes fewer blocks.
+                   claims: _BlockClaims, thread: int) -> None:
+    """Decode the blocks ``claims`` hands to ``thread`` into the output arrays.
 
     Per block: the quotient, ``|Q|``, one comparison per threshold and a finiteness check of the
     quotient; only a block with a non-finite quotient or a bottom pays for the fix-ups. The
@@ -269,11 +298,13 @@ def _decode_blocks(p: np.ndarray, q: np.ndarray, decoded: np.ndarray, bottom: np
     nan = decoded.dtype.type(np.nan)
     divide, absolute, less, isfinite, count = (np.divide, np.abs, np.less, np.isfinite,
                                                np.count_nonzero)
+    take = claims.take
     with np.errstate(all="ignore"):
-        for i in blocks:
-            s = i * _BLOCK
-            if s >= n:
+        while True:
+            i = take(thread)
+            if i < 0:
                 return
+            s = i * _BLOCK
             e = min(s + _BLOCK, n)
             k = e - s
             d, b, a, f = decoded[s:e], bottom[s:e], absq[:k], finite[:k]
@@ -310,12 +341,11 @@ def _decode(P: np.ndarray, Q: np.ndarray, tau_infer: float, tau_train: Optional[
     gap = np.empty(n, dtype=np.bool_) if tau_train is not None else None
     t_inf = _threshold_in(dtype, tau_infer, Q.dtype)
     t_tr = _threshold_in(dtype, tau_train, Q.dtype) if tau_train is not None else None
-    workers = _resolve_threads(threads, n) - 1
-    blocks = itertools.count()
-    args = (p, q, decoded, bottom, gap, t_inf, t_tr, blocks)
-    pool = _worker_pool(workers) if workers else None  # this call's pool, held to the end
-    futures = [pool.submit(_decode_blocks, *args) for _ in range(workers)] if pool else []
-    _decode_blocks(*args)
+    nthreads = _resolve_threads(threads, n)
+    args = (p, q, decoded, bottom, gap, t_inf, t_tr, _BlockClaims(-(-n // _BLOCK), nthreads))
+    pool = _worker_pool(nthreads - 1) if nthreads > 1 else None  # this call's pool, held to the end
+    futures = [pool.submit(_decode_blocks, *args, t) for t in range(1, nthreads)] if pool else []
+    _decode_blocks(*args, 0)
     for fut in futures:
         fut.result()
     if gap is None:
