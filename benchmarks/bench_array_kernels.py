@@ -12,14 +12,18 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from zeroproof.array import kernels as K
-from zeroproof.array.reductions import reduce_codes
-from zeroproof.core import wheel_mode
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+
+from zeroproof.array import kernels as K  # noqa: E402
+from zeroproof.array.reductions import reduce_codes  # noqa: E402
+from zeroproof.core import wheel_mode  # noqa: E402
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:
