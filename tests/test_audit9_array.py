@@ -221,7 +221,7 @@ def test_tape_matmul_with_vectors_matches_numpy_shapes_and_2d_gradients(sa, sb, 
     a, b = za.parameter(A), za.parameter(B)
     y = a @ b
     ref = za.array(A) @ za.array(B)
-    assert y.shape == np.matmul(A, B).shape
+    assert y.shape == np.matmul(np.ones(A.shape), np.ones(B.shape)).shape  # NumPy's shape rule
     assert za.array_identical(y.value, ref if isinstance(ref, za.TRArray)
                               else za.array(ref))
     zp.tr_log(zp.tr_abs(y) + 1.0).backward(np.ones(y.shape))
