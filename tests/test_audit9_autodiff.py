@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zeroproof.autodiff import (
-    GradientModeConfig, HybridGradientContext, HybridGradientSchedule, ScheduleType, TRNode,
+    HybridGradientContext, HybridGradientSchedule, ScheduleType, TRNode,
     check_gradient, gradient_tape, no_grad, tr_grad, tr_value_and_grad, use_saturating,
 )
 from zeroproof.autodiff.backward import grad
@@ -18,13 +18,7 @@ from zeroproof.autodiff.grad_funcs import GradientCheckResult
 from zeroproof.autodiff.gradient_tape import TRGradientTape
 
 
-@pytest.fixture(autouse=True)
-def _clean():
-    GradientModeConfig.reset()
-    HybridGradientContext.reset()
-    yield
-    GradientModeConfig.reset()
-    HybridGradientContext.reset()
+pytestmark = pytest.mark.usefixtures("fresh_gradient_state")
 
 
 def v(node: TRNode) -> float:

@@ -13,11 +13,7 @@ from zeroproof.autodiff.projective import angular_tuple, decode, encode, renorma
 from zeroproof.bridge import from_numpy, to_numpy
 
 
-@pytest.fixture(autouse=True)
-def _fresh_hybrid_state():
-    HybridGradientContext.reset()
-    yield
-    HybridGradientContext.reset()
+pytestmark = pytest.mark.usefixtures("fresh_gradient_state")
 
 
 # -- a ⊥ gradient absorbs later contributions (TR addition, SPEC §4.2 and §3) -------------------

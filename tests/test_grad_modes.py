@@ -19,11 +19,7 @@ from zeroproof.core import TRTag, wheel_mode
 from zeroproof.core.wheel import get_arithmetic_mode
 
 
-@pytest.fixture(autouse=True)
-def _clean_mode():
-    GradientModeConfig.reset()
-    yield
-    GradientModeConfig.reset()
+pytestmark = pytest.mark.usefixtures("fresh_gradient_state")
 
 
 def state() -> tuple:

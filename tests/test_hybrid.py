@@ -17,13 +17,7 @@ KEYS = ("current_epoch", "local_threshold", "total_gradient_calls", "saturating_
         "q_mean_batch", "q_median_batch", "q_p10", "q_p50", "q_p90", "exploration_regions")
 
 
-@pytest.fixture(autouse=True)
-def _clean():
-    GradientModeConfig.reset()
-    HybridGradientContext.reset()
-    yield
-    GradientModeConfig.reset()
-    HybridGradientContext.reset()
+pytestmark = pytest.mark.usefixtures("fresh_gradient_state")
 
 
 def fixed(delta: float, **kw) -> HybridGradientSchedule:

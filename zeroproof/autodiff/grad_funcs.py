@@ -55,6 +55,8 @@ def _reaches_outside(out: TRNode, sources: list, start: int) -> bool:
         node = pop()
         if node._seq < start:
             return True
+        # the two input slots written out, not ``inputs_of(node)``: that tuple per node made
+        # tr_grad of an 800-node function ~11 % slower
         a = node._a
         if a.requires_grad and a not in seen:
             if a._a is None:

@@ -71,7 +71,7 @@ def tr_div(a: Any, b: Any) -> TRNode:
 
 
 def tr_neg(x: Any) -> TRNode:
-    """``−a`` as a graph node. ``tr_neg(TRNode.constant(1.0)).value`` is ``R(-1)``.
+    """``−x`` as a graph node. ``tr_neg(TRNode.constant(1.0)).value`` is ``R(-1)``.
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_neg
     >>> tr_neg(TRNode.constant(1.0)).value
@@ -81,7 +81,7 @@ def tr_neg(x: Any) -> TRNode:
 
 
 def tr_abs(x: Any) -> TRNode:
-    """``|a|`` as a graph node (derivative ``sign(a)``, 0 at 0).
+    """``|x|`` as a graph node (derivative ``sign(x)``, 0 at 0).
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_abs
     >>> x = TRNode.parameter(-2.0); y = tr_abs(x); y.backward()
@@ -92,7 +92,7 @@ def tr_abs(x: Any) -> TRNode:
 
 
 def tr_sign(x: Any) -> TRNode:
-    """``sign(a)`` as a graph node (derivative 0).
+    """``sign(x)`` as a graph node (derivative 0).
 
     >>> from zeroproof import ninf
     >>> from zeroproof.autodiff.tr_ops_grad import tr_sign
@@ -103,7 +103,7 @@ def tr_sign(x: Any) -> TRNode:
 
 
 def tr_log(x: Any) -> TRNode:
-    """``log a`` as a graph node (``log 0 = −∞``).
+    """``log x`` as a graph node (``log 0 = −∞``).
 
     >>> tr_log(TRNode.parameter(1.0)).value
     TRScalar(0.0, REAL)
@@ -112,7 +112,7 @@ def tr_log(x: Any) -> TRNode:
 
 
 def tr_exp(x: Any) -> TRNode:
-    """``exp a`` as a graph node.
+    """``exp x`` as a graph node.
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_exp
     >>> x = TRNode.parameter(0.0); y = tr_exp(x); y.backward(); x.gradient
@@ -122,7 +122,7 @@ def tr_exp(x: Any) -> TRNode:
 
 
 def tr_sqrt(x: Any) -> TRNode:
-    """``√a`` as a graph node (derivative ``1/(2√a)``; at 0 it is ``+∞``, a TR value).
+    """``√x`` as a graph node (derivative ``1/(2√x)``; at 0 it is ``+∞``, a TR value).
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_sqrt
     >>> x = TRNode.parameter(0.0); y = tr_sqrt(x); y.backward(); x.gradient
@@ -132,7 +132,7 @@ def tr_sqrt(x: Any) -> TRNode:
 
 
 def tr_relu(x: Any) -> TRNode:
-    """``max(a, 0)`` as a graph node (derivative 1 where a > 0, else 0, as a selection).
+    """``max(x, 0)`` as a graph node (derivative 1 where x > 0, else 0, as a selection).
 
     >>> x = TRNode.parameter(-1.0); y = tr_relu(x); y.backward(); x.gradient
     TRScalar(0.0, REAL)
@@ -141,7 +141,7 @@ def tr_relu(x: Any) -> TRNode:
 
 
 def tr_sin(x: Any) -> TRNode:
-    """``sin a`` as a graph node (derivative ``cos a``).
+    """``sin x`` as a graph node (derivative ``cos x``).
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_sin
     >>> x = TRNode.parameter(0.0); y = tr_sin(x); y.backward(); x.gradient
@@ -151,7 +151,7 @@ def tr_sin(x: Any) -> TRNode:
 
 
 def tr_cos(x: Any) -> TRNode:
-    """``cos a`` as a graph node (derivative ``−sin a``).
+    """``cos x`` as a graph node (derivative ``−sin x``).
 
     >>> x = TRNode.parameter(0.0); y = tr_cos(x); y.backward(); x.gradient
     TRScalar(-0.0, REAL)
@@ -160,7 +160,7 @@ def tr_cos(x: Any) -> TRNode:
 
 
 def tr_tanh(x: Any) -> TRNode:
-    """``tanh a`` as a graph node (derivative ``1 − tanh² a``).
+    """``tanh x`` as a graph node (derivative ``1 − tanh² x``).
 
     >>> x = TRNode.parameter(0.0); y = tr_tanh(x); y.backward(); x.gradient
     TRScalar(1.0, REAL)
