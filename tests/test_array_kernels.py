@@ -237,3 +237,35 @@ def test_relu_sin_cos_tanh_on_trarrays_and_through_tr_functions():
         for i in range(6):  # each element is the scalar op's value, tag included
             want = tr(zp.from_ieee(float(x.codes[i])))
             assert got[i] == want or (got[i].tag is want.tag and want.tag is not zp.TRTag.REAL)
+
+
+# --- float64 pow_int with k < 0: the blocked path ------------------------------------------------
+def test_negative_pow_int_over_several_blocks_equals_scalar():
+    """Float64 ``x**-m`` runs in blocks with a cheap screen per block: exceptional elements
+    (``x**m`` overflowing or subnormal, zeros, NaN, ±∞) in the first, a middle and the last
+    (partial) block, and blocks without any, all equal the scalar kernel bit for bit."""
+    rng = np.random.default_rng(5)
+    n = 2 * VK._POW_BLOCK + 1234
+    x = rng.integers(0, 2**64, n, dtype=np.uint64).view(np.float64)  # every exponent, NaN, ±∞
+    x[VK._POW_BLOCK:2 * VK._POW_BLOCK] = rng.standard_normal(VK._POW_BLOCK) + 3.0  # a quiet block
+    odd = [1e-300, -1e-300, 2.0**-537, 1e300, -3e200, 0.0, -0.0, np.inf, -np.inf, np.nan,
+           5e-324, 2.0**-1022, 2.0**1023,
+           1.3 * 2.0**520, -(2.0**530) * 1.7,       # x**2 overflows, x**-2 is subnormal
+           1.3 * 2.0**-512, -1.9 * 2.0**-512]      # x**2 is subnormal, x**-2 finite
+    for at in (0, VK._POW_BLOCK + 17, n - len(odd)):
+        x[at:at + len(odd)] = odd
+    for k in (-1, -2, -3, -7, -64, -1075):
+        assert_same(VK.pow_int(x, k), [SK.f_pow_int(float(v), k) for v in x])
+    # one exception alone in an otherwise plain block (no NaN, ±∞ or zero next to it)
+    for v in odd[13:]:
+        y = rng.standard_normal(n) + 3.0
+        y[VK._POW_BLOCK + 5] = v
+        assert_same(VK.pow_int(y, -2), [SK.f_pow_int(float(w), -2) for w in y])
+
+
+@pytest.mark.parametrize("x", [np.array(2.0**-537), np.array([[1e300, 2.0], [0.0, 3.0]]).T,
+                               np.arange(12.0).reshape(3, 4)[:, ::2], np.zeros(0)])
+def test_negative_pow_int_keeps_shape_for_0d_strided_and_empty(x):
+    r, bot = VK.pow_int(x, -3)
+    assert r.shape == x.shape and r.dtype == np.float64 and bot is None
+    assert_same((r, None), [SK.f_pow_int(float(v), -3) for v in x.reshape(-1)])

@@ -409,21 +409,44 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
         elif k == 0:
             one = np.ones((), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
             r = np.where(_isfinite(a) & (a != 0), one, np.nan).astype(one.dtype, copy=False)
+        elif a.dtype == np.float64:
+            r = _recip_ipow_f64(a, -k)
         else:
-            p = ipow(a, -k)
             # 1/x^|k|: IEEE division is the TR rule here (1 is neither 0 nor ∞ nor Φ)
-            over = None
-            if a.dtype == np.float64:
-                # x^|k| overflowed (1/x^|k| may be representable) or is subnormal (coarsely
-                # rounded): those elements take the scalar kernel's exponent-apart path
-                tiny = np.abs(p) < _SK.SMALLEST_NORMAL
-                odd = ~_isfinite(p) | (tiny & (p != 0))
-                if odd.any():
-                    over = odd & _isfinite(a)
+            p = ipow(a, -k)
             r = np.divide(1.0, p, out=p) if p is not a else _arr(np.divide(1.0, p))
-            if over is not None and over.any():
-                r[over] = [_SK.recip_ipow_scaled(float(x), -k) for x in a[over]]
     return r, _copy_bot(abot)
+
+
+def _recip_ipow_f64(a: np.ndarray, m: int) -> np.ndarray:
+    """Float64 ``1 / a**m`` (``m ≥ 1``), element for element the scalar kernel's result.
+
+    IEEE division is the TR rule here (1 is neither 0 nor ∞ nor Φ), except where ``a**m``
+    overflowed (``1/a**m`` may still be representable) or is subnormal (coarsely rounded): those
+    elements of finite ``a`` take the scalar kernel's exponent-apart path. Such elements are
+    exactly those whose quotient is 0 or above ``2¹⁰²²`` in magnitude, so each block is first
+    screened with two reductions of ``|1/a**m|`` and pays for the exact test only when one may
+    be present. Computed in blocks of ``_POW_BLOCK`` elements, so the temporaries stay
+    cache-sized: full-size ones cost a page fault per 4 KiB each time the allocator has handed
+    their memory back to the system."""
+    out = np.empty(a.shape, np.float64)
+    src, dst = a.reshape(-1), out.reshape(-1)
+    big = 2.0 ** 1022  # 1/p above it ⇔ p subnormal (or 0)
+    mag = np.empty(min(src.size, _POW_BLOCK), np.float64)
+    for i in range(0, src.size, _POW_BLOCK):
+        x = src[i:i + _POW_BLOCK]
+        p = ipow(x, m)
+        r = np.divide(1.0, p, out=dst[i:i + _POW_BLOCK])
+        g = np.abs(r, out=mag[:r.size])
+        if g.min() > 0.0 and g.max() <= big:  # (False when a NaN is present)
+            continue
+        # |1/p| is 0 (p = ±∞) or above 2¹⁰²² (p subnormal or 0); of those, the ones with a
+        # finite x and p ≠ 0 are the exceptions (x = ±0 or a p that underflowed to 0 gives ±∞)
+        at = np.flatnonzero((g == 0.0) | (g > big))
+        at = at[_isfinite(x[at]) & (p[at] != 0.0)]
+        if at.size:
+            r[at] = [_SK.recip_ipow_scaled(float(v), m) for v in x[at]]
+    return out
 
 
 def _pow_int_f32(a: np.ndarray, k: int) -> np.ndarray:
