@@ -352,7 +352,7 @@ def _encode_codes(codes: np.ndarray, bot: np.ndarray | None) -> tuple[np.ndarray
     realm = _real_mask(codes, bot)
     n = np.where(realm, codes, np.where(codes == -np.inf, -1.0, 1.0)).astype(
         codes.dtype if codes.dtype.kind == "f" else np.float64)
-    d = realm.astype(n.dtype)
+    d = np.asarray(realm).astype(n.dtype)  # (a 0-d input gives 0-d arrays, not a scalar)
     return n, d
 
 
@@ -502,8 +502,8 @@ def _values(x: Any) -> Any:
 # ---- norm, renormalisation, gauge -----------------------------------------------------------------
 def angular_tuple(theta: Any) -> tuple[Any, Any]:
     """The unit-circle tuple ``(cos θ, sin θ)`` of an angle (the ``ANGULAR_UNIT_CIRCLE`` gauge):
-    a scalar node, a batched tensor, a TRScalar/TRArray or a number, differentiable on both
-    tapes. ``θ = π/2`` is the value 0 (``(0, 1)``); ``θ = 0`` is the pole ``(1, 0)``.
+    a scalar node, a batched tensor, a TRScalar/TRArray, a number or a NumPy array (an array
+    gives TRArrays, as :func:`decode` does), differentiable on both tapes. ``θ = π/2`` is the value 0 (``(0, 1)``); ``θ = 0`` is the pole ``(1, 0)``.
 
     >>> from zeroproof.autodiff import TRNode
     >>> th = TRNode.parameter(0.0)
@@ -515,8 +515,13 @@ def angular_tuple(theta: Any) -> tuple[Any, Any]:
     """
     from ..core.ops import tr_cos, tr_sin
 
-    if isinstance(theta, (int, float)) and not isinstance(theta, bool):
+    if isinstance(theta, (int, float, np.integer, np.floating)) and not isinstance(theta, bool):
         theta = _scalar_of(float(theta))
+    elif isinstance(theta, (np.ndarray, list, tuple)):
+        from ..array.trarray import TRArray
+
+        _kind("angular_tuple", theta=theta)
+        theta = TRArray.from_codes(*_codes(theta))  # NaN → Φ, ±inf → ±∞, as decode reads arrays
     return tr_cos(theta), tr_sin(theta)
 
 
@@ -533,12 +538,38 @@ def tuple_norm(N: Any, D: Any) -> Any:
     return float(r) if np.ndim(r) == 0 else r
 
 
+def _detached_norm(N: Any, D: Any) -> Any:
+    """``√(N² + D²)`` of the values of ``N`` and ``D`` (no graph) as a TRArray: the transreal
+    formula (Φ absorbs, ``±∞ → +∞``, ⊥ and wheel mode as the ops define them), except that a
+    REAL tuple whose squares overflow or underflow gets ``hypot(N, D)``, the same norm without
+    the intermediate squares: ``(1e200, 1e200)`` has norm ``1.414e200``, not ``+∞``, and
+    ``(1e-170, 1e-170)`` has ``1.414e-170``, not 0."""
+    from ..array import sqrt as tsqrt
+    from ..array.trarray import TRArray
+
+    n = TRArray.from_codes(*_codes(N))
+    d = TRArray.from_codes(*_codes(D))
+    S = tsqrt(n * n + d * d)
+    s = S.codes
+    dtype = s.dtype
+    # N² + D² is finite and normal (no precision lost) exactly when √ of it lies in this range
+    lo = np.sqrt(np.finfo(dtype).tiny)
+    with np.errstate(all="ignore"):
+        off = np.isfinite(n.codes) & np.isfinite(d.codes) & ~((s >= lo) & (s < np.inf))
+        if off.any():
+            s = np.where(off, np.hypot(n.codes, d.codes, dtype=dtype), s)
+            S = TRArray.from_codes(s, S.bottom)
+    return S
+
+
 def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     """Detached renormalisation: ``S = sg(√(N² + D²)) + gamma``; returns ``(N/S, D/S)``.
 
     The norm of the result is ``‖(N, D)‖ / (‖(N, D)‖ + gamma) ≤ 1``; ``sg`` (stop_gradient)
     means the gradient treats ``S`` as a constant: ``∂(N/S)/∂N = 1/S``, nothing through ``S``.
-    ``gamma ≥ 0`` keeps ``(0, 0)`` finite (``gamma = 0`` turns it into ``0/0 = Φ``).
+    ``gamma ≥ 0`` keeps ``(0, 0)`` finite (``gamma = 0`` turns it into ``0/0 = Φ``). The norm is
+    the transreal ``√(N² + D²)``, computed without overflow or underflow of the squares for
+    REAL tuples (``(1e200, 1e200)`` renormalises to ``(0.7071…, 0.7071…)``).
 
     >>> renormalize(3.0, 4.0, gamma=0.0)
     (0.6, 0.8)
@@ -551,41 +582,34 @@ def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     _check_pair("renormalize", ("N", "D"), N, D)
     gamma = _check_gamma("renormalize", gamma)
     N, D = _policy_gate(N, D)
+    S = _detached_norm(N, D) + gamma  # a value: the gradient sees a constant (stop_gradient)
     if kind in (NODE, TENSOR):
         N, D = _lift(N, kind), _lift(D, kind)
-        S = stop_gradient(_sqrt(N * N + D * D)) + gamma
+        if kind == NODE:
+            S = _scalar_from_arr(S)
         out = (N / S, D / S)
-    else:
+    elif any(_is_trarray(v) or isinstance(v, TRScalar) for v in (N, D)):
         from ..array.trarray import TRArray
 
-        wrap = any(_is_trarray(v) for v in (N, D))
-        if wrap or isinstance(N, TRScalar) or isinstance(D, TRScalar):
-            n = TRArray.from_codes(*_codes(N))
-            d = TRArray.from_codes(*_codes(D))
-            from ..array import sqrt as tsqrt
-
-            S = tsqrt(n * n + d * d) + gamma
-            rn, rd = n / S, d / S
-            if kind == SCALAR:
-                out = (rn[()] if rn.ndim == 0 else rn, rd[()] if rd.ndim == 0 else rd)
-                out = tuple(o if isinstance(o, TRScalar) else _scalar_from_arr(o) for o in out)
-            else:
-                out = (rn, rd)
+        rn = TRArray.from_codes(*_codes(N)) / S
+        rd = TRArray.from_codes(*_codes(D)) / S
+        if kind == SCALAR:
+            out = (_scalar_from_arr(rn), _scalar_from_arr(rd))
         else:
-            n, d = _codes(N)[0], _codes(D)[0]
-            with np.errstate(all="ignore"):
-                S = np.sqrt(n * n + d * d) + gamma
-                rn, rd = n / S, d / S
-            out = (float(rn), float(rd)) if kind == SCALAR else (rn, rd)
+            out = (rn, rd)
+    else:
+        n, d = _codes(N)[0], _codes(D)[0]
+        with np.errstate(all="ignore"):
+            rn, rd = n / S.codes, d / S.codes
+        out = (float(rn), float(rd)) if kind == SCALAR else (rn, rd)
     if logger.isEnabledFor(logging.DEBUG):
         log_tuples(out[0], out[1], label="renormalize")
     return out
 
 
 def _scalar_from_arr(a: Any) -> TRScalar:
-    from ..core.scalar import scalar_from_code
-
-    return scalar_from_code(float(np.asarray(a.codes)))
+    """The TRScalar of a one-element TRArray (⊥ included)."""
+    return a.reshape(())[()]
 
 
 class GaugePolicy(str, enum.Enum):

@@ -199,6 +199,23 @@ def codes(x: Any) -> np.ndarray:
     return np.asarray(_pj._codes(_pj._values(x))[0], dtype=np.float64)
 
 
+def float_dtype(*xs: Any) -> np.dtype:
+    """The floating dtype a loss over ``xs`` computes in: float32 when every array argument is
+    float32 (the batched tape keeps float32), float64 otherwise (numbers, nodes, integers).
+
+    >>> float_dtype(np.zeros(2, np.float32), np.ones(2, np.float32)), float_dtype([1.0], 2)
+    (dtype('float32'), dtype('float64'))
+    """
+    kinds = []
+    for x in xs:
+        if isinstance(x, (np.ndarray, TRArray)) or _pj._is_tensor(x):
+            kinds.append(_pj._codes(_pj._values(x))[0].dtype)
+        else:
+            kinds.append(np.dtype(np.float64))
+    dt = np.result_type(*kinds) if kinds else np.dtype(np.float64)
+    return dt if dt == np.float32 else np.dtype(np.float64)
+
+
 def scalar_const(kind: str, value: Any) -> Any:
     """A zero-gradient constant loss of ``kind`` (e.g. when nothing is selected)."""
     if kind in (_pj.TENSOR,):

@@ -61,7 +61,8 @@ def margin_loss(Q: Any, Y_d: Any, tau_train: Any = 1e-4, rng: Any = None,
         taus = np.broadcast_to(np.asarray(tau, dtype=np.float64), np.shape(finite))
         taus_list: Any = [float(t) for t in np.ravel(taus)] if kind == C.NODES else float(taus)
     else:
-        taus_list = _pj._tape().constant(np.broadcast_to(np.asarray(tau, dtype=np.float64), np.shape(finite)))
+        dt = C.float_dtype(Q)  # float32 Q: tau rounded to float32, as strict_inference compares
+        taus_list = _pj._tape().constant(np.broadcast_to(np.asarray(tau, dtype=dt), np.shape(finite)))
 
     def term(q: Any, t: Any) -> Any:
         h = _pj._relu(t - C.magnitude(q))
@@ -70,6 +71,6 @@ def margin_loss(Q: Any, Y_d: Any, tau_train: Any = 1e-4, rng: Any = None,
     terms = C.elementwise(kind, term, Q, taus_list)
     count = int(np.count_nonzero(finite))
     if reduction == "none":
-        return C.reduce(kind, terms, "none", weights=finite.astype(np.float64))
-    return C.reduce(kind, terms, reduction, weights=finite.astype(np.float64),
+        return C.reduce(kind, terms, "none", weights=finite)
+    return C.reduce(kind, terms, reduction, weights=finite,
                     count=count if reduction == "mean" else None)

@@ -63,7 +63,7 @@ def sign_consistency_loss(P: Any, Q: Any, target_sign: Any, gamma: float = 1e-9,
     elif kind in (_pj.NODE, _pj.SCALAR):
         s_arg = float(s)
     else:
-        s_arg = _pj._tape().constant(np.asarray(s, dtype=np.float64))
+        s_arg = _pj._tape().constant(np.asarray(s, dtype=C.float_dtype(P, Q)))
 
     def term(p: Any, q: Any, sg: Any) -> Any:
         p, q = _pj._policy_gate(p, q)
@@ -71,7 +71,7 @@ def sign_consistency_loss(P: Any, Q: Any, target_sign: Any, gamma: float = 1e-9,
         return _pj._relu(float(margin) - align)
 
     terms = C.elementwise(kind, term, P, Q, s_arg)
-    sel = (s != 0).astype(np.float64)
+    sel = s != 0
     count = int(np.count_nonzero(sel))
     return C.reduce(kind, terms, reduction, weights=sel,
                     count=count if reduction == "mean" else None)

@@ -104,7 +104,7 @@ def _from_kinds(values: np.ndarray, kinds: np.ndarray) -> tuple[np.ndarray, np.n
     fin = kinds == TargetKind.FINITE
     dtype = values.dtype if values.dtype.kind == "f" else np.float64
     y_n = np.where(fin, values, np.where(kinds == TargetKind.NEG_INF, -1.0, 1.0)).astype(dtype)
-    y_d = fin.astype(dtype)
+    y_d = np.asarray(fin).astype(dtype)  # (a 0-d input gives 0-d arrays, not a scalar)
     return y_n, y_d
 
 

@@ -1,0 +1,122 @@
+"""Audit 10: defects found by acceptance tests written from SPEC alone (losses keep float32,
+renormalize without overflow of the squares, angular_tuple on NumPy arrays, 0-d tuples)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import zeroproof as zp
+import zeroproof.array as za
+from zeroproof.autodiff import TRNode
+from zeroproof.autodiff.projective import angular_tuple, decode, encode, renormalize
+from zeroproof.losses import margin_loss, sign_consistency_loss
+from zeroproof.training import lift_targets
+
+F32 = np.float32
+
+
+# ---- float32 stays float32 in the margin and sign-consistency losses -------------------------------
+@pytest.mark.parametrize("tau", [1e-4, (1e-4, 2e-4)])
+def test_margin_loss_keeps_float32(tau):
+    q = np.array([5e-5, 1.0, 2e-5], F32)
+    yd = np.array([1.0, 1.0, 0.0], F32)
+    Q = za.parameter(q)
+    loss = margin_loss(Q, yd, tau_train=tau, rng=0)
+    assert loss.dtype == F32
+    loss.backward()
+    assert Q.gradient.dtype == F32
+    assert margin_loss(q, yd, tau_train=tau, rng=0, reduction="none").dtype == F32
+    # the value is the float32 computation with tau rounded to float32
+    if not isinstance(tau, tuple):
+        want = (F32(tau) - F32(5e-5)) ** 2 / F32(2)
+        assert float(loss.value.codes) == pytest.approx(float(want), rel=1e-6)
+
+
+def test_sign_consistency_loss_keeps_float32():
+    P = za.parameter(np.array([1.0, 1.0], F32))
+    Q = za.parameter(np.array([-0.1, 0.1], F32))
+    loss = sign_consistency_loss(P, Q, np.array([1.0, 1.0], F32))
+    assert loss.dtype == F32
+    loss.backward()
+    assert P.gradient.dtype == F32 and Q.gradient.dtype == F32
+    out = sign_consistency_loss(np.array([1.0, 1.0], F32), np.array([-0.1, 0.1], F32),
+                                np.array([1, 1]), reduction="none")
+    assert out.dtype == F32
+
+
+def test_losses_on_float64_and_mixed_inputs_stay_float64():
+    q64 = np.array([5e-5, 1.0])
+    assert margin_loss(za.parameter(q64), np.array([1.0, 1.0], F32)).dtype == np.float64
+    mixed = sign_consistency_loss(np.array([1.0], F32), np.array([-0.1]), [1], reduction="none")
+    assert mixed.dtype == np.float64
+
+
+# ---- renormalize: the squares never overflow or underflow for REAL tuples --------------------------
+@pytest.mark.parametrize("v, gamma", [(1e200, 1e-9), (1e-170, 0.0), (1.5e154, 0.0), (3e-162, 0.0)])
+def test_renormalize_extreme_real_tuples_keep_their_direction(v, gamma):
+    r = 1 / math.sqrt(2.0)
+    n, d = renormalize(np.array([v, -v]), np.array([v, v]), gamma=gamma)
+    assert n == pytest.approx([r, -r], rel=1e-15) and d == pytest.approx([r, r], rel=1e-15)
+    assert renormalize(v, v, gamma=gamma) == pytest.approx((r, r), rel=1e-15)
+    sn, sd = renormalize(zp.real(v), zp.real(-v), gamma=gamma)
+    assert (float(sn), float(sd)) == pytest.approx((r, -r), rel=1e-15)
+    N, D = TRNode.parameter(v), TRNode.parameter(v)
+    nh, dh = renormalize(N, D, gamma=gamma)
+    assert (float(nh.value), float(dh.value)) == pytest.approx((r, r), rel=1e-15)
+    (nh + dh).backward()  # 1/S each, S = ‖(v, v)‖ + gamma detached
+    assert float(N.gradient) == pytest.approx(1 / (math.hypot(v, v) + gamma), rel=1e-15)
+    T = za.parameter(np.array([v, 3.0])), za.parameter(np.array([v, 4.0]))
+    tn, td = renormalize(*T, gamma=gamma)
+    assert tn.value.to_numpy() == pytest.approx([r, 3 / (5 + gamma)], rel=1e-12)
+    (tn + td).sum().backward()
+    assert T[0].gradient.to_numpy() == pytest.approx(
+        [1 / (math.hypot(v, v) + gamma), 1 / (5 + gamma)], rel=1e-12)
+    # the renormalised tuple still decodes to the same value
+    assert float(decode(sn, sd)) == pytest.approx(-1.0)
+
+
+def test_renormalize_float32_extremes_and_literal_values_elsewhere():
+    f = np.array([3e30, 3.0, 1e-30], F32)
+    n, d = renormalize(f, f, gamma=0.0)
+    assert n.dtype == F32 and np.allclose(n, 1 / np.sqrt(2), rtol=1e-6)
+    # in the normal range the value is exactly the literal formula N / (√(N² + D²) + γ)
+    rng = np.random.default_rng(3)
+    N, D = rng.standard_normal(50) * 10, rng.standard_normal(50)
+    rn, rd = renormalize(N, D)
+    S = np.sqrt(N * N + D * D) + 1e-9
+    assert np.array_equal(rn, N / S) and np.array_equal(rd, D / S)
+
+
+def test_renormalize_non_real_tuples_follow_the_transreal_formula():
+    assert renormalize(zp.pinf(), zp.real(1.0)) == (zp.phi(), zp.real(0.0))   # ∞/∞, 1/∞
+    assert renormalize(zp.pinf(), zp.phi()) == (zp.phi(), zp.phi())            # Φ absorbs
+    assert renormalize(zp.bottom(), zp.real(1.0))[0].tag is zp.TRTag.BOTTOM
+    assert renormalize(zp.real(0.0), zp.real(0.0), gamma=0.0) == (zp.phi(), zp.phi())
+    with zp.wheel_mode():  # ∞² + ∞² = ⊥ in wheel mode
+        assert renormalize(zp.pinf(), zp.pinf())[0].tag is zp.TRTag.BOTTOM
+
+
+# ---- angular_tuple takes NumPy arrays ---------------------------------------------------------------
+def test_angular_tuple_on_numpy_arrays_and_lists():
+    c, s = angular_tuple(np.array([0.0, np.pi / 2, np.inf, np.nan]))
+    assert isinstance(c, za.TRArray) and isinstance(s, za.TRArray)
+    assert c.to_numpy()[:2].tolist() == [1.0, math.cos(math.pi / 2)]
+    assert s.to_numpy()[:2].tolist() == [0.0, 1.0]
+    assert c.tags[2:].tolist() == [zp.TRTag.PHI] * 2
+    c32, _ = angular_tuple(np.array([0.5], F32))
+    assert c32.dtype == F32
+    assert angular_tuple([0.0, 1.0])[1].to_numpy().tolist() == [0.0, math.sin(1.0)]
+    assert angular_tuple(np.float64(0.0)) == (zp.real(1.0), zp.real(0.0))
+    with pytest.raises(TypeError, match="theta"):
+        angular_tuple(np.array(["a"]))
+
+
+# ---- 0-d arrays give 0-d arrays in both parts of a tuple -------------------------------------------
+def test_encode_and_lift_targets_of_a_0d_array():
+    for pair in (encode(np.array(2.0)), lift_targets(np.array(2.0))[:2],
+                 encode(np.array(np.inf)), lift_targets(np.array(-np.inf))[:2]):
+        assert all(isinstance(p, np.ndarray) and p.shape == () for p in pair)
+    assert [float(v) for v in encode(np.array(2.0))] == [2.0, 1.0]
+    assert [float(v) for v in lift_targets(np.array(-np.inf))[:2]] == [-1.0, 0.0]
