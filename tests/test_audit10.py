@@ -120,3 +120,24 @@ def test_encode_and_lift_targets_of_a_0d_array():
         assert all(isinstance(p, np.ndarray) and p.shape == () for p in pair)
     assert [float(v) for v in encode(np.array(2.0))] == [2.0, 1.0]
     assert [float(v) for v in lift_targets(np.array(-np.inf))[:2]] == [-1.0, 0.0]
+
+
+# ---- StrictInferenceMonitor.merge adds in place (and returns self) ----------------------------------
+def test_monitor_merge_in_place_and_merge_all_leaves_inputs():
+    from zeroproof.inference import StrictInferenceMonitor as M
+
+    a = M("x").update(np.array([True, False]), np.array([False, True]))
+    b = M("x").update(np.array([False, False, True]))
+    assert a.merge(b) is a
+    assert (a.n_total, a.n_bottom, a.n_gap, a.n_batches) == (5, 2, 1, 2)
+    assert (b.n_total, b.n_bottom) == (3, 1)
+    c = M("x").update(np.array([True]))
+    total = M.merge_all([a, b, c])
+    assert (total.n_total, total.n_bottom, total.n_batches) == (9, 4, 4)
+    assert (a.n_total, b.n_total, c.n_total) == (5, 3, 1)
+    before = a.to_dict()
+    with pytest.raises(ValueError, match="different bundles"):
+        a.merge(b, M("y"))  # nothing is added when one of them is refused
+    assert a.to_dict() == before
+    with pytest.raises(TypeError, match="StrictInferenceMonitor"):
+        M.merge_all([3])
