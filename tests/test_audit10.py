@@ -141,3 +141,60 @@ def test_monitor_merge_in_place_and_merge_all_leaves_inputs():
     assert a.to_dict() == before
     with pytest.raises(TypeError, match="StrictInferenceMonitor"):
         M.merge_all([3])
+
+
+# ---- tr_prod on nodes: partial products never overflow/underflow when the product is REAL -----------
+def _exact_cofactor(vals, i):
+    from fractions import Fraction
+
+    c = Fraction(1)
+    for j, v in enumerate(vals):
+        if j != i:
+            c *= Fraction(v)
+    try:
+        return float(c)
+    except OverflowError:
+        return math.inf if c > 0 else -math.inf
+
+
+@pytest.mark.parametrize("vals", [
+    [1e200, 1e200, 1e-200],
+    [1e-200, 1e-200, 1e200, 1e200, 3.0],
+    [-1e300, 1e-300, -1e300, 1e-300, 2.0, 1e-10],
+    [2.0**1000, 2.0**1000, 2.0**-1000, 2.0**-999, -0.5],
+])
+def test_tr_prod_gradients_are_the_products_of_the_others(vals):
+    from zeroproof.autodiff import tr_prod
+
+    xs = [TRNode.parameter(v) for v in vals]
+    p = tr_prod(xs)
+    assert p.value == zp.tr_prod([zp.real(v) for v in vals])
+    p.backward()
+    for i, x in enumerate(xs):
+        want = _exact_cofactor(vals, i)
+        if math.isinf(want):
+            assert x.gradient == (zp.pinf() if want > 0 else zp.ninf())
+        else:
+            assert float(x.gradient) == pytest.approx(want, rel=1e-14)
+
+
+def test_tr_prod_random_wide_exponents_against_exact_cofactors():
+    from zeroproof.autodiff import tr_prod
+
+    rng = np.random.default_rng(10)
+    for _ in range(200):
+        n = int(rng.integers(2, 9))
+        e = rng.integers(-500, 500, n)  # |e_i − E/2| ≤ 1000: the chain can stay in range
+        e[-1] -= e.sum() // 2  # (the product itself is mostly in range; when not: masked)
+        vals = [math.ldexp(float(m), int(k)) for m, k in zip(rng.uniform(-2, 2, n), np.clip(e, -1000, 1000))]
+        xs = [TRNode.parameter(v) for v in vals]
+        p = tr_prod(xs)
+        p.backward()
+        if p.tag is not zp.TRTag.REAL:
+            assert all(x.gradient == zp.real(0.0) for x in xs)  # Mask-REAL at the root
+            continue
+        for i, x in enumerate(xs):
+            want = _exact_cofactor(vals, i)
+            if math.isinf(want) or abs(want) < 1e-290:
+                continue  # the exact derivative is out of range: its TR value is ±∞ or ~0
+            assert float(x.gradient) == pytest.approx(want, rel=1e-13), (vals, i)

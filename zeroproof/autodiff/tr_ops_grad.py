@@ -245,8 +245,10 @@ def tr_mean(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
 def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
     """The transreal product of a list of nodes as a node (value of :func:`zeroproof.tr_prod`,
     exactly rounded); recorded as a chain of products, so each entry gets ``g`` times the
-    product of the others (as ``x1 * x2 * …`` would give; a partial product that overflows
-    masks the gradient, as it would there).
+    product of the others. When the product is REAL, the chain multiplies the entries in an
+    order that keeps the partial products in range, forwards and backwards
+    (``[1e200, 1e200, 1e-200]`` gives each entry its true gradient, where ``x1 * x2 * x3``
+    would overflow on the way and mask the first two); a non-REAL product masks every entry.
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_prod
     >>> x = TRNode.parameter(3.0)
@@ -258,12 +260,60 @@ def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
     code = prod_codes([n._v for n in nodes], m)
     if len(kept) < 2:
         return _fan_in(code, kept)
+    if code - code == 0.0:  # a REAL product: every kept entry is REAL
+        kept = _in_range_order(kept)
     top = kept[0]
     last = len(kept) - 1
     for i, x in enumerate(kept[1:], 1):
         v = code if i == last else K.f_mul(top._v, x._v)
         top = _record(v, MUL, top, x, None, top.requires_grad or x.requires_grad)
     return top
+
+
+def _in_range_order(kept: list[TRNode]) -> list[TRNode]:
+    """REAL factors in an order whose partial products stay in range, forwards and backwards.
+
+    The chain's backward pass multiplies ``g`` by the suffix products (``x_n``, ``x_n·x_(n−1)``,
+    …) and then by a prefix product, so both must stay in range for an entry to get the product
+    of the others. With ``e_i = log2|x_i|`` and ``E = Σ e_i``, a prefix has exponent ``S`` and
+    its suffix ``E − S``; both are safe while ``S`` lies in the window
+    ``[max(−1000, E − 1000), min(1000, E + 1000)]``. Each step takes the factor that pulls ``S``
+    back towards ``E/2`` (the most negative one at or above it, the most positive one below) —
+    or, when that one would leave the window and the other extreme would not, the other one.
+    A given order that already stays in the window is kept.
+
+    >>> ns = [TRNode.parameter(v) for v in (1e200, 1e200, 1e-200)]
+    >>> [n.value.value for n in _in_range_order(ns)]
+    [1e+200, 1e-200, 1e+200]
+    """
+    exps = [math.log2(abs(n._v)) if n._v else 0.0 for n in kept]  # (a zero makes the product 0)
+    total = sum(exps)
+    lo_s, hi_s = max(-1000.0, total - 1000.0), min(1000.0, total + 1000.0)
+    run = 0.0
+    for e in exps:
+        run += e
+        if not lo_s <= run <= hi_s:
+            break
+    else:
+        return kept
+    half = total / 2
+    order = sorted(range(len(kept)), key=exps.__getitem__)
+    lo, hi = 0, len(order) - 1
+    out = []
+    run = 0.0
+    while lo <= hi:
+        down, up = run + exps[order[lo]], run + exps[order[hi]]
+        if run >= half:
+            take_up = down < lo_s and up <= hi_s
+        else:
+            take_up = not (up > hi_s and down >= lo_s)
+        if take_up:
+            i, hi = order[hi], hi - 1
+        else:
+            i, lo = order[lo], lo + 1
+        run += exps[i]
+        out.append(kept[i])
+    return out
 
 
 def _extreme(values: Iterable[Any], mode: Any, fname: str, codes_fn: Any) -> TRNode:
