@@ -198,3 +198,48 @@ def test_tr_prod_random_wide_exponents_against_exact_cofactors():
             if math.isinf(want) or abs(want) < 1e-290:
                 continue  # the exact derivative is out of range: its TR value is ±∞ or ~0
             assert float(x.gradient) == pytest.approx(want, rel=1e-13), (vals, i)
+
+
+# ---- order with Fractions is exact, like == (SPEC §2) ------------------------------------------------
+def test_fraction_comparisons_are_exact_and_consistent():
+    from fractions import Fraction as Fr
+
+    x, f = zp.real(0.1), Fr(1, 10)
+    got = (x < f, x == f, x > f, x <= f, x >= f)
+    assert got == (0.1 < f, 0.1 == f, 0.1 > f, 0.1 <= f, 0.1 >= f) == (False, False, True,
+                                                                        False, True)
+    assert zp.real(2.0**60) < Fr(2**60 + 1) and zp.real(2.0**60) < 2**60 + 1
+    assert zp.real(1.0) <= Fr(1) and zp.real(1.0) >= Fr(1) and zp.real(1.0) == Fr(1)
+    assert zp.pinf() > Fr(10**400) and zp.ninf() < Fr(-(10**400))
+    assert not (zp.phi() < Fr(1)) and not (zp.phi() >= Fr(1)) and not (zp.bottom() <= Fr(0))
+    assert hash(zp.real(0.5)) == hash(Fr(1, 2))
+
+
+# ---- a TRArray given to from_numpy / TRArray() keeps its ⊥ ----------------------------------------
+def test_from_numpy_and_trarray_of_a_trarray_keep_bottom():
+    from zeroproof.bridge import from_numpy
+
+    a = za.array([zp.real(1.0), zp.bottom(), zp.pinf(), zp.phi()])
+    values, tags = from_numpy(a)
+    assert tags.tolist() == [0, 4, 1, 3] and values[0] == 1.0 and np.isnan(values[1:]).all()
+    for b in (za.from_numpy(a), za.TRArray(a)):
+        assert b is not a and b.tags.tolist() == [0, 4, 1, 3]
+    f32 = za.TRArray(za.array(np.array([1.0, np.nan], F32)))
+    assert f32.dtype == F32 and f32.tags.tolist() == [0, 3]
+
+
+# ---- operators refuse built-in non-numbers with a message that says what is accepted ---------------
+@pytest.mark.parametrize("other", ["a", None, True, 1j, [1.0], (1.0,)])
+def test_trscalar_operators_name_what_they_accept(other):
+    for op in (lambda: zp.real(1.0) + other, lambda: other * zp.real(1.0),
+               lambda: zp.real(1.0) / other, lambda: other - zp.real(1.0)):
+        with pytest.raises(TypeError, match="real number"):
+            op()
+
+
+@pytest.mark.parametrize("other", ["a", None, 1j])
+def test_trarray_operators_name_what_they_accept(other):
+    with pytest.raises(TypeError, match="real number"):
+        za.array([1.0]) + other
+    with pytest.raises(TypeError, match="real number"):
+        other * za.array([1.0])

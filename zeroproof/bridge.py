@@ -58,12 +58,18 @@ def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(values, tags)`` of a real NumPy array: NaN → Φ, ±inf → ±∞ (values NaN there).
 
     Integer and bool arrays are converted to float64; float32 stays float32; complex, object and
-    string arrays raise ``TypeError``.
+    string arrays raise ``TypeError``. A ``TRArray`` gives copies of its own values and tags
+    (⊥ kept as tag 4, not read back as NaN → Φ).
 
     >>> v, t = from_numpy(np.array([1.0, np.inf, np.nan]))
     >>> t.tolist()
     [0, 1, 3]
     """
+    if type(arr).__name__ == "TRArray":
+        from .array.trarray import TRArray
+
+        if isinstance(arr, TRArray):
+            return np.array(arr.values), np.array(arr.tags)
     a = np.asarray(arr)
     if a.dtype.kind in "iub":
         a = a.astype(np.float64)

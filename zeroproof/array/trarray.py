@@ -79,7 +79,8 @@ class TRArray:
     ``TRArray(values, tags)``: ``values`` a real array (ints become float64; its entries at
     non-REAL positions are ignored), ``tags`` an integer array of :class:`~zeroproof.TRTag` codes
     of the same shape. ``TRArray(values)`` without tags reads ``values`` as IEEE floats
-    (``nan → Φ``, ``±inf → ±∞``), like :meth:`from_numpy`.
+    (``nan → Φ``, ``±inf → ±∞``), like :meth:`from_numpy`; ``TRArray(other_trarray)`` is a
+    copy (⊥ kept).
 
     Arithmetic operators, ``@``, ``abs`` and ``**`` (int exponents) work elementwise with NumPy
     broadcasting against ``TRArray``, ``TRScalar``, real numbers and real NumPy arrays. Real
@@ -99,6 +100,10 @@ class TRArray:
     __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray + TRArray works
 
     def __init__(self, values: Any, tags: Any = None) -> None:
+        if tags is None and isinstance(values, TRArray):  # a copy, ⊥ included
+            c = values.copy()
+            self._codes, self._bottom = c._codes, c._bottom
+            return
         codes = _real_codes(values, "TRArray(values, tags): values")
         if tags is None:
             self._codes = np.array(codes, copy=True)
@@ -142,6 +147,7 @@ class TRArray:
         """Read a real NumPy array as IEEE floats: ``nan → Φ``, ``±inf → ±∞`` (a copy).
 
         Int and bool arrays become float64; complex, object and string arrays raise ``TypeError``.
+        A ``TRArray`` gives a copy of itself (its tags, ⊥ included, are kept).
 
         >>> import numpy as np
         >>> TRArray.from_numpy(np.array([1, 2]))
@@ -149,6 +155,8 @@ class TRArray:
         >>> TRArray.from_numpy(np.array([np.nan, -np.inf], dtype=np.float32))
         TRArray([Φ, −∞], dtype=float32)
         """
+        if isinstance(arr, TRArray):
+            return arr.copy()
         return cls.from_codes(np.array(_real_codes(arr, "from_numpy(arr): arr"), copy=True))
 
     @classmethod
@@ -558,6 +566,11 @@ def _operand(x: Any, opname: str) -> Any:
         )
     if isinstance(x, np.ndarray):
         return _real_codes(x, f"TRArray {opname} operand"), None
+    if isinstance(x, (str, bytes, complex, type(None))):  # no reflected operator will take it
+        raise TypeError(
+            f"TRArray {opname} operand must be a TRArray, a TRScalar, a real number or a real "
+            f"NumPy array, got {type(x).__name__} {x!r:.40}"
+        )
     return NotImplemented
 
 

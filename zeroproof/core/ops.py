@@ -213,10 +213,19 @@ def _operand_ok(x: Any) -> bool:
     return x.__class__ is TRScalar or isinstance(x, TRScalar) or _is_number(x)
 
 
+# built-in types that never take part in TRScalar arithmetic (none has a reflected operator for
+# it): refused with a TypeError that says what is accepted, instead of Python's bare message
+_NEVER_OPERANDS = (str, bytes, bytearray, complex, type(None), bool, list, tuple, dict, set,
+                   frozenset)
+
+
 def _is_foreign_array(x: Any) -> bool:
     """A NumPy array or array-like that does not speak the dispatch protocol (TRArray, TRTensor
-    and TRNode do, and take over through their reflected operators)."""
+    and TRNode do, and take over through their reflected operators), or a built-in value that
+    is never an operand (a str, None, a bool, a complex, a list …)."""
     t = type(x)
+    if t in _NEVER_OPERANDS:
+        return True
     if getattr(t, "__tr_dispatch__", None) is not None:
         return False
     return hasattr(t, "__array__") or hasattr(t, "__array_interface__") or hasattr(x, "shape")
@@ -230,8 +239,8 @@ def _array_operand_error(symbol: str, left: Any, right: Any) -> TypeError:
     other = right if isinstance(left, TRScalar) else left
     head = (f"unsupported operand types for {symbol}: {type(left).__name__!r} and "
             f"{type(right).__name__!r}; ")
-    if isinstance(other, np.generic):
-        # a NumPy scalar that is not a real number (bool_, complex128, str_ …)
+    if isinstance(other, np.generic) or type(other) in _NEVER_OPERANDS:
+        # a NumPy scalar that is not a real number (bool_, complex128, str_ …), a str, None …
         return TypeError(head + "TRScalar arithmetic takes a TRScalar, a TRNode or a real number "
                                 "(int, float, NumPy integer/floating scalar; not bool or complex)")
     return TypeError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -162,15 +163,12 @@ class TRScalar:
 
     # equality and order --------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is int or isinstance(other, np.integer):
-            # exactly, as Python compares a float with an int (so hashes agree with ==):
-            # real(2.0**53) != 2**53 + 1, and no integer equals an infinity
-            return self._tag is REAL and self._value == int(other)  # type: ignore[call-overload]
-        cls = other.__class__
-        if cls is not TRScalar and cls is not float and isinstance(other, numbers.Rational) \
-                and not isinstance(other, (bool, np.bool_)):
-            # a Fraction, exactly too (0.1 != Fraction(1, 10), as in Python; hashes agree)
-            return self._tag is REAL and self._value == other
+        exact = _exact_number(other)
+        if exact is not None:
+            # exactly, as Python compares a float with an int or a Fraction (so hashes agree
+            # with ==): real(2.0**53) != 2**53 + 1, real(0.1) != Fraction(1, 10), and no
+            # integer equals an infinity
+            return self._tag is REAL and self._value == exact
         o = _comparable(other)
         if o is None:
             return NotImplemented
@@ -198,9 +196,11 @@ class TRScalar:
         return None  # Φ, ⊥: unordered
 
     def _cmp(self, other: object, op: Any) -> Any:
-        if other.__class__ is int or isinstance(other, np.integer):
-            a = self._order_key()  # an int is compared exactly (Python's float-int rules)
-            return False if a is None else op(a, int(other))  # type: ignore[call-overload]
+        exact = _exact_number(other)
+        if exact is not None:
+            # an int or a Fraction is compared exactly, as ``==`` does (Python's own rules)
+            a = self._order_key()
+            return False if a is None else _EXACT_OP[op](a, exact)
         o = _comparable(other)
         if o is None:
             return NotImplemented
@@ -268,6 +268,25 @@ def _parse_tag(tag: Any) -> TRTag:
                 from None
     raise TypeError(f"tag must be a TRTag, one of {names} or a code 0–4, got "
                     f"{type(tag).__name__} {tag!r:.40}")
+
+
+def _exact_number(other: object) -> Any:
+    """``other`` as an exact Python number when it is an int, a NumPy integer or another
+    ``numbers.Rational`` (a Fraction) — the numbers ``==`` and the order compare exactly —
+    else None. Bools, floats and TRScalars are not (they take the ``real(number)`` path)."""
+    cls = other.__class__
+    if cls is int:
+        return other
+    if isinstance(other, np.integer):
+        return int(other)
+    if cls is not float and cls is not TRScalar and isinstance(other, numbers.Rational) \
+            and not isinstance(other, (bool, np.bool_)):
+        return other
+    return None
+
+
+_EXACT_OP = {float.__lt__: operator.lt, float.__le__: operator.le, float.__gt__: operator.gt,
+             float.__ge__: operator.ge}
 
 
 def _comparable(other: object) -> "TRScalar | None | bool":
