@@ -473,7 +473,7 @@ def _pow_int_f32(a: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-_POW_BLOCK = 1 << 16  # 512 KiB of float64 (half an L2 here; measured best for float32 and ~best for float64)
+_POW_BLOCK = 1 << 16  # 512 KiB of float64: measured best for float32, within 10 % for float64
 
 
 # --- matrix product -------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ import numpy as np
 from ..core._parse import parse_enum
 from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
 from .tr_node import TRNode, stop_gradient
-from .tr_ops_grad import tr_relu, tr_sqrt
+from .tr_ops_grad import tr_relu
 
 __all__ = [
     "encode", "decode", "decode_masked", "renormalize", "tuple_norm", "GaugePolicy",
@@ -170,14 +170,6 @@ def _check_tau(func: str, tau: Any, name: str = "tau") -> float:
     if not (t >= 0.0) or math.isinf(t):
         raise ValueError(f"{func}: {name} must be a finite number >= 0, got {tau!r}")
     return t
-
-
-def _sqrt(x: Any) -> Any:
-    if isinstance(x, TRNode):
-        return tr_sqrt(x)
-    if _is_tensor(x):
-        return _tape().sqrt(x)
-    return np.sqrt(x)
 
 
 def _relu(x: Any) -> Any:
@@ -503,7 +495,8 @@ def _values(x: Any) -> Any:
 def angular_tuple(theta: Any) -> tuple[Any, Any]:
     """The unit-circle tuple ``(cos θ, sin θ)`` of an angle (the ``ANGULAR_UNIT_CIRCLE`` gauge):
     a scalar node, a batched tensor, a TRScalar/TRArray, a number or a NumPy array (an array
-    gives TRArrays, as :func:`decode` does), differentiable on both tapes. ``θ = π/2`` is the value 0 (``(0, 1)``); ``θ = 0`` is the pole ``(1, 0)``.
+    gives TRArrays, as :func:`decode` does), differentiable on both tapes. ``θ = π/2`` is the
+    value 0 (``(0, 1)``); ``θ = 0`` is the pole ``(1, 0)``.
 
     >>> from zeroproof.autodiff import TRNode
     >>> th = TRNode.parameter(0.0)
