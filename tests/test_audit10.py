@@ -122,23 +122,16 @@ def test_encode_and_lift_targets_of_a_0d_array():
     assert [float(v) for v in lift_targets(np.array(-np.inf))[:2]] == [-1.0, 0.0]
 
 
-# ---- StrictInferenceMonitor.merge adds in place (and returns self) ----------------------------------
-def test_monitor_merge_in_place_and_merge_all_leaves_inputs():
+# ---- StrictInferenceMonitor.merge returns a new monitor and leaves its inputs alone -----------------
+def test_monitor_merge_returns_new_and_leaves_inputs():
     from zeroproof.inference import StrictInferenceMonitor as M
 
     a = M("x").update(np.array([True, False]), np.array([False, True]))
     b = M("x").update(np.array([False, False, True]))
-    assert a.merge(b) is a
-    assert (a.n_total, a.n_bottom, a.n_gap, a.n_batches) == (5, 2, 1, 2)
-    assert (b.n_total, b.n_bottom) == (3, 1)
-    c = M("x").update(np.array([True]))
-    total = M.merge_all([a, b, c])
-    assert (total.n_total, total.n_bottom, total.n_batches) == (9, 4, 4)
-    assert (a.n_total, b.n_total, c.n_total) == (5, 3, 1)
-    before = a.to_dict()
-    with pytest.raises(ValueError, match="different bundles"):
-        a.merge(b, M("y"))  # nothing is added when one of them is refused
-    assert a.to_dict() == before
+    merged = a.merge(b)
+    assert merged is not a and (merged.n_total, merged.n_bottom, merged.n_gap) == (5, 2, 1)
+    assert (a.n_total, b.n_total) == (2, 3)
+    assert M.merge_all([a, b]).rates() == merged.rates()  # a is unchanged, so no double count
     with pytest.raises(TypeError, match="StrictInferenceMonitor"):
         M.merge_all([3])
 

@@ -23,9 +23,9 @@ class StrictInferenceMonitor:
 
     Every row is exactly one of *bottom*, *gap* (not bottom, ``tau_infer <= |Q| < tau_train``)
     or *accepted* (neither). Counts are exact Python integers, so monitors filled on different
-    batches, threads or processes merge exactly: ``a.merge(b)`` adds ``b``'s counts to ``a``,
-    which then equals one monitor fed with the concatenation. ``to_dict``/``from_dict`` carry
-    the counts across processes as JSON. ``update`` and ``merge`` are thread-safe.
+    batches, threads or processes merge exactly: ``a.merge(b)`` equals one monitor fed with the
+    concatenation. ``to_dict``/``from_dict`` carry the counts across processes as JSON.
+    ``update`` is thread-safe.
 
     >>> import numpy as np
     >>> from zeroproof.inference import StrictInferenceMonitor
@@ -126,56 +126,48 @@ class StrictInferenceMonitor:
         }
 
     def merge(self, *others: "StrictInferenceMonitor") -> "StrictInferenceMonitor":
-        """Add the counts of ``others`` (monitors of the same ``bundle_id``) to this monitor, in
-        place, and return ``self`` (as :meth:`update` does), so both ``a.merge(b)`` followed by
-        ``a.rates()`` and ``total = a.merge(b)`` work. The others are not changed; use
-        :meth:`merge_all` for a new monitor that leaves every input as it was. Everything is
-        checked before anything is added.
+        """A new monitor holding the sum of ``self`` and ``others`` (same ``bundle_id``);
+        ``self`` and ``others`` are not changed (``merged = a.merge(b)``, like ``set.union``).
 
         >>> import numpy as np
         >>> from zeroproof.inference import StrictInferenceMonitor
         >>> a = StrictInferenceMonitor("b").update(np.array([True]))
         >>> b = StrictInferenceMonitor("b").update(np.array([False, False]))
-        >>> a.merge(b).rates()["n_total"], a.n_total, b.n_total
-        (3, 3, 2)
+        >>> a.merge(b).rates()["n_total"]
+        3
         """
-        counts = []
-        for m in others:
+        out = StrictInferenceMonitor(self.bundle_id)
+        for m in (self, *others):
             if not isinstance(m, StrictInferenceMonitor):
                 raise TypeError(f"can only merge StrictInferenceMonitor objects, got "
                                 f"{type(m).__name__}")
             if m.bundle_id != self.bundle_id:
                 raise ValueError(f"cannot merge monitors of different bundles: "
                                  f"{self.bundle_id!r} and {m.bundle_id!r}")
-            with m._lock:  # a snapshot of each (``a.merge(a)`` adds a's counts once more)
-                counts.append((m.n_total, m.n_bottom, m.n_gap, m.n_batches))
-        with self._lock:
-            for total, bottom, gap, batches in counts:
-                self.n_total += total
-                self.n_bottom += bottom
-                self.n_gap += gap
-                self.n_batches += batches
-        return self
+            with m._lock:
+                out.n_total += m.n_total
+                out.n_bottom += m.n_bottom
+                out.n_gap += m.n_gap
+                out.n_batches += m.n_batches
+        return out
 
     @classmethod
     def merge_all(cls, monitors: Iterable["StrictInferenceMonitor"]) -> "StrictInferenceMonitor":
-        """A new monitor holding the sum of a non-empty iterable of monitors of one bundle (the
-        inputs are not changed).
+        """Merge a non-empty iterable of monitors of one bundle.
 
         >>> import numpy as np
         >>> from zeroproof.inference import StrictInferenceMonitor
         >>> ms = [StrictInferenceMonitor("b").update(np.array([i == 0])) for i in range(3)]
-        >>> StrictInferenceMonitor.merge_all(ms).n_bottom, ms[0].n_total
-        (1, 1)
+        >>> StrictInferenceMonitor.merge_all(ms).n_bottom
+        1
         """
         ms = list(monitors)
         if not ms:
             raise ValueError("monitors must contain at least one StrictInferenceMonitor, got none")
-        first = ms[0]
-        if not isinstance(first, StrictInferenceMonitor):
+        if not isinstance(ms[0], StrictInferenceMonitor):
             raise TypeError(f"can only merge StrictInferenceMonitor objects, got "
-                            f"{type(first).__name__}")
-        return cls(first.bundle_id).merge(*ms)
+                            f"{type(ms[0]).__name__}")
+        return ms[0].merge(*ms[1:])
 
     def reset(self) -> None:
         """Forget all counts (the bundle id stays)."""
