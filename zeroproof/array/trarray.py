@@ -21,7 +21,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from ..core.ops import check_int_exponent
+from ..core.ops import _NEVER_OPERANDS, check_int_exponent
 from ..core.reductions import ReductionMode
 from ..core.scalar import (
     BOTTOM_CODE, REAL, TRScalar, TRTag, _check_real, _is_number, bottom as _bottom,
@@ -566,7 +566,7 @@ def _operand(x: Any, opname: str) -> Any:
         )
     if isinstance(x, np.ndarray):
         return _real_codes(x, f"TRArray {opname} operand"), None
-    if isinstance(x, (str, bytes, complex, type(None))):  # no reflected operator will take it
+    if type(x) in _NEVER_OPERANDS:  # built-ins no reflected operator will take (as TRScalar's)
         raise TypeError(
             f"TRArray {opname} operand must be a TRArray, a TRScalar, a real number or a real "
             f"NumPy array, got {type(x).__name__} {x!r:.40}"
