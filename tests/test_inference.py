@@ -208,6 +208,9 @@ def test_threads_argument_is_checked():
             strict_inference(P, Q, threads=bad)
 
 
+# Python 3.12+ warns on every fork() of a process that has threads; forking after the decoder's
+# threads ran is exactly what this test checks, so the warning is expected here.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_decoder_works_in_a_forked_child_after_parallel_use():
     # The worker pool does not survive fork(); the child must start its own, not hang.
     import multiprocessing as mp

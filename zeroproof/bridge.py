@@ -14,6 +14,7 @@ import numpy as np
 from .core.scalar import (
     TRScalar, TRTag, _check_real, _is_number, scalar_from_code,
 )
+from .core._parse import short_repr
 
 __all__ = ["from_ieee", "to_ieee", "from_numpy", "to_numpy"]
 
@@ -31,7 +32,7 @@ def from_ieee(x: float) -> TRScalar:
     if isinstance(x, (bool, np.bool_)) or not _is_number(x):
         raise TypeError(
             f"from_ieee(x): x must be a real number (int, float or NumPy real scalar), got "
-            f"{type(x).__name__} {x!r:.60}"
+            f"{type(x).__name__} {short_repr(x, 60)}"
         )
     try:
         f = float(x)
@@ -51,7 +52,7 @@ def to_ieee(x: TRScalar) -> float:
         return float(x)
     if _is_number(x):
         return float(_check_real(x, "to_ieee(x): x"))
-    raise TypeError(f"to_ieee(x): x must be a TRScalar, got {type(x).__name__} {x!r:.60}")
+    raise TypeError(f"to_ieee(x): x must be a TRScalar, got {type(x).__name__} {short_repr(x, 60)}")
 
 
 def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +115,7 @@ def to_numpy(values: Any, tags: Any = None) -> np.ndarray:
         except TypeError:
             raise TypeError(f"to_numpy(values): values must be a TRArray, a TRScalar, a sequence "
                             f"of TRScalars or a (values, tags) pair, got {type(values).__name__} "
-                            f"{values!r:.60}") from None
+                            f"{short_repr(values, 60)}") from None
         return np.array([float(to_ieee(v)) for v in items], dtype=np.float64)
     v = np.asarray(values)
     t = np.asarray(tags)

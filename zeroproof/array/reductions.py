@@ -34,6 +34,7 @@ from ..core import reductions as _core
 from ..core.reductions import ReductionMode
 from ..core.scalar import BOTTOM_CODE
 from ..core.wheel import WHEEL
+from ..core._parse import short_repr
 
 __all__ = ["reduce_codes", "exact_sum_lanes", "REDUCTIONS"]
 
@@ -61,7 +62,7 @@ def _axes(axis: Any, nd: int, shape: tuple) -> tuple[int, ...]:
     for a in items:
         if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
             raise TypeError(f"axis must be None, an int or a tuple of ints, got "
-                            f"{type(axis).__name__} {axis!r:.40}")
+                            f"{type(axis).__name__} {short_repr(axis, 40)}")
         if not -nd <= a < nd:
             raise ValueError(f"axis={axis} is out of bounds for an array of shape {shape}")
         out.append(int(a) % nd)

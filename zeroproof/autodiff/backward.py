@@ -28,6 +28,7 @@ from .ops_table import (
 from .rules import bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code, finite_src, inputs_of, next_pending
+from ..core._parse import short_repr
 
 __all__ = ["backward_pass", "topological_sort", "grad", "compute_input_gradients", "rule_table",
            "rule_tables_with_split"]
@@ -70,7 +71,7 @@ def topological_sort(root: TRNode, sources: Iterable[TRNode] = ()) -> list[TRNod
     """
     if not isinstance(root, TRNode):
         raise TypeError(f"topological_sort(root): root must be a TRNode, got "
-                        f"{type(root).__name__} {root!r:.60}")
+                        f"{type(root).__name__} {short_repr(root, 60)}")
     return _dfs_order(root, set(_node_list("topological_sort", "sources", sources)))
 
 
@@ -82,11 +83,11 @@ def _node_list(func: str, name: str, nodes: Any) -> list[TRNode]:
         out = list(nodes)
     except TypeError:
         raise TypeError(f"{func}({name}): {name} must be a TRNode or a sequence of TRNodes, got "
-                        f"{type(nodes).__name__} {nodes!r:.60}") from None
+                        f"{type(nodes).__name__} {short_repr(nodes, 60)}") from None
     for i, n in enumerate(out):
         if not isinstance(n, TRNode):
             raise TypeError(f"{func}({name}): {name}[{i}] must be a TRNode, got "
-                            f"{type(n).__name__} {n!r:.60}")
+                            f"{type(n).__name__} {short_repr(n, 60)}")
     return out
 
 
@@ -110,7 +111,7 @@ def compute_input_gradients(node: TRNode, grad_output: Any = None) -> tuple[Any,
     """
     if not isinstance(node, TRNode):
         raise TypeError(f"compute_input_gradients(node): node must be a TRNode, got "
-                        f"{type(node).__name__} {node!r:.60}")
+                        f"{type(node).__name__} {short_repr(node, 60)}")
     recorded = inputs_of(node)
     if not recorded:
         return ()

@@ -6,7 +6,7 @@ import numbers
 from typing import Any, Callable, NamedTuple, Sequence
 
 from ..core import kernels as K
-from ..core._parse import check_bool, check_real
+from ..core._parse import check_bool, check_real, short_repr
 from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
 from .backward import grad
 from .grad_mode import MODE, GradientMode
@@ -199,7 +199,7 @@ class GradientCheckResult(_CheckFields):
                 ) -> "GradientCheckResult":
         if not isinstance(reason, str):
             raise TypeError(f"GradientCheckResult(reason): reason must be a str, got "
-                            f"{type(reason).__name__} {reason!r:.40}")
+                            f"{type(reason).__name__} {short_repr(reason, 40)}")
         self = super().__new__(cls, analytical, numerical, rel_error)
         self.passed = check_bool("GradientCheckResult(passed): passed", passed)
         self.reason = reason
@@ -267,10 +267,10 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     """
     if not callable(func):
         raise TypeError(f"func must be callable (a function of the argument(s) returning a scalar "
-                        f"TRNode), got {type(func).__name__} {func!r:.40}")
+                        f"TRNode), got {type(func).__name__} {short_repr(func, 40)}")
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a finite real number > 0, got {type(eps).__name__} "
-                        f"{eps!r:.40}")
+                        f"{short_repr(eps, 40)}")
     if not (eps > 0 and math.isfinite(eps)):
         raise ValueError(f"eps must be a finite real number > 0, got {eps!r}")
     eps = float(eps)
@@ -279,7 +279,7 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     args = list(x) if isinstance(x, (tuple, list)) else [x]
     if isinstance(argnum, bool) or not isinstance(argnum, numbers.Integral):
         raise TypeError(f"argnum must be an int (the position of the argument to check), got "
-                        f"{type(argnum).__name__} {argnum!r:.40}")
+                        f"{type(argnum).__name__} {short_repr(argnum, 40)}")
     if not -len(args) <= argnum < len(args):
         raise ValueError(f"argnum={argnum!r} is out of range for {len(args)} argument(s)")
     argnum = int(argnum)

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
 
-from ..core._parse import parse_enum
+from ..core._parse import parse_enum, short_repr
 
 __all__ = [
     "GradientMode", "GradientModeConfig", "gradient_mode", "use_mask_real", "use_saturating",
@@ -56,7 +56,8 @@ def check_bound(bound: object, argname: str = "saturation_bound") -> float:
                 raise TypeError
         except TypeError:
             raise TypeError(
-                f"{argname} must be a positive real number, got {type(bound).__name__} {bound!r:.40}"
+                f"{argname} must be a positive real number, got {type(bound).__name__} "
+                f"{short_repr(bound, 40)}"
             ) from None
     b = float(bound)  # type: ignore[arg-type]
     if not (b > 0.0) or math.isinf(b):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Iterator, Sequence
 
-from ..core._parse import check_bool
+from ..core._parse import check_bool, short_repr
 from .backward import _node_list, grad
 from .tr_node import TRNode, _leaf_code
 
@@ -113,7 +113,7 @@ class TRGradientTape:
             )
         if not isinstance(target, TRNode):
             raise TypeError(f"gradient(target): target must be a TRNode, got "
-                            f"{type(target).__name__} {target!r:.60}")
+                            f"{type(target).__name__} {short_repr(target, 60)}")
         single = isinstance(sources, TRNode)
         srcs = _node_list("gradient", "sources", sources)
         if output_gradient is not None and not isinstance(output_gradient, TRNode):
@@ -122,7 +122,8 @@ class TRGradientTape:
             except TypeError:
                 raise TypeError(f"gradient(output_gradient): output_gradient must be a TRNode, "
                                 f"TRScalar or real number (int, float) or None, got "
-                                f"{type(output_gradient).__name__} {output_gradient!r:.60}"
+                                f"{type(output_gradient).__name__} "
+                                f"{short_repr(output_gradient, 60)}"
                                 ) from None
         out = grad(target, srcs, grad_output=output_gradient)
         self._used = True  # only a call that produced gradients uses the tape up

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..core._parse import parse_enum
+from ..core._parse import parse_enum, short_repr
 from .grad_mode import BOUND, MODE, GradientMode, check_bound
 
 __all__ = [
@@ -52,7 +52,8 @@ _MAX_SCHEDULES = 16  # schedules with recorded poles kept per context (the most 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
     v = float(value)
     ok = (v >= 0.0 if allow_zero else v > 0.0) and math.isfinite(v)
     if not ok:
@@ -67,7 +68,8 @@ def _epochs(name: str, value: int) -> int:
         hint = ""
         if isinstance(value, (float, np.floating)):
             hint = "; epochs are whole numbers ≥ 0, a float is not accepted even when integral"
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.40}{hint}")
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}{hint}")
     if value < 0:
         raise ValueError(f"{name} must be ≥ 0, got {value}")
     return int(value)
@@ -75,7 +77,8 @@ def _epochs(name: str, value: int) -> int:
 
 def _flag(name: str, value: bool) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r:.40}")
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
     return bool(value)
 
 
@@ -211,14 +214,15 @@ class HybridGradientSchedule:
         epoch = _epochs("epoch", epoch)
         if isinstance(poles, (str, bytes)) or not hasattr(poles, "__iter__"):
             raise TypeError(f"poles must be a sequence of real numbers (pole locations), got "
-                            f"{type(poles).__name__} {poles!r:.40}")
+                            f"{type(poles).__name__} {short_repr(poles, 40)}")
         vals = []
         for p in poles:
             if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-                raise TypeError(f"poles must hold real numbers, got {type(p).__name__} {p!r:.40}")
+                raise TypeError(f"poles must hold real numbers, got {type(p).__name__} "
+                                f"{short_repr(p, 40)}")
             vals.append(float(p))
         if any(not math.isfinite(p) for p in vals):
-            raise ValueError(f"poles must be finite numbers, got {list(poles)!r:.80}")
+            raise ValueError(f"poles must be finite numbers, got {short_repr(list(poles), 80)}")
         # kept in a ContextVar, like every other piece of schedule state: a schedule shared by
         # two threads (or asyncio tasks) never steers the other's exploration
         entries = tuple(e for e in _POLES.get() if e[0] is not self)[-(_MAX_SCHEDULES - 1):]
@@ -290,7 +294,8 @@ def create_default_schedule(aggressive: bool = False, warmup_epochs: int = 0,
     """
     for name, flag in (("aggressive", aggressive), ("force_exploration", force_exploration)):
         if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r:.40}")
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__} "
+                            f"{short_repr(flag, 40)}")
     if aggressive:
         return HybridGradientSchedule(
             warmup_epochs=warmup_epochs, delta_init=1e-1, delta_final=1e-8, saturating_bound=0.1,
@@ -645,7 +650,7 @@ class HybridGradientContext:
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
                 raise TypeError(f"should_use_saturating: {name} must be a real number"
                                 f"{' or None' if name == 'x_value' else ''}, got "
-                                f"{type(v).__name__} {v!r:.40}")
+                                f"{type(v).__name__} {short_repr(v, 40)}")
         d = HybridGradientContext.decider()
         if d is None:
             return False
@@ -666,8 +671,18 @@ class HybridGradientContext:
 
     @staticmethod
     def reset_statistics() -> None:
-        """Forget every statistic of this thread/task."""
-        _STATS.set(HybridStatistics())
+        """Forget every statistic of this thread/task. Inside ``schedule.apply(epoch)`` (or after
+        ``update_epoch(epoch)``) ``current_epoch`` stays that epoch; the counters start at 0.
+
+        >>> from zeroproof.autodiff import HybridGradientContext, HybridGradientSchedule
+        >>> with HybridGradientSchedule().apply(3):
+        ...     HybridGradientContext.reset_statistics()
+        ...     HybridGradientContext.get_statistics()["current_epoch"]
+        3
+        """
+        s = HybridGradientContext._stats()
+        s.restore(HybridStatistics().snapshot())  # in place: an enclosing block keeps this object
+        s.current_epoch = _EPOCH.get()
 
     @staticmethod
     def reset_epoch_statistics() -> None:

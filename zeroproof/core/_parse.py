@@ -23,7 +23,8 @@ def parse_enum(cls: type[E], value: Any, argname: str = "mode") -> E:
         return value
     accepted = f"one of {[m.value for m in cls]} (or a member of {cls.__name__})"
     if not isinstance(value, str):
-        raise TypeError(f"{argname} must be {accepted}, got {type(value).__name__} {value!r:.40}")
+        raise TypeError(f"{argname} must be {accepted}, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
     key = value.strip().lower().replace("_", "-")
     for m in cls:
         if key in (str(m.value).lower().replace("_", "-"), m.name.lower().replace("_", "-")):
@@ -42,7 +43,8 @@ def check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> 
         return None
     accepted = f"an int >= {minimum}" + (" or None" if allow_none else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.40}")
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
     if value < minimum:
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
     return int(value)
@@ -57,7 +59,7 @@ def check_bool(name: str, value: Any) -> bool:
     """
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} "
-                        f"{value!r:.40}")
+                        f"{short_repr(value, 40)}")
     return bool(value)
 
 
@@ -72,7 +74,8 @@ def check_seed(name: str, value: Any) -> Any:
         return value
     accepted = "None, a non-negative int or a numpy.random.Generator"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.40}")
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
     if value < 0:
         raise ValueError(f"{name} must be {accepted}, got {value}")
     return int(value)
@@ -86,8 +89,35 @@ def check_real(name: str, value: Any, accepted: str, ok: Any) -> float:
     2.0
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.40}")
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
     v = float(value)
     if v != v or not ok(v):
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
     return v
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for an error message, at most about ``limit`` characters and marked where
+    cut: an int too long to show says how many digits it has (so ``10**400`` is never shown as a
+    number that fits), anything else ends with ``…``.
+
+    >>> short_repr(10**400)
+    '<int of 401 digits>'
+    >>> short_repr("x" * 50, 10)
+    "'xxxxxxxx…"
+    >>> short_repr(1.5)
+    '1.5'
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        sign = "negative " if value < 0 else ""
+        try:
+            digits = str(len(str(abs(value))))
+        except ValueError:  # beyond Python's int-to-str digit limit
+            digits = f"about {int(abs(value).bit_length() * 0.30103) + 1}"
+        return f"<{sign}int of {digits} digits>"
+    try:
+        r = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        r = object.__repr__(value)
+    return r if len(r) <= limit else r[: max(1, limit - 1)] + "…"

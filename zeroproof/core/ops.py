@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from . import kernels as K
+from ._parse import short_repr
 from .scalar import _CODE_OF_TAG, REAL, TRScalar, _check_real, _is_number, scalar_from_code
 
 __all__ = [
@@ -37,7 +38,7 @@ def to_code(x: Any, argname: str) -> float:
         return x._value if x._tag is REAL else _CODE_OF_TAG[x._tag]
     raise TypeError(
         f"{argname} must be a TRScalar or a real number (int, float), got "
-        f"{type(x).__name__} {x!r:.60}"
+        f"{type(x).__name__} {short_repr(x, 60)}"
         + ("; for arrays use zeroproof.array.TRArray" if hasattr(x, "shape") else "")
     )
 
@@ -202,7 +203,7 @@ def check_int_exponent(k: Any) -> int:
         if isinstance(k, np.integer) and not isinstance(k, np.bool_):
             return int(k)
         raise TypeError(
-            f"exponent k must be an int, got {type(k).__name__} {k!r:.40}; "
+            f"exponent k must be an int, got {type(k).__name__} {short_repr(k, 40)}; "
             "tr_pow_int takes integer exponents only (use tr_exp(k * tr_log(x)) for real powers)"
         )
     return int(k)

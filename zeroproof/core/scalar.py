@@ -15,6 +15,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from ._parse import short_repr
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -108,7 +109,8 @@ class TRScalar:
         else:
             if value is not None and not (isinstance(value, float) and value != value):
                 raise ValueError(f"TRScalar(value, tag): a {tag.name} value has no value, got "
-                                 f"value={value!r:.40}; omit it (TRScalar(tag=TRTag.{tag.name}))")
+                                 f"value={short_repr(value, 40)}; omit it "
+                                 f"(TRScalar(tag=TRTag.{tag.name}))")
             self._value = _NAN
         self._tag = tag
 
@@ -267,7 +269,7 @@ def _parse_tag(tag: Any) -> TRTag:
             raise ValueError(f"tag must be a TRTag, one of {names} or a code 0–4, got {tag!r}") \
                 from None
     raise TypeError(f"tag must be a TRTag, one of {names} or a code 0–4, got "
-                    f"{type(tag).__name__} {tag!r:.40}")
+                    f"{type(tag).__name__} {short_repr(tag, 40)}")
 
 
 def _exact_number(other: object) -> Any:
@@ -310,13 +312,13 @@ def _check_real(x: object, argname: str) -> float:
     if not _is_number(x):
         raise TypeError(
             f"{argname} must be a real number (int, float or NumPy real scalar), "
-            f"got {type(x).__name__} {x!r:.60}"
+            f"got {type(x).__name__} {short_repr(x, 60)}"
         )
     try:
         f = float(x)  # type: ignore[arg-type]
     except OverflowError:
         raise ValueError(
-            f"{argname}={x!r:.40} does not fit in a float64; use from_ieee(float('inf')) "
+            f"{argname}={short_repr(x, 40)} does not fit in a float64; use from_ieee(float('inf')) "
             "or pinf()/ninf() for infinities"
         ) from None
     if f - f != 0.0:
@@ -444,7 +446,8 @@ def tag_of_code(c: float) -> TRTag:
 def _tag(x: object) -> TRTag:
     t = getattr(x, "tag", None)
     if not isinstance(t, TRTag):
-        raise TypeError(f"expected a TRScalar or TRNode, got {type(x).__name__} {x!r:.60}")
+        raise TypeError(f"expected a TRScalar or TRNode, got {type(x).__name__} "
+                        f"{short_repr(x, 60)}")
     return t
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from .mode import InferenceConfig, _as_real_array, _resolve_config, strict_inference
 from .wrapper import model_pq
-from ..core._parse import check_real
+from ..core._parse import check_real, short_repr
 from .registry import (
     BundleModel, model_class_path, register_model, registered_models, registered_name,
     resolve_model_class,
@@ -289,7 +289,7 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     if bundle_id is not None:  # checked before anything is written
         if not isinstance(bundle_id, str):
             raise TypeError(f"bundle_id must be a non-empty str or None, got "
-                            f"{type(bundle_id).__name__} {bundle_id!r:.60}")
+                            f"{type(bundle_id).__name__} {short_repr(bundle_id, 60)}")
         if not bundle_id.strip():
             raise ValueError(f"bundle_id must be a non-empty str or None, got {bundle_id!r}")
     out = _check_path(path)
@@ -399,14 +399,14 @@ def _field(meta: dict[str, Any], key: str, types: Any, what: str) -> Any:
     v = meta[key]
     if isinstance(v, bool) or not isinstance(v, types):
         raise BundleValidationError("metadata_field", f"metadata.json field {key!r} must be "
-                                    f"{what}, got {v!r:.80}", METADATA)
+                                    f"{what}, got {short_repr(v, 80)}", METADATA)
     return v
 
 
 def _check_path(path: Any, argname: str = "path") -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{argname} must be a str or os.PathLike (a bundle directory), got "
-                        f"{type(path).__name__} {path!r:.60}")
+                        f"{type(path).__name__} {short_repr(path, 60)}")
     return Path(path)
 
 
@@ -478,10 +478,10 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
                      ("input_dtype", str), ("file", str), ("n_bottom", int), ("n_gap", int)):
         if not isinstance(ref.get(key), typ) or isinstance(ref.get(key), bool):
             raise BundleValidationError("metadata_field", f"reference.{key} is missing or has the "
-                                        f"wrong type: {ref.get(key)!r:.60}", METADATA)
+                                        f"wrong type: {short_repr(ref.get(key), 60)}", METADATA)
     if ref["file"] != REFERENCE:
         raise BundleValidationError("metadata_field", f"reference.file must be {REFERENCE!r}, got "
-                                    f"{ref['file']!r:.60}", METADATA)
+                                    f"{short_repr(ref['file'], 60)}", METADATA)
     if not 0 <= ref["rtol"] < 1:
         raise BundleValidationError("metadata_field", f"reference.rtol must be in [0, 1) (as "
                                     f"export_bundle requires), got {ref['rtol']!r}", METADATA)

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 import numpy as np
+from ..core._parse import short_repr
 
 __all__ = [
     "InferenceConfig",
@@ -106,7 +107,7 @@ def _resolve_threads(threads: Any, n: int) -> int:
         return max(1, min(_available_cpus(), _MAX_AUTO_THREADS, n // _BLOCK))
     if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, numbers.Integral):
         raise TypeError(f"threads must be a positive int or None (automatic), got "
-                        f"{type(threads).__name__} {threads!r:.60}")
+                        f"{type(threads).__name__} {short_repr(threads, 60)}")
     if threads < 1:
         raise ValueError(f"threads must be a positive int or None (automatic), got {threads}")
     return int(max(1, min(threads, -(-n // _BLOCK))))
@@ -120,11 +121,13 @@ def _check_threshold(name: str, value: Any, *, allow_none: bool) -> Optional[flo
         raise TypeError(f"{name} must be a finite real number >= 0, got None")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         accepted = "a finite real number >= 0" + (" or None" if allow_none else "")
-        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r:.60}")
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
+                        f"{short_repr(value, 60)}")
     try:
         f = float(value)
     except OverflowError:  # an int beyond the float range
-        raise ValueError(f"{name} must be a finite real number >= 0, got {value!r:.40} (beyond "
+        raise ValueError(f"{name} must be a finite real number >= 0, got "
+                         f"{short_repr(value, 40)} (beyond "
                          f"the float range)") from None
     if math.isnan(f):
         raise ValueError(f"{name} must be a finite real number >= 0, got NaN")
@@ -446,11 +449,12 @@ def safe_sentinel(decoded: Any, mask: Any, sentinel: float = float("nan")) -> np
     _check_same_shape(d, m, "decoded", "mask")
     if isinstance(sentinel, (bool, np.bool_)) or not isinstance(sentinel, numbers.Real):
         raise TypeError(f"sentinel must be a real number (NaN allowed), got "
-                        f"{type(sentinel).__name__} {sentinel!r:.60}")
+                        f"{type(sentinel).__name__} {short_repr(sentinel, 60)}")
     try:
         s = float(sentinel)
     except OverflowError:
-        raise ValueError(f"sentinel={sentinel!r:.40} is beyond the float range; use a value "
+        raise ValueError(f"sentinel={short_repr(sentinel, 40)} is beyond the float range; use a "
+                         f"value "
                          f"within the range of decoded's dtype, NaN or ±inf") from None
     with np.errstate(over="ignore", under="ignore"):
         cast = d.dtype.type(s)

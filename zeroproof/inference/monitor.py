@@ -6,7 +6,7 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from ..core._parse import check_real
+from ..core._parse import check_real, short_repr
 
 __all__ = ["StrictInferenceMonitor"]
 
@@ -40,7 +40,7 @@ class StrictInferenceMonitor:
     def __init__(self, bundle_id: str) -> None:
         if not isinstance(bundle_id, str):
             raise TypeError(f"bundle_id must be a non-empty str, got {type(bundle_id).__name__} "
-                            f"{bundle_id!r:.60}")
+                            f"{short_repr(bundle_id, 60)}")
         if not bundle_id.strip():
             raise ValueError(f"bundle_id must be a non-empty str, got {bundle_id!r}")
         self.bundle_id = bundle_id

@@ -22,6 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .registry import register_model
+from ..core._parse import short_repr
 
 __all__ = ["PolynomialRationalHead", "monomial_exponents"]
 
@@ -42,7 +43,7 @@ def monomial_exponents(n_vars: int, degree: int) -> list[tuple[int, ...]]:
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} "
-                        f"{value!r:.40}")
+                        f"{short_repr(value, 40)}")
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
     return int(value)

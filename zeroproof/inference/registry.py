@@ -19,6 +19,7 @@ import importlib
 from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+from ..core._parse import short_repr
 
 __all__ = ["BundleModel", "register_model", "registered_models", "resolve_model_class",
            "model_class_path"]
@@ -100,7 +101,8 @@ def register_model(name: str) -> Callable[[T], T]:
     True
     """
     if not isinstance(name, str) or not name.strip():
-        raise TypeError(f"register_model(name): name must be a non-empty str, got {name!r:.60}")
+        raise TypeError(f"register_model(name): name must be a non-empty str, got "
+                        f"{short_repr(name, 60)}")
 
     def decorate(cls: T) -> T:
         if not isinstance(cls, type):

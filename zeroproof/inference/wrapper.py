@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .mode import InferenceConfig, _resolve_config, strict_inference
+from ..core._parse import short_repr
 
 __all__ = ["SCMInferenceWrapper"]
 
@@ -49,7 +50,8 @@ class SCMInferenceWrapper:
         True
         """
         if not isinstance(mode, bool):
-            raise TypeError(f"mode must be a bool, got {type(mode).__name__} {mode!r:.40}")
+            raise TypeError(f"mode must be a bool, got {type(mode).__name__} "
+                            f"{short_repr(mode, 40)}")
         object.__setattr__(self, "training", mode)
         inner = getattr(self.model, "train", None)
         if callable(inner):

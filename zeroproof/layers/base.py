@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..core._parse import check_bool, check_int, check_seed
+from ..core._parse import check_bool, check_int, check_seed, short_repr
 
 from ..array.tape import TRTensor, as_tensor, relu
 
@@ -101,7 +101,8 @@ class Module:
     def train(self, mode: bool = True) -> "Module":
         """Set training mode on this module and every sub-module; returns self."""
         if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"mode must be a bool, got {type(mode).__name__} {mode!r:.40}")
+            raise TypeError(f"mode must be a bool, got {type(mode).__name__} "
+                            f"{short_repr(mode, 40)}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -171,7 +172,8 @@ def _float_dtype(dtype: Any) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dtype!r:.40}") from None
+        raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got "
+                        f"{short_repr(dtype, 40)}") from None
     if dt not in (np.float64, np.float32):
         raise TypeError(f"dtype must be numpy.float64 or numpy.float32, got {dt}")
     return dt

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, check_real
+from ..core._parse import check_int, check_real, short_repr
 
 from ..array.tape import TRTensor, as_tensor
 from ..inference.reference_models import monomial_exponents
@@ -48,7 +48,8 @@ _int = check_int
 
 def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r:.40}")
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
     return bool(value)
 
 

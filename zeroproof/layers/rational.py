@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core._parse import check_int, check_real
+from ..core._parse import check_int, check_real, short_repr
 
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
@@ -52,7 +52,8 @@ def _check_domain(domain: Any) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in domain)
     except (TypeError, ValueError):
-        raise TypeError(f"domain must be a pair (lo, hi) of finite numbers, got {domain!r:.60}") from None
+        raise TypeError(f"domain must be a pair (lo, hi) of finite numbers, got "
+                        f"{short_repr(domain, 60)}") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"domain must be a pair (lo, hi) of finite numbers with lo < hi, got {domain!r}")
     return lo, hi

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
+from ..core._parse import short_repr
 
 __all__ = ["tau_infer_sweep_from_q_abs", "write_tau_infer_sweep"]
 
@@ -39,11 +40,12 @@ def _taus(taus: Any) -> list[float]:
     for i, t in enumerate(np.asarray(items, dtype=object).ravel().tolist()):
         if isinstance(t, bool) or not isinstance(t, numbers.Real):
             raise TypeError(f"taus[{i}] must be a finite number >= 0, got {type(t).__name__} "
-                            f"{t!r:.40}")
+                            f"{short_repr(t, 40)}")
         try:
             f = float(t)
         except OverflowError:
-            raise ValueError(f"taus[{i}] must be a finite number >= 0, got {t!r:.40} (beyond "
+            raise ValueError(f"taus[{i}] must be a finite number >= 0, got {short_repr(t, 40)} "
+                             f"(beyond "
                              f"the float range)") from None
         if not math.isfinite(f) or f < 0:
             raise ValueError(f"taus[{i}] must be a finite number >= 0, got {f!r}")

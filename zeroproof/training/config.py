@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, parse_enum
+from ..core._parse import check_int, parse_enum, short_repr
 
 from ..autodiff.grad_mode import GradientMode
 from ..autodiff.hybrid_gradient import HybridGradientSchedule
@@ -73,7 +73,8 @@ class TrainingConfig:
             if self.schedule is not None:
                 raise ValueError(
                     f"pass either schedule (hybrid, per epoch) or gradient_mode, not both: got "
-                    f"schedule={self.schedule!r:.60} and gradient_mode={self.gradient_mode!r}")
+                    f"schedule={short_repr(self.schedule, 60)} and "
+                    f"gradient_mode={self.gradient_mode!r}")
             mode = parse_enum(GradientMode, self.gradient_mode, "gradient_mode")
             if mode is GradientMode.HYBRID:
                 raise ValueError("gradient_mode='hybrid' needs a schedule: pass "
@@ -81,7 +82,8 @@ class TrainingConfig:
             self.gradient_mode = mode.value
         if not (isinstance(self.lift_targets, bool) or isinstance(self.lift_targets, str)):
             raise TypeError(f"lift_targets must be 'auto', True or False, got "
-                            f"{type(self.lift_targets).__name__} {self.lift_targets!r:.40}")
+                            f"{type(self.lift_targets).__name__} "
+                            f"{short_repr(self.lift_targets, 40)}")
         if self.lift_targets not in ("auto", True, False):
             raise ValueError(f"lift_targets must be 'auto', True or False, got {self.lift_targets!r}")
         if self.progress is True:
@@ -90,7 +92,7 @@ class TrainingConfig:
             self.progress = "none"
         if not isinstance(self.progress, str):
             raise TypeError(f"progress must be one of {list(_PROGRESS)} or a bool, got "
-                            f"{type(self.progress).__name__} {self.progress!r:.40}")
+                            f"{type(self.progress).__name__} {short_repr(self.progress, 40)}")
         if self.progress not in _PROGRESS:
             raise ValueError(f"progress must be one of {list(_PROGRESS)} or a bool, got {self.progress!r}")
         if self.pole_domain is not None:

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..array.tape import TRTensor
+from ..core._parse import short_repr
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -35,16 +36,22 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 def _number(name: str, value: Any, *, positive: bool = False, lo: float | None = None,
             hi: float | None = None, hi_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.40}")
-    v = float(value)
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
+                        f"{short_repr(value, 40)}")
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        v = math.inf
     bad = not math.isfinite(v) or (positive and v <= 0) or (lo is not None and v < lo) or (
         hi is not None and (v >= hi if hi_open else v > hi))
     if bad:
         if positive:
             want = "a finite number > 0"
+        elif hi is None or math.isinf(hi):
+            want = f"a finite number >= {lo}"
         else:
             want = f"a finite number in [{lo}, {hi}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be {want}, got {value!r}")
+        raise ValueError(f"{name} must be {want}, got {short_repr(value, 40)}")
     return v
 
 
@@ -63,7 +70,7 @@ def _param_list(params: Any, owner: str) -> list:
         raise TypeError(f"{what}, got the callable {name!r} (not called); pass "
                         "model.parameters() with the parentheses")
     if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
-        raise TypeError(f"{what}, got {type(params).__name__} {params!r:.40}")
+        raise TypeError(f"{what}, got {type(params).__name__} {short_repr(params, 40)}")
     return list(params)
 
 
@@ -90,7 +97,7 @@ class Optimizer:
         for i, p in enumerate(plist):
             if not isinstance(p, TRTensor) or not p.is_leaf or not p._param:
                 raise TypeError(f"params[{i}] must be a TRTensor parameter (a leaf made by "
-                                f"parameter(), frozen or not), got {p!r:.60}")
+                                f"parameter(), frozen or not), got {short_repr(p, 60)}")
         if len({id(p) for p in plist}) != len(plist):
             raise ValueError("params lists the same parameter more than once")
         self.params = plist
@@ -187,7 +194,7 @@ class Optimizer:
         config = state.get("config", {})
         if not isinstance(config, dict) or set(config) != set(self.get_config()):
             raise ValueError(f"optimizer state config must have the keys "
-                             f"{sorted(self.get_config())}, got {config!r:.80}")
+                             f"{sorted(self.get_config())}, got {short_repr(config, 80)}")
         checked = type(self)(self.params, **config)  # the constructor's checks, on a scratch copy
         loaded = {}
         for key in want:  # every array converted and checked before anything is changed
@@ -284,7 +291,8 @@ class Adam(Optimizer):
         try:
             b1, b2 = betas
         except (TypeError, ValueError):
-            raise TypeError(f"betas must be a pair of numbers in [0, 1), got {betas!r:.60}") from None
+            raise TypeError(f"betas must be a pair of numbers in [0, 1), got "
+                            f"{short_repr(betas, 60)}") from None
         self.betas = (_number("betas[0]", b1, lo=0.0, hi=1.0, hi_open=True),
                       _number("betas[1]", b2, lo=0.0, hi=1.0, hi_open=True))
         self.eps = _number("eps", eps, positive=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from ..core._parse import short_repr
 
 __all__ = ["plot_training"]
 
@@ -95,14 +96,15 @@ def _check_plot_args(model: Any, history: Any) -> None:
         raise TypeError(
             "plot_training(model, ...): model must be a layer with predict_pq() (e.g. "
             "RationalLayer) or a callable x -> y or x -> (P, Q), got "
-            f"{type(model).__name__} {model!r:.40}")
+            f"{type(model).__name__} {short_repr(model, 40)}")
     if history is None:
         return
     if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__len__") \
             or not all(isinstance(r, dict) for r in history):
         raise TypeError(
             "plot_training(model, history): history must be a list of per-epoch dicts (what "
-            f"SCMTrainer.fit() returns) or None, got {type(history).__name__} {history!r:.40}")
+            f"SCMTrainer.fit() returns) or None, got {type(history).__name__} "
+            f"{short_repr(history, 40)}")
 
 
 def _evaluate(model: Any, xs: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import enum
 from typing import Any
 
 import numpy as np
+from ..core._parse import short_repr
 
 __all__ = ["TargetKind", "LiftedTargets", "lift_targets", "lift_semantic_targets"]
 
@@ -43,7 +44,7 @@ class TargetKind(enum.IntEnum):
         if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer, str)):
             raise TypeError(f"labels: a target label must be a TargetKind, an int code 0-3 or a "
                             f"name (finite, +inf, -inf, bottom), got {type(label).__name__} "
-                            f"{label!r:.40}")
+                            f"{short_repr(label, 40)}")
         if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
             try:
                 return cls(int(label))
