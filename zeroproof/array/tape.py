@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dis
 import math
+import operator
 import sys
 import weakref
 from typing import Any, Sequence
@@ -39,7 +40,7 @@ import numpy as np
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import rule_tables_for_pass
 from ..core._copying import LeafCopies
-from ..core._parse import parse_enum
+from ..core._parse import parse_enum, short_repr
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
@@ -377,14 +378,56 @@ class TRTensor(LeafCopies):
         """
         return self.reshape(-1)
 
+    def transpose(self, *axes: Any) -> "TRTensor":
+        """Permute the axes like ``ndarray.transpose`` (no axes: reverse them); differentiable
+        (the gradient is permuted back).
+
+        >>> TRTensor.constant(np.zeros((2, 3, 4))).transpose(1, 0, 2).shape
+        (3, 2, 4)
+        """
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = () if axes[0] is None else tuple(axes[0])
+        n = self.ndim
+        if not axes:
+            perm = tuple(range(n - 1, -1, -1))
+        else:
+            try:
+                perm = tuple(operator.index(a) for a in axes)
+            except TypeError:
+                raise TypeError(f"transpose(axes): axes must be ints, got "
+                                f"{short_repr(axes, 60)}") from None
+            perm = tuple(a + n if a < 0 else a for a in perm)
+            if sorted(perm) != list(range(n)):
+                raise ValueError(f"transpose(axes): axes must be a permutation of range({n}) "
+                                 f"(negative axes allowed) for shape {self.shape}, got "
+                                 f"{short_repr(axes, 60)}")
+        bot = None if self._bot is None else np.broadcast_to(self._bot, self.shape).transpose(perm)
+        return _record(self._v.transpose(perm), bot, self._nf, INDEX, (self,),
+                       (_Transpose(perm), self.shape), self.requires_grad)
+
     @property
     def T(self) -> "TRTensor":
-        """Transpose of a 2-D tensor (last two axes), via a matmul-free reshape-safe path."""
-        if self.ndim < 2:
-            return self
-        codes = np.swapaxes(self._v, -1, -2)
-        return _record(codes, None if self._bot is None else np.swapaxes(self._bot, -1, -2),
-                       self._nf, INDEX, (self,), (_Transpose(), self.shape), self.requires_grad)
+        """The axes reversed, like NumPy's ``.T`` (a 2-D tensor is transposed; 0-d and 1-D
+        tensors are returned as they are); differentiable. ``.mT`` swaps the last two axes.
+
+        >>> TRTensor.constant(np.zeros((2, 3, 4))).T.shape
+        (4, 3, 2)
+        """
+        return self if self.ndim < 2 else self.transpose()
+
+    @property
+    def mT(self) -> "TRTensor":
+        """The last two axes swapped (a stack of matrices transposed), like NumPy's ``.mT``;
+        differentiable.
+
+        >>> TRTensor.constant(np.zeros((2, 3, 4))).mT.shape
+        (2, 4, 3)
+        """
+        n = self.ndim
+        if n < 2:
+            raise ValueError(f"mT: a matrix transpose needs at least 2 dimensions, got shape "
+                             f"{self.shape}")
+        return self.transpose(*range(n - 2), n - 1, n - 2)
 
     def __getitem__(self, index: Any) -> "TRTensor":
         """NumPy indexing (basic and advanced); the gradient is scattered back (repeated
@@ -464,7 +507,8 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
         try:
             return np.asarray(float(value)), None
         except OverflowError:
-            raise ValueError(f"{argname}: {value!r:.40} is too large for a float") from None
+            raise ValueError(f"{argname}: {short_repr(value, 40)} is too large for a "
+                             f"float") from None
     arr = TRArray.from_numpy(value) if not isinstance(value, (str, bytes)) else None
     if arr is None:
         raise TypeError(f"{argname} must be array-like of real numbers, got {type(value).__name__}")
@@ -555,7 +599,11 @@ def as_tensor(x: Any, argname: str = "x") -> TRTensor:
         return x
     t = _new(TRTensor)
     if x.__class__ is float or x.__class__ is int:
-        _init_leaf(t, float(x) if x - x == 0 else _check_real(x, argname), None, False, False)
+        try:
+            code = float(x) if x - x == 0 else None
+        except OverflowError:  # an int beyond the float range: _check_real names it
+            code = None
+        _init_leaf(t, _check_real(x, argname) if code is None else code, None, False, False)
         return t
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{argname} must be a real number or array, got bool {x!r}; use 1.0 or 0.0")
@@ -1262,13 +1310,18 @@ def _swap(x: Any) -> Any:
 
 
 class _Transpose:
-    """Index marker: "swap the last two axes" (the INDEX rule then swaps ``g`` back)."""
+    """Index marker: the permutation of a transpose (the INDEX rule permutes ``g`` back)."""
+
+    __slots__ = ("axes",)
+
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = axes
 
 
 def _scatter(g: Any, k: tuple) -> Any:
     index, shape = k
     if isinstance(index, _Transpose):
-        return np.swapaxes(np.asarray(g), -1, -2)
+        return np.transpose(np.asarray(g), np.argsort(index.axes))
     g = np.asarray(g)
     out = np.zeros(shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
     np.add.at(out, index, g)
@@ -1754,7 +1807,7 @@ def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None)
     out = []
     for src in srcs:
         g = collect[id(src._rec)]
-        out.append(TRArray.from_codes(np.zeros(src.shape) if g is None else g))
+        out.append(TRArray.from_codes(np.zeros(src.shape, dtype=src.dtype) if g is None else g))
     return out
 
 

@@ -29,6 +29,7 @@ from ..core.scalar import (
 )
 from . import kernels as K
 from .reductions import reduce_codes
+from ..core._parse import parse_enum, short_repr
 
 __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
@@ -47,7 +48,7 @@ def _check_dtype(dtype: Any, argname: str) -> np.dtype:
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError(
-            f"{argname} must be float64 or float32, got {dtype!r:.40}"
+            f"{argname} must be float64 or float32, got {short_repr(dtype, 40)}"
         ) from None
     if dt not in _FLOATS:
         raise TypeError(f"{argname} must be float64 or float32, got {dt}")
@@ -358,8 +359,18 @@ class TRArray:
 
     @property
     def T(self) -> "TRArray":
-        """Transpose. ``zeros((2, 3)).T.shape`` → ``(3, 2)``."""
+        """The axes reversed, like ``ndarray.T``. ``zeros((2, 3)).T.shape`` → ``(3, 2)``."""
         return self.transpose()
+
+    @property
+    def mT(self) -> "TRArray":
+        """The last two axes swapped, like ``ndarray.mT``. ``zeros((2, 3, 4)).mT.shape`` →
+        ``(2, 4, 3)``."""
+        n = self.ndim
+        if n < 2:
+            raise ValueError(f"mT: a matrix transpose needs at least 2 dimensions, got shape "
+                             f"{self.shape}")
+        return self.transpose(*range(n - 2), n - 1, n - 2)
 
     def broadcast_to(self, shape: Any) -> "TRArray":
         """A read-only broadcast view. ``array([1.0]).broadcast_to((3,)).shape`` → ``(3,)``."""
@@ -569,7 +580,7 @@ def _operand(x: Any, opname: str) -> Any:
     if type(x) in _NEVER_OPERANDS:  # built-ins no reflected operator will take (as TRScalar's)
         raise TypeError(
             f"TRArray {opname} operand must be a TRArray, a TRScalar, a real number or a real "
-            f"NumPy array, got {type(x).__name__} {x!r:.40}"
+            f"NumPy array, got {type(x).__name__} {short_repr(x, 40)}"
         )
     return NotImplemented
 
@@ -641,9 +652,13 @@ def _code_of_item(v: Any, where: str) -> tuple[float, bool]:
     if isinstance(v, (bool, np.bool_)) or not _is_number(v):
         raise TypeError(
             f"array(obj): {where} must be a TRScalar or a real number, got {type(v).__name__} "
-            f"{v!r:.40}"
+            f"{short_repr(v, 40)}"
         )
-    return float(v), False
+    try:
+        return float(v), False
+    except OverflowError:
+        raise ValueError(f"array(obj): {where} = {short_repr(v, 40)} does not fit in a float64; "
+                         "use float('inf') or zp.pinf()/zp.ninf() for infinities") from None
 
 
 def array(obj: Any, dtype: Any = None) -> TRArray:
@@ -782,7 +797,7 @@ def _check_shape(shape: Any, name: str) -> tuple:
     if dims is None or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
                            for d in dims):
         raise TypeError(f"{name} must be an int or a tuple of ints, got {type(shape).__name__} "
-                        f"{shape!r:.40}")
+                        f"{short_repr(shape, 40)}")
     if any(d < 0 for d in dims):
         raise ValueError(f"{name} must not have negative dimensions, got {shape!r}")
     return tuple(int(d) for d in dims)
@@ -863,8 +878,23 @@ def array_identical(a: Any, b: Any) -> bool:
 
 
 # --- elementwise functions ------------------------------------------------------------------------
+def _graph_handler(*args: Any) -> Any:
+    """The dispatch hook of the first graph value (batched ``TRTensor``, scalar ``TRNode``)
+    among ``args``, or None: ``za.sqrt(w)`` on a parameter records on its tape, as ``zp.tr_sqrt``
+    does, instead of refusing it."""
+    for v in args:
+        if v.__class__ is not TRArray:
+            handler = getattr(type(v), "__tr_dispatch__", None)
+            if handler is not None:
+                return handler
+    return None
+
+
 def _unary(kernel: Any, name: str, doc: str) -> Any:
     def fn(x: Any) -> TRArray:
+        handler = _graph_handler(x)
+        if handler is not None:
+            return handler("tr_" + name, (x,))
         a = _as_trarray(x, f"{name}(x): x")
         return TRArray.from_codes(*kernel(a._codes, a._bottom))
 
@@ -875,6 +905,9 @@ def _unary(kernel: Any, name: str, doc: str) -> Any:
 
 def _binary(kernel: Any, name: str, doc: str) -> Any:
     def fn(a: Any, b: Any) -> TRArray:
+        handler = _graph_handler(a, b)
+        if handler is not None:
+            return handler("tr_" + name, (a, b))
         if not isinstance(a, TRArray) and not isinstance(b, TRArray):
             a = _as_trarray(a, f"{name}(a, b): a")
         for v, arg in ((a, "a"), (b, "b")):
@@ -970,6 +1003,9 @@ def pow_int(x: Any, k: int) -> TRArray:
     >>> pow_int(array([0.0, 2.0, -2.0]), -1)
     TRArray([+∞, 0.5, -0.5], dtype=float64)
     """
+    handler = _graph_handler(x)
+    if handler is not None:
+        return handler("tr_pow_int", (x, k))
     k = check_int_exponent(k)
     a = _as_trarray(x, "pow_int(x, k): x")
     return TRArray.from_codes(*K.pow_int(a._codes, k, a._bottom))
@@ -983,6 +1019,9 @@ def matmul(a: Any, b: Any) -> "TRArray | TRScalar":
     >>> matmul(array([[1.0, 2.0]]), array([[np.inf], [-np.inf]]))
     TRArray([[Φ]], dtype=float64)
     """
+    handler = _graph_handler(a, b)
+    if handler is not None:
+        return handler("matmul", (a, b))
     a = _as_trarray(a, "matmul(a, b): a")
     b = _as_trarray(b, "matmul(a, b): b")
     return _binop(K.matmul, a, b, "matmul")
@@ -992,6 +1031,8 @@ def matmul(a: Any, b: Any) -> "TRArray | TRScalar":
 def _reduction(kind: str, doc: str) -> Any:
     def fn(x: Any, axis: Any = None, mode: Any = ReductionMode.STRICT,
            keepdims: bool = False) -> "TRArray | TRScalar":
+        if _graph_handler(x) is not None:
+            return _graph_reduction(kind, x, axis, mode, keepdims)
         a = _as_trarray(x, f"{kind}(x): x")
         c, b = reduce_codes(kind, a._codes, a._bottom, axis=axis, keepdims=keepdims, mode=mode)
         if c.ndim == 0 and not keepdims:
@@ -1003,6 +1044,21 @@ def _reduction(kind: str, doc: str) -> Any:
     fn.__name__ = fn.__qualname__ = kind
     fn.__doc__ = doc
     return fn
+
+
+def _graph_reduction(kind: str, x: Any, axis: Any, mode: Any, keepdims: bool) -> Any:
+    """``za.sum(t)`` / ``za.mean(t)`` of a graph value: its own differentiable STRICT reduction."""
+    method = getattr(x, kind, None) if kind in ("sum", "mean") else None
+    if method is None:
+        raise TypeError(
+            f"{kind}(x): x is a {type(x).__name__}; the tape differentiates sum and mean only. "
+            f"Use x.value for the {kind} of the values (no gradient)")
+    if parse_enum(ReductionMode, mode) is not ReductionMode.STRICT:
+        raise ValueError(f"{kind}(x): the tape differentiates STRICT reductions only, got mode "
+                         f"{short_repr(mode, 40)} (drop Φ entries explicitly before reducing)")
+    if axis is None and not keepdims:
+        return method()
+    return method(axis=axis, keepdims=keepdims)
 
 
 sum = _reduction("sum", """Exactly rounded transreal sum over ``axis`` (None: all elements).

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from ..core import kernels as K
 from ..core._copying import LeafCopies
-from ..core._parse import check_real
+from ..core._parse import check_real, short_repr
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -268,7 +268,7 @@ def _leaf_code(value: Any, argname: str) -> float:
         return _check_real(value, argname)
     raise TypeError(
         f"{argname} must be a TRScalar or a real number (int, float), got "
-        f"{type(value).__name__} {value!r:.60}"
+        f"{type(value).__name__} {short_repr(value, 60)}"
     )
 
 
@@ -318,10 +318,10 @@ def _leaf_args(value: Any, requires_grad: Any, name: Any) -> float:
     code = _leaf_code(value, "TRNode(value): value")
     if not isinstance(requires_grad, bool):
         raise TypeError(f"TRNode(requires_grad): requires_grad must be a bool, got "
-                        f"{type(requires_grad).__name__} {requires_grad!r:.60}")
+                        f"{type(requires_grad).__name__} {short_repr(requires_grad, 60)}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"TRNode(name): name must be a str or None, got "
-                        f"{type(name).__name__} {name!r:.60}")
+                        f"{type(name).__name__} {short_repr(name, 60)}")
     return code
 
 
@@ -365,7 +365,7 @@ def as_node(x: Any, argname: str = "x") -> TRNode:
         )
     raise TypeError(
         f"{argname} must be a TRNode, TRScalar or real number (int, float), got "
-        f"{type(x).__name__} {x!r:.60}"
+        f"{type(x).__name__} {short_repr(x, 60)}"
     )
 
 
@@ -616,7 +616,8 @@ def is_grad_enabled() -> bool:
 
 
 def stop_gradient(x: Any) -> Any:
-    """The value of ``x`` with the gradient blocked (a constant leaf; batched nodes likewise).
+    """The value of ``x`` with the gradient blocked (a constant leaf; batched tensors likewise;
+    NumPy arrays and TRArrays become constants of the batched tape).
 
     >>> x = TRNode.parameter(3.0)
     >>> y = x * stop_gradient(x)
@@ -628,6 +629,11 @@ def stop_gradient(x: Any) -> Any:
     sg = getattr(type(x), "__tr_stop_gradient__", None)
     if sg is not None:
         return sg(x)
+    if not _is_number(x) and hasattr(x, "shape"):
+        # An array (NumPy, TRArray) is a constant already: a constant of the batched tape.
+        from ..array.tape import as_tensor
+
+        return as_tensor(x, "stop_gradient(x): x")
     return as_node(x, "stop_gradient(x): x")
 
 
