@@ -299,8 +299,8 @@ def _decode_blocks(p: np.ndarray, q: np.ndarray, decoded: np.ndarray, bottom: np
     n = decoded.size
     absq, finite = _scratch(decoded.dtype, min(n, _BLOCK))
     nan = decoded.dtype.type(np.nan)
-    divide, absolute, less, isfinite, count = (np.divide, np.abs, np.less, np.isfinite,
-                                               np.count_nonzero)
+    divide, absolute, less, isfinite = np.divide, np.abs, np.less, np.isfinite
+    every, some = np.logical_and.reduce, np.logical_or.reduce  # cheaper than count_nonzero
     take = claims.take
     with np.errstate(all="ignore"):
         while True:
@@ -313,13 +313,13 @@ def _decode_blocks(p: np.ndarray, q: np.ndarray, decoded: np.ndarray, bottom: np
             d, b, a, f = decoded[s:e], bottom[s:e], absq[:k], finite[:k]
             qs = q[s:e]
             divide(p[s:e], qs, out=d)
+            isfinite(d, out=f)                       # while the quotient is still in cache
+            all_finite = every(f)
             absolute(qs, out=a)
             less(a, t_inf, out=b)                    # |Q| < tau_infer (False for NaN Q)
-            isfinite(d, out=f)
-            all_finite = count(f) == k
             if not all_finite:
                 np.greater_equal(b, f, out=b)        # b | ~f: ... or P/Q not finite
-            any_bottom = not all_finite or count(b)
+            any_bottom = not all_finite or some(b)
             if any_bottom:
                 np.copyto(d, nan, where=b)
             if gap is not None:
