@@ -158,3 +158,143 @@ def test_stop_gradient_of_an_array_is_a_batched_constant():
     assert stop_gradient(np.array([2.0])).value.to_numpy().tolist() == [2.0]
     with pytest.raises(TypeError, match="stop_gradient"):
         stop_gradient("a")
+
+
+# --- error-behaviour audit: validators, seeds, warnings ------------------------------------------
+import warnings  # noqa: E402
+
+import zeroproof.autodiff as ad  # noqa: E402
+import zeroproof.autodiff.projective as pj  # noqa: E402
+import zeroproof.inference as zinf  # noqa: E402
+import zeroproof.layers as L  # noqa: E402
+import zeroproof.losses as lo  # noqa: E402
+import zeroproof.metrics as met  # noqa: E402
+import zeroproof.training as tr  # noqa: E402
+
+BIG = 10**400
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ad.GradientModeConfig.set_saturation_bound(BIG),
+    lambda: ad.HybridGradientSchedule(delta_init=BIG),
+    lambda: ad.check_gradient(lambda x: x * x, 1.0, eps=BIG),
+    lambda: ad.check_gradient(lambda x: x * x, 1.0, atol=BIG),
+    lambda: pj.decode(1.0, 1.0, tau=BIG),
+    lambda: pj.renormalize(1.0, 1.0, gamma=BIG),
+    lambda: pj.angular_tuple(BIG),
+    lambda: lo.implicit_loss(1.0, 1.0, 1.0, 1.0, gamma=BIG),
+    lambda: L.RationalLayer(init_scale=BIG),
+    lambda: L.basis_matrix(BIG, 2),
+    lambda: zinf.StrictInferenceMonitor("b").check(BIG),
+    lambda: setattr(ad.tr_div(1.0, ad.TRNode.parameter(1.0)), "x_value", BIG),
+])
+def test_huge_ints_are_value_errors_naming_the_argument(call):
+    with pytest.raises(ValueError, match="int of 401 digits"):
+        call()
+
+
+def test_get_delta_takes_any_int_epoch_and_checks_stats():
+    s = ad.HybridGradientSchedule(delta_init=1e-2, delta_final=1e-6, adaptive_delta=False)
+    assert s.get_delta(BIG) == s.get_delta(10**6) == pytest.approx(1e-6)
+    assert s.get_delta(10) == 1e-2 * (1e-6 / 1e-2) ** 0.5
+    with pytest.raises(TypeError, match="stats must be a HybridStatistics"):
+        s.get_delta(3, 1)
+
+
+def test_check_gradient_says_when_eps_cannot_probe_x():
+    r = ad.check_gradient(lambda x: x * x, 1.0, eps=1e-320)
+    assert not r.passed and "vanishes against x" in r.reason
+    r = ad.check_gradient(lambda x: x * 0.5, 1e308, eps=1e308)
+    assert not r.passed and "leaves the float range" in r.reason
+    assert ad.check_gradient(lambda x: x * x, 1.0).passed
+
+
+@pytest.mark.parametrize("seed", [float("nan"), np.inf, np.array([1.0, np.nan])])
+def test_batched_backward_refuses_non_finite_seeds_like_the_scalar_tape(seed):
+    w = za.parameter(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="grad_output must be finite"):
+        (w * w).backward(seed)
+    with pytest.raises(ValueError, match="grad_output must be finite"):
+        za.grad(w * w, [w], seed)
+
+
+def test_batched_backward_refuses_bool_seeds_and_keeps_explicit_trarray_seeds():
+    w = za.parameter(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match="grad_output"):
+        (w * w).sum().backward(True)
+    (w * w).backward(za.array([np.inf, 1.0]))   # tags given on purpose: kept
+    assert w.gradient.tags.tolist() == [1, 0]
+
+
+def test_requires_grad_and_keepdims_and_exact_are_bools_not_truthiness():
+    with pytest.raises(TypeError, match="requires_grad must be a bool"):
+        za.TRTensor(np.ones(2), requires_grad="no")
+    c = za.constant(np.ones(2))
+    with pytest.raises(TypeError, match="requires_grad must be a bool"):
+        c.requires_grad = "False"
+    assert not c.requires_grad
+    a = za.array([[1.0, 2.0]])
+    with pytest.raises(TypeError, match="keepdims must be a bool"):
+        za.sum(a, axis=0, keepdims="no")
+    with pytest.raises(TypeError, match="keepdims must be a bool"):
+        za.parameter(np.ones((1, 2))).sum(0, keepdims="no")
+    with pytest.raises(TypeError, match="exact must be a bool"):
+        za.parameter(np.ones((1, 2))).sum(0, False, "no")
+    assert za.sum(a, axis=0, keepdims=np.True_).shape == (1, 2)
+
+
+def test_messages_name_the_callers_argument_not_an_internal_one():
+    with pytest.raises(TypeError, match=r"^TRTensor\(value\): value must be array-like") as e:
+        za.parameter(None)
+    with pytest.raises(TypeError, match=r"^neg\(x\): x must hold real numbers"):
+        za.neg(np.array(["a"]))
+    with pytest.raises(TypeError, match=r"basis_matrix\(x\): x"):
+        L.basis_matrix(None, 2)
+    with pytest.raises(TypeError, match=r"basis_matrix\(x\): x"):
+        L.basis_matrix("0.5", 2)
+    assert "from_numpy" not in str(e.value)
+
+
+def test_a_parameter_made_from_a_trarray_does_not_share_its_memory():
+    src = za.array([1.0, 2.0])
+    w = za.parameter(src)
+    w.set_value(np.array([5.0, 6.0]))
+    assert src.to_numpy().tolist() == [1.0, 2.0]
+
+
+def test_small_setters_validate_like_their_constructors():
+    n = ad.TRNode.parameter(1.0)
+    with pytest.raises(TypeError, match="name must be a str or None"):
+        n.name = {"a": 1}
+    c = met.tau_infer_sweep_from_q_abs(np.array([0.1]), np.array([True]), [1e-3])
+    with pytest.raises(TypeError, match="title must be a str or None"):
+        met.write_tau_infer_sweep(c, "/tmp", title={"not": "a title"})
+    with pytest.raises(TypeError, match="shape must be an int or a tuple of ints"):
+        za.zeros(b"x")
+    w = za.parameter(np.array([1.0]))
+    o = tr.Adam([w])
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
+        o.eps = -1.0
+    with pytest.raises(ValueError, match=r"betas\[0\]"):
+        o.betas = (2.0, 0.5)
+    o2 = tr.SGD([w], lr=0.1)
+    with pytest.raises(ValueError, match="momentum"):
+        o2.momentum = 5.0
+    with pytest.raises(ValueError, match="weight_decay"):
+        o2.weight_decay = float("nan")
+    assert (o.eps, o.betas, o2.momentum, o2.weight_decay) == (1e-8, (0.9, 0.999), 0.0, 0.0)
+
+
+def test_ordinary_calls_on_extreme_values_do_not_leak_runtime_warnings(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        head = zinf.PolynomialRationalHead(1)
+        head(np.array([[1e200], [np.inf]]))
+        zinf.SCMInferenceWrapper(head, zinf.InferenceConfig()).eval()(np.array([[np.inf]]))
+        zinf.export_bundle(head, tmp_path / "b", reference_inputs=np.array([[1e200], [0.5]]))
+        assert za.full(2, 1e300, dtype=np.float32).tags.tolist() == [1, 1]
+        p32 = za.parameter(np.ones(2, np.float32))
+        p32.set_value(np.array([1e300, 1.0]))
+        assert p32.value.tags.tolist() == [1, 0]
+        lin = L.Linear(1, 1, dtype=np.float32)
+        lin.load_state_dict({k: np.full(v.shape, 1e300) for k, v in lin.state_dict().items()})

@@ -34,7 +34,7 @@ from ..core import reductions as _core
 from ..core.reductions import ReductionMode
 from ..core.scalar import BOTTOM_CODE
 from ..core.wheel import WHEEL
-from ..core._parse import short_repr
+from ..core._parse import check_bool, short_repr
 
 __all__ = ["reduce_codes", "exact_sum_lanes", "REDUCTIONS"]
 
@@ -110,6 +110,7 @@ def reduce_codes(
     if kind not in REDUCTIONS:
         raise ValueError(f"kind must be one of {REDUCTIONS}, got {kind!r}")
     m = _parse_mode(mode)
+    keepdims = check_bool("keepdims", keepdims)
     X, B, out_shape, keep_shape = _lanes(codes, bottom, axis)
     res, rbot = _reduce2d(kind, X, B, m)
     shape = keep_shape if keepdims else out_shape

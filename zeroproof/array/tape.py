@@ -40,7 +40,7 @@ import numpy as np
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import rule_tables_for_pass
 from ..core._copying import LeafCopies
-from ..core._parse import parse_enum, short_repr
+from ..core._parse import check_bool, parse_enum, short_repr
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
@@ -52,7 +52,7 @@ from ..core.reductions import ReductionMode
 from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
 from ..core.wheel import WHEEL
 from . import kernels as K
-from .trarray import TRArray, _matmul_shape, numpy_function, numpy_reduction_args
+from .trarray import TRArray, _matmul_shape, _real_codes, numpy_function, numpy_reduction_args
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
            "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos", "tanh"]
@@ -107,7 +107,8 @@ class TRTensor(LeafCopies):
 
     def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
         codes, bot = _leaf_codes(value, "TRTensor(value): value")
-        _init_leaf(self, codes, bot, bool(requires_grad))
+        _init_leaf(self, codes, bot, check_bool("TRTensor(requires_grad): requires_grad",
+                                                requires_grad))
         if name is not None:
             if not isinstance(name, str):
                 raise TypeError(f"name must be a str or None, got {type(name).__name__}")
@@ -185,7 +186,8 @@ class TRTensor(LeafCopies):
     def requires_grad(self, flag: bool) -> None:
         if not self.is_leaf:
             raise ValueError("requires_grad can only be changed on leaves (use detach() on results)")
-        if bool(flag) and self._rec is None:
+        flag = check_bool("requires_grad", flag)
+        if flag and self._rec is None:
             self._rec = _leaf_rec(self)
             self._param = True
         elif not flag:
@@ -226,7 +228,7 @@ class TRTensor(LeafCopies):
         except ValueError:
             raise ValueError(f"x_value of shape {xs.shape} does not broadcast to the node's shape "
                              f"{r.out_shape}") from None
-        r.k = xs
+        r.k = xs  # NaN/±inf elements (Φ/±∞ inputs of a layer) never lie in an exploration region
 
     def set_value(self, value: Any) -> None:
         """Replace a leaf's value in place (optimizers, checkpoints). Shape and dtype must match;
@@ -237,7 +239,8 @@ class TRTensor(LeafCopies):
         codes = np.asarray(codes)
         if codes.shape != np.shape(self._v):
             raise ValueError(f"set_value: shape {codes.shape} does not match the tensor's {np.shape(self._v)}")
-        self._v = codes.astype(np.asarray(self._v).dtype, copy=True)
+        with np.errstate(over="ignore"):  # beyond float32's range → ±∞ (an IEEE cast)
+            self._v = codes.astype(np.asarray(self._v).dtype, copy=True)
         self._bot = None if bot is None else np.array(bot, dtype=bool)
         self._nf = _nonfinite_any(self._v, self._bot)
 
@@ -509,10 +512,14 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
         except OverflowError:
             raise ValueError(f"{argname}: {short_repr(value, 40)} is too large for a "
                              f"float") from None
-    arr = TRArray.from_numpy(value) if not isinstance(value, (str, bytes)) else None
-    if arr is None:
-        raise TypeError(f"{argname} must be array-like of real numbers, got {type(value).__name__}")
-    return arr.codes, arr.bottom
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{argname} must be array-like of real numbers, got {type(value).__name__}"
+                        f" {short_repr(value)}")
+    if isinstance(value, TRArray):  # copied: a parameter's values are updated in place
+        bot = value.bottom
+        return np.array(value.codes, copy=True), None if bot is None else np.array(bot, copy=True)
+    codes = _real_codes(value, argname)  # names the caller's argument, not from_numpy's
+    return np.array(codes, copy=True), None
 
 
 def _init_leaf(t: TRTensor, codes: Any, bot: Any, requires_grad: bool, nf: bool | None = None) -> None:
@@ -1071,6 +1078,8 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
     from . import reductions as R
 
     x = as_tensor(x)
+    keepdims = check_bool("keepdims", keepdims)
+    exact = check_bool("exact", exact)
     shape = np.shape(x._v)
     axes = _norm_axes(axis, len(shape))
     n = int(np.prod([shape[i] for i in axes], dtype=np.int64)) if axes else 1
@@ -1737,15 +1746,26 @@ def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:
                 "element first (.sum() or .mean()) or pass grad_output of that shape"
             )
         return np.ones(shape, dtype=dtype)
+    if isinstance(grad_output, (bool, np.bool_)) or getattr(grad_output, "dtype", None) == np.bool_:
+        raise TypeError(f"grad_output must be a real number, a real array or a TRArray, got "
+                        f"{type(grad_output).__name__} {short_repr(grad_output)}")
+    explicit = isinstance(grad_output, (TRArray, TRScalar))  # tags given on purpose: kept
     if type(grad_output) is np.ndarray and grad_output.dtype == dtype and grad_output.shape == shape:
         seed = grad_output.view()  # IEEE codes already: no copy; read-only, so the sweep never
         seed.flags.writeable = False  # accumulates into the caller's array
-        return seed
-    codes, bot = _leaf_codes(grad_output, "grad_output")
-    try:
-        return np.array(np.broadcast_to(codes, shape), dtype=dtype)
-    except ValueError:
-        raise ValueError(f"grad_output of shape {np.shape(codes)} does not broadcast to {shape}") from None
+    else:
+        codes, bot = _leaf_codes(grad_output, "grad_output")
+        try:
+            seed = np.array(np.broadcast_to(codes, shape), dtype=dtype)
+        except ValueError:
+            raise ValueError(f"grad_output of shape {np.shape(codes)} does not broadcast to "
+                             f"{shape}") from None
+    if not explicit and not np.isfinite(seed).all():
+        # As on the scalar tape: a NaN/inf seed read as Φ/±∞ would make every gradient non-REAL
+        # and optimizers would silently skip every update.
+        raise ValueError("grad_output must be finite (NaN and ±inf seeds are refused, as on the "
+                         "scalar tape); pass a TRArray to seed ±∞ or Φ on purpose")
+    return seed
 
 
 def _masked_leaf_seed(root: TRTensor, seed: np.ndarray) -> np.ndarray:

@@ -634,7 +634,9 @@ def _binop(kernel: Any, a: Any, b: Any, opname: str, reflected: bool = False) ->
 def _as_trarray(x: Any, argname: str) -> TRArray:
     if isinstance(x, TRArray):
         return x
-    if isinstance(x, (list, tuple, np.ndarray, TRScalar)) or _is_number(x):
+    if isinstance(x, np.ndarray) and x.dtype != object:  # an error names the caller's argument
+        return TRArray.from_codes(np.array(_real_codes(x, argname), copy=True))
+    if isinstance(x, (list, tuple, TRScalar)) or _is_number(x):
         return array(x)
     raise TypeError(
         f"{argname} must be a TRArray, a real NumPy array, a TRScalar or a real number, got "
@@ -782,7 +784,8 @@ def full(shape: Any, fill_value: Any, dtype: Any = np.float64) -> TRArray:
     else:
         c, isbot = _check_real(fill_value, "full(shape, fill_value): fill_value"), False
     shape = _check_shape(shape, "shape")
-    codes = np.full(shape, c, dtype=dt)
+    with np.errstate(over="ignore"):  # beyond float32's range → ±∞, as za.array does
+        codes = np.full(shape, c, dtype=dt)
     return TRArray.from_codes(codes, np.ones(codes.shape, bool) if isbot else None)
 
 
@@ -791,7 +794,7 @@ def _check_shape(shape: Any, name: str) -> tuple:
     dims = (shape,) if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool) \
         else shape
     try:
-        dims = tuple(dims)
+        dims = None if isinstance(dims, (str, bytes, bytearray)) else tuple(dims)
     except TypeError:
         dims = None
     if dims is None or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))

@@ -6,7 +6,7 @@ import numbers
 from typing import Any, Callable, NamedTuple, Sequence
 
 from ..core import kernels as K
-from ..core._parse import check_bool, check_real, short_repr
+from ..core._parse import as_float, check_bool, check_real, short_repr
 from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
 from .backward import grad
 from .grad_mode import MODE, GradientMode
@@ -271,9 +271,10 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a finite real number > 0, got {type(eps).__name__} "
                         f"{short_repr(eps, 40)}")
-    if not (eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a finite real number > 0, got {eps!r}")
-    eps = float(eps)
+    eps_f = as_float(eps)
+    if not (eps_f > 0 and math.isfinite(eps_f)):
+        raise ValueError(f"eps must be a finite real number > 0, got {short_repr(eps)}")
+    eps = eps_f
     rtol = check_real("rtol", rtol, "a finite real number >= 0", lambda v: 0 <= v < math.inf)
     atol = check_real("atol", atol, "a finite real number >= 0", lambda v: 0 <= v < math.inf)
     args = list(x) if isinstance(x, (tuple, list)) else [x]
@@ -307,7 +308,16 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     if f0 - f0 != 0.0:
         return GradientCheckResult(analytical, nan, nan, False,
                                    f"not compared: f(x) is {scalar_from_code(f0)}, not REAL (Mask-REAL gives 0)")
-    fp, fm = value_at(K.f_add(x0, eps)), value_at(K.f_sub(x0, eps))
+    xp, xm = K.f_add(x0, eps), K.f_sub(x0, eps)
+    if xp == x0 or xm == x0:
+        return GradientCheckResult(analytical, nan, nan, False,
+                                   f"not compared: eps={eps!r} vanishes against x={x0!r} "
+                                   f"(x ± eps rounds to x); use a larger eps")
+    if xp - xp != 0.0 or xm - xm != 0.0:
+        return GradientCheckResult(analytical, nan, nan, False,
+                                   f"not compared: x ± eps leaves the float range (x={x0!r}, "
+                                   f"eps={eps!r}); use a smaller eps")
+    fp, fm = value_at(xp), value_at(xm)
     if tag_of_code(fp) is not REAL or tag_of_code(fm) is not REAL:
         return GradientCheckResult(
             analytical, nan, nan, False,

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
 
-from ..core._parse import parse_enum, short_repr
+from ..core._parse import as_float, parse_enum, short_repr
 
 __all__ = [
     "GradientMode", "GradientModeConfig", "gradient_mode", "use_mask_real", "use_saturating",
@@ -59,9 +59,9 @@ def check_bound(bound: object, argname: str = "saturation_bound") -> float:
                 f"{argname} must be a positive real number, got {type(bound).__name__} "
                 f"{short_repr(bound, 40)}"
             ) from None
-    b = float(bound)  # type: ignore[arg-type]
+    b = as_float(bound)
     if not (b > 0.0) or math.isinf(b):
-        raise ValueError(f"{argname} must be a finite number > 0, got {bound!r}")
+        raise ValueError(f"{argname} must be a finite number > 0, got {short_repr(bound, 40)}")
     return b
 
 

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..core._parse import parse_enum, short_repr
+from ..core._parse import as_float, parse_enum, short_repr
 from .grad_mode import BOUND, MODE, GradientMode, check_bound
 
 __all__ = [
@@ -54,10 +54,11 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
-    v = float(value)
+    v = as_float(value)
     ok = (v >= 0.0 if allow_zero else v > 0.0) and math.isfinite(v)
     if not ok:
-        raise ValueError(f"{name} must be a finite number {'≥' if allow_zero else '>'} 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number {'≥' if allow_zero else '>'} 0, got "
+                         f"{short_repr(value)}")
     return v
 
 
@@ -131,9 +132,12 @@ class HybridGradientSchedule:
 
     # δ(t) -------------------------------------------------------------------------------------
     def _progress(self, epoch: int) -> float:
-        if self.transition_epochs == 0:
+        done = epoch - self.warmup_epochs  # ints: no float overflow for any epoch number
+        if done <= 0:
+            return 0.0 if self.transition_epochs else 1.0
+        if done >= self.transition_epochs:
             return 1.0
-        return min(max((epoch - self.warmup_epochs) / self.transition_epochs, 0.0), 1.0)
+        return done / self.transition_epochs
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Fields are checked and coerced on every assignment, as by the constructor
@@ -172,6 +176,9 @@ class HybridGradientSchedule:
 
         Adaptive δ reads the smallest |u| of the last batch from ``stats`` (default: this
         context's statistics)."""
+        if stats is not None and not isinstance(stats, HybridStatistics):
+            raise TypeError(f"get_delta(epoch, stats): stats must be a HybridStatistics or None, "
+                            f"got {type(stats).__name__} {short_repr(stats)}")
         delta = self._scheduled_delta(epoch)
         if delta is None:
             return None

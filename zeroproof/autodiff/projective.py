@@ -41,7 +41,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from ..core._parse import parse_enum
+from ..core._parse import as_float, check_real, parse_enum, short_repr
 from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
 from .tr_node import TRNode, stop_gradient
 from .tr_ops_grad import tr_relu
@@ -157,18 +157,18 @@ def _check_pair(func: str, names: tuple[str, str], a: Any, b: Any) -> None:
 def _check_gamma(func: str, gamma: Any) -> float:
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.integer, np.floating)):
         raise TypeError(f"{func}: gamma must be a real number >= 0, got {type(gamma).__name__}")
-    g = float(gamma)
+    g = as_float(gamma)
     if not (g >= 0.0) or math.isinf(g):
-        raise ValueError(f"{func}: gamma must be a finite number >= 0, got {gamma!r}")
+        raise ValueError(f"{func}: gamma must be a finite number >= 0, got {short_repr(gamma)}")
     return g
 
 
 def _check_tau(func: str, tau: Any, name: str = "tau") -> float:
     if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)):
         raise TypeError(f"{func}: {name} must be a real number >= 0, got {type(tau).__name__}")
-    t = float(tau)
+    t = as_float(tau)
     if not (t >= 0.0) or math.isinf(t):
-        raise ValueError(f"{func}: {name} must be a finite number >= 0, got {tau!r}")
+        raise ValueError(f"{func}: {name} must be a finite number >= 0, got {short_repr(tau)}")
     return t
 
 
@@ -509,7 +509,8 @@ def angular_tuple(theta: Any) -> tuple[Any, Any]:
     from ..core.ops import tr_cos, tr_sin
 
     if isinstance(theta, (int, float, np.integer, np.floating)) and not isinstance(theta, bool):
-        theta = _scalar_of(float(theta))
+        theta = _scalar_of(check_real("angular_tuple(theta): theta", theta, "a finite real number",
+                                      math.isfinite) if isinstance(theta, int) else float(theta))
     elif isinstance(theta, (np.ndarray, list, tuple)):
         from ..array.trarray import TRArray
 

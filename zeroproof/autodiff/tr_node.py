@@ -137,6 +137,9 @@ class TRNode(LeafCopies, metaclass=_NodeType):
 
     @name.setter
     def name(self, name: str | None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__} "
+                            f"{short_repr(name, 60)}")
         self._name = name
 
     @property

@@ -1,9 +1,10 @@
 """Parsing of the library's mode enums, in one place (one set of rules, one error wording)."""
 from __future__ import annotations
 
-import numpy as np
-
+import math
 import numbers
+
+import numpy as np
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -91,10 +92,24 @@ def check_real(name: str, value: Any, accepted: str, ok: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
-    v = float(value)
+    v = as_float(value)
     if v != v or not ok(v):
-        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+        raise ValueError(f"{name} must be {accepted}, got {short_repr(value, 40)}")
     return v
+
+
+def as_float(value: Any) -> float:
+    """``float(value)`` for a real number, with an int beyond the float range read as ``±inf``
+    (instead of ``OverflowError``), so validators refuse it as "not finite" with their own
+    message.
+
+    >>> as_float(10**400), as_float(-(10**400)), as_float(2)
+    (inf, -inf, 2.0)
+    """
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def short_repr(value: Any, limit: int = 40) -> str:

@@ -109,17 +109,19 @@ class PolynomialRationalHead:
         exps = monomial_exponents(self.in_features, _check_int("degree", degree, 0))
         cols: dict[tuple[int, ...], np.ndarray] = {(): np.ones(a.shape[0], dtype=a.dtype)}
         out = np.empty((a.shape[0], len(exps)), dtype=a.dtype)
-        for j, e in enumerate(exps):
-            if e not in cols:
-                cols[e] = cols[e[:-1]] * a[:, e[-1]]
-            out[:, j] = cols[e]
+        with np.errstate(all="ignore"):  # IEEE: overflow → ±inf, as the decoder then reads it
+            for j, e in enumerate(exps):
+                if e not in cols:
+                    cols[e] = cols[e[:-1]] * a[:, e[-1]]
+                out[:, j] = cols[e]
         return out
 
     def __call__(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(P, Q)``, each of shape ``(batch, out_features)``."""
         phi = self.features(x, max(self.degree_p, self.degree_q))
-        P = phi[:, : self.n_features_p] @ self.numerator
-        Q = phi[:, : self.n_features_q] @ self.denominator
+        with np.errstate(all="ignore"):  # inf · 0 → NaN, overflow → ±inf: the decoder's ⊥
+            P = phi[:, : self.n_features_p] @ self.numerator
+            Q = phi[:, : self.n_features_q] @ self.denominator
         return P, Q
 
     # -- bundle protocol --------------------------------------------------------------------
@@ -159,7 +161,8 @@ class PolynomialRationalHead:
             if arr.shape != shape:
                 raise ValueError(f"state[{key!r}] must have shape {shape} for this architecture, "
                                  f"got {arr.shape}")
-            new[key] = arr.astype(self.dtype, copy=True)
+            with np.errstate(over="ignore"):  # beyond float32's range → ±inf, as NumPy casts
+                new[key] = arr.astype(self.dtype, copy=True)
         self.numerator, self.denominator = new["numerator"], new["denominator"]
 
     def parameters(self) -> list[np.ndarray]:

@@ -87,7 +87,11 @@ def basis_matrix(x: Any, degree: int, basis: str = "monomial",
     basis = _check_basis(basis)
     lo, hi = _check_domain(domain)
     degree = _degree("degree", degree, 0)
-    t = as_tensor(np.asarray(x, dtype=np.float64).reshape(-1), "x")
+    x = as_tensor(x, "basis_matrix(x): x")  # read like every layer input (no str, None, …)
+    if x.requires_grad:
+        raise TypeError("basis_matrix(x): x must be constant data (an array or TRArray), got a "
+                        "TRTensor that requires grad; pass x.value")
+    t = as_tensor(x.value.astype(np.float64).reshape(-1))
     if basis == "chebyshev" and (lo, hi) != (-1.0, 1.0):
         t = (t * 2.0 - (lo + hi)) / (hi - lo)
     cols = [np.ones(t.shape)] + [f.numpy() for f in _features(t, degree, basis)]

@@ -141,6 +141,9 @@ def write_tau_infer_sweep(curves: dict[str, Any], out_dir: Union[str, "os.PathLi
     >>> print(paths["markdown"].read_text().splitlines()[4])
     | 1e-06 | 0.5000 | 0.0000 | 0.0000 | 1 |
     """
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"write_tau_infer_sweep(title): title must be a str or None, got "
+                        f"{type(title).__name__} {short_repr(title)}")
     if not isinstance(curves, dict):
         raise TypeError(f"curves must be the dict returned by tau_infer_sweep_from_q_abs, got "
                         f"{type(curves).__name__}")

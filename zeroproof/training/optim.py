@@ -74,6 +74,26 @@ def _param_list(params: Any, owner: str) -> list:
     return list(params)
 
 
+def _betas(value: Any) -> tuple[float, float]:
+    try:
+        b1, b2 = value
+    except (TypeError, ValueError):
+        raise TypeError(f"betas must be a pair of numbers in [0, 1), got "
+                        f"{short_repr(value, 60)}") from None
+    return (_number("betas[0]", b1, lo=0.0, hi=1.0, hi_open=True),
+            _number("betas[1]", b2, lo=0.0, hi=1.0, hi_open=True))
+
+
+# Hyper-parameters are checked on every assignment, in the constructor and afterwards (as
+# ``lr`` is), so ``opt.eps = -1`` fails at once instead of corrupting later steps.
+_HYPER_CHECKS = {
+    "momentum": lambda v: _number("momentum", v, lo=0.0, hi=1.0, hi_open=True),
+    "weight_decay": lambda v: _number("weight_decay", v, lo=0.0, hi=float("inf")),
+    "eps": lambda v: _number("eps", v, positive=True),
+    "betas": _betas,
+}
+
+
 class Optimizer:
     """Base class: parameter list, ``zero_grad``, the non-REAL rule, state for checkpoints.
 
@@ -120,6 +140,10 @@ class Optimizer:
     @lr.setter
     def lr(self, value: float) -> None:
         self._lr = _number("lr", value, positive=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        check = _HYPER_CHECKS.get(name)
+        object.__setattr__(self, name, value if check is None else check(value))
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradients of every parameter."""
@@ -239,8 +263,8 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[TRTensor], lr: float = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        self.momentum = _number("momentum", momentum, lo=0.0, hi=1.0, hi_open=True)
-        self.weight_decay = _number("weight_decay", weight_decay, lo=0.0, hi=float("inf"))
+        self.momentum = momentum            # checked by __setattr__
+        self.weight_decay = weight_decay
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
         if nesterov and self.momentum == 0.0:
@@ -288,15 +312,9 @@ class Adam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        try:
-            b1, b2 = betas
-        except (TypeError, ValueError):
-            raise TypeError(f"betas must be a pair of numbers in [0, 1), got "
-                            f"{short_repr(betas, 60)}") from None
-        self.betas = (_number("betas[0]", b1, lo=0.0, hi=1.0, hi_open=True),
-                      _number("betas[1]", b2, lo=0.0, hi=1.0, hi_open=True))
-        self.eps = _number("eps", eps, positive=True)
-        self.weight_decay = _number("weight_decay", weight_decay, lo=0.0, hi=float("inf"))
+        self.betas = betas                  # checked by __setattr__
+        self.eps = eps
+        self.weight_decay = weight_decay
 
     def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         b1, b2 = self.betas
