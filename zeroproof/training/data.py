@@ -90,16 +90,17 @@ class DataLoader:
         self._epoch_set = False
 
     def set_epoch(self, epoch: int) -> None:
-        """Use the order of epoch ``epoch`` for the next iteration."""
-        self.epoch = int(epoch)
+        """Use the order of epoch ``epoch`` (an int >= 0) for the next iteration."""
+        self.epoch = check_int("epoch", epoch, 0)
         self._epoch_set = True
 
     def order(self, epoch: int) -> np.ndarray:
-        """Sample indices of ``epoch`` (a permutation when shuffling)."""
+        """Sample indices of ``epoch`` (an int >= 0; a permutation when shuffling)."""
+        epoch = check_int("epoch", epoch, 0)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng([self.seed, int(epoch)]).permutation(n)
+        return np.random.default_rng([self.seed, epoch]).permutation(n)
 
     def __len__(self) -> int:
         n = len(self.dataset)

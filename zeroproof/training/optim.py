@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..array.tape import TRTensor
-from ..core._parse import short_repr
+from ..core._parse import check_int, short_repr
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -231,13 +231,16 @@ class Optimizer:
                 raise ValueError(f"optimizer state {key!r} holds non-finite values (NaN or ±inf); "
                                  f"a moment must be a finite number")
             loaded[key] = a
+        counts = {}
+        for name in ("step_count", "total_skipped"):  # checked before anything changes, too
+            counts[name] = check_int(f"optimizer state {name!r}", state.get(name, 0), 0)
         for key, a in loaded.items():
             i, k = key.split(".", 1)
             self.state[int(i)][k] = a
         for k in config:
             setattr(self, k, getattr(checked, k))
-        self.step_count = int(state.get("step_count", 0))
-        self.total_skipped = int(state.get("total_skipped", 0))
+        self.step_count = counts["step_count"]
+        self.total_skipped = counts["total_skipped"]
 
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -20,20 +20,23 @@ REAL loss elements is recorded as ``loss_coverage``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
 import os
 import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from ..array.tape import TRTensor, as_tensor
+from ..array.trarray import TRArray
 from ..autodiff.grad_mode import gradient_mode
-from ..core._parse import check_int
+from ..core._parse import check_int, short_repr
 from ..autodiff.hybrid_gradient import HybridGradientContext
 from .config import TrainingConfig
 from .data import DataLoader, TensorDataset
@@ -90,6 +93,48 @@ def _modules_with_poles(model: Any) -> list[Any]:
     if callable(getattr(root, "modules", None)):
         return [m for m in root.modules() if callable(getattr(m, "find_poles", None))]
     return [root] if callable(getattr(root, "find_poles", None)) else []
+
+
+_LOADER_ACCEPTED = ("a DataLoader, a TensorDataset, a tuple of arrays (x, y) or a re-iterable of "
+                    "batches (x, y, ...) such as a list of tuples")
+
+
+def _check_batches(loader: Any) -> None:
+    """Refuse, at construction, a ``train_loader`` that can only fail inside ``fit()``: a string,
+    bytes, a mapping, an array (its rows would be taken for batches), a non-iterable, or a list
+    holding something other than batches ``(x, y, ...)``."""
+    given = f"{type(loader).__name__} {short_repr(loader, 40)}"
+    if isinstance(loader, (np.ndarray, TRArray, TRTensor)):
+        raise TypeError(f"train_loader must be {_LOADER_ACCEPTED}, got an array ({given}); pass "
+                        f"the inputs and targets as a tuple (x, y)")
+    if isinstance(loader, (str, bytes, bytearray, memoryview, Mapping)) or not isinstance(
+            loader, Iterable):
+        raise TypeError(f"train_loader must be {_LOADER_ACCEPTED}, got {given}")
+    if isinstance(loader, list):  # cheap to check in full: its items are the batches
+        for i, batch in enumerate(loader):
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise TypeError(
+                    f"train_loader must be {_LOADER_ACCEPTED}; a list is read as a list of "
+                    f"batches, but item {i} is {type(batch).__name__} {short_repr(batch, 40)}, "
+                    f"not a batch (x, y, ...) (for arrays x and y pass the tuple (x, y))")
+
+
+# -- checkpoint validation ------------------------------------------------------------------------
+_REQUIRED_FIELDS = ("epoch", "model", "optimizer", "loader", "history")
+
+
+def _is_count(value: Any, minimum: int = 0) -> bool:
+    return bool(isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+                and value >= minimum)
+
+
+def _is_finite_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bad_field(where: str, field: str, accepted: str, value: Any) -> ValueError:
+    return ValueError(f"{where} is malformed: field {field!r} must be {accepted}, got "
+                      f"{type(value).__name__} {short_repr(value, 60)}")
 
 
 class _Progress:
@@ -197,9 +242,8 @@ class SCMTrainer:
         elif isinstance(train_loader, TensorDataset):
             train_loader = DataLoader(train_loader, batch_size=config.batch_size,
                                       shuffle=config.shuffle, seed=config.seed)
-        elif not isinstance(train_loader, Iterable):
-            raise TypeError(f"train_loader must be a DataLoader, a tuple of arrays (x, y) or an "
-                            f"iterable of batches, got {type(train_loader).__name__}")
+        else:
+            _check_batches(train_loader)
         self.train_loader = train_loader
         self.history: list[dict[str, Any]] = []
         self.epoch = 0  # epochs completed
@@ -265,7 +309,9 @@ class SCMTrainer:
         return loader
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
-        """Run epoch ``epoch`` (0-based) and return its history record (not appended)."""
+        """Run epoch ``epoch`` (0-based, an int >= 0) and return its history record (not
+        appended)."""
+        epoch = check_int("epoch", epoch, 0)
         cfg = self.config
         sched = cfg.schedule
         t0 = time.perf_counter()
@@ -414,45 +460,183 @@ class SCMTrainer:
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer; continuing
-        with ``fit()`` then reproduces the uninterrupted run bit for bit. A checkpoint of a
-        different architecture or optimizer raises ``ValueError`` naming the difference."""
+        with ``fit()`` then reproduces the uninterrupted run bit for bit.
+
+        All or nothing: the whole checkpoint is checked first (parameter arrays against the
+        model's own names and shapes, the optimizer state by the optimizer's
+        ``load_state_dict``, the loader position, ``epoch`` an int >= 0, ``history`` a list of
+        records), so a checkpoint of a different architecture or optimizer, or a malformed one,
+        raises ``ValueError`` naming the file and the field, and leaves the model, the optimizer,
+        the loader, the schedule, ``epoch`` and ``history`` as they were."""
         p = Path(path)
-        try:
-            with zipfile.ZipFile(p) as zf:
-                names = zf.namelist()
-                if _META not in names:
-                    raise ValueError(f"{str(p)!r} is not a zeroproof checkpoint (no {_META})")
-                meta = json.loads(zf.read(_META).decode("utf-8"))
-            with np.load(p, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files if k.startswith(("param/", "opt/"))}
-        except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read checkpoint {str(p)!r}: {type(exc).__name__}: {exc}") from exc
+        where = f"checkpoint {str(p)!r}"
+        meta, arrays = _read_checkpoint(p)
+        plan = self._check_checkpoint(where, meta, arrays)
+        self._apply_checkpoint(where, plan)
+
+    def _check_checkpoint(self, where: str, meta: Any, arrays: dict[str, np.ndarray]
+                          ) -> dict[str, Any]:
+        """Every field of a checkpoint checked against this trainer, changing nothing; returns
+        what :meth:`_apply_checkpoint` writes."""
+        if not isinstance(meta, dict):
+            raise ValueError(f"{where} is malformed: {_META} must be a JSON object with the fields "
+                             f"{list(_REQUIRED_FIELDS)}, got {type(meta).__name__} "
+                             f"{short_repr(meta, 60)}")
         if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != _CHECKPOINT_VERSION:
-            raise ValueError(f"{str(p)!r}: unknown checkpoint format {meta.get('format')!r} version "
-                             f"{meta.get('version')!r} (expected {CHECKPOINT_FORMAT!r} version "
-                             f"{_CHECKPOINT_VERSION})")
-        mine, theirs = self._model_spec(), meta["model"]
+            raise ValueError(f"{where}: unknown checkpoint format "
+                             f"{short_repr(meta.get('format'), 60)} version "
+                             f"{short_repr(meta.get('version'), 20)} (expected "
+                             f"{CHECKPOINT_FORMAT!r} version {_CHECKPOINT_VERSION})")
+        missing = [k for k in _REQUIRED_FIELDS if k not in meta]
+        if missing:
+            raise ValueError(f"{where} is malformed: {_META} has no field {missing[0]!r} (missing: "
+                             f"{missing}); a checkpoint needs {list(_REQUIRED_FIELDS)}")
+        epoch, history = meta["epoch"], meta["history"]
+        if not _is_count(epoch):
+            raise _bad_field(where, "epoch", "an int >= 0 (epochs completed)", epoch)
+        if not isinstance(history, list):
+            raise _bad_field(where, "history", "a list of epoch records (dicts)", history)
+        for i, rec in enumerate(history):
+            if not isinstance(rec, dict):
+                raise _bad_field(where, f"history[{i}]", "an epoch record (a dict)", rec)
+
+        # the model: architecture, then the parameter arrays against the model's own state
+        theirs = meta["model"]
+        spec_form = "an object {'class': str, 'config': ..., 'parameters': {name: shape}}"
+        if not isinstance(theirs, dict):
+            raise _bad_field(where, "model", spec_form, theirs)
+        for key in ("class", "config", "parameters"):
+            if key not in theirs:
+                raise ValueError(f"{where} is malformed: field 'model' has no {key!r}; it must be "
+                                 f"{spec_form}")
+        if not isinstance(theirs["class"], str):
+            raise _bad_field(where, "model.class", "a string 'module:QualName'", theirs["class"])
+        if not isinstance(theirs["parameters"], dict):
+            raise _bad_field(where, "model.parameters", "an object {name: shape}",
+                             theirs["parameters"])
+        mine = self._model_spec()
         if mine["parameters"] != theirs["parameters"] or (
                 mine["config"] is not None and theirs["config"] is not None
                 and mine["config"] != theirs["config"]) or mine["class"] != theirs["class"]:
             raise ValueError(
-                f"checkpoint {str(p)!r} was saved from a different architecture: it holds "
-                f"{theirs['class']} config {theirs['config']} parameters {theirs['parameters']}; this "
-                f"trainer's model is {mine['class']} config {mine['config']} parameters "
-                f"{mine['parameters']}")
+                f"{where} was saved from a different architecture: it holds "
+                f"{theirs['class']} config {short_repr(theirs['config'], 300)} parameters "
+                f"{short_repr(theirs['parameters'], 300)}; this trainer's model is {mine['class']} "
+                f"config {mine['config']} parameters {mine['parameters']}")
+        current = self.model.state_dict()
         params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-        opt_state = dict(meta["optimizer"])
+        absent = sorted(set(current) - set(params))
+        extra = sorted(set(params) - set(current))
+        if absent or extra:
+            raise ValueError(f"{where} is malformed: its parameter arrays (param/<name>.npy) do not "
+                             f"match the model's parameters {sorted(current)}: missing {absent}, "
+                             f"unexpected {extra}")
+        for name, value in current.items():
+            arr = params[name]
+            if arr.dtype.kind not in "fiu":
+                raise ValueError(f"{where} is malformed: parameter array 'param/{name}' must hold "
+                                 f"real numbers, got dtype {arr.dtype}")
+            if arr.shape != np.shape(value):
+                raise ValueError(f"{where} is malformed: parameter array 'param/{name}' has shape "
+                                 f"{arr.shape}, the model's parameter has {np.shape(value)}")
+
+        # the optimizer: its own load_state_dict checks the rest (and changes nothing unless the
+        # whole state is valid); the counters it converts with int() are checked here
+        opt = meta["optimizer"]
+        if not isinstance(opt, dict):
+            raise _bad_field(where, "optimizer", "an object from Optimizer.state_dict() "
+                             "{'type', 'config', 'step_count', 'total_skipped'}", opt)
+        for key in ("step_count", "total_skipped"):
+            if key not in opt:
+                raise ValueError(f"{where} is malformed: field 'optimizer' has no {key!r} (an int "
+                                 f">= 0)")
+            if not _is_count(opt[key]):
+                raise _bad_field(where, f"optimizer.{key}", "an int >= 0", opt[key])
+        opt_state = dict(opt)
         opt_state["arrays"] = {k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")}
-        self.optimizer.load_state_dict(opt_state)  # checked first: raises before any change
-        self.model.load_state_dict(params)
-        sched = self.config.schedule
-        info = meta.get("schedule")
-        if sched is not None and info is not None and info.get("poles_epoch") is not None:
-            sched.update_detected_poles(info["poles"], info["poles_epoch"])
+
+        loader = meta["loader"]
+        if not isinstance(loader, dict):
+            raise _bad_field(where, "loader", "an object {'seed', 'epoch', 'batch_size', "
+                             "'shuffle'}", loader)
+        for key, low in (("seed", 0), ("epoch", 0), ("batch_size", 1)):
+            v = loader.get(key)
+            if v is not None and not _is_count(v, low):
+                raise _bad_field(where, f"loader.{key}", f"an int >= {low} or null", v)
+        if loader.get("shuffle") is not None and not isinstance(loader["shuffle"], bool):
+            raise _bad_field(where, "loader.shuffle", "true, false or null", loader["shuffle"])
+
+        sched = meta.get("schedule")
+        poles, poles_epoch = None, None
+        if sched is not None:
+            form = "null or an object {'poles': [finite numbers], 'poles_epoch': int >= 0 or null}"
+            if not isinstance(sched, dict):
+                raise _bad_field(where, "schedule", form, sched)
+            poles, poles_epoch = sched.get("poles"), sched.get("poles_epoch")
+            if not isinstance(poles, list) or not all(_is_finite_real(x) for x in poles):
+                raise _bad_field(where, "schedule.poles", "a list of finite numbers", poles)
+            if poles_epoch is not None and not _is_count(poles_epoch):
+                raise _bad_field(where, "schedule.poles_epoch", "an int >= 0 or null", poles_epoch)
+        return {"epoch": int(epoch), "history": [dict(r) for r in history], "params": params,
+                "optimizer": opt_state, "loader_epoch": loader.get("epoch"),
+                "loader_seed": loader.get("seed"), "poles": poles, "poles_epoch": poles_epoch}
+
+    def _apply_checkpoint(self, where: str, plan: dict[str, Any]) -> None:
+        """Write a checked checkpoint; if a step still fails, what was written is put back."""
         loader = self.train_loader
-        if hasattr(loader, "epoch") and meta["loader"].get("epoch") is not None:
-            loader.epoch = int(meta["loader"]["epoch"])
-        if hasattr(loader, "seed") and meta["loader"].get("seed") is not None:
-            loader.seed = int(meta["loader"]["seed"])  # the checkpoint's shuffle order wins
-        self.epoch = int(meta["epoch"])
-        self.history = list(meta["history"])
+        loader_before = {k: getattr(loader, k) for k in ("epoch", "seed") if hasattr(loader, k)}
+        opt_before = self.optimizer.state_dict()
+        model_before = self.model.state_dict()
+        undo: list[Callable[[], None]] = []
+        try:
+            try:  # all or nothing by the optimizer's own contract: the first change made
+                self.optimizer.load_state_dict(plan["optimizer"])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: field 'optimizer' does not fit this trainer's "
+                                 f"optimizer: {exc}") from exc
+            undo.append(lambda: self.optimizer.load_state_dict(opt_before))
+            undo.append(lambda: self.model.load_state_dict(model_before))
+            self.model.load_state_dict(plan["params"])
+            # the checkpoint's shuffle seed wins (so a run started with seed=None
+            # resumes in the same order)
+            for key in ("epoch", "seed"):
+                value = plan[f"loader_{key}"]
+                if key in loader_before and value is not None:
+                    undo.append(functools.partial(setattr, loader, key, loader_before[key]))
+                    setattr(loader, key, int(value))
+            sched = self.config.schedule
+            if sched is not None and plan["poles_epoch"] is not None:  # last: checks, then sets
+                sched.update_detected_poles(plan["poles"], plan["poles_epoch"])
+        except BaseException as exc:
+            for step in reversed(undo):  # every step, even when an earlier one fails
+                try:
+                    step()
+                except Exception as again:  # noqa: BLE001 - reported on the original error
+                    exc.add_note(f"load_checkpoint could not undo a step: "
+                                 f"{type(again).__name__}: {again}")
+            raise
+        self.epoch = plan["epoch"]
+        self.history = plan["history"]
+
+
+def _read_checkpoint(p: Path) -> tuple[Any, dict[str, np.ndarray]]:
+    """The JSON member (parsed, not yet checked) and the ``param/``/``opt/`` arrays of a
+    checkpoint file; a file that cannot be read as one is a ``ValueError`` naming it."""
+    try:
+        with zipfile.ZipFile(p) as zf:
+            raw = zf.read(_META) if _META in zf.namelist() else None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"cannot read checkpoint {str(p)!r}: {type(exc).__name__}: {exc}") from exc
+    if raw is None:
+        raise ValueError(f"{str(p)!r} is not a zeroproof checkpoint (no {_META})")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"cannot read checkpoint {str(p)!r}: its {_META} is not JSON: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files if k.startswith(("param/", "opt/"))}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"cannot read checkpoint {str(p)!r}: {type(exc).__name__}: {exc}") from exc
+    return meta, arrays
