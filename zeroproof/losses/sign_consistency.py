@@ -44,6 +44,13 @@ def sign_consistency_loss(P: Any, Q: Any, target_sign: Any, gamma: float = 1e-9,
 
     >>> sign_consistency_loss([1.0, 1.0], [0.1, -0.1], [1, 1], gamma=0.0)   # second is on −∞'s side
     0.04950495049504951
+    >>> sign_consistency_loss(1e200, -1e200, 1, gamma=0.0)   # P² overflows: rescaled, exactly
+    0.5
+
+    A finite tuple whose squares (or the backward pass's ``align/den``) would leave the float
+    range is evaluated as ``(P, Q)·2**k`` with ``gamma·2**(2k)`` — the same function, exact in
+    value and gradient — as in :func:`~zeroproof.losses.implicit_loss`; other elements are the
+    plain formula's, bit for bit.
     """
     kind = C.kind_of("sign_consistency_loss", P=P, Q=Q)
     shape = C.check_shapes("sign_consistency_loss", P=P, Q=Q)
@@ -65,13 +72,85 @@ def sign_consistency_loss(P: Any, Q: Any, target_sign: Any, gamma: float = 1e-9,
     else:
         s_arg = _pj._tape().constant(np.asarray(s, dtype=C.float_dtype(P, Q)))
 
-    def term(p: Any, q: Any, sg: Any) -> Any:
-        p, q = _pj._policy_gate(p, q)
-        align = sg * (p * q) / (p * p + q * q + gamma)
+    def core(p: Any, q: Any, sg: Any, g: Any) -> Any:
+        align = sg * (p * q) / (p * p + q * q + g)
         return _pj._relu(float(margin) - align)
 
-    terms = C.elementwise(kind, term, P, Q, s_arg)
+    terms = C.elementwise_rescaled(kind, core, (P, Q, s_arg), (0, 0, None), gamma, _plan)
     sel = s != 0
     count = int(np.count_nonzero(sel))
     return C.reduce(kind, terms, reduction, weights=sel,
                     count=count if reduction == "mean" else None)
+
+
+# ---- out-of-range elements (see the "rescaling" section of _common) -----------------------------
+def _plan(vals: list, real: np.ndarray, gamma: float, dtype: Any) -> tuple:
+    return C.choose_rescaling(_bounds, _quick, _replay, vals[:2] + [np.abs(vals[2])], real,
+                              gamma, dtype, _candidates)
+
+
+def _bounds(w: int, g_lo: Any, g_hi: Any, mant: int) -> tuple:
+    """Exponent bounds of every value of ``core`` and its backward pass for ``|P|, |Q|`` in
+    ``[2**-w, 2**w)`` or 0 and gamma 0 (``g_lo`` None) or in ``[2**-g_lo, 2**g_hi]`` (see
+    :func:`~._common.safe_window`)."""
+    d1 = 2 * w if g_lo is None else max(2 * w, g_lo)
+    d2 = 2 * w + 2 if g_hi is None else max(2 * w + 1, g_hi) + 1
+    lo = min(-2 * w, -3 * w - 2 * d2 - 1, -d2 - w - 1)
+    hi = max(2 * w + 1, d2, 3 * w + 2 * d1 + 1, d1 + w + 1)
+    return lo, hi
+
+
+def _quick(vals: list, gamma: float, dtype: Any) -> np.ndarray:
+    """The elements whose forward and backward values all stay in range (or that are ignored:
+    sign 0): nothing to rescale there."""
+    p, q, sg = vals
+    zp, zq = p == 0, q == 0
+    pq, pp, qq = p * q, p * p, q * q
+    s = pp + qq
+    den = s + gamma
+    pole = den == 0                  # (0, 0) with gamma = 0: the formula's 0/0
+    g_num = np.where(pole, 1.0, 1.0 / den)
+    align = pq * g_num
+    g_den = align * g_num
+    ok = C.in_range([
+        (pq, zp | zq), (pp, zp), (qq, zq), (s, zp & zq), (np.where(pole, 1.0, den), False),
+        (g_num, False), (align, zp | zq), (g_den, zp | zq), (g_num * p, zp), (g_num * q, zq),
+        (g_den * p, zp | zq), (g_den * q, zp | zq),
+    ], dtype)
+    return ok | (sg == 0)
+
+
+def _replay(vals: list, ks: Any, g: Any, dtype: Any) -> np.ndarray:
+    """The range-error score (:func:`~._common.range_score`) of the alignment and of its ∂/∂P,
+    ∂/∂Q when ``core`` runs on ``(P, Q)·2**ks[0]`` (unscaled for ``ks=None``) with gamma ``g``."""
+    em, eb = C.RangeEmulator(dtype), C.RangeEmulator(dtype, C.GRAD_MARGIN)
+    p, q = em.value(vals[0]), em.value(vals[1])
+    k = np.zeros(np.shape(p.val), dtype=np.int64)
+    if ks is not None:
+        k = ks[0]
+        p, q = em.scale(p, k), em.scale(q, k)
+    num = em.mul(p, q)
+    den = em.add(em.add(em.mul(p, p), em.mul(q, q)), em.value(g))
+    align = em.div(num, den)
+    g_num = eb.div(eb.value(np.ones_like(den.val)), den)
+    g_den = eb.div(align, den)
+    g_p = eb.add(eb.mul(g_num, q), eb.mul(g_den, p), -2.0)
+    g_q = eb.add(eb.mul(g_num, p), eb.mul(g_den, q), -2.0)
+    lfloor = np.log2(em.tiny) - k
+    err = C.range_score(C.RangeEmulator.rel_error(align, np.log2(em.tiny)),
+                        np.maximum(C.RangeEmulator.rel_error(g_p, lfloor),
+                                   C.RangeEmulator.rel_error(g_q, lfloor)))
+    pole = (den.val == 0) & (den.lerr == -np.inf)     # (0, 0) with gamma = 0: the formula's Φ
+    return np.where(pole | (vals[2] == 0), -np.inf, err)   # sign 0: the element is ignored
+
+
+def _candidates(vals: list, gamma: float, dtype: Any) -> list:
+    """Scalings to try: ``(P, Q)`` normalised to ``[0.5, 1)``, then shifted down so that the
+    scaled gamma is at most 1 (:func:`~._common.pow2_plan`); the normalisation alone."""
+    k = C.pow2_normalizer(vals[0], vals[1])
+    r = np.zeros_like(k)                                # the normalised P² + Q² is in [0.25, 2)
+    if gamma > 0:
+        r = np.maximum(r, C.pow2_exponent(np.sqrt(gamma)) + k)
+    fi = np.finfo(dtype)
+    k0 = np.clip(k, int(fi.minexp), int(fi.maxexp) - 1)
+    return [C.pow2_plan([k], r, gamma, dtype), ([k0], np.ldexp(np.float64(gamma), 2 * k0))]
