@@ -298,3 +298,14 @@ def test_ordinary_calls_on_extreme_values_do_not_leak_runtime_warnings(tmp_path)
         assert p32.value.tags.tolist() == [1, 0]
         lin = L.Linear(1, 1, dtype=np.float32)
         lin.load_state_dict({k: np.full(v.shape, 1e300) for k, v in lin.state_dict().items()})
+
+
+def test_chordal_loss_is_finite_for_predictions_near_the_float_range():
+    from zeroproof.training import chordal_loss
+
+    p = za.parameter([1e308, -1e308, 1e200])
+    loss = chordal_loss(p, np.array([1.0, 1.0, 1.0]))
+    # the point v ↦ ((1 − v²)/(1 + v²), 2v/(1 + v²)) is (−1, ~0) there; the target 1 is (0, 1)
+    np.testing.assert_allclose(loss.numpy(), [2.0, 2.0, 2.0], rtol=1e-15)
+    loss.sum().backward()
+    assert p.gradient.tags.tolist() == [0, 0, 0]

@@ -36,7 +36,9 @@ def _pair(func: str, pred: Any, target: Any) -> tuple[TRTensor, TRTensor]:
 
 def _circle(v: TRTensor) -> tuple[TRTensor, TRTensor]:
     w = 1.0 / (1.0 + v * v)
-    return 2.0 * w - 1.0, 2.0 * v * w
+    # v·w before the doubling: for |v| near the float range 2·v overflows (and ∞ · 0 = Φ) while
+    # v·w is the tiny 1/v it should be
+    return 2.0 * w - 1.0, 2.0 * (v * w)
 
 
 def chordal_loss(pred: Any, target: Any) -> TRTensor:
