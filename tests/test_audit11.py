@@ -309,3 +309,21 @@ def test_chordal_loss_is_finite_for_predictions_near_the_float_range():
     np.testing.assert_allclose(loss.numpy(), [2.0, 2.0, 2.0], rtol=1e-15)
     loss.sum().backward()
     assert p.gradient.tags.tolist() == [0, 0, 0]
+
+
+def test_raw_python_messages_replaced_by_ones_naming_the_argument():
+    w = za.parameter(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="axis must be None, an int or a tuple of ints"):
+        w.sum(axis="a")
+    with pytest.raises(ValueError, match="repeats an axis"):
+        w.sum(axis=(0, 0))
+    with pytest.raises(TypeError, match="state must be a dict"):
+        L.Linear(2, 3).load_state_dict(None)
+    with pytest.raises(TypeError, match="monitors must be an iterable"):
+        zinf.StrictInferenceMonitor.merge_all(None)
+    with pytest.raises(TypeError, match="reduction must be one of"):
+        lo.implicit_loss(1.0, 1.0, 1.0, 1.0, reduction=3)
+    with pytest.raises(TypeError, match=r"grad\(sources\)"):
+        za.grad(w.sum(), None)
+    (g,) = za.grad((w * w).sum(), w)   # a single tensor: a one-element list
+    np.testing.assert_array_equal(g.to_numpy(), np.full((2, 3), 2.0))

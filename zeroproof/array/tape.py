@@ -1081,7 +1081,7 @@ def _reduce(op: int, x: Any, axis: Any, keepdims: bool, exact: bool = False) -> 
     keepdims = check_bool("keepdims", keepdims)
     exact = check_bool("exact", exact)
     shape = np.shape(x._v)
-    axes = _norm_axes(axis, len(shape))
+    axes = tuple(range(len(shape))) if axis is None else R._axes(axis, len(shape), shape)
     n = int(np.prod([shape[i] for i in axes], dtype=np.int64)) if axes else 1
     if not (exact or x._bot is not None or WHEEL.get()):
         # IEEE sum: NaN (Φ) absorbs, +inf + −inf = NaN: STRICT tags exactly, unless an IEEE event
@@ -1153,19 +1153,6 @@ def _checked_sum(v: np.ndarray, s: Any, axes: tuple, keepdims: bool, n: int) -> 
         if ((a64 > big - coef(_SUM_EPS[np.dtype(np.float64)]) * m) & (a64 < np.inf)).any():
             return None  # within rounding distance of F even so, or past it
         return s64.astype(np.float32)
-
-
-def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for ax in axes:
-        ax = int(ax)
-        if not -ndim <= ax < ndim:
-            raise ValueError(f"axis {ax} is out of range for an array with {ndim} dimension(s)")
-        out.append(ax % ndim)
-    return tuple(sorted(set(out)))
 
 
 def tensor_op(name: str, args: tuple) -> TRTensor:
@@ -1800,9 +1787,11 @@ def backward(root: TRTensor, grad_output: Any = None) -> None:
         _run(root._rec, _masked_leaf_seed(root, seed), True, None)
 
 
-def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None) -> list[TRArray]:
+def grad(output: TRTensor, sources: "TRTensor | Sequence[TRTensor]", grad_output: Any = None
+         ) -> list[TRArray]:
     """Gradients of ``output`` w.r.t. ``sources`` (tensors that require grad, leaves or not) as
     TRArrays, without touching ``.gradient``. A source the output does not depend on gets zeros.
+    A single TRTensor as ``sources`` gives a one-element list, as ``torch.autograd.grad`` does.
 
     >>> w = parameter([1.0, 2.0])
     >>> grad((w * w).sum(), [w])[0]
@@ -1810,6 +1799,11 @@ def grad(output: TRTensor, sources: Sequence[TRTensor], grad_output: Any = None)
     """
     if not isinstance(output, TRTensor):
         raise TypeError(f"grad(output): output must be a TRTensor, got {type(output).__name__}")
+    if isinstance(sources, TRTensor):  # one source: a one-element list (torch.autograd.grad)
+        sources = [sources]
+    if isinstance(sources, (str, bytes)) or not hasattr(sources, "__iter__"):
+        raise TypeError(f"grad(sources): sources must be a TRTensor or a list or tuple of "
+                        f"TRTensors, got {type(sources).__name__} {short_repr(sources, 40)}")
     srcs = list(sources)
     for i, src in enumerate(srcs):
         if not isinstance(src, TRTensor):

@@ -161,6 +161,9 @@ class StrictInferenceMonitor:
         >>> StrictInferenceMonitor.merge_all(ms).n_bottom
         1
         """
+        if isinstance(monitors, (str, bytes)) or not hasattr(monitors, "__iter__"):
+            raise TypeError(f"monitors must be an iterable of StrictInferenceMonitor objects, got "
+                            f"{type(monitors).__name__} {short_repr(monitors, 40)}")
         ms = list(monitors)
         if not ms:
             raise ValueError("monitors must contain at least one StrictInferenceMonitor, got none")

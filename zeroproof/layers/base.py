@@ -6,6 +6,7 @@ definition order (sub-modules recursively), as ``torch.nn.Module`` does.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Iterator
 
 import numpy as np
@@ -132,6 +133,10 @@ class Module:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load parameter values by name; missing/unexpected names and shape mismatches raise
         ``ValueError`` naming the parameter."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict: state must be a dict of arrays by parameter name "
+                            f"(from state_dict()), got {type(state).__name__} "
+                            f"{short_repr(state, 40)}")
         params = dict(self.named_parameters())
         missing = [n for n in params if n not in state]
         unexpected = [n for n in state if n not in params]

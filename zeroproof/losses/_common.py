@@ -10,6 +10,7 @@ import numpy as np
 from ..autodiff import projective as _pj
 from ..autodiff.tr_node import TRNode
 from ..array.trarray import TRArray
+from ..core._parse import short_repr
 from ..core.scalar import TRScalar, TRTag
 
 NODES = "nodes"  # sequences of scalar nodes (a batch on the scalar tape)
@@ -65,6 +66,9 @@ def check_shapes(func: str, **args: Any) -> tuple:
 
 
 def check_reduction(func: str, reduction: Any) -> str:
+    if not isinstance(reduction, str):
+        raise TypeError(f"{func}: reduction must be one of {REDUCTIONS}, got "
+                        f"{type(reduction).__name__} {short_repr(reduction, 40)}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"{func}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
