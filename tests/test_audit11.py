@@ -327,3 +327,22 @@ def test_raw_python_messages_replaced_by_ones_naming_the_argument():
         za.grad(w.sum(), None)
     (g,) = za.grad((w * w).sum(), w)   # a single tensor: a one-element list
     np.testing.assert_array_equal(g.to_numpy(), np.full((2, 3), 2.0))
+
+
+def test_complex_and_string_inputs_are_refused_not_silently_cast():
+    with pytest.raises(TypeError, match="domain must be a pair"):
+        L.RationalLayer(domain=np.array([-1 + 3j, 1 + 0j]))
+    with pytest.raises(TypeError, match="pole_domain must be a pair"):
+        tr.TrainingConfig(pole_domain=np.array([-1 + 1j, 1 + 0j]))
+    with pytest.raises(TypeError, match="target_sign must"):
+        lo.sign_consistency_loss([1.0, 1.0], [1.0, 1.0], np.array([1 + 1j, -1 + 0j]))
+    with pytest.raises(TypeError, match="target_sign must"):
+        lo.sign_consistency_loss([1.0], [1.0], "abc")
+    with pytest.raises(TypeError, match="x must be an array of real numbers"):
+        L.ProjectiveRationalHead(1, seed=0).features(np.array([[0.5 + 1j]]))
+    with pytest.raises(TypeError, match="x must be an array of real numbers"):
+        L.ProjectiveRationalHead(1, seed=0).predict_pq([["0.5"]])
+    with pytest.raises(TypeError, match="Y_d must hold real numbers"):
+        lo.rejection_loss([1.0], [1.0], Y_d="abc")
+    assert L.RationalLayer(domain=np.array([-2.0, 2.0])).domain == (-2.0, 2.0)
+    assert tr.TrainingConfig(pole_domain=(-1, 1)).pole_domain == (-1.0, 1.0)

@@ -123,8 +123,9 @@ def _check_real_array(func: str, name: str, x: Any) -> None:
                     f"{type(x).__name__} of dtype {a.dtype}")
 
 
-def _codes(x: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """IEEE codes and ⊥ mask of any accepted input (values only, no graph)."""
+def _codes(x: Any, name: str = "the input") -> tuple[np.ndarray, np.ndarray | None]:
+    """IEEE codes and ⊥ mask of any accepted input (values only, no graph); ``name`` is what
+    an error calls ``x``."""
     if isinstance(x, TRNode):
         v = x.value
         return np.asarray(float(v)), (np.asarray(True) if v.tag is TRTag.BOTTOM else None)
@@ -137,7 +138,8 @@ def _codes(x: Any) -> tuple[np.ndarray, np.ndarray | None]:
         return np.asarray(x.codes), x.bottom
     a = np.asarray(x)
     if a.dtype == object or a.dtype.kind not in "fiu":
-        raise TypeError(f"expected real numbers, got an array of dtype {a.dtype}")
+        raise TypeError(f"{name} must hold real numbers (float or int), got "
+                        f"{type(x).__name__} of dtype {a.dtype}")
     return a.astype(np.float64) if a.dtype.kind in "iu" else a, None
 
 

@@ -136,3 +136,48 @@ def short_repr(value: Any, limit: int = 40) -> str:
     except Exception:  # a broken __repr__ must not hide the real error
         r = object.__repr__(value)
     return r if len(r) <= limit else r[: max(1, limit - 1)] + "…"
+
+
+def real_array(name: str, x: Any) -> np.ndarray:
+    """``x`` as a float64 ndarray of real numbers (ints and floats; NaN/±inf kept): a str,
+    bool, complex or object array is a ``TypeError`` naming ``name``, never a silent cast (NumPy
+    would parse ``"0.5"`` and drop imaginary parts).
+
+    >>> real_array("x", [1, 2.5]).tolist()
+    [1.0, 2.5]
+    """
+    try:
+        a = np.asarray(x)
+    except ValueError:  # NumPy's "inhomogeneous shape"
+        raise ValueError(f"{name} is a ragged nested sequence (its rows have different lengths); "
+                         f"give one with a rectangular shape") from None
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be an array of real numbers (int or float), got "
+                        f"{type(x).__name__} of dtype {a.dtype}")
+    with np.errstate(over="ignore"):  # longdouble beyond float64 → ±inf
+        return a.astype(np.float64)
+
+
+def real_pair(name: str, value: Any) -> tuple[float, float]:
+    """``value`` as a pair ``(lo, hi)`` of finite real numbers with ``lo < hi`` (a domain):
+    ``TypeError`` for anything but two real numbers (str, complex, bool included),
+    ``ValueError`` for non-finite ends or ``lo >= hi``.
+
+    >>> real_pair("domain", (-1, 1))
+    (-1.0, 1.0)
+    """
+    try:
+        items = list(value)
+    except TypeError:
+        items = None
+    if (items is None or isinstance(value, (str, bytes)) or len(items) != 2
+            or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)
+                   for v in items)):
+        raise TypeError(f"{name} must be a pair (lo, hi) of finite real numbers, got "
+                        f"{type(value).__name__} {short_repr(value, 60)}")
+    lo, hi = as_float(items[0]), as_float(items[1])
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must be a pair (lo, hi) of finite numbers with lo < hi, got "
+                         f"{short_repr(value, 60)}")
+    return lo, hi
+

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, short_repr
+from ..core._parse import check_int, check_real, real_array, short_repr
 
 from ..array.tape import TRTensor, as_tensor
 from ..inference.reference_models import monomial_exponents
@@ -126,8 +126,7 @@ class ProjectiveRationalHead(Module):
         >>> ProjectiveRationalHead(2, degree_p=2).features(np.array([[2.0, 3.0]])).tolist()
         [[1.0, 2.0, 3.0, 4.0, 6.0, 9.0]]
         """
-        a = self._check_array(np.asarray(x, dtype=np.float64) if not isinstance(x, TRTensor)
-                              else x.numpy())
+        a = self._check_array(real_array("x", x) if not isinstance(x, TRTensor) else x.numpy())
         return _numpy_features(a, self._exp)
 
     def _check_array(self, a: np.ndarray) -> np.ndarray:
@@ -197,8 +196,7 @@ class ProjectiveRationalHead(Module):
         >>> P.shape == Q.shape == (5, 3)
         True
         """
-        a = self._check_array(x.numpy() if isinstance(x, TRTensor)
-                              else np.asarray(x, dtype=np.float64))
+        a = self._check_array(x.numpy() if isinstance(x, TRTensor) else real_array("x", x))
         phi = _numpy_features(a.astype(np.float64, copy=False), self._exp)
         A = np.asarray(self.numerator.codes)
         B = np.asarray(self.denominator.codes)

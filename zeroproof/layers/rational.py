@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, short_repr
+from ..core._parse import check_int, check_real, real_pair, short_repr
 
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
@@ -49,14 +49,7 @@ def _check_basis(basis: Any) -> str:
 
 
 def _check_domain(domain: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in domain)
-    except (TypeError, ValueError):
-        raise TypeError(f"domain must be a pair (lo, hi) of finite numbers, got "
-                        f"{short_repr(domain, 60)}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"domain must be a pair (lo, hi) of finite numbers with lo < hi, got {domain!r}")
-    return lo, hi
+    return real_pair("domain", domain)
 
 
 def _features(t: TRTensor, degree: int, basis: str) -> list[TRTensor]:

@@ -52,7 +52,7 @@ def check_shapes(func: str, **args: Any) -> tuple:
     for name, v in args.items():
         if isinstance(v, (int, float, TRScalar, TRNode)) or is_node_seq(v):
             continue
-        shp = np.shape(_pj._codes(v)[0])
+        shp = np.shape(_pj._codes(v, f"{func}: {name}")[0])
         if shp == ():
             continue
         if ref is None:
@@ -198,11 +198,11 @@ def finish(kind: str, out: Any) -> Any:
     return out
 
 
-def codes(x: Any) -> np.ndarray:
+def codes(x: Any, name: str = "the input") -> np.ndarray:
     """Values of any argument as a float array (no graph; node sequences elementwise)."""
     if is_node_seq(x):
         return np.array([float(e.value) if isinstance(e, TRNode) else float(e) for e in x])
-    return np.asarray(_pj._codes(_pj._values(x))[0], dtype=np.float64)
+    return np.asarray(_pj._codes(_pj._values(x), name)[0], dtype=np.float64)
 
 
 def float_dtype(*xs: Any) -> np.dtype:

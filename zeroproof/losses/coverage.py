@@ -93,11 +93,11 @@ def _check_tau_pos(func: str, tau: Any) -> float:
     return t
 
 
-def _finite_weights(Y_d: Any, shape: tuple, n: int | None) -> np.ndarray:
+def _finite_weights(func: str, Y_d: Any, shape: tuple, n: int | None) -> np.ndarray:
     want = (n,) if n is not None else shape
     if Y_d is None:
         return np.ones(want, dtype=bool)
-    f = C.codes(Y_d) != 0
+    f = C.codes(Y_d, f"{func}: Y_d") != 0
     if f.ndim == 0:
         return np.broadcast_to(f, want)
     if f.shape != want:
@@ -122,7 +122,7 @@ def rejection_loss(P: Any, Q: Any, Y_d: Any = None, tau: float = 1e-4,
     tau = _check_tau_pos("rejection_loss", tau)
     reduction = C.check_reduction("rejection_loss", reduction)
     n = len(Q) if kind == C.NODES else None
-    finite = _finite_weights(Y_d, shape, n)
+    finite = _finite_weights("rejection_loss", Y_d, shape, n)
     q_vals = C.codes(Q)
     with np.errstate(invalid="ignore"):
         rejected = np.isfinite(q_vals) & ((q_vals == 0) | (np.abs(q_vals) < tau))
@@ -153,7 +153,7 @@ def coverage_loss(P: Any, Q: Any, Y_d: Any = None, target_coverage: float = 0.95
     shape = C.check_shapes("coverage_loss", P=P, Q=Q)
     tau = _check_tau_pos("coverage_loss", tau)
     n = len(Q) if kind == C.NODES else None
-    finite = _finite_weights(Y_d, shape, n)
+    finite = _finite_weights("coverage_loss", Y_d, shape, n)
     q_vals = C.codes(Q)
     with np.errstate(invalid="ignore"):
         rejected = np.isfinite(q_vals) & ((q_vals == 0) | (np.abs(q_vals) < tau))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import projective as _pj
-from ..core._parse import check_real
+from ..core._parse import check_real, real_array
 from . import _common as C
 
 __all__ = ["sign_consistency_loss", "target_signs"]
@@ -22,7 +22,8 @@ def target_signs(target_sign: Any) -> np.ndarray:
     [1.0, 0.0, -1.0]
     """
     s = getattr(target_sign, "signs", target_sign)
-    arr = np.asarray(C.codes(s) if not isinstance(s, np.ndarray) else s, dtype=np.float64)
+    arr = real_array("target_sign", C.codes(s, "target_sign") if not isinstance(s, np.ndarray)
+                     else s)
     if not np.isin(arr, (-1.0, 0.0, 1.0)).all():
         raise ValueError("target_sign must hold only -1, 0 and +1 (the sign of a ±∞ target, 0 "
                          f"for other targets), got values {np.unique(arr)[:6].tolist()}")

@@ -1,13 +1,12 @@
 """``TrainingConfig``: what :class:`~zeroproof.training.SCMTrainer` does each epoch."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, parse_enum, short_repr
+from ..core._parse import check_int, parse_enum, real_pair, short_repr
 
 from ..autodiff.grad_mode import GradientMode
 from ..autodiff.hybrid_gradient import HybridGradientSchedule
@@ -96,13 +95,7 @@ class TrainingConfig:
         if self.progress not in _PROGRESS:
             raise ValueError(f"progress must be one of {list(_PROGRESS)} or a bool, got {self.progress!r}")
         if self.pole_domain is not None:
-            try:
-                lo, hi = (float(v) for v in self.pole_domain)
-            except (TypeError, ValueError):
-                raise TypeError(f"pole_domain must be a pair (lo, hi) or None, got {self.pole_domain!r}") from None
-            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise ValueError(f"pole_domain must satisfy lo < hi (finite), got {self.pole_domain!r}")
-            self.pole_domain = (lo, hi)
+            self.pole_domain = real_pair("pole_domain", self.pole_domain)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (the schedule as its field values)."""
