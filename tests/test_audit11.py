@@ -346,3 +346,17 @@ def test_complex_and_string_inputs_are_refused_not_silently_cast():
         lo.rejection_loss([1.0], [1.0], Y_d="abc")
     assert L.RationalLayer(domain=np.array([-2.0, 2.0])).domain == (-2.0, 2.0)
     assert tr.TrainingConfig(pole_domain=(-1, 1)).pole_domain == (-1.0, 1.0)
+
+
+def test_log_tuples_checks_its_arguments_with_logging_off_and_reads_numpy_decoded(caplog):
+    import logging
+
+    with pytest.raises(TypeError, match="log_tuples: N"):
+        pj.log_tuples("abc", None)
+    with pytest.raises(ValueError, match="same number of elements"):
+        pj.log_tuples(np.ones(2), np.ones(3))
+    with pytest.raises(TypeError, match="limit must be an int"):
+        pj.log_tuples(np.ones(2), np.ones(2), limit="8")
+    with caplog.at_level(logging.DEBUG, logger="zeroproof.projective"):
+        pj.log_tuples(np.ones(2), np.array([1.0, 0.0]), decoded=np.array([1.0, np.nan]))
+    assert "→ Φ" in caplog.text

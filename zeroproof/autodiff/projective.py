@@ -41,7 +41,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from ..core._parse import as_float, check_real, parse_enum, short_repr
+from ..core._parse import as_float, check_int, check_real, parse_enum, short_repr
 from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
 from .tr_node import TRNode, stop_gradient
 from .tr_ops_grad import tr_relu
@@ -679,10 +679,27 @@ def log_tuples(N: Any, D: Any, decoded: Any = None, label: str = "tuples", limit
     tuples: n=1 norm[min=5, max=5] bottom=0 | ‖(N,D)‖=5 → 0.75
     >>> logger.removeHandler(handler); logger.setLevel(logging.NOTSET)
     """
+    from ..array.trarray import TRArray
+
+    # the arguments are checked whether or not DEBUG is on: a call that only fails once
+    # logging is switched on would be a trap
+    if not isinstance(label, str):
+        raise TypeError(f"log_tuples: label must be a str, got {type(label).__name__} "
+                        f"{short_repr(label)}")
+    limit = check_int("log_tuples: limit", limit, 0)
+    n = np.ravel(_codes(_values(N), "log_tuples: N")[0])
+    d = np.ravel(_codes(_values(D), "log_tuples: D")[0])
+    if n.size != d.size and 1 not in (n.size, d.size):
+        raise ValueError(f"log_tuples: N and D must have the same number of elements (or one "
+                         f"of them one), got {n.size} and {d.size}")
+    if isinstance(decoded, np.ndarray):  # what decode_masked / strict_inference return
+        decoded = TRArray.from_codes(*_codes(decoded, "log_tuples: decoded"))
+    elif decoded is not None and not isinstance(decoded, (TRNode, TRScalar, TRArray)) \
+            and not _is_tensor(decoded):
+        raise TypeError(f"log_tuples: decoded must be None, a NumPy array, a TRArray, a TRScalar "
+                        f"or a node, got {type(decoded).__name__}")
     if not logger.isEnabledFor(logging.DEBUG):
         return
-    n = np.ravel(_codes(_values(N))[0])
-    d = np.ravel(_codes(_values(D))[0])
     norms = np.asarray(tuple_norm(n, d)).ravel()
     if decoded is None:
         decoded = _decode(_values(N), _values(D), 0.0)
