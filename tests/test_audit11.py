@@ -360,3 +360,17 @@ def test_log_tuples_checks_its_arguments_with_logging_off_and_reads_numpy_decode
     with caplog.at_level(logging.DEBUG, logger="zeroproof.projective"):
         pj.log_tuples(np.ones(2), np.array([1.0, 0.0]), decoded=np.array([1.0, np.nan]))
     assert "→ Φ" in caplog.text
+
+
+def test_absurd_sizes_are_value_errors_not_hangs_or_memory_errors():
+    with pytest.raises(ValueError, match="monomials, more than"):
+        zinf.PolynomialRationalHead(1, degree_p=BIG)
+    with pytest.raises(ValueError, match="monomials, more than"):
+        L.ProjectiveRationalHead(100, degree_p=6)
+    with pytest.raises(ValueError, match=r"degree must be an int >= 0 and <= 10000"):
+        L.basis_matrix(np.ones(3), BIG)
+    with pytest.raises(ValueError, match="in_features must be an int >= 1 and <="):
+        L.Linear(BIG, 1)
+    with pytest.raises(ValueError, match="degree_p must be"):
+        L.RationalLayer(BIG)
+    assert zinf.PolynomialRationalHead(3, degree_p=3).features(np.ones((1, 3)), 3).shape == (1, 20)

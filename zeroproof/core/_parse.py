@@ -33,21 +33,24 @@ def parse_enum(cls: type[E], value: Any, argname: str = "mode") -> E:
     raise ValueError(f"{argname} must be {accepted}, got {value!r}")
 
 
-def check_int(name: str, value: Any, minimum: int, allow_none: bool = False) -> Any:
-    """``value`` as an int ``>= minimum`` (None passes when ``allow_none``): a non-int (bool
-    included) is a ``TypeError``, a smaller int a ``ValueError``; both name the argument.
+def check_int(name: str, value: Any, minimum: int, allow_none: bool = False,
+              maximum: int | None = None) -> Any:
+    """``value`` as an int ``>= minimum`` (and ``<= maximum`` when given; None passes when
+    ``allow_none``): a non-int (bool included) is a ``TypeError``, an int out of range a
+    ``ValueError``; both name the argument.
 
     >>> check_int("epochs", 3, 1)
     3
     """
     if value is None and allow_none:
         return None
-    accepted = f"an int >= {minimum}" + (" or None" if allow_none else "")
+    accepted = f"an int >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "") \
+        + (" or None" if allow_none else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {accepted}, got {short_repr(value, 40)}")
     return int(value)
 
 

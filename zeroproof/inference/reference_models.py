@@ -16,15 +16,18 @@ the reference deployment, and it is registered as ``"zeroproof.PolynomialRationa
 from __future__ import annotations
 
 import itertools
-import numbers
+import math
 from typing import Any, Optional
 
 import numpy as np
 
 from .registry import register_model
-from ..core._parse import short_repr
+from ..core._parse import check_int, short_repr
 
 __all__ = ["PolynomialRationalHead", "monomial_exponents"]
+
+
+MAX_MONOMIALS = 1 << 20  # features per row a head may have
 
 
 def monomial_exponents(n_vars: int, degree: int) -> list[tuple[int, ...]]:
@@ -34,19 +37,17 @@ def monomial_exponents(n_vars: int, degree: int) -> list[tuple[int, ...]]:
     >>> monomial_exponents(2, 2)
     [(), (0,), (1,), (0, 0), (0, 1), (1, 1)]
     """
+    count = math.comb(n_vars + degree, degree)
+    if count > MAX_MONOMIALS:
+        raise ValueError(f"{n_vars} input(s) at degree {short_repr(degree)} give {short_repr(count)}"
+                         f" monomials, more than the {MAX_MONOMIALS} supported; use a lower degree")
     out: list[tuple[int, ...]] = []
     for d in range(degree + 1):
         out.extend(itertools.combinations_with_replacement(range(n_vars), d))
     return out
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} "
-                        f"{short_repr(value, 40)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
+_check_int = check_int  # one int parser (and one error wording) for the package
 
 
 @register_model("zeroproof.PolynomialRationalHead")

@@ -189,8 +189,11 @@ def _rng(seed: Any) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
+_MAX_DIM = 2**31 - 1  # beyond any array this machine could hold; refused early, with a name
+
+
 def _dim(name: str, value: Any) -> int:
-    return check_int(name, value, 1)
+    return check_int(name, value, 1, maximum=_MAX_DIM)
 
 
 class Linear(Module):

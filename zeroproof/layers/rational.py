@@ -32,14 +32,20 @@ from ..core._parse import check_int, check_real, real_pair, short_repr
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
 from ..inference.registry import register_model
-from .base import Module, _rng
+from .base import Module, _dim, _rng
 
 __all__ = ["RationalLayer", "BASES", "basis_matrix"]
 
 BASES = ("monomial", "chebyshev")
 
 
-_degree = check_int
+# A polynomial degree beyond this is numerically meaningless in any basis here (and would only
+# build a huge graph); refused early, naming the argument.
+MAX_DEGREE = 10_000
+
+
+def _degree(name: str, value: Any, minimum: int) -> int:
+    return check_int(name, value, minimum, maximum=MAX_DEGREE)
 
 
 def _check_basis(basis: Any) -> str:
@@ -113,7 +119,7 @@ class RationalLayer(Module):
         super().__init__()
         self.degree_p = _degree("degree_p", degree_p, 0)
         self.degree_q = _degree("degree_q", degree_q, 0)
-        self.out_features = _degree("out_features", out_features, 1)
+        self.out_features = _dim("out_features", out_features)
         self.basis = _check_basis(basis)
         self.domain = _check_domain(domain)
         self.init_scale = check_real("init_scale", init_scale, "a finite number >= 0",
