@@ -374,3 +374,13 @@ def test_absurd_sizes_are_value_errors_not_hangs_or_memory_errors():
     with pytest.raises(ValueError, match="degree_p must be"):
         L.RationalLayer(BIG)
     assert zinf.PolynomialRationalHead(3, degree_p=3).features(np.ones((1, 3)), 3).shape == (1, 20)
+
+
+def test_example_inputs_check_n_and_seed():
+    with pytest.raises(TypeError, match="n must be an int"):
+        L.RationalLayer(1, 1).example_inputs(True)
+    with pytest.raises(TypeError, match="seed must be"):
+        zinf.PolynomialRationalHead(1).example_inputs(2, seed=True)
+    with pytest.raises(ValueError, match="seed must be"):
+        L.ProjectiveRationalHead(2).example_inputs(2, seed=-1)
+    assert zinf.PolynomialRationalHead(1).example_inputs().shape == (8, 1)

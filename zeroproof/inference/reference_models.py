@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .registry import register_model
-from ..core._parse import check_int, short_repr
+from ..core._parse import check_int, check_seed, short_repr
 
 __all__ = ["PolynomialRationalHead", "monomial_exponents"]
 
@@ -172,7 +172,7 @@ class PolynomialRationalHead:
 
     def example_inputs(self, n: int = 8, seed: Optional[int] = 0) -> np.ndarray:
         """Deterministic standard-normal inputs of shape ``(n, in_features)``."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed("seed", seed))
         return rng.standard_normal((_check_int("n", n, 1), self.in_features)).astype(self.dtype)
 
     def __repr__(self) -> str:

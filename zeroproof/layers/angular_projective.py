@@ -82,6 +82,7 @@ class AngularProjectiveHead(Module):
 
     def example_inputs(self, n: int = 9) -> np.ndarray:
         """``n`` rows of inputs spread over [-1, 1] (reference inputs for a bundle)."""
+        n = check_int("n", n, 1)
         return np.linspace(-1.0, 1.0, n * self.input_dim).reshape(n, self.input_dim)
 
     def get_config(self) -> dict[str, Any]:

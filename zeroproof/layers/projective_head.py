@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, real_array, short_repr
+from ..core._parse import check_int, check_real, check_seed, real_array, short_repr
 
 from ..array.tape import TRTensor, as_tensor
 from ..inference.reference_models import monomial_exponents
@@ -245,7 +245,7 @@ class ProjectiveRationalHead(Module):
         >>> ProjectiveRationalHead(3).example_inputs(4).shape
         (4, 3)
         """
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed("seed", seed))
         return rng.standard_normal((_int("n", n, 1), self.in_features))
 
     def __repr__(self) -> str:

@@ -318,7 +318,7 @@ class RationalLayer(Module):
     def example_inputs(self, n: int = 9) -> np.ndarray:
         """``n`` evenly spaced inputs over the domain, shape ``(n, 1)`` (bundle reference run)."""
         lo, hi = self.domain
-        return np.linspace(lo, hi, n).reshape(-1, 1)
+        return np.linspace(lo, hi, check_int("n", n, 1)).reshape(-1, 1)
 
     def __repr__(self) -> str:
         return (f"RationalLayer(degree_p={self.degree_p}, degree_q={self.degree_q}, "
