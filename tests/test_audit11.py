@@ -384,3 +384,11 @@ def test_example_inputs_check_n_and_seed():
     with pytest.raises(ValueError, match="seed must be"):
         L.ProjectiveRationalHead(2).example_inputs(2, seed=-1)
     assert zinf.PolynomialRationalHead(1).example_inputs().shape == (8, 1)
+
+
+def test_plain_float_nan_in_a_loss_is_phi_like_in_an_array_and_angular_tuple_names_theta():
+    assert np.isnan(lo.implicit_loss(1.0, float("nan"), 1.0, 1.0))
+    assert np.isnan(lo.implicit_loss([1.0], [float("nan")], [1.0], [1.0]))
+    assert np.isnan(lo.margin_loss(float("nan"), 1.0))
+    with pytest.raises(TypeError, match="angular_tuple: theta"):
+        pj.angular_tuple("abc")

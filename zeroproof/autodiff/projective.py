@@ -517,7 +517,10 @@ def angular_tuple(theta: Any) -> tuple[Any, Any]:
         from ..array.trarray import TRArray
 
         _kind("angular_tuple", theta=theta)
-        theta = TRArray.from_codes(*_codes(theta))  # NaN → Φ, ±inf → ±∞, as decode reads arrays
+        theta = TRArray.from_codes(*_codes(theta, "angular_tuple: theta"))  # NaN → Φ, as decode
+    elif not (isinstance(theta, (TRNode, TRScalar)) or _is_tensor(theta) or _is_trarray(theta)):
+        raise TypeError(f"angular_tuple: theta must be a real number, an array, a TRScalar, a "
+                        f"TRArray or a node, got {type(theta).__name__} {short_repr(theta)}")
     return tr_cos(theta), tr_sin(theta)
 
 

@@ -12,6 +12,7 @@ from ..autodiff.tr_node import TRNode
 from ..array.trarray import TRArray
 from ..core._parse import short_repr
 from ..core.scalar import TRScalar, TRTag
+from ..utils.ieee_bridge import from_ieee
 
 NODES = "nodes"  # sequences of scalar nodes (a batch on the scalar tape)
 REDUCTIONS = ("mean", "sum", "none")
@@ -80,7 +81,11 @@ def lift(x: Any, kind: str) -> Any:
     if kind in (_pj.TENSOR, _pj.ARRAY):
         return _pj._tape().as_tensor(x)
     if kind == _pj.SCALAR or kind == _pj.NODE:
-        return x if isinstance(x, TRNode) else TRNode.constant(x)
+        if isinstance(x, TRNode):
+            return x
+        if isinstance(x, (float, np.floating)):  # read as IEEE, as arrays and lists are
+            x = from_ieee(float(x))            # (NaN → Φ, ±inf → ±∞)
+        return TRNode.constant(x)
     return x
 
 
