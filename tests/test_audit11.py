@@ -392,3 +392,17 @@ def test_plain_float_nan_in_a_loss_is_phi_like_in_an_array_and_angular_tuple_nam
     assert np.isnan(lo.margin_loss(float("nan"), 1.0))
     with pytest.raises(TypeError, match="angular_tuple: theta"):
         pj.angular_tuple("abc")
+
+
+def test_scalar_exp_sin_tanh_do_not_raise_under_a_strict_numpy_error_state():
+    old = np.seterr(all="raise")
+    try:
+        assert float(zp.tr_exp(zp.real(-746.0))) == 0.0
+        with np.errstate(under="ignore"):
+            expected = float(np.exp(np.float64(-708.5)))
+        assert float(zp.tr_exp(zp.real(-708.5))) == expected
+        assert float(zp.tr_sin(zp.real(5e-324))) == 5e-324
+        assert str(zp.tr_tanh(zp.real(-5e-324))) == str(zp.real(-5e-324))
+        assert float(ad.tr_exp(ad.TRNode.parameter(-746.0)).value) == 0.0
+    finally:
+        np.seterr(**old)

@@ -33,6 +33,8 @@ _np_exp = np.exp
 _np_sin = np.sin
 _np_cos = np.cos
 _np_tanh = np.tanh
+_TINY = 2.2250738585072014e-308  # the smallest normal float64
+_EXP_SUBNORMAL = -708.3964185322641  # log(_TINY): exp below this is subnormal (or 0)
 _sqrt = math.sqrt
 EXP_OVERFLOW = 709.782712893384  # largest x with finite exp(x) in float64
 _copysign = math.copysign
@@ -184,6 +186,8 @@ def f_sin(a: float) -> float:
     (0.0, nan)
     """
     if a - a == 0.0:
+        if -_TINY < a < _TINY:  # sin x = x for subnormal x (NumPy gives x too, raising the
+            return a            # underflow flag: this keeps np.seterr(all="raise") users safe)
         return float(_np_sin(a))
     return BOT if a is BOT else NAN
 
@@ -196,6 +200,8 @@ def f_tanh(a: float) -> float:
     (0.0, -1.0)
     """
     if a - a == 0.0:
+        if -_TINY < a < _TINY:  # tanh x = x for subnormal x (as NumPy, without its underflow flag)
+            return a
         return float(_np_tanh(a))
     if a == a:  # ±∞
         return 1.0 if a > 0 else -1.0
@@ -238,6 +244,9 @@ def f_exp(a: float) -> float:
     (1.0, 0.0, inf)
     """
     if a <= EXP_OVERFLOW:
+        if a < _EXP_SUBNORMAL and a != -INF:  # a subnormal or zero result: NumPy raises the
+            with np.errstate(under="ignore"):  # underflow flag, which np.seterr may turn into
+                return float(_np_exp(a))      # an exception or a warning; the value is kept
         return float(_np_exp(a))  # exp(−∞) = 0
     if a > EXP_OVERFLOW:
         return INF
