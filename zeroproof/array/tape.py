@@ -52,7 +52,7 @@ from ..core.reductions import ReductionMode
 from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
 from ..core.wheel import WHEEL
 from . import kernels as K
-from .trarray import TRArray, _matmul_shape, _real_codes, numpy_function, numpy_reduction_args
+from .trarray import TRArray, _from_real, _matmul_shape, numpy_function, numpy_reduction_args
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
            "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos", "tanh"]
@@ -515,11 +515,8 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"{argname} must be array-like of real numbers, got {type(value).__name__}"
                         f" {short_repr(value)}")
-    if isinstance(value, TRArray):  # copied: a parameter's values are updated in place
-        bot = value.bottom
-        return np.array(value.codes, copy=True), None if bot is None else np.array(bot, copy=True)
-    codes = _real_codes(value, argname)  # names the caller's argument, not from_numpy's
-    return np.array(codes, copy=True), None
+    arr = _from_real(value, argname)  # errors name the caller's argument, not from_numpy's
+    return arr.codes, arr.bottom
 
 
 def _init_leaf(t: TRTensor, codes: Any, bot: Any, requires_grad: bool, nf: bool | None = None) -> None:

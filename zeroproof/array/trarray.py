@@ -21,7 +21,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from ..core.ops import _NEVER_OPERANDS, check_int_exponent
+from ..core.ops import _NEVER_OPERANDS, _dispatcher, check_int_exponent
 from ..core.reductions import ReductionMode
 from ..core.scalar import (
     BOTTOM_CODE, REAL, TRScalar, TRTag, _check_real, _is_number, bottom as _bottom,
@@ -29,7 +29,7 @@ from ..core.scalar import (
 )
 from . import kernels as K
 from .reductions import reduce_codes
-from ..core._parse import parse_enum, short_repr
+from ..core._parse import parse_enum, rectangular, short_repr
 
 __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
@@ -58,11 +58,7 @@ def _check_dtype(dtype: Any, argname: str) -> np.dtype:
 def _real_codes(arr: Any, argname: str) -> np.ndarray:
     """A float64/float32 ndarray from a real NumPy array (ints/bools → float64, other floats →
     float64); ``TypeError`` for complex, object, string and other dtypes."""
-    try:
-        a = np.asarray(arr)
-    except ValueError:  # NumPy's "inhomogeneous shape"
-        raise ValueError(f"{argname} is a ragged nested sequence (its rows have different "
-                         f"lengths); give one with a rectangular shape") from None
+    a = rectangular(argname, arr)
     kind = a.dtype.kind
     if kind == "f":
         return a if a.dtype in _FLOATS else a.astype(np.float64)
@@ -158,7 +154,7 @@ class TRArray:
         """
         if isinstance(arr, TRArray):
             return arr.copy()
-        return cls.from_codes(np.array(_real_codes(arr, "from_numpy(arr): arr"), copy=True))
+        return _from_real(arr, "from_numpy(arr): arr")
 
     @classmethod
     def from_codes(cls, codes: np.ndarray, bottom: Optional[np.ndarray] = None) -> "TRArray":
@@ -631,11 +627,17 @@ def _binop(kernel: Any, a: Any, b: Any, opname: str, reflected: bool = False) ->
     return TRArray.from_codes(*kernel(oa[0], ob[0], oa[1], ob[1]))
 
 
+def _from_real(arr: Any, argname: str) -> TRArray:
+    """A real NumPy array (or array-like) read as IEEE codes into a new TRArray (a copy);
+    errors name ``argname``. The one reader behind ``from_numpy`` and the operand/leaf paths."""
+    return TRArray.from_codes(np.array(_real_codes(arr, argname), copy=True))
+
+
 def _as_trarray(x: Any, argname: str) -> TRArray:
     if isinstance(x, TRArray):
         return x
     if isinstance(x, np.ndarray) and x.dtype != object:  # an error names the caller's argument
-        return TRArray.from_codes(np.array(_real_codes(x, argname), copy=True))
+        return _from_real(x, argname)
     if isinstance(x, (list, tuple, TRScalar)) or _is_number(x):
         return array(x)
     raise TypeError(
@@ -696,11 +698,7 @@ def array(obj: Any, dtype: Any = None) -> TRArray:
             if dt is not None and out.dtype != dt:
                 out = out.astype(dt)
             return out
-        try:
-            a = np.asarray(obj) if not isinstance(obj, np.ndarray) else obj
-        except ValueError:  # NumPy's "inhomogeneous shape"
-            raise ValueError("array(obj): obj is a ragged nested sequence (its rows have different "
-                             "lengths); give one with a rectangular shape") from None
+        a = rectangular("array(obj): obj", obj)
         if a.dtype == object:
             flat = a.ravel()
             pairs = [_code_of_item(v, f"obj element {i}") for i, v in enumerate(flat.tolist())]
@@ -884,13 +882,8 @@ def array_identical(a: Any, b: Any) -> bool:
 def _graph_handler(*args: Any) -> Any:
     """The dispatch hook of the first graph value (batched ``TRTensor``, scalar ``TRNode``)
     among ``args``, or None: ``za.sqrt(w)`` on a parameter records on its tape, as ``zp.tr_sqrt``
-    does, instead of refusing it."""
-    for v in args:
-        if v.__class__ is not TRArray:
-            handler = getattr(type(v), "__tr_dispatch__", None)
-            if handler is not None:
-                return handler
-    return None
+    does, instead of refusing it. Core's dispatcher, with TRArrays (handled here) left out."""
+    return _dispatcher(tuple(a for a in args if a.__class__ is not TRArray))
 
 
 def _unary(kernel: Any, name: str, doc: str) -> Any:

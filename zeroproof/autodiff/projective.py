@@ -41,7 +41,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from ..core._parse import as_float, check_int, check_real, parse_enum, short_repr
+from ..core._parse import check_int, check_real, parse_enum, short_repr
 from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
 from .tr_node import TRNode, stop_gradient
 from .tr_ops_grad import tr_relu
@@ -156,22 +156,14 @@ def _check_pair(func: str, names: tuple[str, str], a: Any, b: Any) -> None:
             f"one shape), got {names[0]} {sa} and {names[1]} {sb}")
 
 
-def _check_gamma(func: str, gamma: Any) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{func}: gamma must be a real number >= 0, got {type(gamma).__name__}")
-    g = as_float(gamma)
-    if not (g >= 0.0) or math.isinf(g):
-        raise ValueError(f"{func}: gamma must be a finite number >= 0, got {short_repr(gamma)}")
-    return g
-
-
 def _check_tau(func: str, tau: Any, name: str = "tau") -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{func}: {name} must be a real number >= 0, got {type(tau).__name__}")
-    t = as_float(tau)
-    if not (t >= 0.0) or math.isinf(t):
-        raise ValueError(f"{func}: {name} must be a finite number >= 0, got {short_repr(tau)}")
-    return t
+    """A threshold (or ``gamma``) of ``func``: a finite real number ``>= 0``."""
+    return check_real(f"{func}: {name}", tau, "a finite number >= 0",
+                      lambda v: 0.0 <= v < math.inf)
+
+
+def _check_gamma(func: str, gamma: Any) -> float:
+    return _check_tau(func, gamma, "gamma")
 
 
 def _relu(x: Any) -> Any:

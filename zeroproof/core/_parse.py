@@ -141,6 +141,20 @@ def short_repr(value: Any, limit: int = 40) -> str:
     return r if len(r) <= limit else r[: max(1, limit - 1)] + "…"
 
 
+def rectangular(name: str, x: Any) -> np.ndarray:
+    """``np.asarray(x)``, with NumPy's "inhomogeneous shape" error for a ragged nested sequence
+    turned into a ``ValueError`` that names ``name``.
+
+    >>> rectangular("x", [[1, 2], [3, 4]]).shape
+    (2, 2)
+    """
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ValueError(f"{name} is a ragged nested sequence (its rows have different lengths); "
+                         f"give one with a rectangular shape") from None
+
+
 def real_array(name: str, x: Any) -> np.ndarray:
     """``x`` as a float64 ndarray of real numbers (ints and floats; NaN/±inf kept): a str,
     bool, complex or object array is a ``TypeError`` naming ``name``, never a silent cast (NumPy
@@ -149,11 +163,7 @@ def real_array(name: str, x: Any) -> np.ndarray:
     >>> real_array("x", [1, 2.5]).tolist()
     [1.0, 2.5]
     """
-    try:
-        a = np.asarray(x)
-    except ValueError:  # NumPy's "inhomogeneous shape"
-        raise ValueError(f"{name} is a ragged nested sequence (its rows have different lengths); "
-                         f"give one with a rectangular shape") from None
+    a = rectangular(name, x)
     if a.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be an array of real numbers (int or float), got "
                         f"{type(x).__name__} of dtype {a.dtype}")

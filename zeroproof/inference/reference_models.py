@@ -47,9 +47,6 @@ def monomial_exponents(n_vars: int, degree: int) -> list[tuple[int, ...]]:
     return out
 
 
-_check_int = check_int  # one int parser (and one error wording) for the package
-
-
 @register_model("zeroproof.PolynomialRationalHead")
 class PolynomialRationalHead:
     """Rational head ``P/Q`` with polynomial features (see the module docstring).
@@ -66,10 +63,10 @@ class PolynomialRationalHead:
 
     def __init__(self, in_features: int, out_features: int = 1, degree_p: int = 2,
                  degree_q: int = 1, dtype: str = "float64") -> None:
-        self.in_features = _check_int("in_features", in_features, 1)
-        self.out_features = _check_int("out_features", out_features, 1)
-        self.degree_p = _check_int("degree_p", degree_p, 0)
-        self.degree_q = _check_int("degree_q", degree_q, 0)
+        self.in_features = check_int("in_features", in_features, 1)
+        self.out_features = check_int("out_features", out_features, 1)
+        self.degree_p = check_int("degree_p", degree_p, 0)
+        self.degree_q = check_int("degree_q", degree_q, 0)
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.dtype = dtype
@@ -107,7 +104,7 @@ class PolynomialRationalHead:
         [[1.0, 2.0, 3.0, 4.0, 6.0, 9.0]]
         """
         a = self._check_x(x)
-        exps = monomial_exponents(self.in_features, _check_int("degree", degree, 0))
+        exps = monomial_exponents(self.in_features, check_int("degree", degree, 0))
         cols: dict[tuple[int, ...], np.ndarray] = {(): np.ones(a.shape[0], dtype=a.dtype)}
         out = np.empty((a.shape[0], len(exps)), dtype=a.dtype)
         with np.errstate(all="ignore"):  # IEEE: overflow → ±inf, as the decoder then reads it
@@ -173,7 +170,7 @@ class PolynomialRationalHead:
     def example_inputs(self, n: int = 8, seed: Optional[int] = 0) -> np.ndarray:
         """Deterministic standard-normal inputs of shape ``(n, in_features)``."""
         rng = np.random.default_rng(check_seed("seed", seed))
-        return rng.standard_normal((_check_int("n", n, 1), self.in_features)).astype(self.dtype)
+        return rng.standard_normal((check_int("n", n, 1), self.in_features)).astype(self.dtype)
 
     def __repr__(self) -> str:
         return (f"PolynomialRationalHead(in_features={self.in_features}, out_features="

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..array.tape import TRTensor
-from ..core._parse import check_int, short_repr
+from ..core._parse import as_float, check_int, short_repr
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -38,10 +38,7 @@ def _number(name: str, value: Any, *, positive: bool = False, lo: float | None =
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
-    try:
-        v = float(value)
-    except OverflowError:  # an int beyond the float range
-        v = math.inf
+    v = as_float(value)  # an int beyond the float range reads as ±inf: refused below
     bad = not math.isfinite(v) or (positive and v <= 0) or (lo is not None and v < lo) or (
         hi is not None and (v >= hi if hi_open else v > hi))
     if bad:
