@@ -184,7 +184,9 @@ def test_checkpoint_with_a_bad_loader_state_is_refused(saved, target, tmp_path, 
     ({"poles": ["a"], "poles_epoch": 1}, "'schedule.poles'"),
     ({"poles": 0.5, "poles_epoch": 1}, "'schedule.poles'"),
     ({"poles": [0.5], "poles_epoch": -1}, "'schedule.poles_epoch'"),
-], ids=["str", "pole-str", "poles-number", "epoch-negative"])
+    ({"poles": [10**400], "poles_epoch": 1}, "'schedule.poles'"),
+    ({"poles": [True], "poles_epoch": 1}, "'schedule.poles'"),
+], ids=["str", "pole-str", "poles-number", "epoch-negative", "pole-beyond-float", "pole-bool"])
 def test_checkpoint_with_a_bad_schedule_state_is_refused(saved, target, tmp_path, value, field):
     bad = _rewrite(saved, tmp_path / "bad.npz", meta=_with("schedule", value))
     _assert_refused_and_unchanged(target, bad, field)

@@ -351,6 +351,10 @@ class HybridStatistics:
 
     def __init__(self) -> None:
         self.owner = _context_owner()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything recorded (the owner stays)."""
         self.current_epoch: int | None = None
         self.local_threshold: float | None = None
         self.regions: list[tuple[float, float]] = []  # the exploration regions of the last pass
@@ -688,7 +692,7 @@ class HybridGradientContext:
         3
         """
         s = HybridGradientContext._stats()
-        s.restore(HybridStatistics().snapshot())  # in place: an enclosing block keeps this object
+        s.clear()  # in place: an enclosing block keeps this object
         s.current_epoch = _EPOCH.get()
 
     @staticmethod

@@ -36,7 +36,7 @@ import numpy as np
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
 from ..autodiff.grad_mode import gradient_mode
-from ..core._parse import check_int, short_repr
+from ..core._parse import as_float, check_int, short_repr
 from ..autodiff.hybrid_gradient import HybridGradientContext
 from .config import TrainingConfig
 from .data import DataLoader, TensorDataset
@@ -129,7 +129,8 @@ def _is_count(value: Any, minimum: int = 0) -> bool:
 
 
 def _is_finite_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(as_float(value)))  # an int beyond the float range is not finite
 
 
 def _bad_field(where: str, field: str, accepted: str, value: Any) -> ValueError:
