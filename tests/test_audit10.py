@@ -122,18 +122,22 @@ def test_encode_and_lift_targets_of_a_0d_array():
     assert [float(v) for v in lift_targets(np.array(-np.inf))[:2]] == [-1.0, 0.0]
 
 
-# ---- StrictInferenceMonitor.merge returns a new monitor and leaves its inputs alone -----------------
-def test_monitor_merge_returns_new_and_leaves_inputs():
+# ---- StrictInferenceMonitor.merge adds in place and returns self; merge_all builds a new one -------
+def test_monitor_merge_in_place_and_merge_all_leaves_inputs():
     from zeroproof.inference import StrictInferenceMonitor as M
 
     a = M("x").update(np.array([True, False]), np.array([False, True]))
     b = M("x").update(np.array([False, False, True]))
-    merged = a.merge(b)
-    assert merged is not a and (merged.n_total, merged.n_bottom, merged.n_gap) == (5, 2, 1)
-    assert (a.n_total, b.n_total) == (2, 3)
-    assert M.merge_all([a, b]).rates() == merged.rates()  # a is unchanged, so no double count
+    pooled = M.merge_all([a, b])  # a new monitor: a and b unchanged
+    assert (pooled.n_total, pooled.n_bottom, pooled.n_gap) == (5, 2, 1)
+    assert (a.n_total, b.n_total) == (2, 3) and pooled is not a
+    merged = a.merge(b)  # in place, like update: both usage styles read the merged counts
+    assert merged is a and a.rates() == pooled.rates() and b.n_total == 3
     with pytest.raises(TypeError, match="StrictInferenceMonitor"):
         M.merge_all([3])
+    with pytest.raises(TypeError, match="StrictInferenceMonitor"):
+        a.merge(b, 3)  # checked before anything is added
+    assert a.rates() == pooled.rates()
 
 
 # ---- tr_prod on nodes: partial products never overflow/underflow when the product is REAL -----------

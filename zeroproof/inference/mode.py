@@ -7,8 +7,9 @@ random thresholds and no smoothing at inference time.
 
 Rules, for every element (``P`` and ``Q`` have the same shape):
 
-* **bottom** ⇔ ``|Q| < tau_infer`` or ``P / Q`` is not finite (NaN or ±inf inputs, ``Q == 0``,
-  overflow of the quotient). ``|Q| == tau_infer`` is *not* bottom.
+* **bottom** ⇔ ``|Q| < tau_infer`` or the quotient ``P / Q`` is not finite (a NaN in ``P`` or
+  ``Q``, an infinite ``P``, ``Q == 0``, overflow of the quotient; a finite ``P`` over an infinite
+  ``Q`` is 0 and decodes). ``|Q| == tau_infer`` is *not* bottom.
 * **decoded** = ``P / Q`` where not bottom, NaN at bottom.
 * **gap** ⇔ ``tau_infer <= |Q| < tau_train`` and not bottom (always False without ``tau_train``).
   ``|Q| == tau_train`` is *not* gap. Bottom takes precedence, so ``bottom_mask`` and ``gap_mask``

@@ -23,8 +23,8 @@ class StrictInferenceMonitor:
 
     Every row is exactly one of *bottom*, *gap* (not bottom, ``tau_infer <= |Q| < tau_train``)
     or *accepted* (neither). Counts are exact Python integers, so monitors filled on different
-    batches, threads or processes merge exactly: ``a.merge(b)`` equals one monitor fed with the
-    concatenation. ``to_dict``/``from_dict`` carry the counts across processes as JSON.
+    batches, threads or processes merge exactly: after ``a.merge(b)``, ``a`` holds what one
+    monitor fed with the concatenation would. ``to_dict``/``from_dict`` carry the counts across processes as JSON.
     ``update`` is thread-safe.
 
     >>> import numpy as np
@@ -126,34 +126,42 @@ class StrictInferenceMonitor:
         }
 
     def merge(self, *others: "StrictInferenceMonitor") -> "StrictInferenceMonitor":
-        """A new monitor holding the sum of ``self`` and ``others`` (same ``bundle_id``);
-        ``self`` and ``others`` are not changed (``merged = a.merge(b)``, like ``set.union``).
+        """Add the counts of ``others`` (monitors of the same ``bundle_id``) to this monitor, in
+        place, and return ``self`` — like ``update``, and like the ``merge_state`` of Keras and
+        torchmetrics metrics. ``others`` are not changed; every argument is checked before
+        anything is added. For a new monitor that leaves its inputs alone use
+        :meth:`merge_all`.
 
         >>> import numpy as np
         >>> from zeroproof.inference import StrictInferenceMonitor
         >>> a = StrictInferenceMonitor("b").update(np.array([True]))
         >>> b = StrictInferenceMonitor("b").update(np.array([False, False]))
-        >>> a.merge(b).rates()["n_total"]
-        3
+        >>> a.merge(b).rates()["n_total"], a.n_total, b.n_total
+        (3, 3, 2)
         """
-        out = StrictInferenceMonitor(self.bundle_id)
-        for m in (self, *others):
+        for m in others:
             if not isinstance(m, StrictInferenceMonitor):
                 raise TypeError(f"can only merge StrictInferenceMonitor objects, got "
-                                f"{type(m).__name__}")
+                                f"{type(m).__name__} {short_repr(m, 40)}")
             if m.bundle_id != self.bundle_id:
                 raise ValueError(f"cannot merge monitors of different bundles: "
                                  f"{self.bundle_id!r} and {m.bundle_id!r}")
+        counts = []
+        for m in others:  # read each one under its own lock (never two locks at once)
             with m._lock:
-                out.n_total += m.n_total
-                out.n_bottom += m.n_bottom
-                out.n_gap += m.n_gap
-                out.n_batches += m.n_batches
-        return out
+                counts.append((m.n_total, m.n_bottom, m.n_gap, m.n_batches))
+        with self._lock:
+            for n, nb, ng, batches in counts:
+                self.n_total += n
+                self.n_bottom += nb
+                self.n_gap += ng
+                self.n_batches += batches
+        return self
 
     @classmethod
     def merge_all(cls, monitors: Iterable["StrictInferenceMonitor"]) -> "StrictInferenceMonitor":
-        """Merge a non-empty iterable of monitors of one bundle.
+        """A new monitor holding the counts of a non-empty iterable of monitors of one bundle
+        (the monitors themselves are not changed).
 
         >>> import numpy as np
         >>> from zeroproof.inference import StrictInferenceMonitor
@@ -170,7 +178,7 @@ class StrictInferenceMonitor:
         if not isinstance(ms[0], StrictInferenceMonitor):
             raise TypeError(f"can only merge StrictInferenceMonitor objects, got "
                             f"{type(ms[0]).__name__}")
-        return ms[0].merge(*ms[1:])
+        return StrictInferenceMonitor(ms[0].bundle_id).merge(*ms)
 
     def reset(self) -> None:
         """Forget all counts (the bundle id stays)."""
