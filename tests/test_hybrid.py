@@ -87,6 +87,20 @@ def test_adaptive_delta_uses_last_batch_q_min():
     assert s.get_delta(5) == base
 
 
+def test_a_schedule_never_adapts_to_another_schedules_pass():
+    # The statistics a finished apply() block leaves behind (for reading) must not change the δ
+    # of a schedule that did not run that pass: get_delta of a fresh schedule is the formula.
+    with HybridGradientSchedule(delta_init=1e-3, delta_final=1e-3).apply(0):
+        (1 / TRNode.parameter(1e-7)).backward()  # q_min_batch = 1e-7 in this context
+    assert HybridGradientContext.get_statistics()["q_min_batch"] == 1e-7
+    fresh = HybridGradientSchedule()
+    assert (fresh.get_delta(0), fresh.get_delta(20)) == (1e-2, 1e-2 * (1e-6 / 1e-2) ** 1)
+    with fresh.apply(20):  # its first pass uses the formula too, then it adapts to its own
+        (1 / TRNode.parameter(1e-3)).backward()
+        assert HybridGradientContext.get_statistics()["local_threshold"] == 1e-6
+    assert fresh.get_delta(20) == 1e-6 * 100
+
+
 @pytest.mark.parametrize("kw", [
     {"transition_epochs": -1}, {"warmup_epochs": -2}, {"delta_init": 0.0}, {"delta_init": -1e-3},
     {"delta_final": 0.0}, {"min_delta": -1e-9}, {"saturating_bound": 0.0},

@@ -175,7 +175,14 @@ class HybridGradientSchedule:
         """δ at ``epoch``: None when disabled or in warm-up; else the decayed, adapted δ ≥ min_delta.
 
         Adaptive δ reads the smallest |u| of the last batch from ``stats`` (default: this
-        context's statistics)."""
+        context's statistics), and only when that batch was a backward pass of this schedule:
+        a schedule never adapts to the passes of another one (nor do the statistics a finished
+        ``apply`` block leaves behind for reading change a fresh schedule's δ).
+
+        >>> s = HybridGradientSchedule()
+        >>> s.get_delta(0), s.get_delta(20), s.get_delta(5, HybridStatistics())
+        (0.01, 1e-06, 0.001)
+        """
         if stats is not None and not isinstance(stats, HybridStatistics):
             raise TypeError(f"get_delta(epoch, stats): stats must be a HybridStatistics or None, "
                             f"got {type(stats).__name__} {short_repr(stats)}")
@@ -183,7 +190,8 @@ class HybridGradientSchedule:
         if delta is None:
             return None
         if self.adaptive_delta:
-            q_min = (HybridGradientContext._stats() if stats is None else stats).q_min_batch
+            st = HybridGradientContext._stats() if stats is None else stats
+            q_min = st.q_min_batch if st.source is self else None
             if q_min is not None and q_min > 0.0:  # min(δ·max(1, 0.1/q_min), 2·δ_init), spelt
                 widen = 0.1 / q_min                   # out: this runs once per backward pass
                 if widen > 1.0:
@@ -347,7 +355,7 @@ class HybridStatistics:
 
     __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
                  "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "_rng", "regions",
-                 "owner")
+                 "source", "owner")
 
     def __init__(self) -> None:
         self.owner = _context_owner()
@@ -358,6 +366,7 @@ class HybridStatistics:
         self.current_epoch: int | None = None
         self.local_threshold: float | None = None
         self.regions: list[tuple[float, float]] = []  # the exploration regions of the last pass
+        self.source: "HybridGradientSchedule | None" = None  # the schedule of the last pass
         self.reset_epoch()
         self.q_min_batch: float | None = None
         self._clear_batch()
@@ -398,10 +407,12 @@ class HybridStatistics:
             setattr(self, k, v)
 
     def begin_batch(self, delta: float | None,
-                    regions: list[tuple[float, float]] | None = None) -> None:
-        """A backward pass starts with threshold ``delta`` and exploration ``regions``: until its
-        first decision the batch values read None (a pass that decides nothing leaves nothing
-        for adaptive δ to widen on)."""
+                    regions: list[tuple[float, float]] | None = None,
+                    source: "HybridGradientSchedule | None" = None) -> None:
+        """A backward pass of schedule ``source`` starts with threshold ``delta`` and exploration
+        ``regions``: until its first decision the batch values read None (a pass that decides
+        nothing leaves nothing for adaptive δ to widen on)."""
+        self.source = source
         self.local_threshold = delta
         self.regions = [] if regions is None else regions
         self._batch_open = True
@@ -533,11 +544,12 @@ class HybridDecider:
 
     __slots__ = ("delta", "regions", "stats")
 
-    def __init__(self, delta: float, regions: list[tuple[float, float]], stats: HybridStatistics) -> None:
+    def __init__(self, delta: float, regions: list[tuple[float, float]], stats: HybridStatistics,
+                 source: "HybridGradientSchedule | None" = None) -> None:
         self.delta = delta
         self.regions = regions
         self.stats = stats
-        stats.begin_batch(delta, regions)  # (δ above already read the previous batch's values)
+        stats.begin_batch(delta, regions, source)  # (δ above already read the previous batch)
 
     def __call__(self, u: Any, x: Any) -> Any:
         if u.__class__ is not float:
@@ -639,9 +651,9 @@ class HybridGradientContext:
         stats = HybridGradientContext._stats()
         delta = sched.get_delta(epoch, stats)
         if delta is None:
-            stats.begin_batch(None)
+            stats.begin_batch(None, None, sched)
             return None
-        return HybridDecider(delta, sched._regions_at(epoch) if _POLES.get() else [], stats)
+        return HybridDecider(delta, sched._regions_at(epoch) if _POLES.get() else [], stats, sched)
 
     @staticmethod
     def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:
