@@ -663,6 +663,20 @@ def test_check_gradient_flags_a_kink_even_where_the_central_difference_agrees():
     assert check_gradient(lambda x: x * x * x, 0.0).passed
 
 
+def test_check_gradient_does_not_call_a_smooth_function_non_differentiable():
+    # A large eps for the curvature makes the one-sided differences disagree, but their gap halves
+    # with the step: that is a finite-difference mismatch (use a smaller eps), not a pole or kink.
+    for f, x, eps in ((lambda t: T.tr_exp(t), 0.0, 0.3), (lambda t: t * t * t, 1.0, 0.5),
+                      (lambda t: 1 / t, 1e-4, 1e-5)):
+        r = check_gradient(f, x, eps=eps)
+        assert not r.passed and r.reason.startswith("mismatch"), r.reason
+        assert "smaller eps" in r.reason and "not differentiable" not in r.reason
+        assert check_gradient(f, x, eps=eps / 1000).passed
+    # a pole strictly inside the stencil still is one (the gap grows as the step shrinks)
+    r = check_gradient(lambda t: 1 / t, 1e-7)
+    assert not r.passed and "not differentiable" in r.reason and "pole" in r.reason
+
+
 def test_gradient_tape_watches_each_node_once():
     from zeroproof.autodiff import gradient_tape
 
