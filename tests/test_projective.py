@@ -74,8 +74,32 @@ def test_encode_tensor_keeps_graph_on_real_elements():
     assert d.numpy().tolist() == [1.0, 0.0, 0.0, 1.0]
     (n * 3.0).sum().backward()
     assert x.gradient.to_numpy().tolist() == [3.0, 0.0, 0.0, 3.0]
-    with pytest.raises(ValueError, match="Φ/⊥"):
-        encode(za.parameter([1.0, np.nan]))
+
+
+def test_encode_tensor_with_phi_and_bottom_elements_matches_the_scalar_tape():
+    # SPEC §7: encode(⊥) = (1, 0) on both tapes; a Φ/⊥ element sends no gradient (Mask-REAL)
+    # while the REAL elements keep theirs, -0.0 included.
+    vals = [zp.phi(), 2.0, zp.bottom(), -0.0, zp.pinf(), 5.0]
+    x = za.parameter(za.array(vals))
+    n, d = encode(x)
+    assert n.numpy().tolist() == [1.0, 2.0, 1.0, 0.0, 1.0, 5.0]
+    assert math.copysign(1, n.numpy()[3]) < 0 and n.tags.tolist() == [0] * 6
+    assert d.numpy().tolist() == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    w = [1.0, 3.0, 5.0, 7.0, 11.0, 13.0]
+    (n * za.constant(np.array(w))).sum().backward()
+    assert x.gradient.to_numpy().tolist() == [0.0, 3.0, 0.0, 7.0, 0.0, 13.0]
+    for i, (v, wi) in enumerate(zip(vals, w)):  # the scalar tape, element by element
+        node = TRNode.parameter(v)
+        sn, sd = encode(node)
+        assert (sn.value, sd.value) == (zp.real(n.numpy()[i]), zp.real(d.numpy()[i]))
+        (sn * wi).backward()  # a non-REAL scalar node is encoded as constants: not reached
+        got = 0.0 if node.gradient is None else float(node.gradient)
+        assert got == x.gradient.to_numpy()[i]
+    only_bad = za.parameter(za.array([zp.phi(), zp.bottom()]))
+    n, d = encode(only_bad)
+    assert n.numpy().tolist() == [1.0, 1.0] and d.numpy().tolist() == [0.0, 0.0]
+    n.sum().backward()  # reached, nothing to pass: R(0), not None
+    assert only_bad.gradient.to_numpy().tolist() == [0.0, 0.0]
 
 
 # ---- renormalisation ----------------------------------------------------------------------

@@ -348,9 +348,7 @@ def encode(x: Any) -> tuple[Any, Any]:
 
     Nodes/tensors keep their graph on REAL elements (``N`` is ``x`` there, ``D`` a constant);
     the tuple of a ±∞ element is a constant (a non-REAL value carries no gradient, as under
-    Mask-REAL). A tensor that requires grad and holds Φ/⊥ elements is refused (``ValueError``):
-    Φ/⊥ absorb every op, so no graph can lead from them to a finite tuple — encode
-    ``stop_gradient(x)`` or the data instead.
+    Mask-REAL), and so is the tuple ``(1, 0)`` of a Φ/⊥ element, on both tapes.
 
     >>> encode(2.5)
     (2.5, 1.0)
@@ -388,12 +386,16 @@ def encode(x: Any) -> tuple[Any, Any]:
         return x, tp.constant(d)
     if not x.requires_grad:
         return tp.constant(n), tp.constant(d)
-    if not (np.isfinite(codes) | np.isinf(codes))[~realm].all() or bot is not None and bot.any():
-        raise ValueError(
-            "encode: x requires grad and holds Φ/⊥ elements; Φ/⊥ absorb every op, so their tuple "
-            "(1, 0) cannot be connected to the graph. Encode stop_gradient(x), or the data, instead")
+    flat = x.reshape(-1)
+    donors = np.flatnonzero(realm)
+    if donors.size == 0:  # nothing REAL, nothing to pass a gradient: constants, x still reached
+        return tp.constant(n) + flat[np.zeros(0, dtype=np.intp)].sum(), tp.constant(d)
+    # A Φ/⊥ element absorbs every op, so its (1, 0) cannot be computed from it: each non-REAL
+    # element takes a REAL element's value (a gather, REAL everywhere), and the gate passes the
+    # gradient only where x itself is REAL (a skip, not a product with 0).
+    index = np.where(realm.ravel(), np.arange(realm.size), donors[0])
     base = tp.constant(np.where(realm, codes, n).astype(n.dtype))
-    return _gate_tensor(x, realm, base), tp.constant(d)
+    return _gate_tensor(flat[index].reshape(codes.shape), realm, base), tp.constant(d)
 
 
 def decode(N: Any, D: Any, tau: float = 0.0) -> Any:
