@@ -41,7 +41,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, parse_enum, short_repr
+from ..core._parse import check_int, check_real, parse_enum, rectangular, short_repr
 from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
 from .tr_node import TRNode, stop_gradient
 from .tr_ops_grad import tr_relu
@@ -136,7 +136,7 @@ def _codes(x: Any, name: str = "the input") -> tuple[np.ndarray, np.ndarray | No
         return np.asarray(arr.codes), arr.bottom
     if _is_trarray(x):
         return np.asarray(x.codes), x.bottom
-    a = np.asarray(x)
+    a = rectangular(name, x)
     if a.dtype == object or a.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers (float or int), got "
                         f"{type(x).__name__} of dtype {a.dtype}")

@@ -64,7 +64,9 @@ class TrainingConfig:
         self.log_every = _int("log_every", self.log_every, 1)
         for name in ("shuffle", "detect_poles"):
             if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+                v = getattr(self, name)
+                raise TypeError(f"{name} must be a bool (True or False), got "
+                                f"{type(v).__name__} {short_repr(v, 40)}")
         if self.schedule is not None and not isinstance(self.schedule, HybridGradientSchedule):
             raise TypeError(f"schedule must be a HybridGradientSchedule or None, got "
                             f"{type(self.schedule).__name__}")

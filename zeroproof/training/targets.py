@@ -135,6 +135,26 @@ def _refuse_grad(func: str, name: str, y: Any) -> None:
                         f"that is what you mean")
 
 
+def _what_is_not_real(name: str, x: Any) -> str:
+    """Say what keeps ``x`` from being read as real numbers: the first entry of a (nested)
+    list/tuple that is not a real number (``but y[1] is NoneType None``), else the container
+    (``got ndarray of dtype <U1``)."""
+    import numbers
+
+    from ..core.scalar import TRScalar
+
+    if isinstance(x, (list, tuple)):
+        stack = [((i,), e) for i, e in reversed(list(enumerate(x)))]
+        while stack:
+            where, e = stack.pop()
+            if isinstance(e, (list, tuple)):
+                stack.extend((where + (i,), f) for i, f in reversed(list(enumerate(e))))
+            elif isinstance(e, (bool, np.bool_)) or not isinstance(e, (numbers.Real, TRScalar)):
+                index = "".join(f"[{i}]" for i in where)
+                return f"but {name}{index} is {type(e).__name__} {short_repr(e, 40)}"
+    return "got " + type(x).__name__ + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else "")
+
+
 def _values_and_kinds(y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Float values and sentinel kinds of any target container."""
     from ..autodiff import projective as pj
@@ -148,9 +168,10 @@ def _values_and_kinds(y: Any) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(y, (bool, np.bool_, str, bytes)) or y is None:
         raise TypeError(f"lift_targets: y must hold real numbers, got {type(y).__name__}")
     try:
-        codes, bot = pj._codes(pj._values(y))
+        codes, bot = pj._codes(pj._values(y), "lift_targets: y")
     except TypeError:
-        raise TypeError(f"lift_targets: y must hold real numbers, got {type(y).__name__}") from None
+        raise TypeError(f"lift_targets: y must hold real numbers, {_what_is_not_real('y', y)}") \
+            from None
     codes = np.asarray(codes)
     if codes.dtype.kind != "f":
         codes = codes.astype(np.float64)
@@ -190,7 +211,8 @@ def lift_semantic_targets(values: Any, labels: Any) -> LiftedTargets:
     ``labels``: one label per value (a :class:`TargetKind`, its code 0–3, or a name such as
     ``"finite"``, ``"+inf"``, ``"-inf"``, ``"bottom"``), or a single label for all. A value is
     read only where its label is ``finite`` and must be a finite number there (``ValueError``
-    naming ``values`` otherwise); elsewhere it is ignored (NaN is fine). Shapes must match.
+    naming ``values`` otherwise); elsewhere it is ignored, but must still be a number (NaN is
+    fine; ``None`` is a ``TypeError``, as in :func:`lift_targets`). Shapes must match.
 
     >>> y_n, y_d = lift_semantic_targets([0.5, 0.0, float("nan")], ["finite", "-inf", "bottom"])
     >>> y_n.tolist(), y_d.tolist()
@@ -200,10 +222,10 @@ def lift_semantic_targets(values: Any, labels: Any) -> LiftedTargets:
 
     _refuse_grad("lift_semantic_targets", "values", values)
     try:
-        vals = np.asarray(pj._codes(pj._values(values))[0])
+        vals = np.asarray(pj._codes(pj._values(values), "lift_semantic_targets: values")[0])
     except TypeError:
-        raise TypeError(f"lift_semantic_targets: values must hold real numbers, got "
-                        f"{type(values).__name__}") from None
+        raise TypeError(f"lift_semantic_targets: values must hold real numbers (NaN where a "
+                        f"value is ignored), {_what_is_not_real('values', values)}") from None
     if vals.dtype.kind != "f":  # ints (and bools) become float64; float32 stays, as in lift_targets
         vals = vals.astype(np.float64)
     lab = np.asarray(labels, dtype=object)
