@@ -540,7 +540,8 @@ def elementwise_rescaled(kind: str, core: Callable[..., Any], args: tuple, group
     None: unscaled) and ``gamma_scaled``; the factors are constants on the tape, so gradients
     follow by the chain rule. The other elements are computed as before (a batch with nothing
     flagged is exactly the plain :func:`elementwise` graph; in a mixed batch they are kept by
-    :func:`select`, value and gradient unchanged).
+    :func:`select`, value and gradient unchanged, but for the sign of a gradient that is exactly
+    zero: the two selected branches are summed, and ``-0.0 + 0.0`` is ``+0.0``).
     """
     if kind in (_pj.TENSOR, _pj.ARRAY):
         return _rescaled_batched(core, [lift(a, kind) for a in args], groups, gamma, plan)
