@@ -37,3 +37,65 @@ def test_lift_semantic_targets_ignored_values_must_still_be_numbers():
 def test_training_config_bool_fields_name_the_type_given(field, value, shown):
     with pytest.raises(TypeError, match=f"{field} must be a bool \\(True or False\\), got {shown}"):
         TrainingConfig(**{field: value})
+
+
+# ---- derivative rules evaluated as SPEC §4.2 writes them (in the normal range) ----------------
+import zeroproof as zp  # noqa: E402
+import zeroproof.array as za  # noqa: E402
+from zeroproof.autodiff import GradientMode, TRNode, grad, gradient_mode  # noqa: E402
+
+
+def _three_tapes(build, x0, g):
+    """d(build(x))/dx at x0 for upstream g: float pass, create_graph pass, batched tape."""
+    x = TRNode.parameter(x0)
+    build(x).backward(g)
+    float_pass = float(x.gradient)
+    x = TRNode.parameter(x0)
+    graph_pass = float(grad(build(x) * g, [x], create_graph=True)[0].value)
+    t = za.parameter(np.array([x0]))
+    build(t).backward(np.array([g]))
+    return float_pass, graph_pass, float(t.gradient.to_numpy()[0])
+
+
+@pytest.mark.parametrize("a,b,g", [(7.0, 10.0, 1.0), (7.0, 5.0, 1.0), (1.0, 0.1, 1.0),
+                                   (2.0, 0.7, 1.0), (3.0, -7.0, 0.3), (0.1, 0.2, -2.5)])
+def test_division_gradient_in_b_is_minus_g_a_over_b_squared_as_written(a, b, g):
+    want = (-g * a) / (b * b)  # −g·a/b², e.g. −0.07 for a = 7, b = 10 (not −0.06999999999999999)
+    assert _three_tapes(lambda t: a / t, b, g) == (want, want, want)
+
+
+@pytest.mark.parametrize("x,y,g,bound", [(3.0, 0.5, 0.1, 1.0), (0.1, 0.2, 0.3, 1.0),
+                                         (0.7, 0.1, 0.3, 0.5), (2.0, -1e-3, 1.7, 0.1)])
+def test_saturating_division_gradient_in_y_is_as_written(x, y, g, bound):
+    want = (-g * x) / (y * y + bound * bound)  # −g·x/(y² + b²)
+    with gradient_mode(GradientMode.SATURATING, saturation_bound=bound):
+        assert _three_tapes(lambda t: x / t, y, g) == (want, want, want)
+
+
+@pytest.mark.parametrize("x,k,g", [(1.1, 3, 0.7), (0.1, 3, 0.1), (0.7, 3, 0.3), (0.1, -1, 1.0),
+                                   (0.2, -1, 1.0), (1.1, -2, 1.0), (0.3, -3, 0.9)])
+def test_power_gradient_is_g_times_k_times_x_to_the_k_minus_1(x, k, g):
+    want = (g * k) * zp.tr_pow_int(zp.real(x), k - 1).value  # (g·k)·x^(k−1), left to right
+    assert _three_tapes(lambda t: t ** k, x, g) == (want, want, want)
+
+
+def test_out_of_range_squares_fall_back_without_losing_the_gradient():
+    # b² underflows (1e-400) but −a/b² = −1e100 is representable; b² overflows but the
+    # gradient 1e-200·... is not lost; a tiny denominator's gradient overflows to −∞ (SPEC)
+    assert _three_tapes(lambda t: 1e-300 / t, 1e-200, 1.0) == (-1e100,) * 3
+    got = _three_tapes(lambda t: za.log(1.0 / t) if hasattr(t, "shape") else
+                       zp.autodiff.tr_log(1.0 / t), 1e200, 1.0)
+    assert all(v == pytest.approx(-1e-200, rel=1e-15) for v in got)
+    x = TRNode.parameter(1e-200)
+    (1.0 / x).backward()
+    assert x.gradient == zp.ninf()
+
+
+@pytest.mark.parametrize("x0,k,want", [(1.0, 10**400, zp.pinf()), (1.0, -10**400, zp.ninf()),
+                                       (-1.0, 10**400 + 1, zp.pinf()), (0.5, 10**400, zp.real(0.0))])
+def test_power_with_an_exponent_beyond_the_float_range_differentiates(x0, k, want):
+    x = TRNode.parameter(x0)
+    (x ** k).backward()  # was OverflowError (int too large to convert to float)
+    assert x.gradient == want
+    x = TRNode.parameter(x0)
+    assert grad(x ** k, [x], create_graph=True)[0].value == want

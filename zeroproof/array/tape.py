@@ -38,7 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
-from ..autodiff.backward import rule_tables_for_pass
+from ..autodiff.backward import _as_factor as _SK_as_factor, rule_tables_for_pass
 from ..core._copying import LeafCopies
 from ..core._parse import check_bool, parse_enum, short_repr
 from ..autodiff.rules import inplace_forms, needed_values
@@ -1373,12 +1373,48 @@ def _over_sq_array(x: Any, u: Any, b: float) -> Any:
     return np.where(_normal_array(d), x / d, (x / h) / h)
 
 
+def _neg_over_sq_array(g: Any, x: Any, u: Any, c: float) -> Any:
+    """``−g·x / (u² + c²)`` per element: the formula as written where numerator and denominator
+    are normal floats (or the numerator 0), ``−(g·(x/h))/h`` with ``h = hypot(u, c)`` elsewhere."""
+    u = np.asarray(u, dtype=np.result_type(g, x, u))  # b² as wide as −g·x (a float64 constant)
+    n = -g * x
+    d = u * u + c * c
+    ok = _normal_array(d) & (_normal_array(np.abs(n)) | (n == 0))
+    lit = n / d
+    if ok.all():
+        return lit
+    h = np.hypot(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
+    return np.where(ok, lit, -((g * (x / h)) / h))
+
+
+def _scale_array(g: Any, k: int, x: Any) -> Any:
+    """``g·k·x`` per element as ``(g·k)·x``, or ``g·(k·x)`` where ``g·k`` overflows."""
+    kf = _SK_as_factor(k)
+    t = g * kf
+    ok = np.isfinite(t)
+    if ok.all():
+        return t * x
+    # as the scalar kernel: k beyond the float range times a power that underflowed is a signed 0
+    tiny = (np.asarray(x) == 0) & np.isfinite(g)
+    return np.where(ok, t * x, np.where(tiny, (g * x) * (1.0 if k > 0 else -1.0), g * (kf * x)))
+
+
+def _pow_neg_array(g: Any, a: Any, k: int, out: Any) -> Any:
+    """``g·k·a^(k−1)`` (``k < 0``) per element, as ``(g·k·out)/a`` where ``a^(k−1)`` is not a
+    normal float."""
+    p = K.pow_int(np.asarray(a), k - 1)[0]
+    ok = _normal_array(np.abs(p))
+    lit = _scale_array(g, k, p)
+    return lit if ok.all() else np.where(ok, lit, _scale_array(g, k, out) / a)
+
+
 ARRAY_VOCAB: dict[str, Any] = {
     "choose": _choose_array,
     "positive": lambda a: np.asarray(a) > 0, "sin": np.sin, "cos": np.cos,
     "reshape_back": _reshape_back, "scatter": _scatter,
     "div": np.divide, "sign": np.sign, "sqrt": np.sqrt, "hypot": _hypot_array,
-    "over_sq": _over_sq_array,
+    "over_sq": _over_sq_array, "neg_over_sq": _neg_over_sq_array, "scale": _scale_array,
+    "pow_neg": _pow_neg_array,
     "powi": lambda a, k: K.pow_int(np.asarray(a), k)[0],
     "select": np.where, "zeros_like": _zeros_like, "near": _near_array,
     "unreduce": _unreduce, "matmul": lambda a, b: K.matmul(a, b)[0], "swap": _swap,

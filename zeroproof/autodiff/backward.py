@@ -18,7 +18,7 @@ import math
 from typing import Any, Callable, Iterable, Sequence
 
 from ..core import kernels as K
-from ..core.scalar import BOTTOM_CODE
+from ..core.scalar import BOTTOM_CODE, ninf, pinf
 from ..core.wheel import WHEEL
 from .grad_mode import BOUND, MODE, GradientMode
 from .hybrid_gradient import ACTIVE_PASS, HybridGradientContext
@@ -151,10 +151,44 @@ def _over_sq_float(x: float, u: float, b: float) -> float:
     return K.f_div(K.f_div(x, h), h)
 
 
+def _as_factor(k: int) -> float:
+    """The exponent ``k`` as a float factor (an int beyond the float range: ``±inf``)."""
+    try:
+        return float(k)
+    except OverflowError:
+        return math.inf if k > 0 else -math.inf
+
+
+def _neg_over_sq_float(g: float, x: float, u: float, c: float) -> float:
+    n = -g * x
+    d = u * u + c * c
+    if _normal(d) and (_normal(abs(n)) or n == 0.0):
+        return n / d  # the formula as written (d is a normal float, so not 0)
+    h = math.hypot(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
+    return -K.f_div(g * K.f_div(x, h), h)
+
+
+def _scale_float(g: float, k: int, x: float) -> float:
+    t = g * _as_factor(k)
+    if t - t == 0.0:
+        return t * x
+    if x == 0.0 and g - g == 0.0:  # an exponent beyond the float range times a power that
+        return (g * x) * (1.0 if k > 0 else -1.0)  # underflowed: far below the range, a signed 0
+    return g * (_as_factor(k) * x)
+
+
+def _pow_neg_float(g: float, a: float, k: int, out: float) -> float:
+    p = K.f_pow_int(a, k - 1)
+    if _normal(abs(p)):
+        return _scale_float(g, k, p)
+    return K.f_div(_scale_float(g, k, out), a)
+
+
 FLOAT_VOCAB: dict[str, Any] = {
     "choose": _choose_scalar,
     "div": K.f_div, "sign": K.f_sign, "powi": K.f_pow_int, "sqrt": K.f_sqrt,
-    "hypot": _hypot_float, "over_sq": _over_sq_float,
+    "hypot": _hypot_float, "over_sq": _over_sq_float, "neg_over_sq": _neg_over_sq_float,
+    "scale": _scale_float, "pow_neg": _pow_neg_float,
     "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: 0.0, "near": _near_float,
     "positive": lambda a: a > 0.0, "sin": K.f_sin, "cos": K.f_cos,
     "unreduce": lambda g, k: g,  # the scalar tape's MEAN node (``tr_mean`` of nodes): one value
@@ -185,9 +219,36 @@ def _node_vocab() -> dict[str, Any]:
         h = hypot(u, b)
         return T.tr_div(T.tr_div(x, h), h)
 
+    def neg_over_sq(g: Any, x: Any, u: Any, c: float) -> Any:
+        n = -g * x
+        d = u * u + c * c
+        if _normal(d._v) and (_normal(abs(n._v)) or n._v == 0.0):
+            return T.tr_div(n, d)
+        h = hypot(u, c)
+        return -T.tr_div(g * T.tr_div(x, h), h)
+
+    def factor(k: int) -> Any:  # k as a constant operand (±∞ beyond the float range)
+        kf = _as_factor(k)
+        return kf if kf - kf == 0.0 else (pinf() if kf > 0 else ninf())
+
+    def scale(g: Any, k: int, x: Any) -> Any:
+        t = g * factor(k)
+        if t._v - t._v == 0.0:
+            return t * x
+        if x._v == 0.0 and g._v - g._v == 0.0:  # as _scale_float
+            return (g * x) * (1.0 if k > 0 else -1.0)
+        return g * (factor(k) * x)
+
+    def pow_neg(g: Any, a: Any, k: int, out: Any) -> Any:
+        p = T.tr_pow_int(a, k - 1)
+        if _normal(abs(p._v)):
+            return scale(g, k, p)
+        return T.tr_div(scale(g, k, out), a)
+
     return {
         "div": T.tr_div, "sign": T.tr_sign, "powi": T.tr_pow_int, "sqrt": T.tr_sqrt,
-        "hypot": hypot, "over_sq": over_sq,
+        "hypot": hypot, "over_sq": over_sq, "neg_over_sq": neg_over_sq, "scale": scale,
+        "pow_neg": pow_neg,
         "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: _leaf(0.0, False),
         "choose": _choose_scalar,
         "near": _near_float, "positive": lambda a: a._v > 0.0, "sin": T.tr_sin, "cos": T.tr_cos,

@@ -16,6 +16,12 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
            without forming the squares (``math.hypot`` / a scaled root of nodes / ``np.hypot``)
 ``over_sq`` ``x / (u² + b²)``: literally ``x / (u*u + b*b)`` while that sum is a normal float,
            else ``(x / h) / h`` with ``h = hypot(u, b)``
+``neg_over_sq`` ``−g·x / (u² + c²)``: literally ``(-g * x) / (u*u + c*c)`` while numerator and
+           denominator are normal floats (or the numerator 0), else ``−(g·(x/h))/h`` with
+           ``h = hypot(u, c)`` (no square formed, and a tiny ``x/h²`` is not lost before ``g``)
+``scale``  ``g·k·x``: literally ``(g * k) * x`` while ``g * k`` is finite, else ``g * (k * x)``
+``pow_neg`` ``g·k·a^(k−1)`` for ``k < 0``: literally ``(g * k) * powi(a, k - 1)`` while that power
+           is a normal float, else ``div(scale(g, k, out), a)`` (no ``a^(k−1)`` to under/overflow)
 ``B``      the saturation bound ``b`` of the active mode (bound per backward pass)
 ``near``   hybrid decision ``|u| ≤ δ`` or forced exploration (counts the decision once)
 ``select`` ``x if cond else y`` / ``np.where``
@@ -71,6 +77,9 @@ powi: Any = None
 sqrt: Any = None
 hypot: Any = None
 over_sq: Any = None
+neg_over_sq: Any = None
+scale: Any = None
+pow_neg: Any = None
 B: Any = None
 near: Any = None
 select: Any = None
@@ -111,8 +120,9 @@ def mul_rule(g, a, b, out, k):
 
 
 def div_rule(g, a, b, out, k):
-    # ∂(a/b)/∂b = −a/b² = −(a/b)/b: written with `out` so that no b² can under/overflow.
-    return g / b, -(g * out) / b
+    # ∂(a/b)/∂b = −g·a/b², as written while −g·a and b² are normal floats; else without forming
+    # b² (which could under/overflow): see neg_over_sq.
+    return g / b, neg_over_sq(g, a, b, 0.0)
 
 
 def addc_rule(g, a, b, out, k):  # x + c, c + x, x − c (k = c, a finite float)
@@ -172,9 +182,9 @@ def pow_rule(g, a, b, out, k):
         return (g,)
     if k == 0:  # x^0 = 1 is constant: 0, not g·0 (Φ for an infinite g, or 0·x^-1 at a tiny x)
         return (zeros_like(g),)
-    if k < 0:  # g·k·x^(k−1) as (g·k·x^k)/x: x^(k−1) alone may under/overflow (x = 1e200)
-        return (div(g * (k * out), a),)
-    return (g * (k * powi(a, k - 1)),)
+    if k < 0:  # g·k·x^(k−1); as (g·k·x^k)/x where x^(k−1) alone would under/overflow (x = 1e200)
+        return (pow_neg(g, a, k, out),)
+    return (scale(g, k, powi(a, k - 1)),)
 
 
 def id_rule(g, a, b, out, k):
@@ -203,7 +213,7 @@ def matmul_rule(g, a, b, out, k):
 
 # ---- saturating rules (SPEC §4.2) ----------------------------------------------------------
 def div_sat_rule(g, a, b, out, k):
-    return g * sat(b), -(g * over_sq(a, b, B))
+    return g * sat(b), neg_over_sq(g, a, b, B)
 
 
 def log_sat_rule(g, a, b, out, k):
@@ -219,7 +229,7 @@ def pow_sat_rule(g, a, b, out, k):
         return pow_rule(g, a, b, out, k)
     # sat(a^(1−k)) with the sign taken from a (≠ 0 at a REAL node): a^(1−k) may underflow to 0
     # next to the pole, where sign(0) = 0 would zero the very gradient saturation is there for
-    return (g * (k * div(powi(sign(a), 1 - k), hypot(powi(a, 1 - k), B))),)
+    return (scale(g, k, div(powi(sign(a), 1 - k), hypot(powi(a, 1 - k), B))),)
 
 
 # ---- hybrid: saturating form near a pole, exact form elsewhere -----------------------------
@@ -428,8 +438,8 @@ def choice_forms(table: str, names: dict[str, str]) -> dict[int, tuple[str, str,
     decide in place and run the exact form inline, calling the saturating rule only when the
     decision says so (``choose`` on scalars runs only the chosen form, so nothing else changes).
 
-    >>> choice_forms("hybrid", {"a": "a._v", "b": "b._v"})[DIV][:2]
-    ('b._v', 'k')
+    >>> choice_forms("hybrid", {"a": "a._v", "b": "b._v"})[LOG][:2]
+    ('a._v', 'k')
     """
     out: dict[int, tuple[str, str, tuple[str, ...]]] = {}
     for op, fn in TABLES[table].items():
