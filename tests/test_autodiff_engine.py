@@ -546,14 +546,15 @@ def test_inlined_rule_forms_match_the_rule_table():
                        "k": rng.uniform(-3, 3)}  # k: the folded constant of x·c, x + c, ...
                 env["out"] = env["a"] / env["b"] if op == rules.DIV else rng.uniform(-3, 3)
                 want = bound(env["g"], env["a"], env["b"], env["out"], env["k"])
-                got = tuple(eval(src, {}, env) for src in forms[op])
+                got = tuple(eval(src, dict(FLOAT_VOCAB), env) for src in forms[op])
                 assert got == want, (name, op)
-    for name in ("exact", "saturating", "hybrid"):  # ∂/∂b of a/b calls neg_over_sq
-        assert rules.DIV not in rules.inline_forms(name, {})
+    assert rules.DIV in rules.inline_forms("exact", {})  # calls neg_over_sq: inlinable
+    assert rules.DIV not in rules.inline_forms("saturating", {})  # the bound B: not inlined
+    assert rules.DIV not in rules.inline_forms("hybrid", {})
     assert rules.POW not in rules.inline_forms("exact", {})
     # hybrid choices decided in the sweep: the inlined exact branch equals the exact rule
     choices = rules.choice_forms("hybrid", {})
-    assert set(choices) == {rules.LOG}  # sqrt's and div's exact forms call the vocabulary
+    assert set(choices) == {rules.DIV, rules.LOG}  # sqrt's exact form calls div: not inlined
     exact = rules.bind_table("exact", {**FLOAT_VOCAB, "B": 1.0})
     for op, (u, x, forms) in choices.items():
         assert (u, x) == (("b", "k") if op == rules.DIV else ("a", "k"))
@@ -562,7 +563,7 @@ def test_inlined_rule_forms_match_the_rule_table():
                    "k": None}
             env["out"] = env["a"] / env["b"]
             want = exact[op](env["g"], env["a"], env["b"], env["out"], None)
-            assert tuple(eval(src, {}, env) for src in forms) == want
+            assert tuple(eval(src, dict(FLOAT_VOCAB), env) for src in forms) == want
 
 
 def test_check_gradient_names_a_jump_and_the_active_mode():

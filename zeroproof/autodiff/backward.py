@@ -25,7 +25,7 @@ from .hybrid_gradient import ACTIVE_PASS, HybridGradientContext
 from .ops_table import (
     ADD, ADDC, DIV, EXP, ID, LEAF, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC, TANH,
 )
-from .rules import bind_split_table, bind_table, choice_forms, inline_forms
+from .rules import INLINE_CALLS, bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code, finite_src, inputs_of, next_pending
 from ..core._parse import short_repr
@@ -159,10 +159,11 @@ def _as_factor(k: int) -> float:
         return math.inf if k > 0 else -math.inf
 
 
-def _neg_over_sq_float(g: float, x: float, u: float, c: float) -> float:
+def _neg_over_sq_float(g: float, x: float, u: float, c: float,
+                       tiny: float = K.SMALLEST_NORMAL, inf: float = math.inf) -> float:
     n = -g * x
     d = u * u + c * c
-    if _normal(d) and (_normal(abs(n)) or n == 0.0):
+    if tiny <= d < inf and (tiny <= abs(n) < inf or n == 0.0):
         return n / d  # the formula as written (d is a normal float, so not 0)
     h = math.hypot(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
     return -K.f_div(g * K.f_div(x, h), h)
@@ -527,6 +528,8 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str, header: str = _S
     )
     ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan"), "BOT": BOTTOM_CODE,
                           "_clear_scratch": _clear_scratch, "next_pending": next_pending}
+    vocab = _node_vocab() if graph else FLOAT_VOCAB  # what the inlined forms may call
+    ns.update({name: vocab[name] for name in INLINE_CALLS})
     ns.update(scope or {})
     name = header.split("(", 1)[0].split()[-1]
     exec(compile(src, f"<{name} graph={graph} accumulate={accumulate} {table_name}>", "exec"),

@@ -386,6 +386,17 @@ def bind_table(table: str, vocabulary: dict[str, Any], size: int = N_OPS) -> lis
 _PURE = (ast.Tuple, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Constant, ast.operator,
          ast.unaryop)
 _ARGS = frozenset({"g", "a", "b", "out", "k"})
+# Vocabulary functions a pure form may call (every scalar sweep binds them, see
+# ``backward._make_sweep``): inlining such a call saves the rule table's dispatch.
+INLINE_CALLS = frozenset({"neg_over_sq"})
+
+
+def _pure_node(n: ast.AST) -> bool:
+    if isinstance(n, ast.Call):
+        return isinstance(n.func, ast.Name) and n.func.id in INLINE_CALLS and not n.keywords
+    if isinstance(n, ast.Name):
+        return n.id in _ARGS or n.id in INLINE_CALLS
+    return isinstance(n, _PURE)
 
 
 class _Rename(ast.NodeTransformer):
@@ -402,8 +413,10 @@ def inline_forms(table: str, names: dict[str, str]) -> dict[int, tuple[str, ...]
 
     A rule is pure when its body is a single ``return`` of a tuple of operator expressions over
     ``g, a, b, out, k`` and literals (``add``, ``sub``, ``mul``, exact ``div``, ``neg``, ``log``,
-    ``exp``, ``id``): such a rule means the same in every backend whose values have operators,
-    so a sweep may evaluate it in place, one contribution at a time, instead of calling it.
+    ``exp``, ``id``), possibly calling the vocabulary functions in :data:`INLINE_CALLS` (exact
+    ``div``): such a rule means the same in every backend whose values have operators and that
+    binds those names, so a sweep may evaluate it in place, one contribution at a time, instead
+    of calling it.
     ``names`` renames the arguments (e.g. ``{"a": "a._v"}``). Other rules are left out.
 
     >>> inline_forms("exact", {"a": "a._v", "b": "b._v"})[MUL]
@@ -425,8 +438,7 @@ def _pure_forms(fn: Callable, names: dict[str, str]) -> tuple[str, ...] | None:
     value = f.body[0].value
     if not isinstance(value, ast.Tuple):
         return None
-    if not all(isinstance(n, _PURE) and (not isinstance(n, ast.Name) or n.id in _ARGS)
-               for n in ast.walk(value)):
+    if not all(_pure_node(n) for n in ast.walk(value)):
         return None
     return tuple(ast.unparse(_Rename(names).visit(copy.deepcopy(e))) for e in value.elts)
 
