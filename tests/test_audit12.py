@@ -99,3 +99,70 @@ def test_power_with_an_exponent_beyond_the_float_range_differentiates(x0, k, wan
     assert x.gradient == want
     x = TRNode.parameter(x0)
     assert grad(x ** k, [x], create_graph=True)[0].value == want
+
+
+# ---- backward(create_graph=True), as in PyTorch ------------------------------------------------
+def test_backward_create_graph_gives_a_differentiable_gradient_node():
+    x = TRNode.parameter(3.0)
+    (x * x * x).backward(create_graph=True)
+    assert x.gradient == zp.real(27.0) and x.grad_node.value == zp.real(27.0)
+    assert x.grad_node.requires_grad  # connected to the graph
+    g = x.grad_node
+    x.zero_grad()
+    g.backward()
+    assert x.gradient == zp.real(18.0)  # d(3x²)/dx = 6x
+
+
+def test_backward_create_graph_accumulates_with_ordinary_passes():
+    x = TRNode.parameter(2.0)
+    (x * x).backward()                       # 4, a value
+    assert not x.grad_node.requires_grad     # a constant node of .gradient
+    (x * x * x).backward(create_graph=True)  # + 12, as a node
+    (x * x).backward()                       # + 4 onto the node
+    assert x.gradient == zp.real(20.0)
+    g = x.grad_node
+    x.zero_grad()
+    g.backward()  # the ordinary passes added constants: d(4 + 3x² + 4)/dx = 6x
+    assert x.gradient == zp.real(12.0)
+
+
+def test_backward_create_graph_must_be_a_bool_and_copies_keep_the_value():
+    import copy
+
+    x = TRNode.parameter(2.0)
+    with pytest.raises(TypeError, match="create_graph must be a bool"):
+        (x * x).backward(create_graph=1)
+    (x * x).backward(create_graph=True)
+    assert copy.deepcopy(x).gradient == zp.real(4.0)
+
+
+# ---- backward passes in several threads over graphs that share a parameter ---------------------
+def test_threads_differentiating_graphs_that_share_a_parameter_get_their_own_gradients():
+    import sys
+    import threading
+
+    w = TRNode.parameter(1.0)
+    wrong, totals = [], []
+
+    def work(c):
+        for _ in range(30):
+            y = w * c
+            for _ in range(100):
+                y = y + w * c  # dy/dw = 101·c
+            (g,) = grad(y, [w])
+            if g.value != zp.real(101 * c):
+                wrong.append((c, g.value))
+            y.backward()  # accumulates 101·c into w.gradient, serialised with the other thread
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work, args=(float(c),)) for c in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert wrong == []
+    assert w.gradient == zp.real(30 * 101 * 3.0)

@@ -736,7 +736,8 @@ def test_node_backward_agrees_with_backward_pass_in_every_case_it_hands_on():
     y._g = None
     with pytest.raises(TypeError, match="root must be a TRNode"):
         TRNode.backward(real(1.0))  # the unbound method on something else
-    assert str(inspect.signature(TRNode.backward)) == "(self, grad_output: 'Any' = None) -> 'None'"
+    assert str(inspect.signature(TRNode.backward)) == (
+        "(self, grad_output: 'Any' = None, create_graph: 'bool' = False) -> 'None'")
     assert TRNode.backward.__qualname__ == "TRNode.backward"
     assert "Mask-REAL" in TRNode.backward.__doc__
 

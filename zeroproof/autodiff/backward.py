@@ -8,12 +8,14 @@ gradients for chosen sources without touching ``.gradient``, optionally as new g
 The sweep asks the mode policy which table to use *once per pass* (exact, saturating with the
 bound ``b``, or hybrid with the pass's decider) and then only indexes the table by op code.
 
-Per-pass scratch state lives in each node's ``_g`` slot, so one graph must not be differentiated
-from two threads at the same time (separate graphs in separate threads are fine).
+Per-pass scratch state lives in each node's ``_g`` slot, and graphs built in different threads
+may share nodes, so passes are serialised process-wide by :data:`PASS_LOCK` (re-entrant).
 """
 from __future__ import annotations
 
 import math
+import textwrap
+import threading
 
 from typing import Any, Callable, Iterable, Sequence
 
@@ -335,8 +337,11 @@ _decider = HybridGradientContext.decider
 
 # The sweep loop, written once and specialised (by ``_make_sweep``) for float or graph values and
 # for accumulating into ``.gradient`` or collecting gradients of chosen sources.
+# Serialises backward passes over scalar nodes (see ``_make_sweep``). An ``RLock``: a pass
+# started within another in the same thread (a signal handler) is not blocked.
+PASS_LOCK = threading.RLock()
+
 _SWEEP_TEMPLATE = """
-{header}
     leaves = []
     pending = {{}}
     zero = {zero}
@@ -428,7 +433,15 @@ def _indent(code: str, spaces: int) -> str:
 # (a ⊥ gradient, left by an earlier ⊥-seeded or wheel pass, absorbs what is added to it: IEEE
 # ``cur + g`` would turn the ⊥ code into a plain NaN, i.e. Φ)
 _FINISH_ACCUMULATE = """cur = node._grad
-            node._grad = g if cur is None else cur + g if cur is not BOT else cur"""
+            node._grad = g if cur is None else cur + g if cur.__class__ is float else _acc(cur, g)"""
+
+
+def _acc(cur: Any, g: Any) -> Any:
+    """``cur + g`` for an accumulated gradient that is not a plain float code: ⊥ (absorbs) or a
+    node from ``backward(create_graph=True)`` (stays a node; ``g`` a code or a node)."""
+    if cur is BOTTOM_CODE:
+        return cur
+    return cur + (g if isinstance(g, TRNode) else _leaf(g, False))
 _FINISH_COLLECT = """if id(node) in collect:
                 collect[id(node)] = g"""
 
@@ -500,12 +513,12 @@ _SWEEP_HEADER = "def sweep(root, seed, table, collect, sat_table=None, decide=No
 # is the float accumulating MASK_REAL sweep itself with this header in front (two calls fewer per
 # pass, ~0.15 µs: several per cent of the backward of a small graph), or in the other modes goes
 # straight to their sweep; everything else is ``backward_pass``'s.
-_BACKWARD_HEADER = """def backward(self, grad_output=None):
+_BACKWARD_HEADER = """def backward(self, grad_output=None, create_graph=False):
     root = self
     if (root.__class__ is not TRNode or grad_output is not None or root._g is not None
-            or not root.requires_grad or wheel_get()
+            or not root.requires_grad or wheel_get() or create_graph is not False
             or not (root._op or {root_finite})):
-        return backward_pass(root, grad_output)
+        return backward_pass(root, grad_output, create_graph)
     seed = 1.0
     if mode_get() is not MASK_REAL:
         return float_pass(root, seed)"""
@@ -519,15 +532,19 @@ def _make_sweep(graph: bool, accumulate: bool, table_name: str, header: str = _S
     rename.update({"out": "node"} if graph else {"a": "a._v", "b": "b._v"})
     forms = inline_forms(table_name, rename)
     choices = choice_forms(table_name, rename)
-    src = _SWEEP_TEMPLATE.format(
-        header=header.format(root_finite=finite_src("root._v")),
+    body = _SWEEP_TEMPLATE.format(
         out_finite=finite_src("out"),
         zero="_leaf(0.0, False)" if graph else "0.0",
         finish=_FINISH_ACCUMULATE if accumulate else _FINISH_COLLECT,
         dispatch=_dispatch(forms, choices, graph, 12),
     )
+    # one pass at a time in the process: the running sums live in the nodes, and graphs built in
+    # different threads may share nodes (a model's parameters); re-entrant for the one thread
+    src = (header.format(root_finite=finite_src("root._v")) + "\n    with _PASS_LOCK:"
+           + textwrap.indent(body, "    "))
     ns: dict[str, Any] = {"_NONE": _NONE, "_leaf": _leaf, "NAN": float("nan"), "BOT": BOTTOM_CODE,
-                          "_clear_scratch": _clear_scratch, "next_pending": next_pending}
+                          "_clear_scratch": _clear_scratch, "next_pending": next_pending,
+                          "_acc": _acc, "_PASS_LOCK": PASS_LOCK}
     vocab = _node_vocab() if graph else FLOAT_VOCAB  # what the inlined forms may call
     ns.update({name: vocab[name] for name in INLINE_CALLS})
     ns.update(scope or {})
@@ -580,8 +597,9 @@ def _seed(grad_output: Any, graph: bool) -> Any:
     return _leaf(code, False) if graph else code
 
 
-def backward_pass(root: TRNode, grad_output: Any = None) -> None:
-    """Accumulate ``d root / d n`` into ``n.gradient`` for every requires-grad node ``n`` reached.
+def backward_pass(root: TRNode, grad_output: Any = None, create_graph: bool = False) -> None:
+    """Accumulate ``d root / d n`` into ``n.gradient`` for every requires-grad node ``n`` reached
+    (with ``create_graph=True`` also as graph nodes, read by ``n.grad_node``).
 
     >>> x = TRNode.parameter(2.0); y = x * x
     >>> backward_pass(y); backward_pass(y); x.gradient   # accumulates, like PyTorch
@@ -592,11 +610,23 @@ def backward_pass(root: TRNode, grad_output: Any = None) -> None:
             f"backward_pass(root): root must be a TRNode, got {type(root).__name__}"
             + ("; batched nodes have their own .backward()" if hasattr(root, "shape") else "")
         )
+    if create_graph is not False and create_graph is not True:  # (no truthiness)
+        from ..core._parse import check_bool
+
+        create_graph = check_bool("backward(create_graph): create_graph", create_graph)
+    with PASS_LOCK:  # (another thread's pass over these nodes ends first)
+        _backward_pass_locked(root, grad_output, create_graph)
+
+
+def _backward_pass_locked(root: TRNode, grad_output: Any, create_graph: bool) -> None:
     if root._g is not None:
         raise RuntimeError("this graph is already being differentiated (backward re-entered)")
     seed = 1.0 if grad_output is None else _seed(grad_output, False)
     if not root.requires_grad:
         return  # a constant (or a result built under no_grad): no node to give a gradient to
+    if create_graph:
+        _backward_create_graph(root, grad_output)
+        return
     if seed is BOTTOM_CODE or WHEEL.get():
         _backward_through_nodes(root, grad_output)
         return
@@ -681,7 +711,19 @@ def _backward_through_nodes(root: TRNode, grad_output: Any) -> None:
     nodes = topological_sort(root)
     for node, g in zip(nodes, grad(root, nodes, grad_output, create_graph=True)):
         cur = node._grad
-        node._grad = g._v if cur is None else K.f_add(cur, g._v)
+        node._grad = (g._v if cur is None else K.f_add(cur, g._v) if cur.__class__ is float
+                      else _acc(cur, g._v))
+
+
+def _backward_create_graph(root: TRNode, grad_output: Any) -> None:
+    """``backward(create_graph=True)``: the gradients of every requires-grad node reached, built
+    as graph nodes by one pass and accumulated, as nodes, into ``_grad`` (read back by
+    ``.gradient`` as values and by ``.grad_node`` as nodes)."""
+    nodes = [n for n in topological_sort(root) if n.requires_grad]
+    for node, g in zip(nodes, grad(root, nodes, grad_output, create_graph=True)):
+        cur = node._grad
+        node._grad = g if cur is None else _acc(_leaf(cur, False) if cur.__class__ is float
+                                                else cur, g)
 
 
 def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = None,

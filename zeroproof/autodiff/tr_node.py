@@ -128,7 +128,28 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     def gradient(self) -> TRScalar | None:
         """Accumulated gradient (``None`` before any backward pass reached this node)."""
         g = self._grad
-        return None if g is None else scalar_from_code(g)
+        if g is None:
+            return None
+        return scalar_from_code(g._v if isinstance(g, TRNode) else g)
+
+    @property
+    def grad_node(self) -> "TRNode | None":
+        """The accumulated gradient as a node (``None`` before any backward pass reached this
+        node). After ``backward(create_graph=True)`` it is connected to the graph, so it can be
+        differentiated again — what PyTorch's ``x.grad`` is after ``backward(create_graph=True)``;
+        otherwise it is a constant node of :attr:`gradient`.
+
+        >>> x = TRNode.parameter(3.0)
+        >>> (x * x * x).backward(create_graph=True)
+        >>> x.gradient, x.grad_node.requires_grad
+        (TRScalar(27.0, REAL), True)
+        >>> g = x.grad_node; x.zero_grad(); g.backward(); x.gradient   # d(3x²)/dx = 6x
+        TRScalar(18.0, REAL)
+        """
+        g = self._grad
+        if g is None or isinstance(g, TRNode):
+            return g
+        return _leaf(g, False)
 
     @property
     def name(self) -> str | None:
@@ -201,16 +222,23 @@ class TRNode(LeafCopies, metaclass=_NodeType):
             raise TypeError(
                 f"{what} of a TRNode computed by an op is not supported: it belongs to a graph; "
                 f"{what} node.detach() (a constant leaf) or the parameters it was computed from")
-        return self._v, self.requires_grad, getattr(self, "_name", None), self._grad
+        g = self._grad  # (a gradient node is kept as its value: only leaves are copied)
+        return self._v, self.requires_grad, getattr(self, "_name", None), (
+            g._v if isinstance(g, TRNode) else g)
 
-    def backward(self, grad_output: Any = None) -> None:
+    def backward(self, grad_output: Any = None, create_graph: bool = False) -> None:
         """Accumulate ``d self / d node`` into ``.gradient`` of every requires-grad node reached.
 
         Seeds ``R(1)`` (or ``grad_output``). Mask-REAL applies in every mode: a node whose forward
         value is not REAL sends nothing to its inputs; an input reached by no contribution gets
-        ``R(0)``. Runs iteratively, so graphs of any depth work.
+        ``R(0)``. Runs iteratively, so graphs of any depth work. With ``create_graph=True`` (a
+        bool) the gradients are also built as graph nodes, read from :attr:`grad_node`, which
+        can be differentiated again (like PyTorch); ``.gradient`` holds the same values.
+
+        >>> x = TRNode.parameter(2.0); (x * x).backward(); x.gradient
+        TRScalar(4.0, REAL)
         """
-        _backward_pass(self, grad_output)
+        _backward_pass(self, grad_output, create_graph)
 
     # printing ------------------------------------------------------------------------------
     def __repr__(self) -> str:
