@@ -166,3 +166,17 @@ def test_threads_differentiating_graphs_that_share_a_parameter_get_their_own_gra
         sys.setswitchinterval(old)
     assert wrong == []
     assert w.gradient == zp.real(30 * 101 * 3.0)
+
+
+# ---- batched tape: a −0.0 gradient stays −0.0, as on the scalar tape --------------------------
+def test_batched_masked_path_and_broadcast_sum_keep_a_negative_zero_gradient():
+    from zeroproof.autodiff.tr_ops_grad import tr_log
+
+    x = za.parameter(np.array([0.0, 2.0]))
+    (x / za.log(x)).sum().backward()  # element 0: log 0 = −∞ (masked), x/−∞ = −0
+    s = TRNode.parameter(0.0)
+    (s / tr_log(s)).backward()
+    assert np.signbit(x.gradient.to_numpy()[0]) and np.signbit(float(s.gradient))
+    w = za.parameter(np.array(1.0))  # shape (), broadcast over two points
+    (w * za.constant(np.array([-0.0, -0.0]))).sum().backward()
+    assert np.signbit(float(w.gradient.to_numpy()))

@@ -1438,7 +1438,8 @@ def _to_shape(c: Any, recv: Any, shape: tuple, out_shape: tuple) -> tuple[Any, A
     lead = len(out_shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and out_shape[lead + i] != 1)
-    c = np.sum(c, axis=axes, keepdims=True).reshape(shape) if axes else c.reshape(shape)
+    # (initial −0.0: a sum of −0.0 contributions stays −0.0, as on the scalar tape)
+    c = np.sum(c, axis=axes, keepdims=True, initial=-0.0).reshape(shape) if axes else c.reshape(shape)
     if recv is not None:
         recv = np.broadcast_to(recv, out_shape)
         recv = np.any(recv, axis=axes, keepdims=True).reshape(shape) if axes else recv.reshape(shape)
@@ -1662,7 +1663,7 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                 if r is None:
                     continue
                 if live is not None and not reducing:
-                    c = np.where(live, c, 0.0)
+                    c = np.where(live, c, -0.0)  # nothing: −0.0 is the identity of + (keeps a −0)
                 if reducing:
                     ca, ra = np.asarray(c), None
                     if ca.shape != rec.shapes[idx]:  # matmul over broadcast batch axes
