@@ -180,3 +180,36 @@ def test_batched_masked_path_and_broadcast_sum_keep_a_negative_zero_gradient():
     w = za.parameter(np.array(1.0))  # shape (), broadcast over two points
     (w * za.constant(np.array([-0.0, -0.0]))).sum().backward()
     assert np.signbit(float(w.gradient.to_numpy()))
+
+
+# ---- context managers can be kept and entered again (like np.errstate, torch.no_grad) ----------
+def test_context_manager_objects_are_reusable_nested_and_restore_on_error():
+    from zeroproof.autodiff import GradientModeConfig, HybridGradientSchedule, no_grad
+    from zeroproof.autodiff.projective import gradient_policy
+
+    makers = [lambda: zp.wheel_mode(), lambda: zp.arithmetic_mode("wheel"),
+              lambda: zp.autodiff.gradient_mode("saturating", saturation_bound=0.5), no_grad,
+              lambda: HybridGradientSchedule().apply(2), gradient_policy]
+    for make in makers:
+        cm = make()
+        with cm:
+            with cm:
+                pass
+        with cm:
+            pass
+        for exc in (KeyError("k"), StopIteration()):
+            with pytest.raises(type(exc)):
+                with cm:
+                    raise exc
+    assert GradientModeConfig.get_mode().value == "mask-real"
+    assert GradientModeConfig.get_saturation_bound() == 1.0
+    assert zp.tr_mul(zp.real(0.0), zp.pinf()) == zp.phi()  # wheel mode left
+    x = TRNode.parameter(1.0)
+    assert (x * 2).requires_grad  # no_grad left
+    guard = no_grad()
+
+    @guard
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad and (x * 2).requires_grad

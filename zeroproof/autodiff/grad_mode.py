@@ -7,7 +7,8 @@ when the block raises. The backward sweep reads the mode and bound once per pass
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager, contextmanager
+from ..core._context import reusable_context
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
@@ -119,7 +120,7 @@ class GradientModeConfig:
         BOUND.set(DEFAULT_BOUND)
 
 
-@contextmanager
+@reusable_context
 def gradient_mode(mode: "GradientMode | str", saturation_bound: float | None = None) -> Iterator[GradientMode]:
     """Run a block in a gradient mode; mode and bound are restored on exit (also on exception).
 

@@ -13,7 +13,7 @@ import numbers
 import random
 import sys
 import threading
-from contextlib import contextmanager
+from ..core._context import reusable_context
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
@@ -273,7 +273,7 @@ class HybridGradientSchedule:
         r = self.pole_exploration_radius
         return [(p - r, p + r) for p in entry[0]]
 
-    @contextmanager
+    @reusable_context
     def apply(self, epoch: int) -> Iterator["HybridGradientSchedule"]:
         """Activate HYBRID with this schedule at ``epoch`` for a block; restores the previous
         mode, bound, schedule and epoch on exit. Statistics are kept, to be read after the block;

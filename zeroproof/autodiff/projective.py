@@ -35,7 +35,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from contextlib import contextmanager
+from ..core._context import reusable_context
 from contextvars import ContextVar
 from typing import Any, Iterator, NamedTuple
 
@@ -214,7 +214,7 @@ def _coerce_policy(policy: Any) -> GradientPolicy:
     return parse_enum(GradientPolicy, policy, "policy")
 
 
-@contextmanager
+@reusable_context
 def gradient_policy(policy: Any = GradientPolicy.PROJECT, tau: float = 0.0) -> Iterator[None]:
     """Run a projective region under ``policy`` (per thread / asyncio task; restored on exit).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from contextlib import contextmanager
+from ..core._context import reusable_context
 from contextvars import ContextVar
 from typing import Any, Iterator
 
@@ -596,7 +596,7 @@ for _op, _kern, _expr, _name in (
 
 
 # ---- contexts ---------------------------------------------------------------------------------
-@contextmanager
+@reusable_context
 def no_grad() -> Iterator[None]:
     """Ops inside the block record nothing (results are constants). Per thread/task.
 
@@ -618,7 +618,7 @@ def no_grad() -> Iterator[None]:
             _no_grad_blocks -= 1
 
 
-@contextmanager
+@reusable_context
 def enable_grad() -> Iterator[None]:
     """Re-enable recording inside a ``no_grad()`` block.
 

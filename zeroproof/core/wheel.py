@@ -5,7 +5,8 @@ give ⊥ instead of Φ. The mode is per thread and per asyncio task.
 """
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, contextmanager
+from ._context import reusable_context
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from enum import Enum
 from typing import Iterator
@@ -47,7 +48,7 @@ def _parse_mode(mode: "ArithmeticMode | str") -> ArithmeticMode:
     return parse_enum(ArithmeticMode, mode)
 
 
-@contextmanager
+@reusable_context
 def arithmetic_mode(mode: "ArithmeticMode | str") -> Iterator[ArithmeticMode]:
     """Run a block under the given arithmetic mode; the previous mode is restored on exit.
 
