@@ -7,6 +7,7 @@ import sys
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -113,25 +114,55 @@ def test_sqrt_matches_math(x: float) -> None:
         assert bits(tr_sqrt(real(x)).value) == bits(math.sqrt(x))
 
 
-@given(finite, st.sampled_from([1, 2, 3, -1]))
+@given(finite, st.sampled_from([1, 2, -1]))
 def test_small_powers_embed_ieee(x: float, k: int) -> None:
     with np.errstate(all="ignore"):
         f = np.float64(x)
-        want = {1: f, 2: f * f, 3: f * f * f, -1: np.float64(1.0) / f}[k]
+        want = {1: f, 2: f * f, -1: np.float64(1.0) / f}[k]
     assert same(tr_pow_int(real(x), k), ieee(want))
+
+
+def _rounded(exact: Fraction) -> float:
+    """``exact`` rounded to the nearest float64 (ties to even, subnormals included; ±inf beyond
+    the range), by Python's correctly rounded ``Fraction → float``."""
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: v != 0.0),
        st.integers(-60, 60).filter(lambda k: k != 0))
-def test_pow_int_is_close_to_the_exact_power(x: float, k: int) -> None:
+def test_pow_int_is_the_exactly_rounded_power(x: float, k: int) -> None:
     exact = Fraction(x) ** k
+    want = _rounded(exact)
     got = tr_pow_int(real(x), k)
-    if abs(exact) > 2 * Fraction(MAX):
-        assert got.tag is (TRTag.PINF if exact > 0 else TRTag.NINF)
-    elif Fraction(sys.float_info.min) * 2**60 < abs(exact) < Fraction(MAX) / 2:
-        # binary exponentiation: a handful of roundings, far below one ulp per factor
-        assert got.tag is TRTag.REAL
-        assert abs(Fraction(got.value) - exact) <= abs(exact) * Fraction(2 * abs(k) + 2, 2**53)
+    assert float(got) == want and math.copysign(1.0, float(got)) == math.copysign(1.0, want)
+    assert got.tag is (TRTag.REAL if math.isfinite(want) else
+                       TRTag.PINF if want > 0 else TRTag.NINF)
+
+
+@given(st.integers(-1074, 1023), st.floats(-1.0, 1.0), st.sampled_from([3, 5, 7, -2, -3, -5]),
+       st.booleans())
+def test_pow_int_is_exactly_rounded_next_to_the_ends_of_the_range(e: int, jitter: float, k: int,
+                                                                   negative: bool) -> None:
+    # x chosen so that x^k lands near 2^e: the overflow threshold, the subnormal grid, 0
+    x = 2.0 ** ((e + jitter) / k) * (-1.0 if negative else 1.0)
+    want = _rounded(Fraction(x) ** k)
+    got = float(tr_pow_int(real(x), k))
+    assert got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
+
+
+# The examples ZeroProofML's binary exponentiation got wrong (tags and last bits)
+@pytest.mark.parametrize("x,k,want", [
+    (8.427326818107097, 333, 1.797693134862306e308),  # finite, though repeated products overflow
+    (8.94135716181804, 324, math.inf), (-8.53656454895101, 331, -math.inf),
+    (0.3, 3, 0.026999999999999996), (-1.3, 3, -2.197), (1.2, 5, 2.4883199999999994),
+    (2.0, -1074, 5e-324), (2.0, -1075, 0.0), (-10.0, -401, -0.0),
+])
+def test_pow_int_known_cases(x: float, k: int, want: float) -> None:
+    got = float(tr_pow_int(real(x), k))
+    assert got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
 
 
 # --- algebraic laws --------------------------------------------------------------------------

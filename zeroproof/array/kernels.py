@@ -18,8 +18,8 @@ The wheel-mode flag is read once per call.
 Equality with the scalar kernels (tested property-wise):
 
 * float64: values bit for bit (signed zeros, subnormals, overflow to ±∞) and tags exact.
-  ``log`` and ``exp`` use NumPy's ufuncs on both sides; ``pow_int`` uses the same binary
-  exponentiation sequence as :func:`zeroproof.core.kernels.ipow`.
+  ``log`` and ``exp`` use NumPy's ufuncs on both sides; ``pow_int`` performs the same
+  double-double operations as :func:`zeroproof.core.kernels.pow_dd` (both correctly rounded).
 * float32 (the result stays float32): ``+ − × ÷``, ``√`` and ``pow_int`` equal the float64
   scalar kernel followed by one rounding to float32 (overflow of that rounding → ±∞). ``+ − × ÷``
   and ``√`` of float32 operands run in float32, which is the same thing because float64 has more
@@ -47,7 +47,7 @@ from ..core.wheel import WHEEL
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
-    "relu", "sin", "cos", "tanh", "matmul", "ipow", "merge_bottom", "Pair", "fp_events",
+    "relu", "sin", "cos", "tanh", "matmul", "merge_bottom", "Pair", "fp_events",
     "widens",
 ]
 
@@ -358,117 +358,201 @@ cos.__doc__ = ("Twin of :func:`zeroproof.core.kernels.f_cos` (NumPy's ufunc; "
                "[1.0, nan]\n")
 
 
-def ipow(a: np.ndarray, k: int) -> np.ndarray:
-    """``a**k`` for ``k ≥ 1`` by binary exponentiation: the same multiplications, in the same
-    order, as :func:`zeroproof.core.kernels.ipow` (call inside ``np.errstate``). Intermediate
-    arrays are reused in place (same values, fewer allocations); the input is never written.
-
-    >>> ipow(np.array([2.0, -3.0]), 3).tolist()
-    [8.0, -27.0]
-    """
-    result = None
-    own_result = False  # result is an array we allocated (and not the same object as base)
-    base = a
-    own_base = False
-    while True:
-        if k & 1:
-            if result is None:
-                result, own_result = base, False
-            elif own_result:
-                np.multiply(result, base, out=result)
-            elif own_base and not k >> 1:  # last step: base is not needed any more
-                result = np.multiply(result, base, out=base)  # IEEE × is commutative
-            else:
-                result, own_result = _arr(result * base), True  # 0-d: NumPy returns a scalar
-        k >>= 1
-        if not k:
-            return _arr(result)
-        if own_base and result is not base:
-            np.multiply(base, base, out=base)
-        else:
-            base, own_base = _arr(base * base), True
-
-
 def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
-    """``a**k`` for an int ``k`` on codes: ``x^0 = 1`` for finite ``x ≠ 0``, ``0^0 = (±∞)^0 = Φ``,
-    ``x^-k = 1 / x^k`` with the division rules. ``k`` must already be a validated int.
+    """``a**k`` for an int ``k`` on codes, element for element the scalar kernel's
+    :func:`zeroproof.core.kernels.f_pow_int` (correctly rounded): ``x^0 = 1`` for finite
+    ``x ≠ 0``, ``0^0 = (±∞)^0 = Φ``, ``x^-k = 1 / x^k`` with the division rules for ``±0, ±∞``.
+    ``k`` must already be a validated int.
 
     >>> pow_int(np.array([0.0, 2.0, np.inf]), 0)[0].tolist()
     [nan, 1.0, nan]
-    >>> pow_int(np.array([-0.0, 2.0]), -3)[0].tolist()
-    [-inf, 0.125]
+    >>> pow_int(np.array([-0.0, 2.0, 0.3]), -3)[0].tolist()
+    [-inf, 0.125, 37.03703703703704]
     """
     a = _arr(a)
     if k and a.dtype == _F32:
         return _pow_int_f32(a, k), _copy_bot(abot)
     with _errstate(**_FP):
-        if k > 0:
-            r = ipow(a, k)
-            if r is a:
-                r = a.copy()
-        elif k == 0:
+        if k == 0:
             one = np.ones((), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
             r = np.where(_isfinite(a) & (a != 0), one, np.nan).astype(one.dtype, copy=False)
-        elif a.dtype == np.float64:
-            r = _recip_ipow_f64(a, -k)
+        elif k == 1:
+            r = a.copy()
+        elif k == 2:
+            r = _arr(a * a)
+        elif k == -1:
+            r = _arr(np.divide(1.0, a))
         else:
-            # 1/x^|k|: IEEE division is the TR rule here (1 is neither 0 nor ∞ nor Φ)
-            p = ipow(a, -k)
-            r = np.divide(1.0, p, out=p) if p is not a else _arr(np.divide(1.0, p))
+            r = _pow_f64(a.astype(np.float64, copy=False), k)
     return r, _copy_bot(abot)
 
 
-def _recip_ipow_f64(a: np.ndarray, m: int) -> np.ndarray:
-    """Float64 ``1 / a**m`` (``m ≥ 1``), element for element the scalar kernel's result.
-
-    IEEE division is the TR rule here (1 is neither 0 nor ∞ nor Φ), except where ``a**m``
-    overflowed (``1/a**m`` may still be representable) or is subnormal (coarsely rounded): those
-    elements of finite ``a`` take the scalar kernel's exponent-apart path. Such elements are
-    exactly those whose quotient is 0 or above ``2¹⁰²²`` in magnitude, so each block is first
-    screened with two reductions of ``|1/a**m|`` and pays for the exact test only when one may
-    be present. Computed in blocks of ``_POW_BLOCK`` elements, so the temporaries stay
-    cache-sized: full-size ones cost a page fault per 4 KiB each time the allocator has handed
-    their memory back to the system."""
+def _pow_f64(a: np.ndarray, k: int) -> np.ndarray:
+    """Float64 ``a**k`` (``|k| ≥ 2``, ``k ≠ 2``) in blocks of ``_POW_BLOCK`` elements (the
+    double-double temporaries stay cache-sized): :func:`_pow_dd` where ``a`` is finite and
+    non-zero, the IEEE rules of ``±0, ±∞, NaN`` elsewhere (call inside ``np.errstate``)."""
     out = np.empty(a.shape, np.float64)
     src, dst = a.reshape(-1), out.reshape(-1)
-    big = 2.0 ** 1022  # 1/p above it ⇔ p subnormal (or 0)
-    mag = np.empty(min(src.size, _POW_BLOCK), np.float64)
     for i in range(0, src.size, _POW_BLOCK):
         x = src[i:i + _POW_BLOCK]
-        p = ipow(x, m)
-        r = np.divide(1.0, p, out=dst[i:i + _POW_BLOCK])
-        g = np.abs(r, out=mag[:r.size])
-        if g.min() > 0.0 and g.max() <= big:  # (False when a NaN is present)
-            continue
-        # |1/p| is 0 (p = ±∞) or above 2¹⁰²² (p subnormal or 0); of those, the ones with a
-        # finite x and p ≠ 0 are the exceptions (x = ±0 or a p that underflowed to 0 gives ±∞)
-        at = np.flatnonzero((g == 0.0) | (g > big))
-        at = at[_isfinite(x[at]) & (p[at] != 0.0)]
-        if at.size:
-            r[at] = [_SK.recip_ipow_scaled(float(v), m) for v in x[at]]
+        p = x if k & 1 else np.abs(x)  # ±0, ±∞: |x|^|k| = |x|, the sign by parity
+        r = p if k > 0 else np.divide(1.0, p)
+        fin = _isfinite(x) & (x != 0)
+        if fin.any():
+            r = np.where(fin, _pow_dd(np.where(fin, x, 1.0), k), r)
+        dst[i:i + _POW_BLOCK] = r
     return out
 
 
+_SPLIT = _SK._SPLIT
+_E_CLAMP = _SK._E_CLAMP
+
+
+def _dd_prod(ah: Any, al: Any, bh: Any, bl: Any) -> tuple:
+    """``(h, l)`` of the double-double product, the operations of
+    :func:`zeroproof.core.kernels._dd_mul` before its normalisation (``al``/``bl`` None: 0)."""
+    p = ah * bh
+    t = _SPLIT * ah
+    a1 = t - (t - ah)
+    a2 = ah - a1
+    if bh is ah:
+        b1, b2 = a1, a2
+    else:
+        t = _SPLIT * bh
+        b1 = t - (t - bh)
+        b2 = bh - b1
+    q = (((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2)
+    # + (ah·bl + al·bh), a low part None being 0 (a missing term changes at most the sign of a
+    # zero low part, never a value: h = p + q ≠ 0 absorbs it)
+    if bl is not None:
+        q = q + (ah * bl + al * bh) if al is not None else q + ah * bl
+    elif al is not None:
+        q = q + al * bh
+    h = p + q
+    return h, q - (h - p)
+
+
+def _dd_mul(ah: Any, al: Any, ae: Any, bh: Any, bl: Any, be: Any) -> tuple:
+    """:func:`zeroproof.core.kernels._dd_mul` on arrays: the same operations in the same order
+    (the doubling that normalises ``h`` to ``[0.5, 1)`` as a product by 2 or 1: exact)."""
+    h, l = _dd_prod(ah, al, bh, bl)
+    low = h < 0.5
+    f = low + 1.0
+    return h * f, l * f, np.clip(ae + be - low, -_E_CLAMP, _E_CLAMP)
+
+
+def _pow_dd(a: np.ndarray, k: int) -> np.ndarray:
+    """:func:`zeroproof.core.kernels.pow_dd` on an array of finite non-zero floats.
+
+    Where every ``|a|^j`` (``j ≤ |k|``) stays far inside the float range the double-double
+    operations run on ``a`` itself, without the mantissa/exponent split: they are then exactly
+    the split ones scaled by a power of two (no intermediate under- or overflows, so each
+    rounding scales too), and so is the rounded result — the same bits, at a third of the cost."""
+    n = -k if k < 0 else k
+    x = np.abs(a)
+    lim = 700.0 / n  # |log2 |a|| · n ≤ 700: every head, split and error term stays normal
+    if x.size and float(x.min()) >= 2.0 ** -lim and float(x.max()) <= 2.0 ** lim:
+        return _pow_dd_direct(x, a, k)
+    m, e = np.frexp(x)
+    bh, bl, be = m, None, e.astype(np.int64)
+    rh = rl = re = None
+    while True:
+        if n & 1:
+            if rh is None:
+                rh, rl, re = bh, bl, be
+            else:
+                rh, rl, re = _dd_mul(rh, rl, re, bh, bl, be)
+        n >>= 1
+        if not n:
+            break
+        bh, bl, be = _dd_mul(bh, bl, be, bh, bl, be)
+    if rl is None:
+        rl = np.zeros_like(rh)
+    if k < 0:
+        q = 1.0 / rh
+        t = _SPLIT * q
+        q1 = t - (t - q)
+        q2 = q - q1
+        t = _SPLIT * rh
+        h1 = t - (t - rh)
+        h2 = rh - h1
+        p = q * rh
+        err = ((q1 * h1 - p) + q1 * h2 + q2 * h1) + q2 * h2
+        r = ((1.0 - p) - err) - q * rl
+        rh, rl, re = q * 0.5, (q * r) * 0.5, np.clip(1 - re, -_E_CLAMP, _E_CLAMP)
+    neg = (a < 0.0) & bool(k & 1)
+    return _round_dd(rh, rl, re, neg)
+
+
+def _pow_dd_direct(x: np.ndarray, a: np.ndarray, k: int) -> np.ndarray:
+    """:func:`_pow_dd` on ``|a|`` itself, for magnitudes where that equals the split path."""
+    n = -k if k < 0 else k
+    bh, bl = x, None
+    rh = rl = None
+    while True:
+        if n & 1:
+            if rh is None:
+                rh, rl = bh, bl
+            else:
+                rh, rl = _dd_prod(rh, rl, bh, bl)
+        n >>= 1
+        if not n:
+            break
+        bh, bl = _dd_prod(bh, bl, bh, bl)
+    if k < 0:
+        q = 1.0 / rh
+        t = _SPLIT * q
+        q1 = t - (t - q)
+        q2 = q - q1
+        t = _SPLIT * rh
+        h1 = t - (t - rh)
+        h2 = rh - h1
+        p = q * rh
+        err = ((q1 * h1 - p) + q1 * h2 + q2 * h1) + q2 * h2
+        r = ((1.0 - p) - err)
+        if rl is not None:
+            r = r - q * rl
+        rh, rl = q, q * r
+    r = rh + rl if rl is not None else rh.copy()
+    if k & 1:
+        np.negative(r, out=r, where=a < 0.0)
+    return r
+
+
+def _round_dd(h: Any, l: Any, e: Any, neg: Any) -> np.ndarray:
+    """:func:`zeroproof.core.kernels._round_dd` on arrays (the subnormal branch computed only
+    for the elements that need it: subnormal arithmetic is slow on most CPUs)."""
+    r = np.ldexp(h + l, np.clip(e, -1100, 1100).astype(np.int32))  # (overflow → ±∞)
+    sub = np.flatnonzero(e < -1021)
+    if sub.size:
+        es = e[sub]
+        sc = np.clip(es + 1074, 0, 52).astype(np.int32)
+        t = np.ldexp(h[sub], sc)
+        u = np.ldexp(l[sub], sc)
+        f = np.floor(t)
+        d = ((t - f) - 0.5) + u
+        f = f + ((d > 0.0) | ((d == 0.0) & (np.fmod(f, 2.0) == 1.0)))
+        r[sub] = np.where(es + 1074 < 0, 0.0, np.ldexp(f, -1074))
+    np.negative(r, out=r, where=neg)
+    return r
+
+
 def _pow_int_f32(a: np.ndarray, k: int) -> np.ndarray:
-    """Float32 ``a**k`` (``k ≠ 0``): the float64 scalar kernel's result rounded once to float32.
-
-    The float64 multiplications are those of :func:`zeroproof.core.kernels.ipow`; for ``k < 0``
-    the plain ``1 / x^|k|`` already rounds to the scalar kernel's float32 value where the float64
-    kernel needs its exponent-apart path: when ``x^|k|`` overflows float64 the exact result is
-    below ``2⁻¹⁰²⁴``, far under half float32's smallest subnormal, so both round to a zero of the
-    same sign; when ``x^|k|`` is float64-subnormal (or 0) the result exceeds ``2¹⁰²²``, so both
-    round to the same infinity. A float32 result too large is ``±∞`` (IEEE overflow).
-
-    Computed in blocks of ``_POW_BLOCK`` elements: the float64 temporaries stay small (cache
-    sized, recycled by the allocator) instead of two fresh arrays of twice the input's size."""
-    m = -k if k < 0 else k
+    """Float32 ``a**k`` (``k ≠ 0``): the float64 scalar kernel's result rounded once to float32
+    (a float32 result too large is ``±∞``)."""
     out = np.empty(a.shape, _F32)
     src, dst = a.reshape(-1), out.reshape(-1)
     with _errstate(**_FP):
         for i in range(0, src.size, _POW_BLOCK):
-            p = ipow(src[i:i + _POW_BLOCK].astype(np.float64), m)
-            if k < 0:
-                np.divide(1.0, p, out=p)  # (p is a fresh 1-D array: ipow's or astype's)
+            x = src[i:i + _POW_BLOCK].astype(np.float64)
+            if k == 1:
+                p = x
+            elif k == 2:
+                p = x * x
+            elif k == -1:
+                p = np.divide(1.0, x)
+            else:
+                p = _pow_f64(x, k)
             np.copyto(dst[i:i + _POW_BLOCK], p, casting="same_kind")  # one rounding
     return out
 

@@ -9,8 +9,8 @@ vectorized kernels' property tests all use these functions. They never raise on 
 
 Bit-for-bit agreement with the vectorized kernels is by construction: ``+ − × ÷`` and ``√`` are
 correctly rounded on both sides; ``log`` and ``exp`` call NumPy's own ufuncs (whose SIMD
-implementations differ from libm in the last bit on some inputs); integer powers use the same
-sequence of multiplications (binary exponentiation) on both sides.
+implementations differ from libm in the last bit on some inputs); integer powers are correctly
+rounded on both sides (the same double-double operations, :func:`pow_dd`).
 """
 from __future__ import annotations
 
@@ -269,76 +269,127 @@ def f_sqrt(a: float) -> float:
     return NAN  # x < 0, −∞, Φ
 
 
-def ipow(a: float, k: int) -> float:
-    """``a**k`` for ``k ≥ 1`` by binary exponentiation (IEEE multiplies; overflow → ±∞ and
-    underflow → signed zero come out of the multiplications themselves)."""
-    result = None
-    base = a
-    while True:
-        if k & 1:
-            result = base if result is None else result * base
-        k >>= 1
-        if not k:
-            return result  # type: ignore[return-value]
-        base = base * base
-
-
 def f_pow_int(a: float, k: int) -> float:
-    """``a**k`` for an int ``k``: ``x^0 = 1`` for finite x ≠ 0, ``0^0 = (±∞)^0 = Φ``,
-    ``x^-k = 1 / x^k`` with the division rules, overflow → ±∞ by the sign of the exact result.
+    """``a**k`` for an int ``k``, correctly rounded: ``x^0 = 1`` for finite x ≠ 0,
+    ``0^0 = (±∞)^0 = Φ``, ``x^-k = 1 / x^k`` with the division rules for ``x = ±0, ±∞``,
+    overflow → ±∞ and underflow → a signed zero by the exact result.
+
+    ``k = ±1`` and ``k = 2`` are one IEEE operation; every other power of a finite non-zero
+    ``x`` is computed in double-double arithmetic (:func:`pow_dd`) and rounded once, so it equals
+    the exactly rounded ``x^k`` (as ``mpmath`` or, almost always, C's ``pow`` gives it) — also
+    next to the overflow threshold and in the subnormal range.
 
     >>> from zeroproof.core.kernels import f_pow_int
-    >>> f_pow_int(2.0, 3), f_pow_int(2.0, -2), f_pow_int(0.0, 0)
-    (8.0, 0.25, nan)
+    >>> f_pow_int(2.0, 3), f_pow_int(2.0, -2), f_pow_int(0.0, 0), f_pow_int(0.3, 3)
+    (8.0, 0.25, nan, 0.026999999999999996)
     """
-    if k > 0:
-        if a is BOT:
-            return BOT
-        return ipow(a, k)
+    if a is BOT:
+        return BOT
     if k == 0:
-        if a is BOT:
-            return BOT
         if a - a == 0.0 and a != 0.0:
             return 1.0
         return NAN  # 0^0, (±∞)^0, Φ^0
-    p = f_pow_int(a, -k)
-    if isinstance(a, float) and a - a == 0.0 and (p == math.inf or p == -math.inf or (
-            p != 0.0 and -SMALLEST_NORMAL < p < SMALLEST_NORMAL)):
-        # x^|k| overflowed (1/x^|k| may still be representable) or is subnormal (rounded on a
-        # coarse grid: its reciprocal would be rounded twice): keep the exponent apart
-        return recip_ipow_scaled(a, -k)
-    return f_div(1.0, p)
+    if k == 1:
+        return a
+    if k == 2:
+        return a * a
+    if k == -1:
+        return f_div(1.0, a)
+    if a != a:
+        return NAN  # Φ^k = Φ
+    if a - a != 0.0 or a == 0.0:  # ±0, ±∞: |a|^|k| = |a|, the sign by parity; k < 0 divides
+        p = a if k & 1 else abs(a)
+        return p if k > 0 else f_div(1.0, p)
+    return pow_dd(a, k)
 
 
 SMALLEST_NORMAL = 2.2250738585072014e-308  # float64: below it, values lose precision
 
 
-def recip_ipow_scaled(a: float, n: int) -> float:
-    """``1 / a**n`` (finite ``a``, ``n ≥ 1``) by the binary exponentiation of :func:`ipow` on
-    mantissas in [0.5, 1) with the binary exponent kept apart, so that ``a**n`` never overflows
-    on the way: ``1 / 2.0**1074`` is ``5e-324``, not ``1/∞ = 0``. The mantissa products round
-    exactly as the products of :func:`ipow` do where those do not overflow (scaling by powers
-    of two is exact); the result is rounded once more by ``ldexp`` when it is subnormal.
+_SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's splitting constant for float64
+_E_CLAMP = 1 << 30    # |binary exponent| kept below this (beyond ±1100 the result is decided)
 
-    >>> recip_ipow_scaled(2.0, 1074), recip_ipow_scaled(-1e160, 2)
-    (5e-324, 1e-320)
+
+def _dd_mul(ah: float, al: float, ae: int, bh: float, bl: float, be: int) -> tuple:
+    """``(ah + al)·2^ae × (bh + bl)·2^be`` as ``(h + l)·2^e`` with ``h`` in ``[0.5, 1)``
+    (``ah, bh`` in ``[0.5, 1)``): Dekker's exact product of the heads plus the cross terms."""
+    p = ah * bh
+    t = _SPLIT * ah
+    a1 = t - (t - ah)
+    a2 = ah - a1
+    t = _SPLIT * bh
+    b1 = t - (t - bh)
+    b2 = bh - b1
+    q = (((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2) + (ah * bl + al * bh)
+    h = p + q
+    l = q - (h - p)
+    e = ae + be
+    if h < 0.5:  # (p ≥ 0.25: one doubling normalises, exactly)
+        h, l, e = h * 2.0, l * 2.0, e - 1
+    return h, l, max(-_E_CLAMP, min(_E_CLAMP, e))
+
+
+def pow_dd(a: float, k: int) -> float:
+    """``a**k`` correctly rounded for a finite ``a ≠ 0`` and ``|k| ≥ 2``.
+
+    ``|a|^|k|`` is formed by binary exponentiation in double-double arithmetic on the mantissa
+    of ``a`` (in ``[0.5, 1)``, so nothing over- or underflows on the way; the binary exponent is
+    kept apart), with a relative error below ``2^-100``; ``k < 0`` takes its reciprocal in
+    double-double; the result is rounded once: to 53 bits in the normal range (overflow → ±∞),
+    to the subnormal grid below it. The vectorized kernel performs the same operations.
+
+    >>> pow_dd(1.2, 5), pow_dd(-2.0, -1075), pow_dd(2.0, 1024)
+    (2.4883199999999994, -0.0, inf)
     """
-    bm, bx = math.frexp(a)
-    rm, rx = 0.0, 0
+    n = -k if k < 0 else k
+    m, e = math.frexp(a if a > 0.0 else -a)
+    bh, bl, be = m, 0.0, e
+    rh = rl = 0.0
+    re = 0
     first = True
     while True:
         if n & 1:
             if first:
-                rm, rx, first = bm, bx, False
+                rh, rl, re, first = bh, bl, be, False
             else:
-                rm, e = math.frexp(rm * bm)
-                rx += bx + e
+                rh, rl, re = _dd_mul(rh, rl, re, bh, bl, be)
         n >>= 1
         if not n:
             break
-        bm, e = math.frexp(bm * bm)
-        bx = 2 * bx + e
-    try:
-        return math.ldexp(1.0 / rm, -rx)
-    except OverflowError:  # beyond the float range: ±∞ by the sign of the exact result
-        return math.copysign(math.inf, rm)
+        bh, bl, be = _dd_mul(bh, bl, be, bh, bl, be)
+    if k < 0:  # 1/(h + l): q = 1/h corrected by the exact residual 1 − q·h − q·l
+        q = 1.0 / rh
+        t = _SPLIT * q
+        q1 = t - (t - q)
+        q2 = q - q1
+        t = _SPLIT * rh
+        h1 = t - (t - rh)
+        h2 = rh - h1
+        p = q * rh
+        err = ((q1 * h1 - p) + q1 * h2 + q2 * h1) + q2 * h2
+        r = ((1.0 - p) - err) - q * rl
+        rh, rl, re = q * 0.5, (q * r) * 0.5, max(-_E_CLAMP, min(_E_CLAMP, 1 - re))  # in (0.5, 1]
+    neg = a < 0.0 and k & 1
+    return _round_dd(rh, rl, re, neg)
+
+
+def _round_dd(h: float, l: float, e: int, neg: bool) -> float:
+    """``±(h + l)·2^e`` (``h`` in ``[0.5, 1]``) rounded once to a float64."""
+    if e >= -1021:  # the value is at least 2^-1022: normal (or beyond the range)
+        v = h + l
+        try:
+            r = math.ldexp(v, e)
+        except OverflowError:
+            r = math.inf
+        return -r if neg else r
+    s = e + 1074  # units of the smallest subnormal 2^-1074
+    if s < 0:  # the value is at most 2^-1075, half the smallest subnormal: a (signed) zero
+        return -0.0 if neg else 0.0
+    t = math.ldexp(h, s)  # exact (s ≤ 52, no underflow)
+    u = math.ldexp(l, s)
+    f = math.floor(t)
+    d = ((t - f) - 0.5) + u  # the exact sign of (t + u) − (f + ½)
+    if d > 0.0 or (d == 0.0 and f % 2.0 == 1.0):
+        f += 1.0
+    r = math.ldexp(f, -1074)
+    return -r if neg else r
