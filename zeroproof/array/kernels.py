@@ -404,38 +404,13 @@ def _pow_f64(a: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-_SPLIT = _SK._SPLIT
 _E_CLAMP = _SK._E_CLAMP
 
 
-def _dd_prod(ah: Any, al: Any, bh: Any, bl: Any) -> tuple:
-    """``(h, l)`` of the double-double product, the operations of
-    :func:`zeroproof.core.kernels._dd_mul` before its normalisation (``al``/``bl`` None: 0)."""
-    p = ah * bh
-    t = _SPLIT * ah
-    a1 = t - (t - ah)
-    a2 = ah - a1
-    if bh is ah:
-        b1, b2 = a1, a2
-    else:
-        t = _SPLIT * bh
-        b1 = t - (t - bh)
-        b2 = bh - b1
-    q = (((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2)
-    # + (ah·bl + al·bh), a low part None being 0 (a missing term changes at most the sign of a
-    # zero low part, never a value: h = p + q ≠ 0 absorbs it)
-    if bl is not None:
-        q = q + (ah * bl + al * bh) if al is not None else q + ah * bl
-    elif al is not None:
-        q = q + al * bh
-    h = p + q
-    return h, q - (h - p)
-
-
 def _dd_mul(ah: Any, al: Any, ae: Any, bh: Any, bl: Any, be: Any) -> tuple:
-    """:func:`zeroproof.core.kernels._dd_mul` on arrays: the same operations in the same order
-    (the doubling that normalises ``h`` to ``[0.5, 1)`` as a product by 2 or 1: exact)."""
-    h, l = _dd_prod(ah, al, bh, bl)
+    """:func:`zeroproof.core.kernels._dd_mul` on arrays (the doubling that normalises ``h`` to
+    ``[0.5, 1)`` as a product by 2 or 1: exact)."""
+    h, l = _SK.dd_prod(ah, al, bh, bl)
     low = h < 0.5
     f = low + 1.0
     return h * f, l * f, np.clip(ae + be - low, -_E_CLAMP, _E_CLAMP)
@@ -445,78 +420,46 @@ def _pow_dd(a: np.ndarray, k: int) -> np.ndarray:
     """:func:`zeroproof.core.kernels.pow_dd` on an array of finite non-zero floats.
 
     Where every ``|a|^j`` (``j ≤ |k|``) stays far inside the float range the double-double
-    operations run on ``a`` itself, without the mantissa/exponent split: they are then exactly
+    operations run on ``|a|`` itself, without the mantissa/exponent split: they are then exactly
     the split ones scaled by a power of two (no intermediate under- or overflows, so each
     rounding scales too), and so is the rounded result — the same bits, at a third of the cost."""
     n = -k if k < 0 else k
     x = np.abs(a)
     lim = 700.0 / n  # |log2 |a|| · n ≤ 700: every head, split and error term stays normal
-    if x.size and float(x.min()) >= 2.0 ** -lim and float(x.max()) <= 2.0 ** lim:
-        return _pow_dd_direct(x, a, k)
-    m, e = np.frexp(x)
-    bh, bl, be = m, None, e.astype(np.int64)
-    rh = rl = re = None
+    direct = bool(x.size) and float(x.min()) >= 2.0 ** -lim and float(x.max()) <= 2.0 ** lim
+    if direct:
+        bh, be = x, None
+    else:
+        m, e = np.frexp(x)
+        bh, be = m, e.astype(np.int64)
+    bl = rh = rl = re = None
     while True:
         if n & 1:
             if rh is None:
                 rh, rl, re = bh, bl, be
+            elif direct:
+                rh, rl = _SK.dd_prod(rh, rl, bh, bl)
             else:
                 rh, rl, re = _dd_mul(rh, rl, re, bh, bl, be)
         n >>= 1
         if not n:
             break
-        bh, bl, be = _dd_mul(bh, bl, be, bh, bl, be)
+        if direct:
+            bh, bl = _SK.dd_prod(bh, bl, bh, bl)
+        else:
+            bh, bl, be = _dd_mul(bh, bl, be, bh, bl, be)
+    if k < 0:
+        rh, rl = _SK.dd_recip(rh, rl)
+        if not direct:
+            rh, rl, re = rh * 0.5, rl * 0.5, np.clip(1 - re, -_E_CLAMP, _E_CLAMP)
     if rl is None:
         rl = np.zeros_like(rh)
-    if k < 0:
-        q = 1.0 / rh
-        t = _SPLIT * q
-        q1 = t - (t - q)
-        q2 = q - q1
-        t = _SPLIT * rh
-        h1 = t - (t - rh)
-        h2 = rh - h1
-        p = q * rh
-        err = ((q1 * h1 - p) + q1 * h2 + q2 * h1) + q2 * h2
-        r = ((1.0 - p) - err) - q * rl
-        rh, rl, re = q * 0.5, (q * r) * 0.5, np.clip(1 - re, -_E_CLAMP, _E_CLAMP)
-    neg = (a < 0.0) & bool(k & 1)
-    return _round_dd(rh, rl, re, neg)
-
-
-def _pow_dd_direct(x: np.ndarray, a: np.ndarray, k: int) -> np.ndarray:
-    """:func:`_pow_dd` on ``|a|`` itself, for magnitudes where that equals the split path."""
-    n = -k if k < 0 else k
-    bh, bl = x, None
-    rh = rl = None
-    while True:
-        if n & 1:
-            if rh is None:
-                rh, rl = bh, bl
-            else:
-                rh, rl = _dd_prod(rh, rl, bh, bl)
-        n >>= 1
-        if not n:
-            break
-        bh, bl = _dd_prod(bh, bl, bh, bl)
-    if k < 0:
-        q = 1.0 / rh
-        t = _SPLIT * q
-        q1 = t - (t - q)
-        q2 = q - q1
-        t = _SPLIT * rh
-        h1 = t - (t - rh)
-        h2 = rh - h1
-        p = q * rh
-        err = ((q1 * h1 - p) + q1 * h2 + q2 * h1) + q2 * h2
-        r = ((1.0 - p) - err)
-        if rl is not None:
-            r = r - q * rl
-        rh, rl = q, q * r
-    r = rh + rl if rl is not None else rh.copy()
-    if k & 1:
-        np.negative(r, out=r, where=a < 0.0)
-    return r
+    if direct:
+        r = rh + rl
+        if k & 1:
+            np.negative(r, out=r, where=a < 0.0)
+        return r
+    return _round_dd(rh, rl, re, (a < 0.0) & bool(k & 1))
 
 
 def _round_dd(h: Any, l: Any, e: Any, neg: Any) -> np.ndarray:

@@ -15,6 +15,7 @@ rounded on both sides (the same double-double operations, :func:`pow_dd`).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -310,19 +311,47 @@ _SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's splitting constant for float64
 _E_CLAMP = 1 << 30    # |binary exponent| kept below this (beyond ±1100 the result is decided)
 
 
-def _dd_mul(ah: float, al: float, ae: int, bh: float, bl: float, be: int) -> tuple:
-    """``(ah + al)·2^ae × (bh + bl)·2^be`` as ``(h + l)·2^e`` with ``h`` in ``[0.5, 1)``
-    (``ah, bh`` in ``[0.5, 1)``): Dekker's exact product of the heads plus the cross terms."""
+# Double-double arithmetic written with operators only, so that the same functions serve floats
+# (here) and NumPy arrays (``zeroproof.array.kernels``): the same operations in the same order.
+def _split(a: Any) -> tuple:
+    """Veltkamp's split ``a = hi + lo``, each half with at most 26 significant bits."""
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def dd_prod(ah: Any, al: Any, bh: Any, bl: Any) -> tuple:
+    """``(h, l)``, ``h + l ≈ (ah + al)·(bh + bl)`` to ~2^-104 relative: Dekker's exact product of
+    the heads plus the cross terms (``al``/``bl`` None: 0; a missing term changes at most the sign
+    of a zero low part, never a value). No intermediate may over- or underflow."""
     p = ah * bh
-    t = _SPLIT * ah
-    a1 = t - (t - ah)
-    a2 = ah - a1
-    t = _SPLIT * bh
-    b1 = t - (t - bh)
-    b2 = bh - b1
-    q = (((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2) + (ah * bl + al * bh)
+    a1, a2 = _split(ah)
+    b1, b2 = (a1, a2) if bh is ah else _split(bh)
+    q = (((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2)
+    if bl is not None:
+        q = q + (ah * bl + al * bh) if al is not None else q + ah * bl
+    elif al is not None:
+        q = q + al * bh
     h = p + q
-    l = q - (h - p)
+    return h, q - (h - p)
+
+
+def dd_recip(h: Any, l: Any) -> tuple:
+    """``(q, c)``, ``q + c ≈ 1/(h + l)``: ``q = 1/h`` corrected by the exact residual."""
+    q = 1.0 / h
+    q1, q2 = _split(q)
+    h1, h2 = _split(h)
+    p = q * h
+    r = ((1.0 - p) - (((q1 * h1 - p) + q1 * h2 + q2 * h1) + q2 * h2))
+    if l is not None:
+        r = r - q * l
+    return q, q * r
+
+
+def _dd_mul(ah: float, al: Any, ae: int, bh: float, bl: Any, be: int) -> tuple:
+    """``dd_prod`` of mantissas in ``[0.5, 1)`` with binary exponents, normalised back to
+    ``h`` in ``[0.5, 1)`` (one exact doubling) and the exponent clamped."""
+    h, l = dd_prod(ah, al, bh, bl)
     e = ae + be
     if h < 0.5:  # (p ≥ 0.25: one doubling normalises, exactly)
         h, l, e = h * 2.0, l * 2.0, e - 1
@@ -343,9 +372,8 @@ def pow_dd(a: float, k: int) -> float:
     """
     n = -k if k < 0 else k
     m, e = math.frexp(a if a > 0.0 else -a)
-    bh, bl, be = m, 0.0, e
-    rh = rl = 0.0
-    re = 0
+    bh, bl, be = m, None, e
+    rh, rl, re = 0.0, None, 0
     first = True
     while True:
         if n & 1:
@@ -357,20 +385,10 @@ def pow_dd(a: float, k: int) -> float:
         if not n:
             break
         bh, bl, be = _dd_mul(bh, bl, be, bh, bl, be)
-    if k < 0:  # 1/(h + l): q = 1/h corrected by the exact residual 1 − q·h − q·l
-        q = 1.0 / rh
-        t = _SPLIT * q
-        q1 = t - (t - q)
-        q2 = q - q1
-        t = _SPLIT * rh
-        h1 = t - (t - rh)
-        h2 = rh - h1
-        p = q * rh
-        err = ((q1 * h1 - p) + q1 * h2 + q2 * h1) + q2 * h2
-        r = ((1.0 - p) - err) - q * rl
-        rh, rl, re = q * 0.5, (q * r) * 0.5, max(-_E_CLAMP, min(_E_CLAMP, 1 - re))  # in (0.5, 1]
-    neg = a < 0.0 and k & 1
-    return _round_dd(rh, rl, re, neg)
+    if k < 0:  # 1/(h + l) in (1, 2]·2^-re: halved back into (0.5, 1]
+        q, c = dd_recip(rh, rl)
+        rh, rl, re = q * 0.5, c * 0.5, max(-_E_CLAMP, min(_E_CLAMP, 1 - re))
+    return _round_dd(rh, 0.0 if rl is None else rl, re, a < 0.0 and k & 1)
 
 
 def _round_dd(h: float, l: float, e: int, neg: bool) -> float:
