@@ -213,3 +213,22 @@ def test_context_manager_objects_are_reusable_nested_and_restore_on_error():
         return t * 2
 
     assert not f(x).requires_grad and (x * 2).requires_grad
+
+
+# ---- gradient-function nits: NumPy integer argnums, tuple sources, IEEE non-finite points -------
+def test_gradient_functions_accept_numpy_ints_keep_tuples_and_read_ieee_points():
+    from zeroproof.autodiff import check_gradient, gradient_tape, tr_grad
+
+    assert tr_grad(lambda x: x * x, np.int64(0))(3.0).value == zp.real(6.0)
+    assert tr_grad(lambda x, y: x * y, (np.int32(1),))(3.0, 4.0)[0].value == zp.real(3.0)
+    a, b = TRNode.parameter(1.0), TRNode.parameter(2.0)
+    with gradient_tape(persistent=True) as tape:
+        z = a * b
+    ga, gb = got = tape.gradient(z, (a, b))
+    assert isinstance(got, tuple) and (ga.value, gb.value) == (zp.real(2.0), zp.real(1.0))
+    assert isinstance(tape.gradient(z, [a, b]), list)
+    with pytest.raises(TypeError, match="got str 'ab'"):
+        tape.gradient(z, "ab")
+    for point, shown in ((float("inf"), "+∞"), (float("-inf"), "−∞"), (float("nan"), "Φ")):
+        r = check_gradient(lambda x: x * x, point)
+        assert not r.passed and r.reason == f"not compared: x is {shown}, not REAL"

@@ -81,6 +81,9 @@ def _node_list(func: str, name: str, nodes: Any) -> list[TRNode]:
     """``nodes`` (one TRNode or an iterable of them) as a list; TypeError naming ``name``."""
     if isinstance(nodes, TRNode):
         return [nodes]
+    if isinstance(nodes, (str, bytes)):  # iterable, but of characters
+        raise TypeError(f"{func}({name}): {name} must be a TRNode or a sequence of TRNodes, got "
+                        f"{type(nodes).__name__} {short_repr(nodes, 60)}")
     try:
         out = list(nodes)
     except TypeError:

@@ -18,15 +18,19 @@ from .tr_node import (
 __all__ = ["tr_value_and_grad", "tr_grad", "check_gradient", "GradientCheckResult"]
 
 
+def _is_index(i: Any) -> bool:
+    """An int or a NumPy integer, not a bool."""
+    return isinstance(i, numbers.Integral) and not isinstance(i, bool)
+
+
 def _argnums(argnums: Any) -> tuple[tuple[int, ...], bool]:
     if isinstance(argnums, bool):
         raise TypeError("argnums must be an int or a tuple of ints, got bool")
-    if isinstance(argnums, int):
-        return (argnums,), False
-    if isinstance(argnums, (tuple, list)) and argnums and all(
-        isinstance(i, int) and not isinstance(i, bool) for i in argnums
+    if _is_index(argnums):
+        return (int(argnums),), False
+    if isinstance(argnums, (tuple, list)) and argnums and all(_is_index(i) for i in argnums
     ):
-        return tuple(argnums), True
+        return tuple(int(i) for i in argnums), True
     raise TypeError(f"argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
 
 
@@ -284,7 +288,12 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     if not -len(args) <= argnum < len(args):
         raise ValueError(f"argnum={argnum!r} is out of range for {len(args)} argument(s)")
     argnum = int(argnum)
-    x0 = _leaf_code(args[argnum]._v if isinstance(args[argnum], TRNode) else args[argnum], "x")
+    point = args[argnum]._v if isinstance(args[argnum], TRNode) else args[argnum]
+    if (isinstance(point, numbers.Real) and not isinstance(point, numbers.Integral)
+            and not math.isfinite(point)):
+        x0 = float(point)  # an IEEE ±inf/NaN point reads as ±∞/Φ: not compared below
+    else:
+        x0 = _leaf_code(point, "x")
     nan = math.nan
 
     def value_at(code: float) -> float:

@@ -102,7 +102,8 @@ class TRGradientTape:
 
     def gradient(self, target: TRNode, sources: "TRNode | Sequence[TRNode]",
                  output_gradient: Any = None) -> Any:
-        """Gradients of ``target`` w.r.t. ``sources`` (a node → a node, a list → a list).
+        """Gradients of ``target`` w.r.t. ``sources`` (a node → a node, a list → a list, a tuple
+        → a tuple).
 
         ``output_gradient``: the seed (a TRNode, TRScalar or real number; default ``R(1)``).
         """
@@ -127,7 +128,9 @@ class TRGradientTape:
                                 ) from None
         out = grad(target, srcs, grad_output=output_gradient)
         self._used = True  # only a call that produced gradients uses the tape up
-        return out[0] if single else out
+        if single:
+            return out[0]
+        return tuple(out) if isinstance(sources, tuple) else out  # the structure of ``sources``
 
 
 def gradient_tape(persistent: bool = False) -> TRGradientTape:
