@@ -154,6 +154,13 @@ def test_edited_metadata(bundle):
     _expect(bundle, "metadata_digest", "edited")
 
 
+def test_edited_metadata_field_that_is_invalid_is_named_with_the_digest(bundle):
+    meta = _meta(bundle)
+    meta["tau_infer"] = -1
+    _write_meta(bundle, meta, resign=False)
+    _expect(bundle, "metadata_digest", "edited", "tau_infer", "-1")
+
+
 def test_unknown_schema_version(bundle):
     meta = _meta(bundle)
     meta["strict_inference_schema_version"] = 99

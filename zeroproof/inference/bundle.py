@@ -410,34 +410,9 @@ def _check_path(path: Any, argname: str = "path") -> Path:
     return Path(path)
 
 
-def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str, Any]]:
-    root = _check_path(path)
-    if not root.is_dir():
-        raise BundleValidationError("missing_bundle", f"bundle directory {str(root)!r} does not "
-                                    f"exist or is not a directory")
-    if not (root / METADATA).is_file():
-        raise BundleValidationError("missing_file", f"{METADATA} is missing from {str(root)!r}",
-                                    METADATA)
-    for name in (METADATA, *_DATA_FILES):
-        if (root / name).is_symlink():  # a bundle is self-contained: its files are its own
-            raise BundleValidationError(
-                "unexpected_file", f"{name} is a symbolic link (to {os.readlink(root / name)!r}); "
-                f"a bundle holds its files themselves, so that it stays what was validated", name)
-    meta = _read_json(root / METADATA, "metadata_unreadable")
-    if not isinstance(meta, dict):
-        raise BundleValidationError("metadata_unreadable", f"{METADATA} must hold a JSON object, "
-                                    f"got {type(meta).__name__}", METADATA)
-    version = meta.get("strict_inference_schema_version")
-    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise BundleValidationError(
-            "unknown_schema_version", f"strict_inference_schema_version {version!r} is not "
-            f"supported by this zeroproof (supported: {list(SUPPORTED_SCHEMA_VERSIONS)})",
-            METADATA)
-    if meta.get("metadata_sha256") != _metadata_digest(meta):
-        raise BundleValidationError(
-            "metadata_digest", f"{METADATA} content does not match its metadata_sha256 "
-            f"(edited or corrupted after export)", METADATA)
-
+def _metadata_fields(meta: dict[str, Any], version: int) -> tuple:
+    """Check every field of ``metadata.json`` (its digest aside); return ``(config, bundle_id,
+    zeroproof_version, model, files, reference)``."""
     if _field(meta, "format", str, f"{BUNDLE_FORMAT!r}") != BUNDLE_FORMAT:
         raise BundleValidationError("metadata_field", f"format must be {BUNDLE_FORMAT!r}, got "
                                     f"{meta['format']!r}", METADATA)
@@ -488,6 +463,45 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
     if not 0 <= ref["atol"] < math.inf:
         raise BundleValidationError("metadata_field", f"reference.atol must be a finite number "
                                     f">= 0, got {ref['atol']!r}", METADATA)
+    return cfg, bundle_id, made_by, model_info, files, ref
+
+
+def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str, Any]]:
+    root = _check_path(path)
+    if not root.is_dir():
+        raise BundleValidationError("missing_bundle", f"bundle directory {str(root)!r} does not "
+                                    f"exist or is not a directory")
+    if not (root / METADATA).is_file():
+        raise BundleValidationError("missing_file", f"{METADATA} is missing from {str(root)!r}",
+                                    METADATA)
+    for name in (METADATA, *_DATA_FILES):
+        if (root / name).is_symlink():  # a bundle is self-contained: its files are its own
+            raise BundleValidationError(
+                "unexpected_file", f"{name} is a symbolic link (to {os.readlink(root / name)!r}); "
+                f"a bundle holds its files themselves, so that it stays what was validated", name)
+    meta = _read_json(root / METADATA, "metadata_unreadable")
+    if not isinstance(meta, dict):
+        raise BundleValidationError("metadata_unreadable", f"{METADATA} must hold a JSON object, "
+                                    f"got {type(meta).__name__}", METADATA)
+    version = meta.get("strict_inference_schema_version")
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise BundleValidationError(
+            "unknown_schema_version", f"strict_inference_schema_version {version!r} is not "
+            f"supported by this zeroproof (supported: {list(SUPPORTED_SCHEMA_VERSIONS)})",
+            METADATA)
+    digest_ok = meta.get("metadata_sha256") == _metadata_digest(meta)
+    try:
+        cfg, bundle_id, made_by, model_info, files, ref = _metadata_fields(meta, version)
+    except BundleValidationError as exc:
+        if digest_ok:
+            raise
+        raise BundleValidationError(  # the first problem, and what the edit broke
+            "metadata_digest", f"{METADATA} content does not match its metadata_sha256 (edited "
+            f"or corrupted after export); and {exc.args[0].split('] ', 1)[1]}", METADATA) from exc
+    if not digest_ok:
+        raise BundleValidationError(
+            "metadata_digest", f"{METADATA} content does not match its metadata_sha256 "
+            f"(edited or corrupted after export)", METADATA)
 
     # Files: present, nothing extra, digests.
     for name in _DATA_FILES:
