@@ -232,3 +232,10 @@ def test_gradient_functions_accept_numpy_ints_keep_tuples_and_read_ieee_points()
     for point, shown in ((float("inf"), "+∞"), (float("-inf"), "−∞"), (float("nan"), "Φ")):
         r = check_gradient(lambda x: x * x, point)
         assert not r.passed and r.reason == f"not compared: x is {shown}, not REAL"
+
+
+def test_bool_of_a_node_is_the_truth_value_of_its_value():
+    assert [bool(TRNode.parameter(v)) for v in (0.0, -0.0, 2.0, zp.pinf(), zp.ninf(), zp.phi(),
+                                                zp.bottom())] == [False, False, True, True, True,
+                                                                  False, False]
+    assert bool(TRNode.parameter(3.0) - 3.0) is False  # a recorded node: its value, 0

@@ -240,6 +240,17 @@ class TRNode(LeafCopies, metaclass=_NodeType):
         """
         _backward_pass(self, grad_output, create_graph)
 
+    def __bool__(self) -> bool:
+        """The truth value of the node's value, as for a TRScalar (SPEC §2) and a one-element
+        TRTensor (and a one-element tensor in PyTorch): REAL ≠ 0 and ±∞ are true; 0, Φ and ⊥
+        false. (``if node:`` reads the value; it does not test whether there is a node.)
+
+        >>> bool(TRNode.parameter(0.0)), bool(TRNode.parameter(-2.0))
+        (False, True)
+        """
+        v = self._v
+        return v != 0.0 if v - v == 0.0 else v == v  # ±∞ true; Φ and ⊥ (NaN codes) false
+
     # printing ------------------------------------------------------------------------------
     def __repr__(self) -> str:
         v = self.value
