@@ -239,3 +239,53 @@ def test_bool_of_a_node_is_the_truth_value_of_its_value():
                                                 zp.bottom())] == [False, False, True, True, True,
                                                                   False, False]
     assert bool(TRNode.parameter(3.0) - 3.0) is False  # a recorded node: its value, 0
+
+
+# ---- review of this session's changes ---------------------------------------------------------
+def test_array_pow_int_with_an_exponent_beyond_the_float_range():
+    from zeroproof.array import kernels as K
+
+    assert K.pow_int(np.array([1.0, 0.5]), 10**400)[0].tolist() == [1.0, 0.0]
+    assert K.pow_int(np.array([1.0, 0.5], np.float32), -10**400)[0].tolist() == [1.0, np.inf]
+
+
+def test_division_gradient_numerator_that_underflows_is_not_an_exact_zero():
+    # −g·a = −1e-400 underflows to 0, but −g·a/b² = −1e-100 is representable
+    assert _three_tapes(lambda t: 1e-200 / t, 1e-150, 1e-200) == (-1e-100,) * 3
+
+
+def test_pow_int_rounds_up_to_the_smallest_subnormal_from_just_above_half_of_it():
+    from fractions import Fraction
+
+    x = 1.085726189987556e19
+    assert float(Fraction(x) ** -17) == 5e-324
+    assert zp.tr_pow_int(zp.real(x), -17).value == 5e-324
+    assert za.pow_int(za.array([x, -x]), -17).to_numpy().tolist() == [5e-324, -5e-324]
+
+
+def test_zero_upstream_gradient_through_an_exponent_beyond_the_float_range_is_zero():
+    x = TRNode.parameter(1.0)
+    (x ** 10**400).backward(0.0)
+    assert x.gradient == zp.real(0.0)
+
+
+def test_a_kept_context_object_shared_by_two_asyncio_tasks():
+    import asyncio
+
+    from zeroproof.autodiff import GradientModeConfig, gradient_mode
+
+    shared = gradient_mode("saturating", saturation_bound=0.5)
+    seen = []
+
+    async def task(name, delay):
+        with shared:
+            await asyncio.sleep(delay)
+            seen.append((name, GradientModeConfig.get_mode().value))
+        seen.append((name, GradientModeConfig.get_mode().value))
+
+    async def main():
+        await asyncio.gather(task("a", 0.01), task("b", 0.0))
+
+    asyncio.run(main())
+    assert sorted(seen) == [("a", "mask-real"), ("a", "saturating"), ("b", "mask-real"),
+                            ("b", "saturating")]

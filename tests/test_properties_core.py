@@ -142,8 +142,8 @@ def test_pow_int_is_the_exactly_rounded_power(x: float, k: int) -> None:
                        TRTag.PINF if want > 0 else TRTag.NINF)
 
 
-@given(st.integers(-1074, 1023), st.floats(-1.0, 1.0), st.sampled_from([3, 5, 7, -2, -3, -5]),
-       st.booleans())
+@given(st.integers(-1074, 1023), st.floats(-1.0, 1.0),
+       st.sampled_from([3, 5, 7, -2, -3, -5, -9, -17]), st.booleans())
 def test_pow_int_is_exactly_rounded_next_to_the_ends_of_the_range(e: int, jitter: float, k: int,
                                                                    negative: bool) -> None:
     # x chosen so that x^k lands near 2^e: the overflow threshold, the subnormal grid, 0
@@ -159,6 +159,10 @@ def test_pow_int_is_exactly_rounded_next_to_the_ends_of_the_range(e: int, jitter
     (8.94135716181804, 324, math.inf), (-8.53656454895101, 331, -math.inf),
     (0.3, 3, 0.026999999999999996), (-1.3, 3, -2.197), (1.2, 5, 2.4883199999999994),
     (2.0, -1074, 5e-324), (2.0, -1075, 0.0), (-10.0, -401, -0.0),
+    # reciprocals landing in [2^-1022, 2^-1021] or just above half the smallest subnormal
+    (-2.8760207168798723e+102, -3, -4.2036250341224986e-308),
+    (3.3099521922547137e+61, -5, 2.517047404475465e-308),
+    (4.900401056998739e+153, -2, 4.164249576680939e-308), (1.085726189987556e19, -17, 5e-324),
 ])
 def test_pow_int_known_cases(x: float, k: int, want: float) -> None:
     got = float(tr_pow_int(real(x), k))

@@ -425,7 +425,7 @@ def _pow_dd(a: np.ndarray, k: int) -> np.ndarray:
     rounding scales too), and so is the rounded result — the same bits, at a third of the cost."""
     n = -k if k < 0 else k
     x = np.abs(a)
-    lim = 700.0 / n  # |log2 |a|| · n ≤ 700: every head, split and error term stays normal
+    lim = 700.0 / n if n < 1 << 1000 else 0.0  # |log2 |a|| · n ≤ 700: all stays normal
     direct = bool(x.size) and float(x.min()) >= 2.0 ** -lim and float(x.max()) <= 2.0 ** lim
     if direct:
         bh, be = x, None
@@ -466,16 +466,20 @@ def _round_dd(h: Any, l: Any, e: Any, neg: Any) -> np.ndarray:
     """:func:`zeroproof.core.kernels._round_dd` on arrays (the subnormal branch computed only
     for the elements that need it: subnormal arithmetic is slow on most CPUs)."""
     r = np.ldexp(h + l, np.clip(e, -1100, 1100).astype(np.int32))  # (overflow → ±∞)
-    sub = np.flatnonzero(e < -1021)
+    sub = np.flatnonzero(e <= -1021)
     if sub.size:
         es = e[sub]
-        sc = np.clip(es + 1074, 0, 52).astype(np.int32)
-        t = np.ldexp(h[sub], sc)
-        u = np.ldexp(l[sub], sc)
+        sc = np.clip(es + 1074, -1, 53).astype(np.int32)
+        hs, ls = h[sub], l[sub]
+        v = hs + ls  # renormalised, as in the scalar kernel
+        ls = ls - (v - hs)
+        hs = v
+        t = np.ldexp(hs, sc)
+        u = np.ldexp(ls, sc)
         f = np.floor(t)
         d = ((t - f) - 0.5) + u
         f = f + ((d > 0.0) | ((d == 0.0) & (np.fmod(f, 2.0) == 1.0)))
-        r[sub] = np.where(es + 1074 < 0, 0.0, np.ldexp(f, -1074))
+        r[sub] = np.where(es + 1074 < -1, 0.0, np.ldexp(f, -1074))
     np.negative(r, out=r, where=neg)
     return r
 

@@ -1379,7 +1379,7 @@ def _neg_over_sq_array(g: Any, x: Any, u: Any, c: float) -> Any:
     u = np.asarray(u, dtype=np.result_type(g, x, u))  # b² as wide as −g·x (a float64 constant)
     n = -g * x
     d = u * u + c * c
-    ok = _normal_array(d) & (_normal_array(np.abs(n)) | (n == 0))
+    ok = _normal_array(d) & (_normal_array(np.abs(n)) | ((n == 0) & ((g == 0) | (x == 0))))
     lit = n / d
     if ok.all():
         return lit
@@ -1395,7 +1395,7 @@ def _scale_array(g: Any, k: int, x: Any) -> Any:
     if ok.all():
         return t * x
     # as the scalar kernel: k beyond the float range times a power that underflowed is a signed 0
-    tiny = (np.asarray(x) == 0) & np.isfinite(g)
+    tiny = ((np.asarray(x) == 0) | (np.asarray(g) == 0)) & np.isfinite(g) & np.isfinite(x)
     return np.where(ok, t * x, np.where(tiny, (g * x) * (1.0 if k > 0 else -1.0), g * (kf * x)))
 
 

@@ -168,8 +168,8 @@ def _neg_over_sq_float(g: float, x: float, u: float, c: float,
                        tiny: float = K.SMALLEST_NORMAL, inf: float = math.inf) -> float:
     n = -g * x
     d = u * u + c * c
-    if tiny <= d < inf and (tiny <= abs(n) < inf or n == 0.0):
-        return n / d  # the formula as written (d is a normal float, so not 0)
+    if tiny <= d < inf and (tiny <= abs(n) < inf or n == 0.0 and (g == 0.0 or x == 0.0)):
+        return n / d  # the formula as written (d a normal float; n normal, or an exact 0)
     h = math.hypot(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
     return -K.f_div(g * K.f_div(x, h), h)
 
@@ -178,8 +178,10 @@ def _scale_float(g: float, k: int, x: float) -> float:
     t = g * _as_factor(k)
     if t - t == 0.0:
         return t * x
-    if x == 0.0 and g - g == 0.0:  # an exponent beyond the float range times a power that
-        return (g * x) * (1.0 if k > 0 else -1.0)  # underflowed: far below the range, a signed 0
+    if (x == 0.0 or g == 0.0) and g - g == 0.0 and x - x == 0.0:
+        # an exponent beyond the float range times a zero upstream gradient, or times a power
+        # that underflowed (far below the range): a signed 0, not 0·∞
+        return (g * x) * (1.0 if k > 0 else -1.0)
     return g * (_as_factor(k) * x)
 
 
@@ -228,7 +230,8 @@ def _node_vocab() -> dict[str, Any]:
     def neg_over_sq(g: Any, x: Any, u: Any, c: float) -> Any:
         n = -g * x
         d = u * u + c * c
-        if _normal(d._v) and (_normal(abs(n._v)) or n._v == 0.0):
+        if _normal(d._v) and (_normal(abs(n._v))
+                              or n._v == 0.0 and (g._v == 0.0 or x._v == 0.0)):
             return T.tr_div(n, d)
         h = hypot(u, c)
         return -T.tr_div(g * T.tr_div(x, h), h)
@@ -241,7 +244,7 @@ def _node_vocab() -> dict[str, Any]:
         t = g * factor(k)
         if t._v - t._v == 0.0:
             return t * x
-        if x._v == 0.0 and g._v - g._v == 0.0:  # as _scale_float
+        if (x._v == 0.0 or g._v == 0.0) and g._v - g._v == 0.0 and x._v - x._v == 0.0:
             return (g * x) * (1.0 if k > 0 else -1.0)
         return g * (factor(k) * x)
 
@@ -758,16 +761,17 @@ def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = 
     collect: dict[int, Any] = {id(src): None for src in srcs}
     outer = ACTIVE_PASS.decider
     ACTIVE_PASS.decider = decider
-    for src in watched:  # a watched constant receives contributions during this pass only
-        src.requires_grad = True
-    try:
-        if not output._op and output._v - output._v != 0.0:
-            seed = _leaf(0.0, False) if create_graph else 0.0  # as in backward_pass
-        sweep(output, seed, table, collect, twin, decider)
-    finally:
-        ACTIVE_PASS.decider = outer
-        for src in watched:
-            src.requires_grad = False
+    with PASS_LOCK:  # (the watched constants require grad only inside this pass)
+        for src in watched:  # a watched constant receives contributions during this pass only
+            src.requires_grad = True
+        try:
+            if not output._op and output._v - output._v != 0.0:
+                seed = _leaf(0.0, False) if create_graph else 0.0  # as in backward_pass
+            sweep(output, seed, table, collect, twin, decider)
+        finally:
+            ACTIVE_PASS.decider = outer
+            for src in watched:
+                src.requires_grad = False
     result = []
     for src in srcs:
         g = collect[id(src)]

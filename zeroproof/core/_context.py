@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 from typing import Any, Callable
 
@@ -16,7 +17,9 @@ __all__ = ["reusable_context", "ReusableContext"]
 
 class ReusableContext(contextlib.ContextDecorator):
     """A context manager that runs its generator afresh on every entry (nested entries, each
-    thread's own), and works as a decorator like :func:`contextlib.contextmanager`'s.
+    thread's and each asyncio task's own), and works as a decorator like
+    :func:`contextlib.contextmanager`'s. (Two plain generators that interleave ``with`` blocks
+    of one shared object in one thread are not told apart; give each its own object.)
 
     >>> @reusable_context
     ... def shout():
@@ -43,7 +46,7 @@ class ReusableContext(contextlib.ContextDecorator):
     def __enter__(self) -> Any:
         gen = self._func(*self._args, **self._kwds)
         value = next(gen)  # (a generator that yields nothing is a bug in this package)
-        ident = _get_ident()
+        ident = _owner()
         stack = self._stacks.get(ident)
         if stack is None:
             self._stacks[ident] = [gen]
@@ -52,7 +55,7 @@ class ReusableContext(contextlib.ContextDecorator):
         return value
 
     def __exit__(self, typ: Any, exc: Any, tb: Any) -> bool:
-        ident = _get_ident()
+        ident = _owner()
         stack = self._stacks[ident]
         gen = stack.pop()
         if not stack:
@@ -79,6 +82,19 @@ class ReusableContext(contextlib.ContextDecorator):
 
 
 _get_ident = threading.get_ident
+_modules = sys.modules
+
+
+def _owner() -> Any:
+    """Who is entering: the thread, and the asyncio task when one runs in it (tasks of one
+    thread interleave their ``with`` blocks, each must exit its own entry)."""
+    ident = _get_ident()
+    aio = _modules.get("asyncio")
+    if aio is not None and aio._get_running_loop() is not None:
+        task = aio.current_task()
+        if task is not None:
+            return ident, id(task)
+    return ident
 
 
 def reusable_context(func: Callable[..., Any]) -> Callable[..., ReusableContext]:

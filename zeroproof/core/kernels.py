@@ -393,17 +393,22 @@ def pow_dd(a: float, k: int) -> float:
 
 def _round_dd(h: float, l: float, e: int, neg: bool) -> float:
     """``±(h + l)·2^e`` (``h`` in ``[0.5, 1]``) rounded once to a float64."""
-    if e >= -1021:  # the value is at least 2^-1022: normal (or beyond the range)
+    if e >= -1020:  # the value is above 2^-1022 (h + l ≥ 0.5 − 2^-54): normal, or overflow
         v = h + l
         try:
             r = math.ldexp(v, e)
         except OverflowError:
             r = math.inf
         return -r if neg else r
-    s = e + 1074  # units of the smallest subnormal 2^-1074
-    if s < 0:  # the value is at most 2^-1075, half the smallest subnormal: a (signed) zero
+    # Below: the value is at most 2^-1021, where the floats are the multiples of 2^-1074: round
+    # (h + l)·2^(e+1074) to an integer, ties to even
+    s = e + 1074
+    if s < -1:  # the value is below 2^-1075, half the smallest subnormal: a (signed) zero
         return -0.0 if neg else 0.0
-    t = math.ldexp(h, s)  # exact (s ≤ 52, no underflow)
+    v = h + l  # renormalise: |l| ≤ half an ulp of h, so the tail moves the rounding by < ½
+    l = l - (v - h)
+    h = v
+    t = math.ldexp(h, s)  # exact (−1 ≤ s ≤ 53, h in [0.25, 1]: t ≤ 2^53 and no underflow)
     u = math.ldexp(l, s)
     f = math.floor(t)
     d = ((t - f) - 0.5) + u  # the exact sign of (t + u) − (f + ½)
