@@ -376,15 +376,21 @@ def pow_int(a: Codes, k: int, abot: Bottom = None) -> Pair:
         if k == 0:
             one = np.ones((), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
             r = np.where(_isfinite(a) & (a != 0), one, np.nan).astype(one.dtype, copy=False)
-        elif k == 1:
-            r = a.copy()
-        elif k == 2:
-            r = _arr(a * a)
-        elif k == -1:
-            r = _arr(np.divide(1.0, a))
         else:
-            r = _pow_f64(a.astype(np.float64, copy=False), k)
+            r = _pow_nonzero(a, k)
     return r, _copy_bot(abot)
+
+
+def _pow_nonzero(a: np.ndarray, k: int) -> np.ndarray:
+    """``a**k`` for ``k ≠ 0`` as a new array: ``k = 1, 2, −1`` one IEEE operation in ``a``'s
+    dtype, every other ``k`` :func:`_pow_f64` (call inside ``np.errstate``)."""
+    if k == 1:
+        return a.copy()
+    if k == 2:
+        return _arr(a * a)
+    if k == -1:
+        return _arr(np.divide(1.0, a))
+    return _pow_f64(a.astype(np.float64, copy=False), k)
 
 
 def _pow_f64(a: np.ndarray, k: int) -> np.ndarray:
@@ -452,9 +458,7 @@ def _pow_dd(a: np.ndarray, k: int) -> np.ndarray:
         rh, rl = _SK.dd_recip(rh, rl)
         if not direct:
             rh, rl, re = rh * 0.5, rl * 0.5, np.clip(1 - re, -_E_CLAMP, _E_CLAMP)
-    if rl is None:
-        rl = np.zeros_like(rh)
-    if direct:
+    if direct:  # (|k| ≥ 2: at least one product, so rl is set)
         r = rh + rl
         if k & 1:
             np.negative(r, out=r, where=a < 0.0)
@@ -491,15 +495,7 @@ def _pow_int_f32(a: np.ndarray, k: int) -> np.ndarray:
     src, dst = a.reshape(-1), out.reshape(-1)
     with _errstate(**_FP):
         for i in range(0, src.size, _POW_BLOCK):
-            x = src[i:i + _POW_BLOCK].astype(np.float64)
-            if k == 1:
-                p = x
-            elif k == 2:
-                p = x * x
-            elif k == -1:
-                p = np.divide(1.0, x)
-            else:
-                p = _pow_f64(x, k)
+            p = _pow_nonzero(src[i:i + _POW_BLOCK].astype(np.float64), k)
             np.copyto(dst[i:i + _POW_BLOCK], p, casting="same_kind")  # one rounding
     return out
 

@@ -373,7 +373,7 @@ def pow_dd(a: float, k: int) -> float:
     n = -k if k < 0 else k
     m, e = math.frexp(a if a > 0.0 else -a)
     bh, bl, be = m, None, e
-    rh, rl, re = 0.0, None, 0
+    rh, rl, re = 0.0, 0.0, 0
     first = True
     while True:
         if n & 1:
@@ -388,7 +388,7 @@ def pow_dd(a: float, k: int) -> float:
     if k < 0:  # 1/(h + l) in (1, 2]·2^-re: halved back into (0.5, 1]
         q, c = dd_recip(rh, rl)
         rh, rl, re = q * 0.5, c * 0.5, max(-_E_CLAMP, min(_E_CLAMP, 1 - re))
-    return _round_dd(rh, 0.0 if rl is None else rl, re, a < 0.0 and k & 1)
+    return _round_dd(rh, rl, re, a < 0.0 and k & 1)  # (|k| ≥ 2: rl is set by a product)
 
 
 def _round_dd(h: float, l: float, e: int, neg: bool) -> float:
