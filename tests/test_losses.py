@@ -243,3 +243,17 @@ def test_coverage_function_answers_for_its_module_path():
     assert zp.losses.coverage.coverage([1.0, float("nan")]) == 0.5  # the checklist's spelling
     assert zp.losses.coverage([1.0, float("nan")]) == 0.5
     assert zp.losses.coverage.rejection_loss is zp.losses.rejection_loss
+
+
+def test_empty_batches_follow_the_documented_rules():
+    # docs/projective.md "Empty batches": the implicit mean of nothing is the STRICT mean (Φ →
+    # NaN for plain inputs), its sum 0; the selecting losses give 0; coverage refuses.
+    empty = np.zeros(0)
+    assert math.isnan(implicit_loss(empty, empty, empty, empty))
+    assert implicit_loss(empty, empty, empty, empty, reduction="sum") == 0.0
+    assert margin_loss(empty, empty) == 0.0
+    assert sign_consistency_loss(empty, empty, empty) == 0.0
+    assert rejection_loss(empty, empty) == 0.0
+    assert coverage_loss(empty, empty) == 0.0
+    with pytest.raises(ValueError, match="empty input"):
+        coverage_fn(empty)
