@@ -715,7 +715,7 @@ def _backward_through_nodes(root: TRNode, grad_output: Any) -> None:
     read as Φ). The gradients are built as graph nodes with the lifted ops, which follow the
     kernels, then accumulated into ``.gradient`` with transreal addition."""
     nodes = topological_sort(root)
-    for node, g in zip(nodes, grad(root, nodes, grad_output, create_graph=True)):
+    for node, g in zip(nodes, _grad(root, nodes, grad_output, True)):
         cur = node._grad
         node._grad = (g._v if cur is None else K.f_add(cur, g._v) if cur.__class__ is float
                       else _acc(cur, g._v))
@@ -726,7 +726,7 @@ def _backward_create_graph(root: TRNode, grad_output: Any) -> None:
     as graph nodes by one pass and accumulated, as nodes, into ``_grad`` (read back by
     ``.gradient`` as values and by ``.grad_node`` as nodes)."""
     nodes = [n for n in topological_sort(root) if n.requires_grad]
-    for node, g in zip(nodes, grad(root, nodes, grad_output, create_graph=True)):
+    for node, g in zip(nodes, _grad(root, nodes, grad_output, True)):
         cur = node._grad
         node._grad = g if cur is None else _acc(_leaf(cur, False) if cur.__class__ is float
                                                 else cur, g)
@@ -748,6 +748,21 @@ def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = 
     if not isinstance(output, TRNode):
         raise TypeError(f"grad(output): output must be a TRNode, got {type(output).__name__}")
     srcs = _node_list("grad", "sources", sources)
+    for i, src in enumerate(srcs):
+        if not src.requires_grad:  # as PyTorch's autograd.grad and the batched za.grad
+            raise ValueError(
+                f"grad(sources): sources[{i}] does not require grad (a constant, or built under "
+                f"no_grad), so no gradient can reach it; create it with TRNode.parameter() or set "
+                f"requires_grad = True on the leaf before building the graph (gradient_tape's "
+                f"watch() differentiates with respect to a constant)"
+            )
+    return _grad(output, srcs, grad_output, create_graph)
+
+
+def _grad(output: TRNode, srcs: list[TRNode], grad_output: Any, create_graph: bool
+          ) -> list[TRNode]:
+    """:func:`grad` for validated arguments; sources that do not require grad (constants a
+    gradient tape watches) receive contributions during this pass only."""
     if create_graph is not False and create_graph is not True:  # (no truthiness: "no" is no bool)
         from ..core._parse import check_bool
 
@@ -755,7 +770,7 @@ def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = 
     seed = _seed(grad_output, create_graph)
     if not create_graph and (seed is BOTTOM_CODE or WHEEL.get()):
         # transreal (not IEEE) sums of contributions: see _backward_through_nodes
-        return [_leaf(g._v, False) for g in grad(output, srcs, grad_output, create_graph=True)]
+        return [_leaf(g._v, False) for g in _grad(output, srcs, grad_output, True)]
     watched = [src for src in srcs if not src.requires_grad]
     (sweep, table, twin), decider = _scalar_pass(create_graph, False)
     collect: dict[int, Any] = {id(src): None for src in srcs}

@@ -10,7 +10,7 @@ import threading
 from typing import Any, Iterator, Sequence
 
 from ..core._parse import check_bool, short_repr
-from .backward import _node_list, grad
+from .backward import _grad, _node_list
 from .tr_node import TRNode, _leaf_code
 
 __all__ = ["TRGradientTape", "gradient_tape"]
@@ -126,7 +126,7 @@ class TRGradientTape:
                                 f"{type(output_gradient).__name__} "
                                 f"{short_repr(output_gradient, 60)}"
                                 ) from None
-        out = grad(target, srcs, grad_output=output_gradient)
+        out = _grad(target, srcs, output_gradient, False)
         self._used = True  # only a call that produced gradients uses the tape up
         if single:
             return out[0]
