@@ -30,3 +30,40 @@ def test_grad_refuses_a_source_that_does_not_require_grad():
     with gradient_tape(persistent=True) as tape:
         z = x * x
     assert tape.gradient(z, c).value == 0.0
+
+
+@pytest.mark.parametrize("make", [np.array, za.array, lambda v: za.parameter(np.array([v, 0.0])).sum()])
+def test_decode_of_a_zero_d_tuple_at_bottom(make):
+    from zeroproof.autodiff.projective import decode, decode_masked
+
+    out = decode(make(1.0), make(0.0))
+    value = out.value if hasattr(out, "requires_grad") else out
+    assert value.shape == () and value.tag_counts()["BOTTOM"] == 1
+    if make is np.array:
+        vals, mask = decode_masked(make(1.0), make(0.0))
+        assert math.isnan(float(vals)) and bool(mask) and mask.shape == ()
+
+
+def test_renormalize_a_tuple_whose_norm_exceeds_the_float_range():
+    from zeroproof.autodiff.projective import renormalize
+
+    n, d = renormalize(1.5e308, 1.5e308)
+    assert (n, d) == (0.7071067811865476, 0.7071067811865476)
+    n32, _ = renormalize(np.array([3e38], np.float32), np.array([3e38], np.float32))
+    assert n32.dtype == np.float32 and abs(float(n32[0]) - 0.70710677) < 1e-7
+    # the gradient is 1/S, exactly as for any other tuple; the normal element is untouched
+    t = za.parameter(np.array([1.5e308, 3.0]))
+    u = za.parameter(np.array([1e308, 4.0]))
+    a, b = renormalize(t, u)
+    (a + b).sum().backward()
+    s = 2.0 * math.hypot(0.75e308, 0.5e308)  # (beyond the float range as one number)
+    assert float(a.value.codes[0]) == 1.5e308 / 2 / math.hypot(0.75e308, 0.5e308)
+    # 1/S is subnormal here: equal to the exact value within a few subnormal steps
+    assert abs(float(t.gradient.codes[0]) - 0.5 / math.hypot(0.75e308, 0.5e308)) <= 4 * 5e-324
+    assert s == math.inf
+    assert float(a.value.codes[1]) == 3.0 / (5.0 + 1e-9)
+    x = TRNode.parameter(1.5e308)
+    y = TRNode.parameter(1e308)
+    p, q = renormalize(x, y)
+    (p + q).backward()
+    assert p.value.value == float(a.value.codes[0]) and x.gradient.value == float(t.gradient.codes[0])

@@ -37,7 +37,7 @@ import logging
 import math
 from ..core._context import reusable_context
 from contextvars import ContextVar
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple, Optional
 
 import numpy as np
 
@@ -253,7 +253,7 @@ def _bottom_of_tuple(D: Any, tau: float) -> np.ndarray:
         m = np.isfinite(codes) & ((codes == 0) | (np.abs(codes) < tau))
     if bot is not None:
         m = m | bot
-    return m
+    return np.asarray(m)  # a 0-d array, not a NumPy bool scalar, for 0-d input
 
 
 def _gate_tensor(x: Any, keep: np.ndarray, base: Any) -> Any:
@@ -555,6 +555,28 @@ def _detached_norm(N: Any, D: Any) -> Any:
     return S
 
 
+def _beyond_range(N: Any, D: Any, S: Any) -> Optional[np.ndarray]:
+    """Where a REAL tuple's norm ``S`` overflowed (both entries finite, ``S = +∞``), or None."""
+    s = S.codes
+    if not np.isinf(s).any():
+        return None
+    with np.errstate(invalid="ignore"):
+        big = np.isinf(s) & np.isfinite(_codes(N)[0]) & np.isfinite(_codes(D)[0])
+    return big if big.any() else None
+
+
+def _scale_codes(x: Any, c: np.ndarray) -> Any:
+    """A plain number, array, TRScalar or TRArray times the power-of-two factors ``c`` (exact),
+    in its own form (a TRArray for transreal input, codes otherwise)."""
+    from ..array.trarray import TRArray
+
+    codes, bot = _codes(x)
+    scaled = TRArray.from_codes(codes, bot) * TRArray.from_codes(np.asarray(c))
+    if _is_trarray(x) or isinstance(x, TRScalar):
+        return scaled
+    return scaled.codes
+
+
 def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     """Detached renormalisation: ``S = sg(√(N² + D²)) + gamma``; returns ``(N/S, D/S)``.
 
@@ -575,7 +597,22 @@ def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     _check_pair("renormalize", ("N", "D"), N, D)
     gamma = _check_gamma("renormalize", gamma)
     N, D = _policy_gate(N, D)
-    S = _detached_norm(N, D) + gamma  # a value: the gradient sees a constant (stop_gradient)
+    S = _detached_norm(N, D)  # a value: the gradient sees a constant (stop_gradient)
+    big = _beyond_range(N, D, S)
+    if big is not None:
+        # a REAL tuple whose norm exceeds the float range: the same quotients of (N, D)/2, whose
+        # norm fits (‖(N, D)‖ ≤ √2·max), with S/2 = ‖(N, D)/2‖ + gamma/2; halving is exact, so
+        # the values are the formula's and the gradient is (1/2)/(S/2) = 1/S by the chain rule
+        c = np.where(big, 0.5, 1.0).astype(S.codes.dtype)
+        if kind in (NODE, TENSOR):
+            N, D = _lift(N, kind), _lift(D, kind)
+            c0 = float(c) if kind == NODE else _tape().constant(c)
+            N, D = N * c0, D * c0
+        else:
+            N, D = _scale_codes(N, c), _scale_codes(D, c)
+        S = _detached_norm(N, D) + c * gamma
+    else:
+        S = S + gamma
     if kind in (NODE, TENSOR):
         N, D = _lift(N, kind), _lift(D, kind)
         if kind == NODE:
