@@ -67,3 +67,21 @@ def test_renormalize_a_tuple_whose_norm_exceeds_the_float_range():
     p, q = renormalize(x, y)
     (p + q).backward()
     assert p.value.value == float(a.value.codes[0]) and x.gradient.value == float(t.gradient.codes[0])
+
+
+def test_operating_point_sentinel_is_checked_like_safe_sentinel():
+    from zeroproof.inference import InferenceConfig, get_operating_point
+
+    P = np.ones(3, np.float32)
+    Q = np.array([1.0, 5e-4, 0.0], np.float32)
+    op = get_operating_point("safety_first")
+    cfg = InferenceConfig(1e-4, 1e-3)
+    for bad, err in [(True, TypeError), (None, TypeError), ("x", TypeError), (1e-300, ValueError),
+                     (1e300, ValueError)]:
+        with pytest.raises(err, match="sentinel"):
+            op.apply(P, Q, cfg, sentinel=bad)
+    res = op.apply(P, Q, cfg, sentinel=-1.0)
+    assert res.decoded.tolist() == [1.0, -1.0, -1.0] and res.decoded.dtype == np.float32
+    assert res.accept_mask.tolist() == [True, False, False]
+    zero_d = get_operating_point("accuracy_first").apply(np.array(1.0), np.array(0.0), sentinel=7.0)
+    assert zero_d.decoded.shape == () and float(zero_d.decoded) == 7.0

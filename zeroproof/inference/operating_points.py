@@ -18,7 +18,8 @@ from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from .mode import InferenceConfig, _resolve_config, decode_strict_censored_3way, strict_inference
+from .mode import (InferenceConfig, _resolve_config, decode_strict_censored_3way, safe_sentinel,
+                   strict_inference)
 
 __all__ = ["OperatingPoint", "OperatingPointResult", "OPERATING_POINTS", "get_operating_point"]
 
@@ -79,11 +80,9 @@ class OperatingPoint:
         if self.uses_direction:
             _, _, class_id = decode_strict_censored_3way(P, Q, cfg.tau_infer, direction_logits)
         reject = bottom | gap if self.rejects_gap else bottom.copy()
-        out = np.array(decoded, copy=True)
-        if out.ndim:
-            out[reject] = sentinel
-        elif bool(reject):
-            out = np.asarray(sentinel, dtype=out.dtype)
+        # safe_sentinel checks ``sentinel`` (a real number that fits the dtype and cannot be read
+        # as a decoded value) and fills a copy
+        out = safe_sentinel(decoded, reject, sentinel)
         return OperatingPointResult(out, ~reject, bottom, gap, class_id)
 
 
