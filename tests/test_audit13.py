@@ -85,3 +85,22 @@ def test_operating_point_sentinel_is_checked_like_safe_sentinel():
     assert res.accept_mask.tolist() == [True, False, False]
     zero_d = get_operating_point("accuracy_first").apply(np.array(1.0), np.array(0.0), sentinel=7.0)
     assert zero_d.decoded.shape == () and float(zero_d.decoded) == 7.0
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda s: s.replace('"tau_infer": 1e-06', '"tau_infer": 1e400'), "beyond the float range"),
+    (lambda s: s.replace('"extra": {}', '"extra": ' + "[" * 100000 + "]" * 100000),
+     "nested too deeply"),
+])
+def test_validate_bundle_names_malformed_metadata_json(tmp_path, edit, needle):
+    from zeroproof.inference import BundleValidationError, export_bundle, validate_bundle
+    from zeroproof.layers import RationalLayer
+
+    d = export_bundle(RationalLayer(1, 1, seed=0), tmp_path / "b")
+    meta = d / "metadata.json"
+    text = meta.read_text()
+    assert '"extra": {}' in text and '"tau_infer": 1e-06' in text
+    meta.write_text(edit(text))
+    with pytest.raises(BundleValidationError, match=needle) as info:
+        validate_bundle(d)
+    assert info.value.code == "metadata_unreadable" and info.value.file == "metadata.json"

@@ -206,9 +206,18 @@ def _read_npz(path: Path, code: str, what: str) -> dict[str, np.ndarray]:
 def _read_json(path: Path, code: str) -> Any:
     def no_constants(name: str) -> Any:
         raise ValueError(f"non-standard JSON constant {name}")
+
+    def finite_float(literal: str) -> float:
+        x = float(literal)
+        if not math.isfinite(x):  # 1e400: valid JSON, but no float (export never writes it)
+            raise ValueError(f"number {literal} is beyond the float range")
+        return x
     try:
         text = path.read_text(encoding="utf-8")
-        return json.loads(text, parse_constant=no_constants)
+        return json.loads(text, parse_constant=no_constants, parse_float=finite_float)
+    except RecursionError as exc:  # nesting deeper than the parser's stack: nothing we wrote
+        raise BundleValidationError(code, f"{path.name} is not valid bundle JSON: nested too "
+                                    f"deeply to read", path.name) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise BundleValidationError(code, f"{path.name} is not valid JSON (truncated or edited?): "
                                     f"{exc}", path.name) from exc
