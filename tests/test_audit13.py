@@ -104,3 +104,16 @@ def test_validate_bundle_names_malformed_metadata_json(tmp_path, edit, needle):
     with pytest.raises(BundleValidationError, match=needle) as info:
         validate_bundle(d)
     assert info.value.code == "metadata_unreadable" and info.value.file == "metadata.json"
+
+
+def test_coverage_of_an_ieee_tuple_is_the_strict_decoders_coverage():
+    from zeroproof.inference import InferenceConfig, strict_inference
+    from zeroproof.losses import coverage
+
+    P = np.array([1.0, np.inf, np.nan, 1.0, 1e300, 1.0])
+    Q = np.array([1.0, 1.0, 1.0, np.nan, 1e-10, 1e-9])
+    bottom = strict_inference(P, Q, InferenceConfig(1e-6))[1]
+    assert bottom.tolist() == [False, True, True, True, True, True]
+    assert coverage(P, Q, tau=1e-6) == 1 / 6
+    # transreal tuples keep decode's rule: (+∞, 1) is +∞ and Φ is not ⊥; only |D| < tau is
+    assert coverage(za.array(P), za.array(Q), tau=1e-6) == 4 / 6

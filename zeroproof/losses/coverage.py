@@ -50,7 +50,9 @@ def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
     * ``coverage(decoded)`` — decoded outputs (TRArray, tensor, node(s), or IEEE floats where
       NaN stands for ⊥, as ``strict_inference`` returns them);
     * ``coverage(N, D, tau=...)`` — a tuple, decoded with :func:`~zeroproof.autodiff.projective.decode`
-      (⊥ where ``D == 0`` or ``|D| < tau``);
+      (⊥ where ``D == 0`` or ``|D| < tau``); for IEEE numbers (NumPy arrays, floats) with the
+      rule of :func:`~zeroproof.inference.strict_inference` (⊥ also where ``N/D`` is not finite),
+      so a held-out check measures what deployment delivers;
     * ``coverage(bottom_mask=mask)`` — a boolean ⊥ mask (e.g. from ``strict_inference``).
 
     Empty input → ``ValueError``.
@@ -75,6 +77,15 @@ def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
         if C.is_node_seq(outputs) or C.is_node_seq(D):
             m = np.array([bool(bottom_mask_of(_pj.decode(_pj._values(n), _pj._values(d), tau)))
                           for n, d in zip(outputs, D)])
+        elif _is_ieee(outputs) and _is_ieee(D):
+            # IEEE numbers (what a deployed head emits): the strict decoder's rule (SPEC §6),
+            # ⊥ also where N/D is not finite (NaN or infinite N, NaN D, overflow), so the
+            # checklist number is the coverage strict_inference delivers
+            from ..inference.mode import InferenceConfig, strict_inference
+
+            _pj._kind("coverage", N=outputs, D=D)  # TypeError naming N or D for a bool, str, ...
+            _pj._check_pair("coverage", ("N", "D"), outputs, D)
+            m = strict_inference(outputs, D, InferenceConfig(tau_infer=tau))[1]
         else:
             m = _pj._bottom_of_tuple(_pj._values(D), _pj._check_tau("coverage", tau))
             _pj._check_pair("coverage", ("N", "D"), outputs, D)
@@ -84,6 +95,11 @@ def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
         raise ValueError("coverage: empty input (no outputs to measure)")
     # count/total, as StrictInferenceMonitor's non_bottom_rate (1 - nb/n can differ in the last bit)
     return (m.size - int(np.count_nonzero(m))) / m.size
+
+
+def _is_ieee(x: Any) -> bool:
+    """A plain number or NumPy array/list of numbers (no transreal type, no graph node)."""
+    return not (isinstance(x, (TRScalar, TRNode)) or _pj._is_trarray(x) or _pj._is_tensor(x))
 
 
 def _check_tau_pos(func: str, tau: Any) -> float:
