@@ -117,3 +117,44 @@ def test_coverage_of_an_ieee_tuple_is_the_strict_decoders_coverage():
     assert coverage(P, Q, tau=1e-6) == 1 / 6
     # transreal tuples keep decode's rule: (+∞, 1) is +∞ and Φ is not ⊥; only |D| < tau is
     assert coverage(za.array(P), za.array(Q), tau=1e-6) == 4 / 6
+
+
+def _tiny_trainer(loader, **cfg):
+    from zeroproof.layers import RationalLayer
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig
+
+    m = RationalLayer(1, 1, seed=0)
+
+    def loss(out, y):
+        return ((out - y) * (out - y)).mean()
+
+    return SCMTrainer(m, Adam(m.parameters(), lr=0.01), loss, loader,
+                      TrainingConfig(progress="none", **cfg))
+
+
+def test_trainer_applies_batching_edits_between_fit_calls():
+    x = np.linspace(-1, 1, 64).reshape(-1, 1)
+    y = 2 * x
+    tr = _tiny_trainer((x, y), epochs=1, batch_size=32, shuffle=True, seed=3)
+    tr.fit()
+    assert tr.history[-1]["batches"] == 2
+    order_seed3 = tr.train_loader.order(5)
+    tr.config.batch_size = 8
+    tr.config.epochs = 2
+    tr.fit()
+    assert tr.history[-1]["batches"] == 8 and tr.train_loader.batch_size == 8
+    assert np.array_equal(tr.train_loader.order(5), order_seed3)  # seed unchanged: same orders
+    tr.config.seed = 4
+    tr.config.shuffle = False
+    tr.config.epochs = 3
+    tr.fit()
+    assert tr.train_loader.seed == 4 and tr.train_loader.shuffle is False
+    tr.config.batch_size = 0
+    with pytest.raises(ValueError, match="batch_size"):
+        tr.fit(4)
+
+
+def test_trainer_refuses_a_tuple_of_one_array_when_built():
+    x = np.linspace(-1, 1, 8).reshape(-1, 1)
+    with pytest.raises(TypeError, match=r"holds 1 array\(s\)"):
+        _tiny_trainer((x,), epochs=1)

@@ -29,7 +29,7 @@ import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
@@ -237,12 +237,22 @@ class SCMTrainer:
         self.optimizer = optimizer
         self.loss_fn = loss_fn
         self.config = config
+        # the batching fields the loader was built from (None: the caller's own loader, which
+        # the config's batch_size, shuffle and seed do not touch)
+        self._batching: Optional[tuple[Any, ...]] = None
+        arrays = train_loader.arrays if isinstance(train_loader, TensorDataset) else train_loader
+        if isinstance(train_loader, (tuple, TensorDataset)) and len(arrays) < 2:
+            raise TypeError(f"train_loader must be {_LOADER_ACCEPTED}; a tuple or TensorDataset "
+                            f"holds the arrays (x, y, ...), but this one holds {len(arrays)} "
+                            f"array(s): pass the targets too, (x, y)")
         if isinstance(train_loader, tuple):
             train_loader = DataLoader(TensorDataset(*train_loader), batch_size=config.batch_size,
                                       shuffle=config.shuffle, seed=config.seed)
+            self._batching = (config.batch_size, config.shuffle, config.seed)
         elif isinstance(train_loader, TensorDataset):
             train_loader = DataLoader(train_loader, batch_size=config.batch_size,
                                       shuffle=config.shuffle, seed=config.seed)
+            self._batching = (config.batch_size, config.shuffle, config.seed)
         else:
             _check_batches(train_loader)
         self.train_loader = train_loader
@@ -332,8 +342,10 @@ class SCMTrainer:
         with ctx:
             for batch in self._batches(epoch):
                 if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-                    raise ValueError(f"each batch must be a tuple (x, y, ...), got "
-                                     f"{type(batch).__name__}")
+                    held = (f"a {type(batch).__name__} of {len(batch)} item(s)"
+                            if isinstance(batch, (tuple, list)) else type(batch).__name__)
+                    raise ValueError(f"each batch must be a tuple (x, y, ...) of at least two "
+                                     f"items, got {held}")
                 x = batch[0]
                 y = batch[1] if len(batch) == 2 else tuple(batch[1:])
                 r = self.train_step(x, y)
@@ -382,10 +394,30 @@ class SCMTrainer:
         }
         return _jsonable(rec)
 
+    def _sync_batching(self) -> None:
+        """Apply edits of ``config.batch_size``/``shuffle``/``seed`` (made between ``fit`` calls)
+        to the loader the trainer built from arrays; a changed field takes effect from the next
+        epoch, an unchanged one keeps the loader's state (a seed drawn for ``seed=None`` or
+        restored from a checkpoint)."""
+        if self._batching is None:
+            return
+        cfg, loader = self.config, self.train_loader
+        size, shuffle, seed = self._batching
+        if cfg.batch_size != size:
+            loader.batch_size = cfg.batch_size
+        if cfg.shuffle != shuffle:
+            loader.shuffle = cfg.shuffle
+        if cfg.seed != seed or (loader.shuffle and loader.seed is None):
+            fresh = DataLoader(loader.dataset, batch_size=None, shuffle=loader.shuffle,
+                               seed=cfg.seed)  # (draws a seed for shuffle with seed=None)
+            loader.seed = fresh.seed
+        self._batching = (cfg.batch_size, cfg.shuffle, cfg.seed)
+
     def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
         """Train from the current epoch up to ``epochs`` (default ``config.epochs``) and return
         the whole history (a resumed trainer continues where its checkpoint stopped)."""
         self.config.__post_init__()  # fields may have been changed since construction: recheck
+        self._sync_batching()
         total = self.config.epochs if epochs is None else check_int("epochs", epochs, 1)
         train = getattr(self.model, "train", None)
         if callable(train):
