@@ -38,7 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
-from ..autodiff.backward import _as_factor as _SK_as_factor, rule_tables_for_pass
+from ..autodiff.backward import PASS_LOCK, _as_factor as _SK_as_factor, rule_tables_for_pass
 from ..core._copying import LeafCopies
 from ..core._parse import check_bool, parse_enum, short_repr
 from ..autodiff.rules import inplace_forms, needed_values
@@ -219,7 +219,7 @@ class TRTensor(LeafCopies):
             r.k = None
             return
         try:
-            xs = np.asarray(x, dtype=np.float64)
+            xs = np.array(x, dtype=np.float64)  # a copy: later edits of x cannot reach the pass
         except (TypeError, ValueError):
             raise TypeError(f"x_value must be a real array-like broadcastable to the node's shape "
                             f"{r.out_shape}, got {type(x).__name__}") from None
@@ -442,7 +442,8 @@ class TRTensor(LeafCopies):
             np.broadcast_to(self._bot, self.shape)[index])
         if bot is not None and not bot.any():
             bot = None
-        return _record(np.asarray(codes), bot, self._nf, INDEX, (self,), (index, self.shape),
+        return _record(np.asarray(codes), bot, self._nf, INDEX, (self,),
+                       (_frozen_index(index) if self.requires_grad else index, self.shape),
                        self.requires_grad)
 
     # operators
@@ -490,6 +491,18 @@ class TRTensor(LeafCopies):
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
+
+
+def _frozen_index(index: Any) -> Any:
+    """``index`` with its arrays and lists copied, so that the backward pass scatters to the
+    elements the forward pass read even if the caller reuses the index buffer in between."""
+    if isinstance(index, np.ndarray):
+        return index.copy()
+    if isinstance(index, list):
+        return [_frozen_index(i) for i in index]
+    if isinstance(index, tuple):
+        return tuple(_frozen_index(i) for i in index)
+    return index
 
 
 # ---- construction -----------------------------------------------------------------------------
@@ -1187,6 +1200,13 @@ _DISPATCH: dict[str, Any] = {
 
 
 def _reduce_mode(op: int, x: TRTensor, mode: Any) -> TRTensor:
+    if isinstance(x, (list, tuple)):  # (a list of scalar nodes is the scalar tape's business)
+        name = "tr_sum" if op == SUM else "tr_mean"
+        raise TypeError(
+            f"{name}(values): values is a {type(x).__name__} holding TRTensors; the batched "
+            f"tape reduces one tensor (t.sum(), {name}(t)), and tensors of one shape add "
+            f"elementwise (l1 + l2, or Python's sum(losses)); a list of scalar TRNodes is "
+            f"reduced on the scalar tape")
     if parse_enum(ReductionMode, mode) is not ReductionMode.STRICT:
         raise ValueError("the batched tape differentiates STRICT reductions only; got mode "
                          f"{mode!r} (drop Φ entries explicitly before reducing)")
@@ -1575,7 +1595,7 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
             g = _to_shape(g, None, shape, np.broadcast_shapes(g.shape, shape))[0]
         if accumulate and rec.op == LEAF:
             t = rec.leaf()
-            if t is not None:
+            if t is not None and t._rec is rec:  # (not if requires_grad was switched off since)
                 g = g.astype(np.asarray(t._v).dtype, copy=False)
                 if t._grad is not None:
                     t._grad = t._grad + g
@@ -1805,7 +1825,9 @@ def _run(root: _Rec, seed: np.ndarray, accumulate: bool, collect: dict | None) -
     outer_frame = ACTIVE_PASS.frame
     ACTIVE_PASS.frame = frame
     try:
-        with np.errstate(all="ignore"):
+        # the running sums live on the records, which graphs built from one leaf share: passes
+        # are serialised process-wide, as on the scalar tape (threads sharing parameters)
+        with PASS_LOCK, np.errstate(all="ignore"):
             _sweep(root, seed, table, split, accumulate, collect, frame, _inplace_table(name))
     finally:
         ACTIVE_PASS.frame = outer_frame
@@ -1855,7 +1877,9 @@ def grad(output: TRTensor, sources: "TRTensor | Sequence[TRTensor]", grad_output
     out = []
     for src in srcs:
         g = collect[id(src._rec)]
-        out.append(TRArray.from_codes(np.zeros(src.shape, dtype=src.dtype) if g is None else g))
+        # in the source's dtype, as .gradient (a masked or promoted sweep may hold float64)
+        out.append(TRArray.from_codes(np.zeros(src.shape, dtype=src.dtype) if g is None
+                                      else g.astype(src.dtype, copy=False)))
     return out
 
 

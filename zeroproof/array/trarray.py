@@ -408,10 +408,18 @@ class TRArray:
 
     # comparisons and truth ----------------------------------------------------------------------
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
-        """Elementwise transreal equality (``Φ == Φ``; ``0.0 == -0.0``) as a bool ndarray."""
+        """Elementwise transreal equality (``Φ == Φ``; ``0.0 == -0.0``) as a bool ndarray.
+
+        A NaN or infinite float (no real number) equals no element; ``None``, a string or a
+        bool is not comparable and gives ``False`` (``!=``: ``True``), as for a TRScalar."""
         if isinstance(other, (list, tuple)):
             other = array(other)
-        o = _operand(other, "==")
+        try:
+            o = _operand(other, "==")
+        except ValueError:  # a NaN/±inf float is no real number: equal to nothing (as TRScalar)
+            return np.zeros(self.shape, dtype=bool)
+        except TypeError:  # None, a str, a bool, ...: not comparable, so == is False (as TRScalar
+            return NotImplemented  # and Python's convention: `a in (None, "auto")` works)
         if o is NotImplemented:
             return NotImplemented
         oc, ob = o
