@@ -232,3 +232,23 @@ def test_tr_sum_of_a_list_of_tensors_says_what_to_do():
     with pytest.raises(TypeError, match=r"tr_sum\(values\): values is a list holding TRTensors"):
         zp.tr_sum([(w * w).sum(), w.sum()])
     assert sum([(w * w).sum(), w.sum()]).value.codes.tolist() == 8.0
+
+
+def test_tensor_equality_with_a_value_is_refused_and_orderings_say_what_to_do():
+    t = za.parameter(np.array([0.0, 9.0]))
+    u = za.parameter(np.array([0.0, 9.0]))
+    for value in (0.0, 0, np.array([0.0, 9.0]), za.array([0.0, 9.0]), [0.0, 9.0], zp.real(0.0)):
+        with pytest.raises(TypeError, match=r"t\.value == x"):
+            t == value  # noqa: B015
+        with pytest.raises(TypeError, match=r"t\.value == x"):
+            t != value  # noqa: B015
+    assert t == t and t != u and not (t == u) and t in [u, t] and {t: 1}[t] == 1
+    assert (t == None) is False  # noqa: E711
+    assert (t.value == 0.0).tolist() == [True, False]
+    for op in ("__lt__", "__le__", "__gt__", "__ge__"):
+        with pytest.raises(TypeError, match="no ordering"):
+            getattr(t, op)(0)
+    n = TRNode.parameter(1.0)
+    with pytest.raises(TypeError, match=r"node\.value < 1"):
+        max([n, n * 2])
+    assert (n == 1.0) is False and n == n  # identity, as SPEC §4.1

@@ -489,8 +489,32 @@ class TRTensor(LeafCopies):
     def __pow__(self, k: Any) -> "TRTensor":
         return pow_int(self, k)
 
-    __eq__ = object.__eq__
+    # == is identity (a tensor is a hashable graph node, as a TRNode). Against a value (a number,
+    # an array, a TRArray, a list) that would be a silent False where NumPy and PyTorch compare
+    # elementwise, so it is refused with the remedy; orderings are refused likewise.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _VALUE_LIKE):
+            raise TypeError(
+                f"TRTensor == {type(other).__name__}: == on tensors is identity (they are graph "
+                f"nodes, usable as dict keys); compare values elementwise with t.value == x (a "
+                f"bool ndarray) or t.numpy() == x")
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
     __hash__ = object.__hash__
+
+    def _no_order(self, other: Any) -> bool:
+        raise TypeError(
+            f"TRTensor has no ordering (<, <=, >, >=): a comparison would leave the graph "
+            f"silently; compare the values, e.g. t.value.codes > 0 or t.numpy() > 0, got "
+            f"a comparison with {type(other).__name__}")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _no_order
+
+
+_VALUE_LIKE = (int, float, complex, np.ndarray, np.generic, TRArray, TRScalar, list, tuple)
 
 
 def _frozen_index(index: Any) -> Any:

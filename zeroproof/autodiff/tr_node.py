@@ -298,6 +298,14 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
+    def _no_order(self, other: Any) -> bool:
+        raise TypeError(
+            f"TRNode has no ordering (<, <=, >, >=, max, sorted): a comparison would leave the "
+            f"graph silently; compare the values instead, e.g. node.value < 1 or "
+            f"max(a, b, key=lambda n: n.value), got a comparison with {type(other).__name__}")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _no_order
+
 
 _alloc = type.__call__.__get__(TRNode)  # a new TRNode without running any Python code (above)
 
