@@ -252,3 +252,53 @@ def test_tensor_equality_with_a_value_is_refused_and_orderings_say_what_to_do():
     with pytest.raises(TypeError, match=r"node\.value < 1"):
         max([n, n * 2])
     assert (n == 1.0) is False and n == n  # identity, as SPEC §4.1
+
+
+def test_tape_gradients_stay_connected_for_nested_tapes_and_penalties():
+    from zeroproof.autodiff import gradient_tape
+
+    x = TRNode.constant(3.0)
+    with gradient_tape() as outer:
+        outer.watch(x)
+        with gradient_tape() as inner:
+            inner.watch(x)
+            y = x * x * x
+        dy = inner.gradient(y, x)
+    assert dy.value.value == 27.0 and dy.requires_grad
+    assert outer.gradient(dy, x).value.value == 18.0
+    w = TRNode.parameter(2.0)
+    c = TRNode.constant(3.0)
+    with gradient_tape() as t:
+        t.watch(c)
+        z = w * c * c
+    g = t.gradient(z, c)  # 2wc = 12, a function of w
+    ((g - 1.0) ** 2).backward()
+    assert g.value.value == 12.0 and w.gradient.value == 2 * 11 * 6  # d/dw (2wc − 1)² = 132
+    # nothing to connect to: constants, as before
+    k = TRNode.constant(2.0)
+    with gradient_tape() as t2:
+        t2.watch(k)
+        u = k * k
+    assert not t2.gradient(u, k).requires_grad
+
+
+def test_compute_input_gradients_inside_no_grad():
+    from zeroproof.autodiff import no_grad
+    from zeroproof.autodiff.backward import compute_input_gradients
+
+    a = TRNode.parameter(2.0)
+    b = TRNode.parameter(4.0)
+    q = a / b
+    outside = compute_input_gradients(q)
+    with no_grad():
+        assert compute_input_gradients(q) == outside == (zp.real(0.25), zp.real(-0.125))
+
+
+def test_x_value_is_refused_on_a_reduction_node():
+    a = TRNode.parameter(1.0)
+    m = zp.tr_mean([a, a * 2])
+    assert m.x_value is None
+    with pytest.raises(ValueError, match="mean node"):
+        m.x_value = 0.5
+    m.backward()
+    assert a.gradient.value == 1.5  # the node is intact

@@ -123,8 +123,10 @@ def compute_input_gradients(node: TRNode, grad_output: Any = None) -> tuple[Any,
     # the node's op applied afresh to parameter copies of its recorded inputs: their gradients
     # are exactly the local contributions
     copies = [_leaf(i._v, True) for i in recorded]
-    twin = _tr_node._record(node._v, node._op, copies[0], copies[1] if len(copies) > 1 else None,
-                            getattr(node, "_k", None), True)
+    with _tr_node.enable_grad():  # (recorded also inside no_grad(): the twin must have inputs)
+        twin = _tr_node._record(node._v, node._op, copies[0],
+                                copies[1] if len(copies) > 1 else None,
+                                getattr(node, "_k", None), True)
     got = dict(zip(map(id, recorded), (g.value for g in grad(twin, copies, grad_output))))
     return tuple(got.get(id(i)) if i.requires_grad else None for i in node.inputs)
 

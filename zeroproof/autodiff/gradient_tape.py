@@ -11,7 +11,8 @@ from typing import Any, Iterator, Sequence
 
 from ..core._parse import check_bool, short_repr
 from .backward import _grad, _node_list
-from .tr_node import TRNode, _leaf_code
+from .grad_funcs import _reaches_outside
+from .tr_node import TRNode, _leaf_code, is_grad_enabled
 
 __all__ = ["TRGradientTape", "gradient_tape"]
 
@@ -20,6 +21,9 @@ __all__ = ["TRGradientTape", "gradient_tape"]
 # order). Shared by all threads, like the ``requires_grad`` flag it guards.
 _WATCHES: dict[int, list] = {}
 _WATCHES_LOCK = threading.Lock()
+# Tapes inside their ``with`` block (all threads): a tape whose source another open tape watches
+# returns gradients as graph nodes, so the outer tape can differentiate them again.
+_OPEN: list["TRGradientTape"] = []
 
 
 class TRGradientTape:
@@ -53,10 +57,15 @@ class TRGradientTape:
 
     def __enter__(self) -> "TRGradientTape":
         self._active = True
+        with _WATCHES_LOCK:
+            _OPEN.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._active = False
+        with _WATCHES_LOCK:
+            if self in _OPEN:
+                _OPEN.remove(self)
         # watched constants are constants again once the last open tape watching them exits
         with _WATCHES_LOCK:
             for key, n in self._flipped.items():
@@ -126,7 +135,17 @@ class TRGradientTape:
                                 f"{type(output_gradient).__name__} "
                                 f"{short_repr(output_gradient, 60)}"
                                 ) from None
-        out = _grad(target, srcs, output_gradient, False)
+        # Gradients are graph nodes (differentiable again) when something can still use that:
+        # another open tape watches a source (nested tapes: a second derivative), or the target
+        # depends on a requires-grad leaf that is not a source (a gradient penalty reaching a
+        # model's weights), as tr_grad decides; otherwise constants, from one float pass.
+        connect = False
+        if is_grad_enabled():
+            ids = {id(s) for s in srcs}
+            with _WATCHES_LOCK:
+                connect = any(t is not self and not ids.isdisjoint(t._watched_ids) for t in _OPEN)
+            connect = connect or _reaches_outside(target, srcs, -1)
+        out = _grad(target, srcs, output_gradient, connect)
         self._used = True  # only a call that produced gradients uses the tape up
         if single:
             return out[0]

@@ -602,7 +602,10 @@ class HybridGradientContext:
     def set_schedule(schedule: HybridGradientSchedule | None) -> None:
         """Make ``schedule`` the active schedule of this thread/task (``None`` clears it;
         ``TypeError`` otherwise). The gradient mode is not changed: backward passes consult the
-        schedule only in HYBRID mode (``schedule.apply(epoch)`` sets both).
+        schedule only in HYBRID mode (``schedule.apply(epoch)`` sets both). Nor is the saturation
+        bound: the saturated rules use the mode's bound (``GradientModeConfig``, default 1.0);
+        ``schedule.apply`` sets it to ``schedule.saturating_bound`` for its block, so with
+        ``set_mode``/``set_schedule`` call ``GradientModeConfig.set_saturation_bound`` too.
 
         >>> s = HybridGradientSchedule(warmup_epochs=2)
         >>> HybridGradientContext.set_schedule(s)

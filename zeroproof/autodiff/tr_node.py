@@ -22,7 +22,7 @@ from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
 from .ops_table import (
-    ABS, ADD, CONST_OPS, DIV, ID, LEAF, MUL, NEG, OP_NAMES, POW, REFLECTED_CONST_OPS, SUB,
+    ABS, ADD, CONST_OPS, DIV, ID, LEAF, MEAN, MUL, NEG, OP_NAMES, POW, REFLECTED_CONST_OPS, SUB, SUM,
 )
 
 __all__ = ["TRNode", "no_grad", "enable_grad", "is_grad_enabled", "stop_gradient"]
@@ -187,7 +187,7 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     @property
     def x_value(self) -> float | None:
         """Input value attached by a layer for hybrid forced pole exploration (div/log/sqrt)."""
-        if self._op == POW or self._op in _CONST_OP_CODES:
+        if self._op == POW or self._op in _CONST_OP_CODES or self._op in _REDUCTION_OPS:
             return None
         return getattr(self, "_k", None)
 
@@ -195,6 +195,10 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     def x_value(self, x: float | None) -> None:
         if self._op == POW:
             raise ValueError("x_value cannot be attached to a pow_int node (its aux is the exponent)")
+        if self._op in _REDUCTION_OPS:
+            raise ValueError(f"x_value cannot be attached to a {OP_NAMES[self._op]} node (its aux "
+                             f"describes the reduction); x_value is read by the divisions, logs "
+                             f"and square roots of hybrid mode")
         if self._op in _CONST_OP_CODES:
             raise ValueError(f"x_value cannot be attached to a {OP_NAMES[self._op]} node with a "
                              f"folded constant operand (its aux is the constant); x_value is "
@@ -462,6 +466,7 @@ _record: Any
 
 _NAN = float("nan")  # read by the generated division method (a zero divisor takes the kernel)
 _CONST_OP_CODES = frozenset(code for pair in CONST_OPS.values() for code in pair)
+_REDUCTION_OPS = frozenset((SUM, MEAN))  # their aux (the reduction's shape and count) is not free
 _grad_enabled = GRAD_ENABLED.get
 # Number of `no_grad()` blocks open in any thread. While it is 0 (the common case) ops skip the
 # per-context lookup; otherwise they consult GRAD_ENABLED, which is what decides.
