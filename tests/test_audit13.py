@@ -302,3 +302,28 @@ def test_x_value_is_refused_on_a_reduction_node():
         m.x_value = 0.5
     m.backward()
     assert a.gradient.value == 1.5  # the node is intact
+
+
+def test_format_specs_on_non_real_values_and_nodes():
+    vals = {"+∞": zp.pinf(), "−∞": zp.ninf(), "Φ": zp.phi(), "⊥": zp.bottom()}
+    for sym, v in vals.items():
+        assert f"{v:.1f}" == f"{v:.0f}" == f"{v:+.3f}" == f"{v:,.2f}" == f"{v:#.2f}" == sym
+        assert f"{v:8.2f}" == sym.rjust(8) and f"{v:<8}" == sym.ljust(8)
+        assert f"{v:*^9.3e}" == format(sym, "*^9")
+        with pytest.raises(ValueError):
+            format(v, "q")  # an invalid spec fails as for a float
+    assert f"{zp.real(1.5):+.2f}" == "+1.50"
+    x = TRNode.parameter(2.0)
+    assert f"{x:.2f}" == "2.00" and f"{x / 0.0:+.3f}" == "+∞" and f"{x}" == str(x)
+
+
+def test_tags_are_not_numbers():
+    from zeroproof import TRTag
+
+    assert (zp.real(3.0) == TRTag.PHI) is False and zp.real(3.0) != TRTag.PHI
+    with pytest.raises(TypeError):
+        zp.real(TRTag.PINF)
+    with pytest.raises(TypeError):
+        zp.real(1.0) + TRTag.PINF
+    with pytest.raises(TypeError, match="exponent k must be an int"):
+        zp.tr_pow_int(zp.real(2.0), TRTag.PINF)

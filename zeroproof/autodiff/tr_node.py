@@ -302,6 +302,11 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
+    def __format__(self, spec: str) -> str:
+        """``format(node, spec)`` formats the node's value (``f"{loss:.4f}"`` in a training log);
+        an empty spec gives ``str(node)``."""
+        return format(self.value, spec) if spec else str(self)
+
     def _no_order(self, other: Any) -> bool:
         raise TypeError(
             f"TRNode has no ordering (<, <=, >, >=, max, sorted): a comparison would leave the "

@@ -8,6 +8,7 @@ kernel. Nothing here ever raises on a transreal value.
 """
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable
 
 from . import kernels as K
@@ -197,7 +198,7 @@ def check_int_exponent(k: Any) -> int:
     """``k`` as an int; ``TypeError`` for bool, float and everything that is not an integer."""
     if k.__class__ is int:
         return k
-    if isinstance(k, bool) or not isinstance(k, int):
+    if isinstance(k, (bool, enum.Enum)) or not isinstance(k, int):  # (a TRTag names a tag)
         import numpy as np
 
         if isinstance(k, np.integer) and not isinstance(k, np.bool_):

@@ -8,7 +8,9 @@ view.
 """
 from __future__ import annotations
 
+import enum
 import math
+import re
 import numbers
 import operator
 from enum import IntEnum
@@ -146,9 +148,23 @@ class TRScalar:
         return _SYMBOL[self._tag]
 
     def __format__(self, spec: str) -> str:
+        """REAL: the float's format; other tags: the symbol (``+∞``, ``Φ``, …) with only the
+        spec's fill, alignment and width applied (right-aligned by default, as numbers; a float
+        spec's sign, precision and type mean nothing for a symbol), so ``f"{loss:+.4f}"`` never
+        fails or truncates.
+
+        >>> f"{real(1.5):.2f}|{pinf():.1f}|{phi():<6.3f}|{ninf():08.2f}"
+        '1.50|+∞|Φ     |      −∞'
+        """
         if self._tag is REAL:
             return format(self._value, spec)
-        return format(_SYMBOL[self._tag], spec.rstrip("efgEFG%") if spec else spec)
+        if not spec:
+            return _SYMBOL[self._tag]
+        format(0.0, spec)  # an invalid spec fails as it would for a REAL value
+        m = _FORMAT_SPEC.match(spec)
+        # right-aligned by default, as numbers are ('=' pads after a sign: also right)
+        fill_align = (m.group("fill_align") or ">").replace("=", ">")
+        return format(_SYMBOL[self._tag], fill_align + (m.group("width") or ""))
 
     # conversions -------------------------------------------------------------------------
     def __float__(self) -> float:
@@ -242,11 +258,16 @@ class TRScalar:
         def __abs__(self) -> TRScalar: ...
 
 
+# the format-spec mini-language: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_FORMAT_SPEC = re.compile(r"(?P<fill_align>.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d+)?[,_]?(\.\d+)?"
+                          r"[a-zA-Z%]?\Z", re.DOTALL)
+
+
 def _is_number(x: object) -> bool:
     """A real number we accept as an operand: int, float, numbers.Real, NumPy real scalar; not bool."""
     if x.__class__ is float or x.__class__ is int:
         return True
-    if isinstance(x, (bool, np.bool_)):
+    if isinstance(x, (bool, np.bool_, enum.Enum)):  # (a TRTag is an int, but names a tag)
         return False
     return isinstance(x, (numbers.Real, np.integer, np.floating))
 
@@ -282,7 +303,7 @@ def _exact_number(other: object) -> Any:
     if isinstance(other, np.integer):
         return int(other)
     if cls is not float and cls is not TRScalar and isinstance(other, numbers.Rational) \
-            and not isinstance(other, (bool, np.bool_)):
+            and not isinstance(other, (bool, np.bool_, enum.Enum)):
         return other
     return None
 
