@@ -327,3 +327,32 @@ def test_tags_are_not_numbers():
         zp.real(1.0) + TRTag.PINF
     with pytest.raises(TypeError, match="exponent k must be an int"):
         zp.tr_pow_int(zp.real(2.0), TRTag.PINF)
+
+
+def test_context_managers_check_their_arguments_when_called():
+    from zeroproof.autodiff import HybridGradientSchedule, gradient_mode
+    from zeroproof.autodiff.projective import gradient_policy
+    from zeroproof.core import arithmetic_mode
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        gradient_mode("fast")  # no `with` needed: a decorator fails at definition time
+    with pytest.raises(ValueError, match="saturation_bound"):
+        gradient_mode("saturating", -1.0)
+    with pytest.raises(TypeError, match="epoch must be an int"):
+        HybridGradientSchedule().apply(1.5)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        arithmetic_mode("whee")
+    with pytest.raises(ValueError, match="tau"):
+        gradient_policy(tau=-1)
+    with pytest.raises(TypeError, match="epoch must be an int"):
+        HybridGradientSchedule(enable=False).get_mode_description("abc")
+    with gradient_mode("saturating", 0.5) as m:  # good arguments still work as before
+        assert str(m) == "saturating"
+
+
+def test_trscalar_init_cannot_rebuild_a_value():
+    from zeroproof import TRScalar, TRTag
+
+    with pytest.raises(TypeError, match="immutable"):
+        zp.pinf().__init__(tag=TRTag.PHI)
+    assert zp.pinf().tag is TRTag.PINF and TRScalar(1.5).value == 1.5

@@ -120,7 +120,13 @@ class GradientModeConfig:
         BOUND.set(DEFAULT_BOUND)
 
 
-@reusable_context
+def _check_gradient_mode(mode: Any, saturation_bound: Any = None) -> None:
+    parse_mode(mode)
+    if saturation_bound is not None:
+        check_bound(saturation_bound)
+
+
+@reusable_context(check=_check_gradient_mode)
 def gradient_mode(mode: "GradientMode | str", saturation_bound: float | None = None) -> Iterator[GradientMode]:
     """Run a block in a gradient mode; mode and bound are restored on exit (also on exception).
 

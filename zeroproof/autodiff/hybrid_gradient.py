@@ -212,6 +212,7 @@ class HybridGradientSchedule:
 
     def get_mode_description(self, epoch: int) -> str:
         """A one-line human description of what HYBRID does at ``epoch``."""
+        epoch = _epochs("epoch", epoch)  # checked as every epoch argument, also when disabled
         if not self.enable:
             return "hybrid disabled: Mask-REAL everywhere"
         if self.is_warmup(epoch):
@@ -273,7 +274,7 @@ class HybridGradientSchedule:
         r = self.pole_exploration_radius
         return [(p - r, p + r) for p in entry[0]]
 
-    @reusable_context
+    @reusable_context(check=lambda self, epoch: _epochs("epoch", epoch))
     def apply(self, epoch: int) -> Iterator["HybridGradientSchedule"]:
         """Activate HYBRID with this schedule at ``epoch`` for a block; restores the previous
         mode, bound, schedule and epoch on exit. Statistics are kept, to be read after the block;

@@ -214,7 +214,8 @@ def _coerce_policy(policy: Any) -> GradientPolicy:
     return parse_enum(GradientPolicy, policy, "policy")
 
 
-@reusable_context
+@reusable_context(check=lambda policy=GradientPolicy.PROJECT, tau=0.0: (
+    _coerce_policy(policy), _check_tau("gradient_policy", tau)))
 def gradient_policy(policy: Any = GradientPolicy.PROJECT, tau: float = 0.0) -> Iterator[None]:
     """Run a projective region under ``policy`` (per thread / asyncio task; restored on exit).
 

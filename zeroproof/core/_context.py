@@ -97,12 +97,19 @@ def _owner() -> Any:
     return ident
 
 
-def reusable_context(func: Callable[..., Any]) -> Callable[..., ReusableContext]:
+def reusable_context(func: Callable[..., Any] | None = None, *,
+                     check: Callable[..., Any] | None = None) -> Any:
     """Like :func:`contextlib.contextmanager` (a generator that yields once), but the object
-    returned may be entered again."""
+    returned may be entered again. ``check`` (optional) is called with the arguments when the
+    object is built, so bad arguments fail there (a decorator at definition time), not only at
+    the first ``with``: ``@reusable_context(check=validate)``."""
+    if func is None:
+        return lambda f: reusable_context(f, check=check)
 
     @functools.wraps(func)
     def build(*args: Any, **kwds: Any) -> ReusableContext:
+        if check is not None:
+            check(*args, **kwds)
         return ReusableContext(func, args, kwds)
 
     return build

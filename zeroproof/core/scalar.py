@@ -100,6 +100,13 @@ class TRScalar:
         >>> TRScalar(TRTag.PINF), TRScalar(2.0)
         (TRScalar(PINF), TRScalar(2.0, REAL))
         """
+        try:  # calling __init__ again on a built value would change it (and shared singletons)
+            self._tag
+        except AttributeError:
+            pass
+        else:
+            raise TypeError("TRScalar is immutable: __init__ cannot be called again on a built "
+                            "value; build a new one (real(x), pinf(), …)")
         if isinstance(value, TRTag) and tag is REAL:
             value, tag = None, value  # TRScalar(PINF), as repr writes it
         tag = _parse_tag(tag)

@@ -48,7 +48,7 @@ def _parse_mode(mode: "ArithmeticMode | str") -> ArithmeticMode:
     return parse_enum(ArithmeticMode, mode)
 
 
-@reusable_context
+@reusable_context(check=lambda mode: _parse_mode(mode))
 def arithmetic_mode(mode: "ArithmeticMode | str") -> Iterator[ArithmeticMode]:
     """Run a block under the given arithmetic mode; the previous mode is restored on exit.
 
