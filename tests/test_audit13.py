@@ -356,3 +356,22 @@ def test_trscalar_init_cannot_rebuild_a_value():
     with pytest.raises(TypeError, match="immutable"):
         zp.pinf().__init__(tag=TRTag.PHI)
     assert zp.pinf().tag is TRTag.PINF and TRScalar(1.5).value == 1.5
+
+
+def test_history_names_the_mode_and_reports_no_regions_during_warm_up():
+    from zeroproof.autodiff import GradientModeConfig, HybridGradientSchedule
+
+    x = np.linspace(-1, 1, 32).reshape(-1, 1)
+    tr = _tiny_trainer((x, 2 * x), epochs=1)
+    GradientModeConfig.set_mode("saturating")
+    try:
+        tr.fit()
+    finally:
+        GradientModeConfig.reset()
+    assert tr.history[-1]["mode"] == "current mode: saturating"
+    sched = HybridGradientSchedule(warmup_epochs=2, transition_epochs=4)
+    sched.update_detected_poles([0.5], 0)
+    tr2 = _tiny_trainer((x, 2 * x), epochs=3, schedule=sched)
+    tr2.fit()
+    regions = [(rec["hybrid"] or {}).get("exploration_regions") for rec in tr2.history]
+    assert regions[0] is None and regions[1] is None  # warm-up: HYBRID is exactly MASK_REAL

@@ -691,7 +691,9 @@ class HybridGradientContext:
         epoch = _EPOCH.get()
         e = s.current_epoch if epoch is None else epoch
         if sched is not None and e is not None:
-            regions = sched.get_exploration_regions(e)
+            # none while the schedule is off or warming up: HYBRID is exactly MASK_REAL then
+            active = sched.enable and not sched.is_warmup(e)
+            regions = sched.get_exploration_regions(e) if active else []
         else:  # after the schedule's block: the regions its last pass explored
             regions = s.regions
         return s.as_dict(regions)

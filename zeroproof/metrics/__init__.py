@@ -3,8 +3,9 @@
 Ground truth is a boolean ``is_in_range`` per sample (True: the target is a finite value the
 model should decode; False: censored / singular, the model should say bottom). For a threshold
 ``tau`` a sample is *predicted bottom* when ``|Q| < tau``, ``|Q| == 0`` or ``|Q|`` is NaN —
-exactly the strict decoder's rule for a finite ``P`` (``P/0`` is never finite, so ``Q == 0`` is
-bottom even at ``tau = 0``). Per ``tau``:
+exactly the strict decoder's rule for a finite ``P`` whose quotient does not overflow (``P/0``
+is never finite, so ``Q == 0`` is bottom even at ``tau = 0``; an overflowing ``P/Q``, which the
+sweep cannot see from ``|Q|``, is bottom only for the decoder). Per ``tau``:
 
 * ``false_in_range_on_censored`` = P(not predicted bottom | censored) — unsafe accepts;
   non-increasing in ``tau``;

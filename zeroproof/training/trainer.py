@@ -35,7 +35,7 @@ import numpy as np
 
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
-from ..autodiff.grad_mode import gradient_mode
+from ..autodiff.grad_mode import GradientModeConfig, gradient_mode
 from ..core._parse import as_float, check_int, short_repr
 from ..autodiff.hybrid_gradient import HybridGradientContext
 from .config import TrainingConfig
@@ -335,7 +335,9 @@ class SCMTrainer:
             ctx = gradient_mode(cfg.gradient_mode)
             delta, mode = None, cfg.gradient_mode
         else:
-            ctx, delta, mode = contextlib.nullcontext(), None, "current mode"
+            # the mode in force around fit() (GradientModeConfig / an enclosing gradient_mode)
+            ctx, delta = contextlib.nullcontext(), None
+            mode = f"current mode: {GradientModeConfig.get_mode()}"
         loss_sum = 0.0
         n_loss = n_size = out_real = out_size = skipped = batches = 0
         scalar_weight = 0
