@@ -375,3 +375,16 @@ def test_history_names_the_mode_and_reports_no_regions_during_warm_up():
     tr2.fit()
     regions = [(rec["hybrid"] or {}).get("exploration_regions") for rec in tr2.history]
     assert regions[0] is None and regions[1] is None  # warm-up: HYBRID is exactly MASK_REAL
+
+
+def test_log_tuples_reads_a_strict_decoders_nan_as_bottom(caplog):
+    import logging
+
+    from zeroproof.autodiff.projective import log_tuples
+    from zeroproof.inference import InferenceConfig, strict_inference
+
+    N, D = np.array([1.0, 1.0]), np.array([0.0, 2.0])
+    decoded, bottom, _ = strict_inference(N, D, InferenceConfig(1e-6))
+    with caplog.at_level(logging.DEBUG, logger="zeroproof.projective"):
+        log_tuples(N, D, decoded=decoded)
+    assert "bottom=1" in caplog.text and "→ ⊥" in caplog.text and "Φ" not in caplog.text

@@ -727,8 +727,9 @@ def log_tuples(N: Any, D: Any, decoded: Any = None, label: str = "tuples", limit
     if n.size != d.size and 1 not in (n.size, d.size):
         raise ValueError(f"log_tuples: N and D must have the same number of elements (or one "
                          f"of them one), got {n.size} and {d.size}")
-    if isinstance(decoded, np.ndarray):  # what decode_masked / strict_inference return
-        decoded = TRArray.from_codes(*_codes(decoded, "log_tuples: decoded"))
+    if isinstance(decoded, np.ndarray):  # what decode_masked / strict_inference return: NaN
+        codes = np.asarray(_codes(decoded, "log_tuples: decoded")[0])  # encodes ⊥ (SPEC §6)
+        decoded = TRArray.from_codes(np.where(np.isnan(codes), np.nan, codes), np.isnan(codes))
     elif decoded is not None and not isinstance(decoded, (TRNode, TRScalar, TRArray)) \
             and not _is_tensor(decoded):
         raise TypeError(f"log_tuples: decoded must be None, a NumPy array, a TRArray, a TRScalar "
