@@ -40,7 +40,7 @@ import numpy as np
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import PASS_LOCK, _as_factor as _SK_as_factor, rule_tables_for_pass
 from ..core._copying import LeafCopies
-from ..core._parse import check_bool, parse_enum, short_repr
+from ..core._parse import check_bool, no_ordering, parse_enum, short_repr
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
@@ -505,13 +505,7 @@ class TRTensor(LeafCopies):
 
     __hash__ = object.__hash__
 
-    def _no_order(self, other: Any) -> bool:
-        raise TypeError(
-            f"TRTensor has no ordering (<, <=, >, >=): a comparison would leave the graph "
-            f"silently; compare the values, e.g. t.value.codes > 0 or t.numpy() > 0, got "
-            f"a comparison with {type(other).__name__}")
-
-    __lt__ = __le__ = __gt__ = __ge__ = _no_order
+    __lt__ = __le__ = __gt__ = __ge__ = no_ordering("TRTensor", "t.numpy() > 0")
 
 
 _VALUE_LIKE = (int, float, complex, np.ndarray, np.generic, TRArray, TRScalar, list, tuple)

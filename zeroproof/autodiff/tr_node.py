@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from ..core import kernels as K
 from ..core._copying import LeafCopies
-from ..core._parse import check_real, short_repr
+from ..core._parse import check_real, no_ordering, short_repr
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -307,13 +307,8 @@ class TRNode(LeafCopies, metaclass=_NodeType):
         an empty spec gives ``str(node)``."""
         return format(self.value, spec) if spec else str(self)
 
-    def _no_order(self, other: Any) -> bool:
-        raise TypeError(
-            f"TRNode has no ordering (<, <=, >, >=, max, sorted): a comparison would leave the "
-            f"graph silently; compare the values instead, e.g. node.value < 1 or "
-            f"max(a, b, key=lambda n: n.value), got a comparison with {type(other).__name__}")
-
-    __lt__ = __le__ = __gt__ = __ge__ = _no_order
+    __lt__ = __le__ = __gt__ = __ge__ = no_ordering(
+        "TRNode", "node.value < 1 or max(a, b, key=lambda n: n.value)")
 
 
 _alloc = type.__call__.__get__(TRNode)  # a new TRNode without running any Python code (above)

@@ -194,3 +194,12 @@ def real_pair(name: str, value: Any) -> tuple[float, float]:
                          f"{short_repr(value, 60)}")
     return lo, hi
 
+
+def no_ordering(kind: str, remedy: str) -> Any:
+    """An ``__lt__``/``__le__``/``__gt__``/``__ge__`` for graph nodes (``kind``) that raises a
+    ``TypeError`` with ``remedy``: an ordering of nodes would leave the graph silently."""
+    def refuse(self: Any, other: Any) -> bool:
+        raise TypeError(f"{kind} has no ordering (<, <=, >, >=, max, sorted): a comparison would "
+                        f"leave the graph silently; compare the values instead, e.g. {remedy}, "
+                        f"got a comparison with {type(other).__name__}")
+    return refuse
