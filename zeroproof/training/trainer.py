@@ -248,11 +248,11 @@ class SCMTrainer:
         if isinstance(train_loader, tuple):
             train_loader = DataLoader(TensorDataset(*train_loader), batch_size=config.batch_size,
                                       shuffle=config.shuffle, seed=config.seed)
-            self._batching = (config.batch_size, config.shuffle, config.seed)
+            self._batching = (train_loader, config.batch_size, config.shuffle, config.seed)
         elif isinstance(train_loader, TensorDataset):
             train_loader = DataLoader(train_loader, batch_size=config.batch_size,
                                       shuffle=config.shuffle, seed=config.seed)
-            self._batching = (config.batch_size, config.shuffle, config.seed)
+            self._batching = (train_loader, config.batch_size, config.shuffle, config.seed)
         else:
             _check_batches(train_loader)
         self.train_loader = train_loader
@@ -401,10 +401,10 @@ class SCMTrainer:
         to the loader the trainer built from arrays; a changed field takes effect from the next
         epoch, an unchanged one keeps the loader's state (a seed drawn for ``seed=None`` or
         restored from a checkpoint)."""
-        if self._batching is None:
-            return
+        if self._batching is None or self._batching[0] is not self.train_loader:
+            return  # the caller's own loader (passed in, or assigned to train_loader since)
         cfg, loader = self.config, self.train_loader
-        size, shuffle, seed = self._batching
+        _, size, shuffle, seed = self._batching
         if cfg.batch_size != size:
             loader.batch_size = cfg.batch_size
         if cfg.shuffle != shuffle:
@@ -413,7 +413,7 @@ class SCMTrainer:
             fresh = DataLoader(loader.dataset, batch_size=None, shuffle=loader.shuffle,
                                seed=cfg.seed)  # (draws a seed for shuffle with seed=None)
             loader.seed = fresh.seed
-        self._batching = (cfg.batch_size, cfg.shuffle, cfg.seed)
+        self._batching = (loader, cfg.batch_size, cfg.shuffle, cfg.seed)
 
     def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
         """Train from the current epoch up to ``epochs`` (default ``config.epochs``) and return
