@@ -169,6 +169,8 @@ class TRScalar:
             return _SYMBOL[self._tag]
         format(0.0, spec)  # an invalid spec fails as it would for a REAL value
         m = _FORMAT_SPEC.match(spec)
+        if m is None:  # a spec of a newer Python than this pattern knows: the bare symbol
+            return _SYMBOL[self._tag]
         # right-aligned by default, as numbers are ('=' pads after a sign: also right)
         fill_align = (m.group("fill_align") or ">").replace("=", ">")
         return format(_SYMBOL[self._tag], fill_align + (m.group("width") or ""))
