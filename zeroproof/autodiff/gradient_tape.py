@@ -66,8 +66,7 @@ class TRGradientTape:
         with _WATCHES_LOCK:
             if self in _OPEN:
                 _OPEN.remove(self)
-        # watched constants are constants again once the last open tape watching them exits
-        with _WATCHES_LOCK:
+            # watched constants are constants again once the last open tape watching them exits
             for key, n in self._flipped.items():
                 entry = _WATCHES.get(key)
                 if entry is None or entry[0] is not n:

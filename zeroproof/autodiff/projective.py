@@ -532,12 +532,13 @@ def tuple_norm(N: Any, D: Any) -> Any:
     return float(r) if np.ndim(r) == 0 else r
 
 
-def _detached_norm(N: Any, D: Any) -> Any:
+def _detached_norm(N: Any, D: Any) -> tuple[Any, Optional[np.ndarray]]:
     """``√(N² + D²)`` of the values of ``N`` and ``D`` (no graph) as a TRArray: the transreal
     formula (Φ absorbs, ``±∞ → +∞``, ⊥ and wheel mode as the ops define them), except that a
     REAL tuple whose squares overflow or underflow gets ``hypot(N, D)``, the same norm without
     the intermediate squares: ``(1e200, 1e200)`` has norm ``1.414e200``, not ``+∞``, and
-    ``(1e-170, 1e-170)`` has ``1.414e-170``, not 0."""
+    ``(1e-170, 1e-170)`` has ``1.414e-170``, not 0. Also returns where a REAL tuple's norm
+    itself exceeds the float range (``hypot`` is ``+∞``), or None when nowhere."""
     from ..array import sqrt as tsqrt
     from ..array.trarray import TRArray
 
@@ -550,20 +551,13 @@ def _detached_norm(N: Any, D: Any) -> Any:
     lo = np.sqrt(np.finfo(dtype).tiny)
     with np.errstate(all="ignore"):
         off = np.isfinite(n.codes) & np.isfinite(d.codes) & ~((s >= lo) & (s < np.inf))
+        big = None
         if off.any():
             s = np.where(off, np.hypot(n.codes, d.codes, dtype=dtype), s)
             S = TRArray.from_codes(s, S.bottom)
-    return S
-
-
-def _beyond_range(N: Any, D: Any, S: Any) -> Optional[np.ndarray]:
-    """Where a REAL tuple's norm ``S`` overflowed (both entries finite, ``S = +∞``), or None."""
-    s = S.codes
-    if not np.isinf(s).any():
-        return None
-    with np.errstate(invalid="ignore"):
-        big = np.isinf(s) & np.isfinite(_codes(N)[0]) & np.isfinite(_codes(D)[0])
-    return big if big.any() else None
+            big = off & np.isinf(s)
+            big = big if big.any() else None
+    return S, big
 
 
 def _scale_codes(x: Any, c: np.ndarray) -> Any:
@@ -598,8 +592,7 @@ def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     _check_pair("renormalize", ("N", "D"), N, D)
     gamma = _check_gamma("renormalize", gamma)
     N, D = _policy_gate(N, D)
-    S = _detached_norm(N, D)  # a value: the gradient sees a constant (stop_gradient)
-    big = _beyond_range(N, D, S)
+    S, big = _detached_norm(N, D)  # a value: the gradient sees a constant (stop_gradient)
     if big is not None:
         # a REAL tuple whose norm exceeds the float range: the same quotients of (N, D)/2, whose
         # norm fits (‖(N, D)‖ ≤ √2·max), with S/2 = ‖(N, D)/2‖ + gamma/2; halving is exact, so
@@ -611,7 +604,7 @@ def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
             N, D = N * c0, D * c0
         else:
             N, D = _scale_codes(N, c), _scale_codes(D, c)
-        S = _detached_norm(N, D) + c * gamma
+        S = _detached_norm(N, D)[0] + c * gamma
     else:
         S = S + gamma
     if kind in (NODE, TENSOR):

@@ -58,6 +58,14 @@ class TensorDataset:
         return tuple(a[index] for a in self.arrays)
 
 
+def shuffle_seed(shuffle: bool, seed: int | None) -> int | None:
+    """The seed a loader keeps: ``seed``, or, when shuffling with ``seed=None``, one drawn from
+    the OS entropy once (so every epoch's order stays reproducible within the run)."""
+    if shuffle and seed is None:
+        return int(np.random.SeedSequence().entropy % (2 ** 63))
+    return seed
+
+
 class DataLoader:
     """Batches of a :class:`TensorDataset` (or of a tuple of arrays) as tuples of NumPy arrays.
 
@@ -79,8 +87,7 @@ class DataLoader:
         shuffle = check_bool("shuffle", shuffle)
         drop_last = check_bool("drop_last", drop_last)
         seed = check_int("seed", seed, 0, allow_none=True)
-        if shuffle and seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        seed = shuffle_seed(shuffle, seed)
         self.dataset = dataset
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = shuffle

@@ -39,7 +39,7 @@ from ..autodiff.grad_mode import GradientModeConfig, gradient_mode
 from ..core._parse import as_float, check_int, short_repr
 from ..autodiff.hybrid_gradient import HybridGradientContext
 from .config import TrainingConfig
-from .data import DataLoader, TensorDataset
+from .data import DataLoader, TensorDataset, shuffle_seed
 from .optim import Optimizer
 
 __all__ = ["SCMTrainer", "CHECKPOINT_FORMAT"]
@@ -410,9 +410,7 @@ class SCMTrainer:
         if cfg.shuffle != shuffle:
             loader.shuffle = cfg.shuffle
         if cfg.seed != seed or (loader.shuffle and loader.seed is None):
-            fresh = DataLoader(loader.dataset, batch_size=None, shuffle=loader.shuffle,
-                               seed=cfg.seed)  # (draws a seed for shuffle with seed=None)
-            loader.seed = fresh.seed
+            loader.seed = shuffle_seed(loader.shuffle, cfg.seed)
         self._batching = (loader, cfg.batch_size, cfg.shuffle, cfg.seed)
 
     def fit(self, epochs: int | None = None) -> list[dict[str, Any]]:
