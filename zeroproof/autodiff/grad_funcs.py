@@ -17,6 +17,9 @@ from .tr_node import (
 
 __all__ = ["tr_value_and_grad", "tr_grad", "check_gradient", "GradientCheckResult"]
 
+# Rounding noise allowed in each f(x ± h) of a finite difference, relative to |f|: four ulps.
+_FD_ULPS = 2.0 ** -50
+
 
 def _is_index(i: Any) -> bool:
     """An int or a NumPy integer, not a bool."""
@@ -253,7 +256,12 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     """Compare the tape's gradient of ``func`` at ``x`` with a central finite difference.
 
     ``x`` is the argument (number, TRScalar or node), or a tuple of arguments with ``argnum``
-    choosing the one to check. Passes when ``|a − n| ≤ atol + rtol·|n|``. A non-REAL value at
+    choosing the one to check. Passes when ``|a − n| ≤ atol + rtol·|n| + noise``, where
+    ``n = (f(x+h) − f(x−h)) / 2h`` uses the steps ``h`` actually taken (``x ± eps`` rounded to
+    floats) and ``noise = 2⁻⁵⁰·(|f(x+h)| + |f(x−h)|) / 2h`` is the difference's own rounding
+    error (a few ulps of f). Where that noise exceeds ``atol`` and 1 % of the gradient (``|f| /
+    eps`` huge: ``x*x`` at ``x = 1e10``) nothing is compared and the reason asks for a larger
+    ``eps``. A non-REAL value at
     ``x`` is not compared; a tag change inside the stencil ``[x − eps, x + eps]`` is reported as a
     pole (not differentiable there), not as a wrong gradient; so are one-sided differences that
     disagree (a kink) and a difference ``f(x+h) − f(x−h)`` that does not shrink with ``h`` (a
@@ -331,29 +339,51 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
         return GradientCheckResult(
             analytical, nan, nan, False,
             "not differentiable here: the tag changes inside the stencil [x - eps, x + eps] (a pole)")
-    numerical = (fp - fm) / (2.0 * eps)
+    # The steps actually taken: x ± eps rounds to the float grid near x, and at |x| >> eps that
+    # rounding is a visible fraction of eps. (x ± eps) − x is exact (Sterbenz), so dividing by
+    # it keeps the difference quotient honest at any |x|.
+    hp, hm = xp - x0, x0 - xm
+    numerical = (fp - fm) / (hp + hm)
     if analytical != analytical or abs(analytical) == math.inf:
         return GradientCheckResult(analytical, numerical, nan, False,
                                    "the analytical gradient is not REAL")
     diff = abs(analytical - numerical)
     scale = max(abs(analytical), abs(numerical))
     rel = diff / scale if scale > 0 else 0.0
-    passed = diff <= atol + rtol * abs(numerical)
-    forward, backward = (fp - f0) / eps, (f0 - fm) / eps
+    # f(x ± h) carry rounding errors of a few ulps each; their difference over 2h is noise in
+    # the estimate that no rtol can hide once |f| / h is large (x*x at x = 1e10). Allow it.
+    noise = _FD_ULPS * (abs(fp) + abs(fm)) / (hp + hm)
+    if noise > atol and noise > 1e-2 * scale:
+        # The difference is mostly rounding: a pass would prove nothing, a failure nothing wrong.
+        wider = float(f"{eps * noise / (1e-3 * scale):.0e}") if scale > 0 else None
+        return GradientCheckResult(
+            analytical, numerical, rel, False,
+            f"not compared: at x={x0!r} f(x ± eps) differ by too few ulps for eps={eps!r} (the "
+            f"finite difference is rounding noise of about ±{noise:.2g}); use a larger eps"
+            + (f", e.g. eps={wider!r}" if wider is not None and wider < abs(x0) else ""))
+    passed = diff <= atol + rtol * abs(numerical) + noise
+    forward, backward = (fp - f0) / hp, (f0 - fm) / hm
     gap = forward - backward
-    one_sided_differ = abs(gap) > 0.1 * max(abs(forward), abs(backward)) + atol
+    one_sided_noise = _FD_ULPS * (abs(fp) + 2.0 * abs(f0) + abs(fm)) / min(hp, hm)
+    one_sided_differ = (abs(gap) > 0.1 * max(abs(forward), abs(backward)) + atol
+                        + one_sided_noise)
     if passed and not one_sided_differ:
         return GradientCheckResult(analytical, numerical, rel, True, "ok")
     # Look again at half the step. Where f is smooth the gap between the one-sided slopes is
     # h·f'' and halves with h; at a kink (|x| at 0: the central difference can agree there by
     # symmetry) or a pole it stays or grows. And f(x+h) - f(x-h) shrinks with h unless f jumps.
     half = eps / 2.0
-    fph, fmh = value_at(K.f_add(x0, half)), value_at(K.f_sub(x0, half))
+    xph, xmh = K.f_add(x0, half), K.f_sub(x0, half)
+    if xph == x0 or xmh == x0:  # half the step vanishes against x: nothing more to learn
+        reason = f"mismatch: |analytical - numerical| = {diff:.3g} > atol + rtol*|numerical|"
+        return GradientCheckResult(analytical, numerical, rel, passed,
+                                   "ok" if passed else reason + _mode_hint())
+    fph, fmh = value_at(xph), value_at(xmh)
     if tag_of_code(fph) is not REAL or tag_of_code(fmh) is not REAL:
         return GradientCheckResult(
             analytical, numerical, rel, False,
             "not differentiable here: the tag changes inside the stencil [x - eps, x + eps] (a pole)")
-    gap_half = (fph - f0) / half - (f0 - fmh) / half
+    gap_half = (fph - f0) / (xph - x0) - (f0 - fmh) / (x0 - xmh)
     kink = one_sided_differ and not abs(gap_half) <= 0.75 * abs(gap)
     if passed:
         if not kink:
@@ -374,9 +404,14 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
             reason += (f" (f is smooth here but curves strongly within eps={eps!r}: the one-sided "
                        f"differences disagree and their gap shrinks with the step; try a smaller "
                        f"eps)")
-        mode = MODE.get()
-        if mode is not GradientMode.MASK_REAL:
-            reason += (f" (the active gradient mode is {mode.value!r}, whose rules bound "
-                       f"gradients near poles on purpose; check the exact rules under "
-                       f"mask-real)")
+        reason += _mode_hint()
     return GradientCheckResult(analytical, numerical, rel, passed, reason)
+
+
+def _mode_hint() -> str:
+    """What a mismatch may owe to the active gradient mode ('' under Mask-REAL)."""
+    mode = MODE.get()
+    if mode is GradientMode.MASK_REAL:
+        return ""
+    return (f" (the active gradient mode is {mode.value!r}, whose rules bound gradients near "
+            f"poles on purpose; check the exact rules under mask-real)")
