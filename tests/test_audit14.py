@@ -41,3 +41,36 @@ def test_check_gradient_passes_a_right_gradient_across_magnitudes(x):
               lambda t: 1 / t):
         r = check_gradient(f, x)
         assert r.passed, (x, r)
+
+
+def test_export_bundle_refuses_a_bool_reference_batch_with_type_error(tmp_path):
+    from zeroproof.inference import InferenceConfig, export_bundle
+    from zeroproof.layers import RationalLayer
+    layer = RationalLayer(2, 1, seed=0)
+    with pytest.raises(TypeError, match=r"reference_inputs must be a real array .*dtype bool"):
+        export_bundle(layer, tmp_path / "b", InferenceConfig(1e-6, 1e-4),
+                      reference_inputs=np.array([True, False]))
+    with pytest.raises(ValueError, match=r"reference_inputs must be a non-empty"):
+        export_bundle(layer, tmp_path / "c", InferenceConfig(1e-6, 1e-4),
+                      reference_inputs=np.zeros(0))
+
+
+def test_every_path_argument_names_itself_when_it_is_not_a_path(tmp_path):
+    from zeroproof.inference import validate_bundle
+    from zeroproof.layers import RationalLayer
+    from zeroproof.metrics import tau_infer_sweep_from_q_abs, write_tau_infer_sweep
+    from zeroproof.training import SGD, SCMTrainer, TrainingConfig
+    m = RationalLayer(1, 1, seed=0)
+    t = SCMTrainer(m, SGD(m.parameters(), lr=0.1), lambda o, y: (o - y) ** 2,
+                   (np.zeros(4), np.ones(4)), TrainingConfig(epochs=1, progress=False))
+    with pytest.raises(TypeError, match=r"^path must be a str or os.PathLike \(the checkpoint "
+                                        r"file to write\), got int 123$"):
+        t.save_checkpoint(123)
+    with pytest.raises(TypeError, match=r"^path must be a str or os.PathLike .*got NoneType None"):
+        t.load_checkpoint(None)
+    with pytest.raises(TypeError, match=r"^path must be .*\(a bundle directory\), got int 5"):
+        validate_bundle(5)
+    curves = tau_infer_sweep_from_q_abs(np.ones(3), np.ones(3, bool), [1e-3])
+    with pytest.raises(TypeError, match=r"^out_dir must be a str or os.PathLike .*got int 5"):
+        write_tau_infer_sweep(curves, 5)
+    assert t.save_checkpoint(tmp_path / "ck.npz").exists()  # a PathLike still works

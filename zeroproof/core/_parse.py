@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 from enum import Enum
@@ -139,6 +141,23 @@ def short_repr(value: Any, limit: int = 40) -> str:
     except Exception:  # a broken __repr__ must not hide the real error
         r = object.__repr__(value)
     return r if len(r) <= limit else r[: max(1, limit - 1)] + "…"
+
+
+def check_path(name: str, value: Any, what: str) -> Path:
+    """``value`` as a ``Path``; anything but a ``str`` or ``os.PathLike`` is a ``TypeError`` that
+    names the argument and says what the path is for (``what``).
+
+    >>> check_path("path", "run/ck.npz", "a checkpoint file").name
+    'ck.npz'
+    >>> check_path("path", 123, "a checkpoint file")
+    Traceback (most recent call last):
+    ...
+    TypeError: path must be a str or os.PathLike (a checkpoint file), got int 123
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike ({what}), got "
+                        f"{type(value).__name__} {short_repr(value, 60)}")
+    return Path(value)
 
 
 def rectangular(name: str, x: Any) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 
 from .mode import InferenceConfig, _as_real_array, _resolve_config, strict_inference
 from .wrapper import model_pq
-from ..core._parse import check_real, short_repr
+from ..core._parse import check_path, check_real, short_repr
 from .registry import (
     BundleModel, model_class_path, register_model, registered_models, registered_name,
     resolve_model_class,
@@ -337,7 +337,10 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
                              "pass a small batch of inputs the model accepts")
         reference_inputs = make()
     x = np.asarray(reference_inputs)
-    if x.dtype.kind not in "fiu" or x.ndim == 0 or x.shape[0] == 0:
+    if x.dtype.kind not in "fiu":  # the wrong kind of data: a TypeError, as in strict_inference
+        raise TypeError(f"reference_inputs must be a real array (int or float), got dtype "
+                        f"{x.dtype} shape {x.shape}")
+    if x.ndim == 0 or x.shape[0] == 0:
         raise ValueError(f"reference_inputs must be a non-empty real array with a batch axis, got "
                          f"dtype {x.dtype} shape {x.shape}")
     P, Q = _outputs(model, x, "export_bundle")
@@ -413,10 +416,7 @@ def _field(meta: dict[str, Any], key: str, types: Any, what: str) -> Any:
 
 
 def _check_path(path: Any, argname: str = "path") -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{argname} must be a str or os.PathLike (a bundle directory), got "
-                        f"{type(path).__name__} {short_repr(path, 60)}")
-    return Path(path)
+    return check_path(argname, path, "a bundle directory")
 
 
 def _metadata_fields(meta: dict[str, Any], version: int) -> tuple:

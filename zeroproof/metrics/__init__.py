@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
-from ..core._parse import short_repr
+from ..core._parse import check_path, short_repr
 
 __all__ = ["tau_infer_sweep_from_q_abs", "write_tau_infer_sweep"]
 
@@ -158,7 +158,7 @@ def write_tau_infer_sweep(curves: dict[str, Any], out_dir: Union[str, "os.PathLi
         raise ValueError("curves: every curve must have one entry per tau")
     if not isinstance(stem, str) or not stem or "/" in stem or "\\" in stem:
         raise ValueError(f"stem must be a plain file name stem, got {stem!r}")
-    out = Path(out_dir)
+    out = check_path("out_dir", out_dir, "the directory to write the report into")
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     json_path.write_text(json.dumps(curves, indent=2, allow_nan=False) + "\n", encoding="utf-8")

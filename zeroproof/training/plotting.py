@@ -7,11 +7,10 @@ Agg canvas (no window, no pyplot state), so it works in scripts, CI and notebook
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from ..core._parse import short_repr
+from ..core._parse import check_path, short_repr
 
 __all__ = ["plot_training"]
 
@@ -44,6 +43,7 @@ def plot_training(model: Any, history: Sequence[dict[str, Any]] | None = None,
     ...                     "fit.png"))    # doctest: +SKIP
     """
     _check_plot_args(model, history)
+    out = None if path is None else check_path("path", path, "the PNG file to write, or None")
     Figure, Canvas = _matplotlib()
     lo, hi = (float(v) for v in domain)
     if not lo < hi:
@@ -83,8 +83,7 @@ def plot_training(model: Any, history: Sequence[dict[str, Any]] | None = None,
     if history:
         _history_panel(fig.add_subplot(1, panels, 2), history)
     fig.tight_layout()
-    if path is not None:
-        out = Path(path)
+    if out is not None:
         fig.savefig(out, format="png")
     return fig
 

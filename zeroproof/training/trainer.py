@@ -36,7 +36,7 @@ import numpy as np
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
 from ..autodiff.grad_mode import GradientModeConfig, gradient_mode
-from ..core._parse import as_float, check_int, short_repr
+from ..core._parse import as_float, check_int, check_path, short_repr
 from ..autodiff.hybrid_gradient import HybridGradientContext
 from .config import TrainingConfig
 from .data import DataLoader, TensorDataset, shuffle_seed
@@ -480,7 +480,7 @@ class SCMTrainer:
             "history": self.history,
         }
         text = json.dumps(meta, allow_nan=False, sort_keys=True)
-        out = Path(path)
+        out = check_path("path", path, "the checkpoint file to write")
         tmp = out.with_name(out.name + ".tmp")
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             for key in sorted(arrays):
@@ -501,7 +501,7 @@ class SCMTrainer:
         records), so a checkpoint of a different architecture or optimizer, or a malformed one,
         raises ``ValueError`` naming the file and the field, and leaves the model, the optimizer,
         the loader, the schedule, ``epoch`` and ``history`` as they were."""
-        p = Path(path)
+        p = check_path("path", path, "a checkpoint file written by save_checkpoint")
         where = f"checkpoint {str(p)!r}"
         meta, arrays = _read_checkpoint(p)
         plan = self._check_checkpoint(where, meta, arrays)
