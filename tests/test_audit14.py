@@ -74,3 +74,28 @@ def test_every_path_argument_names_itself_when_it_is_not_a_path(tmp_path):
     with pytest.raises(TypeError, match=r"^out_dir must be a str or os.PathLike .*got int 5"):
         write_tau_infer_sweep(curves, 5)
     assert t.save_checkpoint(tmp_path / "ck.npz").exists()  # a PathLike still works
+
+
+def test_tr_prod_of_a_long_list_is_exactly_rounded_and_linear():
+    # was quadratic-ish (the exact 53-bit-per-factor integer): 10^5 factors took seconds
+    n, a = 100_000, 1.0 + 2.0 ** -30
+    exact = pow((1 << 30) + 1, n) / (1 << (30 * n))  # int / int: correctly rounded
+    assert zp.tr_prod([zp.real(a)] * n).value == exact
+    assert zp.tr_prod([zp.real(-a)] * (n + 1)).value == -pow((1 << 30) + 1, n + 1) / (
+        1 << (30 * (n + 1)))
+
+
+def test_tr_prod_exact_fallback_agrees_with_the_bracket(monkeypatch):
+    import random
+    from zeroproof.core import reductions as R
+    rng = random.Random(7)
+    cases = [[math.ldexp(rng.random() + 0.5, rng.randint(-60, 60)) * rng.choice((1, -1))
+              for _ in range(rng.randint(1, 30))] for _ in range(300)]
+    cases += [[2.0 ** -1074, 3.0], [2.0 ** 1023, 2.0], [1e300, 1e10, 1e-20],
+              [1.0 + 2.0 ** -52] * 2, [5e-324, 0.75], [1.5, 2.0 ** -1074]]
+    fast = [R.prod_codes(c) for c in cases]
+    monkeypatch.setattr(R, "_bracketed_prod", lambda cs: None)
+    slow = [R.prod_codes(c) for c in cases]
+    assert [math.copysign(1, v) for v in fast] == [math.copysign(1, v) for v in slow]
+    assert fast == slow
+    assert R.prod_codes([2.0 ** -1074, 0.5]) == 0.0 and R.prod_codes([2.0 ** 1023, 2.0]) == math.inf

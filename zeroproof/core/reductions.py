@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from enum import Enum
 from fractions import Fraction
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from .ops import to_code
 from ._parse import parse_enum
@@ -169,9 +169,55 @@ def prod_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRIC
         return -INF if negative else INF
     if has_zero:
         return -0.0 if negative else 0.0
-    # Exactly: each |c| = n / 2^s (integers), the n multiplied pairwise (a balanced tree keeps
-    # the operands' sizes even: multiplying one factor at a time into an ever longer integer
-    # made the product quadratic in len(cs)), then one correctly rounded division by 2^Σs.
+    mag = _bracketed_prod(cs)
+    if mag is None:  # the bracket straddles a rounding boundary (about 2**-40 of products)
+        mag = _exact_prod(cs)
+    return -mag if negative else mag
+
+
+def _scaled(m: int, e: int) -> float:
+    """``m · 2**e`` (m > 0) correctly rounded to a float: ±inf past the range, 0 below half the
+    smallest subnormal (never building an integer wider than the float range needs)."""
+    bits = m.bit_length() + e  # m · 2**e lies in [2**(bits-1), 2**bits)
+    if bits > 1024:
+        return INF
+    if bits < -1075:
+        return 0.0
+    try:
+        return float(m << e) if e >= 0 else m / (1 << -e)  # both correctly rounded
+    except OverflowError:
+        return INF
+
+
+def _bracketed_prod(cs: list[float]) -> Optional[float]:
+    """The correctly rounded product of nonzero finite floats from two running bounds kept to
+    ``K`` bits (one truncated down, one up), or None when they round differently. Each factor
+    costs two small integer products, so a million factors take about a second, where the exact
+    product (53 bits per factor) would take minutes. Bounds that were never truncated are the
+    exact product."""
+    k = 128 + len(cs).bit_length()
+    lo = hi = 1
+    e = 0
+    frexp = math.frexp
+    for c in cs:
+        m, x = frexp(abs(c))  # positive factors keep lo ≤ |product| ≤ hi at every step
+        n = int(m * 9007199254740992.0)  # |c| = n · 2**(x − 53) exactly
+        lo *= n
+        hi *= n
+        e += x - 53
+        drop = hi.bit_length() - k
+        if drop > 0:
+            lo >>= drop        # floor
+            hi = -(-hi >> drop)  # ceiling
+            e += drop
+    a = _scaled(lo, e)
+    return a if a == _scaled(hi, e) else None
+
+
+def _exact_prod(cs: list[float]) -> float:
+    """The exact product of nonzero finite floats, rounded once (slow for long inputs)."""
+    # each |c| = n / 2^s (integers), the n multiplied pairwise (a balanced tree keeps the
+    # operands' sizes even), then one correctly rounded division by 2^Σs.
     nums, shift = [], 0
     for c in cs:
         n, d = abs(c).as_integer_ratio()
@@ -180,11 +226,7 @@ def prod_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRIC
     while len(nums) > 1:
         nums = [nums[i] * nums[i + 1] for i in range(0, len(nums) - 1, 2)] + (
             [nums[-1]] if len(nums) & 1 else [])
-    try:
-        mag = nums[0] / (1 << shift)  # int true division: correctly rounded, subnormals too
-    except OverflowError:
-        mag = INF
-    return -mag if negative else mag
+    return _scaled(nums[0], -shift)
 
 
 def _extreme(codes: Sequence[float], mode: Any, want_max: bool) -> float:
