@@ -99,3 +99,77 @@ def test_tr_prod_exact_fallback_agrees_with_the_bracket(monkeypatch):
     assert [math.copysign(1, v) for v in fast] == [math.copysign(1, v) for v in slow]
     assert fast == slow
     assert R.prod_codes([2.0 ** -1074, 0.5]) == 0.0 and R.prod_codes([2.0 ** 1023, 2.0]) == math.inf
+
+
+# --- NumPy/PyTorch habits on values (new-user audit) ------------------------------------------
+import zeroproof.array as za  # noqa: E402
+
+
+def test_trscalar_equals_an_ndarray_elementwise():
+    assert (zp.real(2.0) == np.array(2.0)).tolist() is True
+    assert (zp.real(2.0) == np.array([2.0, 3.0])).tolist() == [True, False]
+    assert (np.array([2.0, 3.0]) == zp.real(2.0)).tolist() == [True, False]
+    assert (np.array([2.0, 3.0]) != zp.real(2.0)).tolist() == [False, True]
+    assert (zp.phi() == np.array([np.nan, 1.0])).tolist() == [True, False]  # NaN reads as Φ
+    assert (zp.real(1.0) == np.array(["a"])) is False  # no real dtype: not comparable
+
+
+def test_trarray_orders_elementwise_like_trscalar():
+    vals = [zp.ninf(), zp.real(-1.0), zp.real(0.0), zp.real(2.0), zp.pinf(), zp.phi(),
+            zp.bottom()]
+    a = za.array(vals)
+    for other in (1.0, 0, -np.inf, np.inf, zp.pinf(), zp.phi(), zp.real(-1.0)):
+        for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
+            got = getattr(a, op)(other).tolist()
+            want = [getattr(v, op)(other) for v in vals]
+            assert got == want, (op, other)
+    assert (a < float("nan")).tolist() == [False] * 7
+    assert (2.0 > a).tolist() == (a < 2.0).tolist()  # reflected
+    with pytest.raises(ValueError, match=r"operands of < do not broadcast"):
+        a < np.zeros(3)
+    with pytest.raises(TypeError, match=r"TRArray < operand must be"):
+        a < None
+
+
+def test_item_float_and_format_follow_numpy_and_pytorch():
+    from zeroproof.autodiff import TRNode
+    assert za.array([2.5]).item() == 2.5 and math.isnan(za.array(np.nan).item())
+    assert float(za.array(np.inf)) == math.inf
+    with pytest.raises(ValueError, match=r"item\(\) needs a TRArray of exactly one element"):
+        za.array([1.0, 2.0]).item()
+    with pytest.raises(TypeError, match=r"float\(\) needs a TRArray of exactly one element"):
+        float(za.array([1.0, 2.0]))
+    assert f"{za.array(0.123456):.3f}" == "0.123" and f"{za.array(np.nan):>3.1f}" == "  Φ"
+    with pytest.raises(TypeError, match=r"needs a 0-d TRArray, got shape \(2,\)"):
+        f"{za.array([1.0, 2.0]):.2f}"
+    w = za.parameter([1.0, 2.0])
+    loss = (w * w).sum()
+    assert loss.item() == 5.0 and f"{loss:.2f}" == "5.00" and float(loss.detach()) == 5.0
+    with pytest.raises(TypeError, match=r"use t.item\(\)"):
+        float(loss)  # would leave the graph unnoticed (math.exp(loss) a constant)
+    x = TRNode.parameter(3.0)
+    assert (x * x).item() == 9.0 and TRNode.constant(zp.pinf()).item() == math.inf
+    assert not hasattr(TRNode, "__float__")  # SPEC §4.1
+
+
+def test_concatenate_stack_where_keep_tags_and_bottom():
+    a, b = za.array([1.0, np.nan]), za.array([zp.bottom(), zp.pinf()])
+    j = za.concatenate([a, b])
+    assert za.array_identical(j, za.array([zp.real(1.0), zp.phi(), zp.bottom(), zp.pinf()]))
+    assert za.array_identical(np.concatenate([a, b]), j)
+    s = np.stack([a, b])
+    assert s.shape == (2, 2) and s[1, 0] == zp.bottom()
+    assert za.array_identical(za.stack([a, b], axis=1), s.T)
+    w = np.where(a.tags == 0, a, zp.real(0.0))
+    assert za.array_identical(w, za.array([1.0, 0.0]))
+    assert za.where(np.array([True, False]), b, a)[0] == zp.bottom()
+    assert za.concatenate([za.array(np.float32([1.0])), za.array([2.0])]).dtype == np.float64
+    with pytest.raises(TypeError, match=r"condition must be a bool array"):
+        za.where(a, a, a)
+    with pytest.raises(ValueError, match=r"concatenate\(arrays, axis=0\): .*shapes \(2,\), "
+                                         r"\(2, 2\)"):
+        za.concatenate([a, za.zeros((2, 2))])
+    with pytest.raises(TypeError, match=r"zeroproof.array has no cumsum"):
+        np.cumsum(a)
+    with pytest.raises(TypeError, match=r"za.concatenate joins TRArrays \(not differentiable\)"):
+        np.concatenate([za.parameter([1.0]), a])

@@ -12,15 +12,15 @@ TRArray([0.6931471805599453, −∞, Φ], dtype=float64)
 """
 from . import kernels
 from .trarray import (
-    TRArray, abs, add, array, array_equal, array_identical, asarray, div, exp, from_numpy, full,
-    log, matmul, max, mean, min, mul, neg, ones, pow_int, prod, relu, sign, sin, cos, sqrt, sub,
-    sum, tanh, to_numpy, zeros,
+    TRArray, abs, add, array, array_equal, array_identical, asarray, concatenate, div, exp,
+    from_numpy, full, log, matmul, max, mean, min, mul, neg, ones, pow_int, prod, relu, sign, sin,
+    cos, sqrt, stack, sub, sum, tanh, to_numpy, where, zeros,
 )
 from ..core.reductions import ReductionMode
 
 __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
-    "array_equal", "array_identical",
+    "array_equal", "array_identical", "concatenate", "stack", "where",
     "add", "sub", "mul", "div", "neg", "abs", "sign", "log", "exp", "sqrt", "pow_int",
     "relu", "sin", "cos", "tanh",
     "sum", "mean", "prod", "min", "max", "matmul", "ReductionMode", "kernels",

@@ -336,6 +336,27 @@ class TRTensor(LeafCopies):
                              f"ambiguous; reduce it or compare its .value")
         return bool(self.value.reshape(())[()])
 
+    def item(self) -> float:
+        """The only element as a Python float (PyTorch's ``t.item()``): REAL → the float, ±∞ →
+        ±inf, Φ and ⊥ → NaN; a number, so nothing of the graph comes with it.
+
+        >>> (parameter([1.0, 2.0]) * 2.0).sum().item()
+        6.0
+        """
+        return self.value.item()
+
+    def __float__(self) -> float:
+        if self.requires_grad:
+            raise TypeError("float(t) of a TRTensor that requires grad would leave the graph "
+                            "unnoticed (math.exp(t) would be a constant); use t.item() for the "
+                            "number, or the zeroproof.array ops to stay on the graph")
+        return float(self.value)
+
+    def __format__(self, spec: str) -> str:
+        """``format(t, spec)`` formats the value (``f"{loss:.4f}"`` in a training log; a 0-d
+        tensor formats as the TRScalar it holds); an empty spec gives ``str(t)``."""
+        return format(self.value, spec) if spec else str(self)
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         """``np.asarray(t)``: the IEEE codes of a tensor outside any graph (read-only unless
         copied); a tensor that requires grad refuses, as in PyTorch: use ``t.numpy()``."""

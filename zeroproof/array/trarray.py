@@ -16,8 +16,9 @@ TRArray([1.0, +∞, -0.5], dtype=float64)
 """
 from __future__ import annotations
 
+import math
 import struct
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -407,33 +408,86 @@ class TRArray:
     __str__ = __repr__
 
     # comparisons and truth ----------------------------------------------------------------------
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
-        """Elementwise transreal equality (``Φ == Φ``; ``0.0 == -0.0``) as a bool ndarray.
-
-        A NaN or infinite float (no real number) equals no element; ``None``, a string or a
-        bool is not comparable and gives ``False`` (``!=``: ``True``), as for a TRScalar."""
+    def _compared(self, other: Any, opname: str) -> Any:
+        """``(a, b, bottoms)`` for an elementwise comparison: both sides as float64 codes (so
+        float32 0.1 is not the number 0.1) and the ⊥ mask of either side; None when ``other``
+        is a NaN number (no transreal value: equal to nothing, unordered); NotImplemented when
+        it is no operand at all."""
         if isinstance(other, (list, tuple)):
             other = array(other)
         try:
-            o = _operand(other, "==")
-        except ValueError:  # a NaN/±inf float is no real number: equal to nothing (as TRScalar)
-            return np.zeros(self.shape, dtype=bool)
-        except TypeError:  # None, a str, a bool, ...: not comparable, so == is False (as TRScalar
-            return NotImplemented  # and Python's convention: `a in (None, "auto")` works)
+            o = _operand(other, opname)
+        except ValueError:
+            # an infinite float reads as ±∞, as TRScalar compares it; NaN is no transreal value
+            if isinstance(other, (float, np.floating)) and math.isinf(other):
+                o = (float(other), None)
+            else:
+                return None
         if o is NotImplemented:
             return NotImplemented
         oc, ob = o
-        # compared as real numbers (SPEC §2): float32 0.1 is not the number 0.1
         a, b = self._codes.astype(np.float64, copy=False), np.asarray(oc, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            eq = (a == b) | (np.isnan(a) & np.isnan(b))
+        _broadcast_shape(a, b, opname)
+        if self._bottom is None and ob is None:
+            return a, b, None
         ab = np.zeros((), bool) if self._bottom is None else self._bottom
         bb = np.zeros((), bool) if ob is None else ob
-        return np.asarray(eq & (ab == bb))
+        return a, b, (ab, bb)
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        """Elementwise transreal equality (``Φ == Φ``; ``0.0 == -0.0``; ⊥ equals only ⊥) as a
+        bool ndarray.
+
+        A NaN number equals no element and an infinite float is ±∞ (as for a TRScalar);
+        ``None``, a string or a bool is not comparable and gives ``False`` (``!=``: ``True``).
+
+        >>> array([1.0, np.inf, np.nan]) == array([1.0, np.inf, np.nan])
+        array([ True,  True,  True])
+        """
+        try:
+            c = self._compared(other, "==")
+        except TypeError:  # None, a str, a bool, ...: not comparable, so == is False (as TRScalar
+            return NotImplemented  # and Python's convention: `a in (None, "auto")` works)
+        if c is None or c is NotImplemented:
+            return np.zeros(self.shape, dtype=bool) if c is None else c
+        a, b, bots = c
+        with np.errstate(invalid="ignore"):
+            eq = (a == b) | (np.isnan(a) & np.isnan(b))
+        if bots is None:
+            return np.asarray(eq)
+        return np.asarray(eq & (bots[0] == bots[1]))
 
     def __ne__(self, other: Any) -> Any:  # type: ignore[override]
         r = self.__eq__(other)
         return r if r is NotImplemented else ~r
+
+    def _order(self, other: Any, op: Any, opname: str) -> Any:
+        c = self._compared(other, opname)
+        if c is None or c is NotImplemented:
+            return np.zeros(self.shape, dtype=bool) if c is None else c
+        a, b, bots = c
+        r = op(a, b)  # −∞ < REAL < +∞; a NaN code (Φ, ⊥) compares False: unordered
+        if bots is not None:
+            r &= ~(bots[0] | bots[1])
+        return np.asarray(r)
+
+    def __lt__(self, other: Any) -> Any:
+        """Elementwise transreal order as a bool ndarray: ``−∞ < REAL < +∞``; every comparison
+        with Φ or ⊥ is False (SPEC §2, as for a TRScalar).
+
+        >>> array([-np.inf, 1.0, np.nan]) < 2.0
+        array([ True,  True, False])
+        """
+        return self._order(other, np.less, "<")
+
+    def __le__(self, other: Any) -> Any:
+        return self._order(other, np.less_equal, "<=")
+
+    def __gt__(self, other: Any) -> Any:
+        return self._order(other, np.greater, ">")
+
+    def __ge__(self, other: Any) -> Any:
+        return self._order(other, np.greater_equal, ">=")
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -444,6 +498,39 @@ class TRArray:
                 "za.array_equal, .tag_counts() or index a single element"
             )
         return bool(self.reshape(()).__getitem__(()))
+
+    def _only(self, what: str, error: type) -> TRScalar:
+        if self.size != 1:
+            raise error(f"{what} needs a TRArray of exactly one element, got shape {self.shape}; "
+                        f"index an element or reduce first")
+        return self.reshape(()).__getitem__(())
+
+    def item(self) -> float:
+        """The only element as a Python float, as NumPy's ``item()`` and PyTorch's: REAL → the
+        float, ±∞ → ±inf, Φ and ⊥ → NaN (``a[()]`` gives the ``TRScalar``, tag kept).
+
+        >>> array([2.5]).item(), array(np.inf).item()
+        (2.5, inf)
+        """
+        return float(self._only("item()", ValueError))
+
+    def __float__(self) -> float:
+        return float(self._only("float()", TypeError))
+
+    def __format__(self, spec: str) -> str:
+        """A 0-d array formats as the TRScalar it holds (``f"{loss:.4f}"``; Φ as its symbol, as
+        ``TRScalar.__format__``); an empty spec gives ``str(a)``; another shape with a spec is a
+        ``TypeError``, as in NumPy.
+
+        >>> f"{array(0.123456):.3f}|{array(np.nan):>4.2f}"
+        '0.123|   Φ'
+        """
+        if not spec:
+            return str(self)
+        if self._codes.ndim == 0:
+            return format(self.__getitem__(()), spec)
+        raise TypeError(f"format spec {spec!r} needs a 0-d TRArray, got shape {self.shape}; "
+                        f"format an element (a[i]) or use str(a)")
 
     # arithmetic ---------------------------------------------------------------------------------
     def __add__(self, o: Any) -> Any:
@@ -726,6 +813,8 @@ def _holds_trarray(obj: Any) -> bool:
                for v in obj)
 
 
+_NP_JOINS: dict[Any, Any] = {}  # np.concatenate/stack/where → ours (filled below their defs)
+
 _NP_REDUCTIONS: dict[Any, tuple[str, tuple[str, ...]]] = {
     np.sum: ("sum", ("axis", "dtype", "out", "keepdims")),
     np.mean: ("mean", ("axis", "dtype", "out", "keepdims")),
@@ -760,10 +849,19 @@ def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> A
         if func in (np.min, np.amin, np.max, np.amax) and "dtype" in kw:
             raise TypeError(f"numpy.{func.__name__} takes no dtype")
         return getattr(x, name)(**kw)
+    if kind == "TRArray" and func in _NP_JOINS:
+        return _NP_JOINS[func](*args, **kwargs)
+    name = getattr(func, "__name__", str(func))
+    import zeroproof.array as za  # the package's public names (this module is loaded by it)
+    if name in _NP_JOINS_NAMES:  # TRArray functions, not differentiable
+        twin = f"za.{name} joins TRArrays (not differentiable): use t.value"
+    elif name in za.__all__ and callable(getattr(za, name, None)):
+        twin = f"use za.{name}"
+    else:
+        twin = f"zeroproof.array has no {name}"
     raise TypeError(
-        f"numpy.{getattr(func, '__name__', func)} is not supported on a {kind}: NumPy would work "
-        f"on IEEE floats and turn ⊥ into Φ. Use the zeroproof.array function of that name "
-        f"where there is one, or .to_numpy() / .codes for plain IEEE floats")
+        f"numpy.{name} is not supported on a {kind}: NumPy would work on IEEE floats and turn ⊥ "
+        f"into Φ; {twin}, or use .to_numpy() / .codes for plain IEEE floats")
 
 
 def asarray(obj: Any, dtype: Any = None) -> TRArray:
@@ -884,6 +982,90 @@ def array_identical(a: Any, b: Any) -> bool:
     ui = np.uint64 if a.dtype == np.float64 else np.uint32
     return bool(np.array_equal(np.ascontiguousarray(a._codes).view(ui)[real],
                                np.ascontiguousarray(b._codes).view(ui)[real]))
+
+
+# --- joining and selecting -----------------------------------------------------------------------
+def _parts(arrays: Any, fname: str) -> list[TRArray]:
+    if isinstance(arrays, (TRArray, np.ndarray, str, bytes)) or not hasattr(arrays, "__iter__"):
+        raise TypeError(f"{fname}(arrays): arrays must be a sequence of arrays (a list or tuple), "
+                        f"got {type(arrays).__name__}")
+    parts = [_as_trarray(a, f"{fname}(arrays): arrays[{i}]") for i, a in enumerate(arrays)]
+    if not parts:
+        raise ValueError(f"{fname}(arrays): need at least one array")
+    return parts
+
+
+def _joined(join: Any, parts: list[TRArray], axis: Any, fname: str) -> TRArray:
+    try:
+        codes = join([p._codes for p in parts], axis=axis)
+    except (ValueError, np.exceptions.AxisError) as exc:
+        shapes = ", ".join(str(p.shape) for p in parts)
+        raise ValueError(f"{fname}(arrays, axis={axis!r}): {exc} (shapes {shapes})") from None
+    if all(p._bottom is None for p in parts):
+        return TRArray.from_codes(codes)
+    bots = [np.zeros(p.shape, bool) if p._bottom is None else np.broadcast_to(p._bottom, p.shape)
+            for p in parts]
+    return TRArray.from_codes(codes, join(bots, axis=axis))
+
+
+def concatenate(arrays: Sequence[Any], axis: Optional[int] = 0) -> TRArray:
+    """Join arrays along an existing axis, as ``np.concatenate`` (⊥ kept; dtypes promote as in
+    NumPy). ``np.concatenate`` of TRArrays runs this.
+
+    >>> import zeroproof as zp
+    >>> concatenate([array([1.0, np.nan]), array([zp.bottom()])])
+    TRArray([1.0, Φ, ⊥], dtype=float64)
+    """
+    return _joined(np.concatenate, _parts(arrays, "concatenate"), axis, "concatenate")
+
+
+def stack(arrays: Sequence[Any], axis: int = 0) -> TRArray:
+    """Join arrays of one shape along a new axis, as ``np.stack`` (⊥ kept). ``np.stack`` of
+    TRArrays runs this.
+
+    >>> stack([array([1.0, 2.0]), array([3.0, np.inf])]).shape
+    (2, 2)
+    """
+    return _joined(np.stack, _parts(arrays, "stack"), axis, "stack")
+
+
+def where(condition: Any, x: Any, y: Any) -> TRArray:
+    """Elements of ``x`` where ``condition`` is True, of ``y`` elsewhere, as ``np.where`` (tags,
+    ⊥ included, come with the element). ``condition`` is a bool array (e.g. ``a.tags == 0``);
+    ``x`` and ``y`` are TRArrays, TRScalars, real numbers or real NumPy arrays; all three
+    broadcast. ``np.where(c, x, y)`` with a TRArray among them runs this.
+
+    >>> import zeroproof as zp
+    >>> a = array([1.0, np.inf, np.nan])
+    >>> where(a.tags == 0, a, zp.real(0.0))
+    TRArray([1.0, 0.0, 0.0], dtype=float64)
+    """
+    c = np.asarray(condition)
+    if c.dtype != np.bool_:
+        raise TypeError(f"where(condition, x, y): condition must be a bool array (e.g. "
+                        f"a.tags == 0 or a == 0), got dtype {c.dtype}")
+    ops = []
+    for name, v in (("x", x), ("y", y)):
+        o = _operand(v, "where") if not isinstance(v, (list, tuple)) else _operand(array(v), "where")
+        if o is NotImplemented:
+            raise TypeError(f"where(condition, x, y): {name} must be a TRArray, a TRScalar, a "
+                            f"real number or a real NumPy array, got {type(v).__name__}")
+        ops.append(o)
+    (xc, xb), (yc, yb) = ops
+    try:
+        shape = np.broadcast_shapes(c.shape, np.shape(xc), np.shape(yc))
+    except ValueError:
+        raise ValueError(f"where(condition, x, y): shapes {c.shape}, {np.shape(xc)} and "
+                         f"{np.shape(yc)} do not broadcast") from None
+    codes = np.where(c, xc, yc)
+    if xb is None and yb is None:
+        return TRArray.from_codes(np.array(codes, copy=True))
+    bot = np.where(c, False if xb is None else xb, False if yb is None else yb)
+    return TRArray.from_codes(np.array(codes, copy=True), np.broadcast_to(bot, shape).copy())
+
+
+_NP_JOINS.update({np.concatenate: concatenate, np.stack: stack, np.where: where})
+_NP_JOINS_NAMES = frozenset(f.__name__ for f in _NP_JOINS.values())
 
 
 # --- elementwise functions ------------------------------------------------------------------------

@@ -307,6 +307,15 @@ class TRNode(LeafCopies, metaclass=_NodeType):
         an empty spec gives ``str(node)``."""
         return format(self.value, spec) if spec else str(self)
 
+    def item(self) -> float:
+        """The value as a Python float (PyTorch's ``t.item()``): REAL → the float, ±∞ → ±inf,
+        Φ and ⊥ → NaN. ``node.value`` is the ``TRScalar`` (tag kept).
+
+        >>> TRNode.constant(2.5).item()
+        2.5
+        """
+        return float(self.value)
+
     __lt__ = __le__ = __gt__ = __ge__ = no_ordering(
         "TRNode", "node.value < 1 or max(a, b, key=lambda n: n.value)")
 

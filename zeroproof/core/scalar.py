@@ -198,6 +198,8 @@ class TRScalar:
             return self._tag is REAL and self._value == exact
         o = _comparable(other)
         if o is None:
+            if isinstance(other, np.ndarray):  # elementwise, as NumPy (and TRArray == x) does
+                return _array_eq(self, other)
             return NotImplemented
         if o is False:
             return False
@@ -205,7 +207,9 @@ class TRScalar:
 
     def __ne__(self, other: object) -> bool:
         r = self.__eq__(other)
-        return r if r is NotImplemented else not r
+        if r is NotImplemented:
+            return r
+        return ~r if isinstance(r, np.ndarray) else not r
 
     def __hash__(self) -> int:
         if self._tag is REAL:
@@ -319,6 +323,17 @@ def _exact_number(other: object) -> Any:
 
 _EXACT_OP = {float.__lt__: operator.lt, float.__le__: operator.le, float.__gt__: operator.gt,
              float.__ge__: operator.ge}
+
+
+def _array_eq(x: TRScalar, other: np.ndarray) -> Any:
+    """``x == other`` for a NumPy array: a bool array, elementwise, with the array read as
+    ``TRArray`` reads it (NaN → Φ, ±inf → ±∞); NotImplemented for an array of no real dtype."""
+    from ..array.trarray import asarray  # core must not import the array package at load time
+    try:
+        arr = asarray(other)
+    except (TypeError, ValueError):
+        return NotImplemented
+    return arr == x
 
 
 def _comparable(other: object) -> "TRScalar | None | bool":
