@@ -173,3 +173,41 @@ def test_concatenate_stack_where_keep_tags_and_bottom():
         np.cumsum(a)
     with pytest.raises(TypeError, match=r"za.concatenate joins TRArrays \(not differentiable\)"):
         np.concatenate([za.parameter([1.0]), a])
+
+
+# --- SPEC §2–§4 letter audit -----------------------------------------------------------------
+def test_saturation_bound_takes_any_real_number_like_the_schedule_deltas():
+    from fractions import Fraction
+    from zeroproof.autodiff import GradientModeConfig, HybridGradientSchedule, gradient_mode
+    with gradient_mode("saturating", saturation_bound=Fraction(1, 2)):
+        assert GradientModeConfig.get_saturation_bound() == 0.5
+    assert HybridGradientSchedule(saturating_bound=Fraction(1, 4)).saturating_bound == 0.25
+    with pytest.raises(TypeError, match=r"saturation_bound must be a positive real number, got "
+                                        r"bool True"):
+        with gradient_mode("saturating", saturation_bound=True):
+            pass
+
+
+def test_update_detected_poles_refuses_a_huge_int_as_not_finite():
+    from zeroproof.autodiff import HybridGradientSchedule
+    with pytest.raises(ValueError, match=r"poles must be finite numbers"):
+        HybridGradientSchedule().update_detected_poles([10 ** 400], 0)
+
+
+def test_tr_grad_on_a_batched_output_points_to_the_batched_tools():
+    import zeroproof.array as za
+    from zeroproof.autodiff import tr_grad
+    w = za.parameter(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"zeroproof.array.grad\(output, params\) or "
+                                        r"output.backward\(\)"):
+        tr_grad(lambda x: (w * x.item()).sum())(3.0)
+
+
+def test_type_errors_show_the_value_given():
+    from zeroproof.autodiff import HybridGradientContext, backward_pass, grad, tr_grad
+    for call, text in ((lambda: HybridGradientContext.set_schedule("fast"), "got str 'fast'"),
+                       (lambda: tr_grad(lambda x: x, argnums=True), "got bool True"),
+                       (lambda: backward_pass("y"), "got str 'y'"),
+                       (lambda: grad("y", []), "got str 'y'")):
+        with pytest.raises(TypeError, match=text):
+            call()

@@ -615,7 +615,8 @@ def backward_pass(root: TRNode, grad_output: Any = None, create_graph: bool = Fa
     """
     if root.__class__ is not TRNode and not isinstance(root, TRNode):
         raise TypeError(
-            f"backward_pass(root): root must be a TRNode, got {type(root).__name__}"
+            f"backward_pass(root): root must be a TRNode, got {type(root).__name__} "
+            f"{short_repr(root, 60)}"
             + ("; batched nodes have their own .backward()" if hasattr(root, "shape") else "")
         )
     if create_graph is not False and create_graph is not True:  # (no truthiness)
@@ -748,7 +749,8 @@ def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = 
     TRScalar(18.0, REAL)
     """
     if not isinstance(output, TRNode):
-        raise TypeError(f"grad(output): output must be a TRNode, got {type(output).__name__}")
+        raise TypeError(f"grad(output): output must be a TRNode, got {type(output).__name__} "
+                        f"{short_repr(output, 60)}")
     srcs = _node_list("grad", "sources", sources)
     for i, src in enumerate(srcs):
         if not src.requires_grad:  # as PyTorch's autograd.grad and the batched za.grad

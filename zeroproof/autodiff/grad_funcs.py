@@ -28,7 +28,7 @@ def _is_index(i: Any) -> bool:
 
 def _argnums(argnums: Any) -> tuple[tuple[int, ...], bool]:
     if isinstance(argnums, bool):
-        raise TypeError("argnums must be an int or a tuple of ints, got bool")
+        raise TypeError(f"argnums must be an int or a tuple of ints, got bool {argnums!r}")
     if _is_index(argnums):
         return (int(argnums),), False
     if isinstance(argnums, (tuple, list)) and argnums and all(_is_index(i) for i in argnums
@@ -106,7 +106,7 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
     """
     nums, multiple = _argnums(argnums)
     if not callable(f):
-        raise TypeError(f"f must be callable, got {type(f).__name__}")
+        raise TypeError(f"f must be callable, got {type(f).__name__} {short_repr(f, 40)}")
 
     def value_and_grad(*args: Any, **kwargs: Any) -> tuple[TRNode, Any]:
         n = len(args)
@@ -147,7 +147,9 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
                 f"{type(out).__name__}"
                 + (" (a tuple/list: return one scalar, e.g. a sum, or differentiate each output)"
                    if isinstance(out, (tuple, list)) else "")
-                + ("; batched outputs: reduce to a scalar first (e.g. .sum())" if hasattr(out, "shape") else "")
+                + ("; tr_grad differentiates scalar-tape (TRNode) functions: differentiate a "
+                   "batched TRTensor with zeroproof.array.grad(output, params) or "
+                   "output.backward()" if hasattr(out, "shape") else "")
                 + ("; use the lifted ops of zeroproof.autodiff (tr_add, ...) or operators on the "
                    "argument so that the result stays a TRNode" if isinstance(out, (TRScalar, float, int)) else "")
             )

@@ -7,6 +7,7 @@ when the block raises. The backward sweep reads the mode and bound once per pass
 from __future__ import annotations
 
 import math
+import numbers
 from ..core._context import reusable_context
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
@@ -46,20 +47,17 @@ def parse_mode(mode: "GradientMode | str") -> GradientMode:
 
 
 def check_bound(bound: object, argname: str = "saturation_bound") -> float:
-    """``bound`` as a float > 0 (finite); ``ValueError``/``TypeError`` otherwise."""
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
-        try:
-            import numpy as np
+    """``bound`` as a float > 0 (finite); ``ValueError``/``TypeError`` otherwise. Any real
+    number is accepted (int, float, NumPy real scalar, ``Fraction``), as for the schedule's δs.
 
-            if isinstance(bound, np.floating | np.integer):
-                bound = float(bound)
-            else:
-                raise TypeError
-        except TypeError:
-            raise TypeError(
-                f"{argname} must be a positive real number, got {type(bound).__name__} "
-                f"{short_repr(bound, 40)}"
-            ) from None
+    >>> check_bound(0.5), check_bound(2)
+    (0.5, 2.0)
+    """
+    if isinstance(bound, bool) or not isinstance(bound, numbers.Real):
+        raise TypeError(
+            f"{argname} must be a positive real number, got {type(bound).__name__} "
+            f"{short_repr(bound, 40)}"
+        )
     b = as_float(bound)
     if not (b > 0.0) or math.isinf(b):
         raise ValueError(f"{argname} must be a finite number > 0, got {short_repr(bound, 40)}")

@@ -236,7 +236,7 @@ class HybridGradientSchedule:
             if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
                 raise TypeError(f"poles must hold real numbers, got {type(p).__name__} "
                                 f"{short_repr(p, 40)}")
-            vals.append(float(p))
+            vals.append(as_float(p))  # an int beyond the float range: refused as not finite
         if any(not math.isfinite(p) for p in vals):
             raise ValueError(f"poles must be finite numbers, got {short_repr(list(poles), 80)}")
         # kept in a ContextVar, like every other piece of schedule state: a schedule shared by
@@ -615,7 +615,8 @@ class HybridGradientContext:
         >>> HybridGradientContext.set_schedule(None)
         """
         if schedule is not None and not isinstance(schedule, HybridGradientSchedule):
-            raise TypeError(f"schedule must be a HybridGradientSchedule or None, got {type(schedule).__name__}")
+            raise TypeError(f"schedule must be a HybridGradientSchedule or None, got "
+                            f"{type(schedule).__name__} {short_repr(schedule, 40)}")
         _SCHEDULE.set(schedule)
 
     @staticmethod

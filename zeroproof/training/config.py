@@ -69,7 +69,7 @@ class TrainingConfig:
                                 f"{type(v).__name__} {short_repr(v, 40)}")
         if self.schedule is not None and not isinstance(self.schedule, HybridGradientSchedule):
             raise TypeError(f"schedule must be a HybridGradientSchedule or None, got "
-                            f"{type(self.schedule).__name__}")
+                            f"{type(self.schedule).__name__} {short_repr(self.schedule, 40)}")
         if self.gradient_mode is not None:
             if self.schedule is not None:
                 raise ValueError(
