@@ -211,3 +211,27 @@ def test_type_errors_show_the_value_given():
                        (lambda: grad("y", []), "got str 'y'")):
         with pytest.raises(TypeError, match=text):
             call()
+
+
+# --- SPEC §5–§8 letter audit -----------------------------------------------------------------
+def test_sweep_mask_values_and_empty_lists():
+    from zeroproof.metrics import tau_infer_sweep_from_q_abs, write_tau_infer_sweep
+    with pytest.raises(ValueError, match=r"is_in_range must be a boolean mask .*got the value 2"):
+        tau_infer_sweep_from_q_abs([0.1, 0.2], [1, 2], [1e-3])
+    empty = tau_infer_sweep_from_q_abs([], [], [1e-3])
+    assert empty["coverage"] == [None] and empty["n_total"] == 0
+    assert empty == tau_infer_sweep_from_q_abs(np.zeros(0), np.zeros(0, bool), [1e-3])
+    curves = tau_infer_sweep_from_q_abs([1.0], [True], [1e-3])
+    with pytest.raises(TypeError, match=r"stem must be a str .*got int 5"):
+        write_tau_infer_sweep(curves, "unused", stem=5)
+
+
+def test_export_bundle_puts_the_models_refusal_in_terms_of_reference_inputs(tmp_path):
+    from zeroproof.inference import export_bundle
+    from zeroproof.inference.reference_models import PolynomialRationalHead
+    m = PolynomialRationalHead(2)
+    with pytest.raises(ValueError, match=r"^export_bundle: the model refused reference_inputs "
+                                         r"\(dtype float64, shape \(3, 5\)\): x must have shape"):
+        export_bundle(m, tmp_path / "a", reference_inputs=np.zeros((3, 5)))
+    with pytest.raises(TypeError, match=r"reference_inputs must be a real array"):
+        export_bundle(m, tmp_path / "b", reference_inputs="abc")

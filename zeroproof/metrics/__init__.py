@@ -74,6 +74,8 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     ([0.5, 0.0, 0.0], [0.0, 0.0, 0.5], [0.75, 0.5, 0.25])
     """
     q = np.asarray(q_abs)
+    if q.size == 0 and q.dtype == object:
+        q = q.astype(np.float64)
     if q.dtype.kind not in "fiu":
         raise TypeError(f"q_abs must be a real array of |Q| values, got dtype {q.dtype}")
     # Thresholds are compared in the dtype of |Q|, as strict_inference compares them in the
@@ -82,7 +84,13 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     q = q.astype(np.float64).ravel()
     y = np.asarray(is_in_range)
     if y.dtype != np.bool_:
-        if y.dtype.kind in "iu" and np.isin(y, (0, 1)).all():
+        if y.size == 0 and y.dtype.kind in "fO":  # [] reads as float64: an empty mask
+            y = y.astype(np.bool_)
+        elif y.dtype.kind in "iu":
+            bad = y[~np.isin(y, (0, 1))]
+            if bad.size:
+                raise ValueError(f"is_in_range must be a boolean mask (or 0/1 ints), got the "
+                                 f"value {short_repr(bad.flat[0].item(), 40)}")
             y = y.astype(np.bool_)
         else:
             raise TypeError(f"is_in_range must be a boolean mask (or 0/1 ints), got dtype "
@@ -156,7 +164,10 @@ def write_tau_infer_sweep(curves: dict[str, Any], out_dir: Union[str, "os.PathLi
     k = len(curves["taus"])
     if any(len(curves[c]) != k for c in (*_CURVES, "n_bottom")):
         raise ValueError("curves: every curve must have one entry per tau")
-    if not isinstance(stem, str) or not stem or "/" in stem or "\\" in stem:
+    if not isinstance(stem, str):
+        raise TypeError(f"stem must be a str (a plain file name stem), got {type(stem).__name__} "
+                        f"{short_repr(stem, 40)}")
+    if not stem or "/" in stem or "\\" in stem:
         raise ValueError(f"stem must be a plain file name stem, got {stem!r}")
     out = check_path("out_dir", out_dir, "the directory to write the report into")
     out.mkdir(parents=True, exist_ok=True)
