@@ -235,3 +235,17 @@ def test_export_bundle_puts_the_models_refusal_in_terms_of_reference_inputs(tmp_
         export_bundle(m, tmp_path / "a", reference_inputs=np.zeros((3, 5)))
     with pytest.raises(TypeError, match=r"reference_inputs must be a real array"):
         export_bundle(m, tmp_path / "b", reference_inputs="abc")
+
+
+def test_fit_with_nothing_to_do_warns_instead_of_returning_silently():
+    from zeroproof.layers import RationalLayer
+    from zeroproof.training import SGD, SCMTrainer, TrainingConfig
+    m = RationalLayer(1, 1, seed=0)
+    t = SCMTrainer(m, SGD(m.parameters(), lr=0.1), lambda o, y: (o - y) ** 2,
+                   (np.zeros(4), np.ones(4)), TrainingConfig(epochs=2, progress=False))
+    assert len(t.fit()) == 2
+    with pytest.warns(UserWarning, match=r"fit\(\) has nothing to do: 2 epoch\(s\) are done"):
+        assert len(t.fit()) == 2
+    with pytest.warns(UserWarning, match=r"pass epochs=N > 2"):
+        t.fit(epochs=1)
+    assert len(t.fit(epochs=3)) == 3  # continues: one more epoch

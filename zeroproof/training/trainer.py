@@ -26,6 +26,7 @@ import json
 import math
 import os
 import time
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -419,6 +420,12 @@ class SCMTrainer:
         self.config.__post_init__()  # fields may have been changed since construction: recheck
         self._sync_batching()
         total = self.config.epochs if epochs is None else check_int("epochs", epochs, 1)
+        if self.epoch >= total:  # a re-run notebook cell must not look like a finished run
+            warnings.warn(
+                f"fit() has nothing to do: {self.epoch} epoch(s) are done and fit trains up to "
+                f"epoch {total} ({'config.epochs' if epochs is None else 'epochs'}); pass "
+                f"epochs=N > {self.epoch} or raise config.epochs to train more",
+                UserWarning, stacklevel=2)
         train = getattr(self.model, "train", None)
         if callable(train):
             train()
