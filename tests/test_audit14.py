@@ -249,3 +249,27 @@ def test_fit_with_nothing_to_do_warns_instead_of_returning_silently():
     with pytest.warns(UserWarning, match=r"pass epochs=N > 2"):
         t.fit(epochs=1)
     assert len(t.fit(epochs=3)) == 3  # continues: one more epoch
+
+
+def test_tape_gradient_returns_a_dict_for_a_dict_of_sources():
+    from zeroproof.autodiff import TRNode, gradient_tape
+    p, q = TRNode.parameter(2.0), TRNode.parameter(3.0)
+    with gradient_tape(persistent=True) as tape:
+        y = p * q
+    g = tape.gradient(y, {"p": p, "q": q})
+    assert list(g) == ["p", "q"] and g["p"].item() == 3.0 and g["q"].item() == 2.0
+    with pytest.raises(TypeError, match=r"sources\['q'\] must be a TRNode, got float 3.0"):
+        tape.gradient(y, {"p": p, "q": 3.0})
+
+
+def test_int_round_and_real_powers_of_a_trscalar():
+    assert int(zp.real(-2.7)) == -2 and round(zp.real(2.5)) == 2
+    assert round(zp.real(2.345), 2) == zp.real(2.35) and round(zp.phi(), 3) == zp.phi()
+    with pytest.raises(OverflowError, match=r"cannot convert \+∞ to an int"):
+        int(zp.pinf())
+    with pytest.raises(ValueError, match=r"cannot convert Φ to an int"):
+        round(zp.phi())
+    with pytest.raises(TypeError, match=r"int \*\* TRScalar is not supported.*tr_exp"):
+        2 ** zp.real(3.0)
+    with pytest.raises(TypeError, match=r"exponent k must be an int, got TRScalar"):
+        zp.real(2.0) ** zp.real(3.0)

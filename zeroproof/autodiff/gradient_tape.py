@@ -7,6 +7,7 @@ computes fresh gradients (never reads a stale ``.gradient``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any, Iterator, Sequence
 
 from ..core._parse import check_bool, short_repr
@@ -111,7 +112,8 @@ class TRGradientTape:
     def gradient(self, target: TRNode, sources: "TRNode | Sequence[TRNode]",
                  output_gradient: Any = None) -> Any:
         """Gradients of ``target`` w.r.t. ``sources`` (a node → a node, a list → a list, a tuple
-        → a tuple).
+        → a tuple, a dict → a dict with the same keys, as TensorFlow's tape returns the
+        structure it was given).
 
         ``output_gradient``: the seed (a TRNode, TRScalar or real number; default ``R(1)``).
         """
@@ -124,7 +126,14 @@ class TRGradientTape:
             raise TypeError(f"gradient(target): target must be a TRNode, got "
                             f"{type(target).__name__} {short_repr(target, 60)}")
         single = isinstance(sources, TRNode)
-        srcs = _node_list("gradient", "sources", sources)
+        keys = list(sources) if isinstance(sources, Mapping) else None
+        if keys is not None:
+            for k in keys:
+                if not isinstance(sources[k], TRNode):
+                    raise TypeError(f"gradient(sources): sources[{k!r}] must be a TRNode, got "
+                                    f"{type(sources[k]).__name__} {short_repr(sources[k], 60)}")
+        srcs = _node_list("gradient", "sources",
+                          [sources[k] for k in keys] if keys is not None else sources)
         if output_gradient is not None and not isinstance(output_gradient, TRNode):
             try:
                 _leaf_code(output_gradient, "output_gradient")
@@ -148,6 +157,8 @@ class TRGradientTape:
         self._used = True  # only a call that produced gradients uses the tape up
         if single:
             return out[0]
+        if keys is not None:
+            return dict(zip(keys, out))
         return tuple(out) if isinstance(sources, tuple) else out  # the structure of ``sources``
 
 

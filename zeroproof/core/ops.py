@@ -272,7 +272,7 @@ def _binop(fn: Callable[[Any, Any], Any], reflected: bool,
 
 
 def _pow_method(self: TRScalar, k: Any) -> Any:
-    if isinstance(k, (float, bool)) or (not isinstance(k, int) and _is_number(k)):
+    if isinstance(k, (float, bool, TRScalar)) or (not isinstance(k, int) and _is_number(k)):
         check_int_exponent(k)  # raises a TypeError with the remedy
     try:
         k = check_int_exponent(k)
@@ -291,3 +291,12 @@ TRScalar.__neg__ = tr_neg  # type: ignore[method-assign,assignment]
 TRScalar.__abs__ = tr_abs  # type: ignore[method-assign,assignment]
 TRScalar.__pos__ = lambda self: self  # type: ignore[method-assign]
 TRScalar.__pow__ = _pow_method  # type: ignore[method-assign]
+
+
+def _rpow_method(self: TRScalar, base: Any) -> Any:
+    raise TypeError(f"{type(base).__name__} ** TRScalar is not supported: exponents must be "
+                    f"Python ints (x ** 3, tr_pow_int(x, k)); for a real power use "
+                    f"tr_exp(y * tr_log(x))")
+
+
+TRScalar.__rpow__ = _rpow_method  # type: ignore[method-assign,attr-defined]

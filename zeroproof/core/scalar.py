@@ -182,6 +182,28 @@ class TRScalar:
             return self._value
         return _INF if tag is PINF else (-_INF if tag is NINF else _NAN)
 
+    def __int__(self) -> int:
+        """``int(x)``: a REAL value truncated, as ``int(float)``; ±∞ is an ``OverflowError`` and Φ,
+        ⊥ a ``ValueError`` (no integer stands for them), as for IEEE inf and NaN.
+
+        >>> int(real(-2.7)), round(real(2.5)), round(real(2.345), 2)
+        (-2, 2, TRScalar(2.35, REAL))
+        """
+        if self._tag is REAL:
+            return int(self._value)
+        if self._tag is PINF or self._tag is NINF:
+            raise OverflowError(f"cannot convert {_SYMBOL[self._tag]} to an int")
+        raise ValueError(f"cannot convert {_SYMBOL[self._tag]} to an int")
+
+    def __round__(self, ndigits: int | None = None) -> "int | TRScalar":
+        """``round(x)`` is an int (as for a float; ±∞, Φ, ⊥ raise as ``int(x)``);
+        ``round(x, n)`` is a TRScalar: REAL rounded as ``round(float, n)``, other tags kept."""
+        if ndigits is None:
+            return round(self._value) if self._tag is REAL else self.__int__()
+        if self._tag is not REAL:
+            return self
+        return TRScalar(round(self._value, ndigits))
+
     def __bool__(self) -> bool:
         tag = self._tag
         if tag is REAL:
