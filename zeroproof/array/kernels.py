@@ -38,6 +38,7 @@ Equality with the scalar kernels (tested property-wise):
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -280,13 +281,33 @@ def sign(a: Codes, abot: Bottom = None) -> Pair:
     return r, _copy_bot(abot)
 
 
+_WIDE_BLOCK = 1 << 14  # float64 elements per block of a float32 op run wide (128 KiB: in L2)
+_wide_local = threading.local()
+
+
 def _rounded_once(fn: Any, a: Codes) -> np.ndarray:
     """``fn(a)``; for float32 codes computed in float64 and rounded once to float32, so a
     float32 result is the scalar op's float64 result rounded (NumPy's float32 ``exp``, ``log``,
-    ``sin``, ``cos``, ``tanh`` differ from it in the last bit for a third of the inputs)."""
-    if getattr(a, "dtype", None) == np.float32:
-        return _arr(fn(np.asarray(a, dtype=np.float64))).astype(np.float32)
-    return _arr(fn(a))
+    ``sin``, ``cos``, ``tanh`` differ from it in the last bit for a third of the inputs).
+
+    The float64 values live only in one cache-sized scratch block per thread: whole-array
+    float64 temporaries cost a page fault per 4 KiB on first touch (exp of 10⁶ float32: 6.3 ms
+    that way, 1.9 ms in blocks, 0.45 ms for NumPy's float32 exp)."""
+    if getattr(a, "dtype", None) != np.float32:
+        return _arr(fn(a))
+    src = np.ravel(a)
+    out = np.empty(src.shape, np.float32)
+    buf = getattr(_wide_local, "buf", None)
+    if buf is None:
+        buf = _wide_local.buf = np.empty(_WIDE_BLOCK)
+    n = src.size
+    for s in range(0, n, _WIDE_BLOCK):
+        e = min(s + _WIDE_BLOCK, n)
+        b = buf[: e - s]
+        b[...] = src[s:e]
+        fn(b, out=b)
+        out[s:e] = b  # rounded once (±∞ past float32's range), under the caller's errstate
+    return out.reshape(np.shape(a))
 
 
 def log(a: Codes, abot: Bottom = None) -> Pair:
