@@ -35,12 +35,28 @@ def test_check_gradient_reports_rounding_noise_instead_of_a_verdict():
     assert not wrong.passed and wrong.reason.startswith("mismatch")
 
 
-@pytest.mark.parametrize("x", [1e4, 1e6, 3e7, 1e8])
-def test_check_gradient_passes_a_right_gradient_across_magnitudes(x):
+@pytest.mark.parametrize("x", [1e4, 1e6, 3e7, 1e8, 1e10])
+def test_check_gradient_never_fails_a_right_gradient_across_magnitudes(x):
+    # either it passes, or the difference is too noisy to judge and the suggested eps passes
     for f in (lambda t: t * 3.0, lambda t: t * t, lambda t: zp.autodiff.tr_log(t),
               lambda t: 1 / t):
         r = check_gradient(f, x)
-        assert r.passed, (x, r)
+        if not r.passed:
+            assert r.reason.startswith("not compared") and "e.g. eps=" in r.reason, (x, r)
+            assert check_gradient(f, x, eps=float(r.reason.rsplit("eps=", 1)[1])).passed
+        elif x <= 3e7:
+            assert r.reason == "ok"
+
+
+def test_check_gradient_noise_never_hides_a_wrong_gradient_or_a_stationary_point():
+    from zeroproof.autodiff import stop_gradient
+    # off by ~1 % where the difference is noisy: not a pass (it was, briefly, with the noise
+    # allowed up to 1 % of the gradient)
+    r = check_gradient(lambda x: x + 0.0099 * stop_gradient(x) + 1.12e8, 1.0)
+    assert not r.passed and r.reason.startswith("not compared")
+    # a stationary point on a large offset: analytical = numerical = 0 passes
+    r = check_gradient(lambda x: (x - 1) * (x - 1) + 1e5, 1.0)
+    assert r.passed and r.analytical == 0.0 and r.numerical == 0.0
 
 
 def test_export_bundle_refuses_a_bool_reference_batch_with_type_error(tmp_path):
@@ -231,7 +247,7 @@ def test_export_bundle_puts_the_models_refusal_in_terms_of_reference_inputs(tmp_
     from zeroproof.inference.reference_models import PolynomialRationalHead
     m = PolynomialRationalHead(2)
     with pytest.raises(ValueError, match=r"^export_bundle: the model refused reference_inputs "
-                                         r"\(dtype float64, shape \(3, 5\)\): x must have shape"):
+                                         r"\(dtype float64, shape \(3, 5\)\): ValueError: x must have shape"):
         export_bundle(m, tmp_path / "a", reference_inputs=np.zeros((3, 5)))
     with pytest.raises(TypeError, match=r"reference_inputs must be a real array"):
         export_bundle(m, tmp_path / "b", reference_inputs="abc")
@@ -273,3 +289,52 @@ def test_int_round_and_real_powers_of_a_trscalar():
         2 ** zp.real(3.0)
     with pytest.raises(TypeError, match=r"exponent k must be an int, got TRScalar"):
         zp.real(2.0) ** zp.real(3.0)
+
+
+# --- review of this session's diff ---------------------------------------------------------
+def test_trarray_compares_ints_and_fractions_exactly_like_trscalar():
+    from fractions import Fraction
+    vals = [zp.ninf(), zp.real(1.0), zp.real(2.0 ** 53), zp.real(9007199254740994.0),
+            zp.real(1 / 3), zp.pinf(), zp.phi(), zp.bottom()]
+    a = za.array(vals)
+    for other in (10 ** 400, -(10 ** 400), 2 ** 53 + 1, Fraction(1, 3), np.int64(2 ** 53 + 1), 3):
+        for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
+            assert getattr(a, op)(other).tolist() == [getattr(v, op)(other) for v in vals], \
+                (op, other)
+
+
+def test_trscalar_orders_against_an_ndarray_elementwise():
+    assert (zp.real(2.0) < np.array([1.0, 3.0, np.nan])).tolist() == [False, True, False]
+    assert (np.array([1.0, 3.0]) < zp.real(2.0)).tolist() == [True, False]
+    with pytest.raises(TypeError):
+        zp.real(1.0) < np.array(["a"])
+
+
+def test_where_reads_float_inf_and_nan_like_array_elements():
+    a = za.array([1.0, 2.0])
+    m = np.array([True, False])
+    assert za.array_identical(np.where(m, a, np.inf), za.array([1.0, np.inf]))
+    assert za.where(m, a, np.nan)[1] == zp.phi() and za.where(m, -np.inf, a)[0] == zp.ninf()
+
+
+def test_small_fixes_from_the_review():
+    assert round(zp.real(1.7e308), -308) == zp.pinf()  # no OverflowError from arithmetic
+    with pytest.raises(TypeError, match=r"needs a 0-d TRTensor, got shape \(2,\)"):
+        f"{za.parameter([1.0, 2.0]):.2f}"
+
+
+def test_export_bundle_keeps_a_model_error_whose_class_needs_more_arguments():
+    import json
+    from zeroproof.inference.reference_models import PolynomialRationalHead
+
+    class Fussy(PolynomialRationalHead):
+        def predict_pq(self, x):
+            raise json.JSONDecodeError("bad input", "doc", 0)
+
+        forward = __call__ = predict_pq
+
+    from zeroproof.inference.bundle import _outputs  # the step both export and validate run
+    with pytest.raises(ValueError, match=r"the model refused reference_inputs .*"
+                                         r"JSONDecodeError: bad input") as info:
+        _outputs(Fussy(2), np.zeros((3, 2)), "export_bundle")
+    assert isinstance(info.value.__cause__, json.JSONDecodeError)

@@ -355,6 +355,9 @@ class TRTensor(LeafCopies):
     def __format__(self, spec: str) -> str:
         """``format(t, spec)`` formats the value (``f"{loss:.4f}"`` in a training log; a 0-d
         tensor formats as the TRScalar it holds); an empty spec gives ``str(t)``."""
+        if spec and np.ndim(self._v) != 0:
+            raise TypeError(f"format spec {spec!r} needs a 0-d TRTensor, got shape "
+                            f"{np.shape(self._v)}; format an element (t[i]) or use str(t)")
         return format(self.value, spec) if spec else str(self)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

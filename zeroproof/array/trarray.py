@@ -17,6 +17,7 @@ TRArray([1.0, +∞, -0.5], dtype=float64)
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from typing import Any, Iterator, Optional, Sequence
 
@@ -25,12 +26,12 @@ import numpy as np
 from ..core.ops import _NEVER_OPERANDS, _dispatcher, check_int_exponent
 from ..core.reductions import ReductionMode
 from ..core.scalar import (
-    BOTTOM_CODE, REAL, TRScalar, TRTag, _check_real, _is_number, bottom as _bottom,
-    scalar_from_code,
+    BOTTOM_CODE, REAL, TRScalar, TRTag, _check_real, _exact_number, _is_number,
+    bottom as _bottom, scalar_from_code,
 )
 from . import kernels as K
 from .reductions import reduce_codes
-from ..core._parse import parse_enum, rectangular, short_repr
+from ..core._parse import as_float, parse_enum, rectangular, short_repr
 
 __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
@@ -410,9 +411,17 @@ class TRArray:
     # comparisons and truth ----------------------------------------------------------------------
     def _compared(self, other: Any, opname: str) -> Any:
         """``(a, b, bottoms)`` for an elementwise comparison: both sides as float64 codes (so
-        float32 0.1 is not the number 0.1) and the ⊥ mask of either side; None when ``other``
-        is a NaN number (no transreal value: equal to nothing, unordered); NotImplemented when
-        it is no operand at all."""
+        float32 0.1 is not the number 0.1) and the ⊥ mask of either side, plus the exact number
+        when ``other`` is an int or a Fraction that no float equals (else None); None when
+        ``other`` is a NaN number (no transreal value: equal to nothing, unordered);
+        NotImplemented when it is no operand at all."""
+        exact = _exact_number(other)
+        if exact is not None:
+            f = as_float(exact)  # the nearest float (±inf beyond the range)
+            if f != exact:  # compared exactly, as TRScalar does (Python's int/Fraction rules)
+                a = self._codes.astype(np.float64, copy=False)
+                return a, np.float64(f), (None if self._bottom is None else
+                                          (self._bottom, np.zeros((), bool))), exact
         if isinstance(other, (list, tuple)):
             other = array(other)
         try:
@@ -429,10 +438,10 @@ class TRArray:
         a, b = self._codes.astype(np.float64, copy=False), np.asarray(oc, dtype=np.float64)
         _broadcast_shape(a, b, opname)
         if self._bottom is None and ob is None:
-            return a, b, None
+            return a, b, None, None
         ab = np.zeros((), bool) if self._bottom is None else self._bottom
         bb = np.zeros((), bool) if ob is None else ob
-        return a, b, (ab, bb)
+        return a, b, (ab, bb), None
 
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
         """Elementwise transreal equality (``Φ == Φ``; ``0.0 == -0.0``; ⊥ equals only ⊥) as a
@@ -450,7 +459,9 @@ class TRArray:
             return NotImplemented  # and Python's convention: `a in (None, "auto")` works)
         if c is None or c is NotImplemented:
             return np.zeros(self.shape, dtype=bool) if c is None else c
-        a, b, bots = c
+        a, b, bots, exact = c
+        if exact is not None:  # no float equals that number
+            return np.zeros(self.shape, dtype=bool)
         with np.errstate(invalid="ignore"):
             eq = (a == b) | (np.isnan(a) & np.isnan(b))
         if bots is None:
@@ -465,8 +476,12 @@ class TRArray:
         c = self._compared(other, opname)
         if c is None or c is NotImplemented:
             return np.zeros(self.shape, dtype=bool) if c is None else c
-        a, b, bots = c
+        a, b, bots, exact = c
         r = op(a, b)  # −∞ < REAL < +∞; a NaN code (Φ, ⊥) compares False: unordered
+        if exact is not None:
+            # b is the float nearest the exact number: any other float orders against it as
+            # against the number; an element equal to b orders as b itself does
+            r = np.where(a == b, _PY_ORDER[op](float(b), exact), r)
         if bots is not None:
             r &= ~(bots[0] | bots[1])
         return np.asarray(r)
@@ -813,6 +828,9 @@ def _holds_trarray(obj: Any) -> bool:
                for v in obj)
 
 
+_PY_ORDER = {np.less: operator.lt, np.less_equal: operator.le, np.greater: operator.gt,
+             np.greater_equal: operator.ge}
+
 _NP_JOINS: dict[Any, Any] = {}  # np.concatenate/stack/where → ours (filled below their defs)
 
 _NP_REDUCTIONS: dict[Any, tuple[str, tuple[str, ...]]] = {
@@ -1032,8 +1050,10 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> TRArray:
 def where(condition: Any, x: Any, y: Any) -> TRArray:
     """Elements of ``x`` where ``condition`` is True, of ``y`` elsewhere, as ``np.where`` (tags,
     ⊥ included, come with the element). ``condition`` is a bool array (e.g. ``a.tags == 0``);
-    ``x`` and ``y`` are TRArrays, TRScalars, real numbers or real NumPy arrays; all three
-    broadcast. ``np.where(c, x, y)`` with a TRArray among them runs this.
+    ``x`` and ``y`` are TRArrays, TRScalars, real numbers or real NumPy arrays, read as
+    ``TRArray`` reads arrays (a float ``inf`` is ``+∞``, ``nan`` is Φ: ``np.where(m, x,
+    np.inf)`` works); all three broadcast. ``np.where(c, x, y)`` with a TRArray among them runs
+    this.
 
     >>> import zeroproof as zp
     >>> a = array([1.0, np.inf, np.nan])
@@ -1046,6 +1066,9 @@ def where(condition: Any, x: Any, y: Any) -> TRArray:
                         f"a.tags == 0 or a == 0), got dtype {c.dtype}")
     ops = []
     for name, v in (("x", x), ("y", y)):
+        if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+            ops.append((np.float64(v), None))  # as an element of an array: ±inf → ±∞, NaN → Φ
+            continue
         o = _operand(v, "where") if not isinstance(v, (list, tuple)) else _operand(array(v), "where")
         if o is NotImplemented:
             raise TypeError(f"where(condition, x, y): {name} must be a TRArray, a TRScalar, a "

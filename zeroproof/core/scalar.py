@@ -202,7 +202,10 @@ class TRScalar:
             return round(self._value) if self._tag is REAL else self.__int__()
         if self._tag is not REAL:
             return self
-        return TRScalar(round(self._value, ndigits))
+        try:
+            return TRScalar(round(self._value, ndigits))
+        except OverflowError:  # rounding up past the float range (1.7e308 to -308 digits): ±∞
+            return scalar_from_code(_INF if self._value > 0 else -_INF)
 
     def __bool__(self) -> bool:
         tag = self._tag
@@ -256,6 +259,8 @@ class TRScalar:
             return False if a is None else _EXACT_OP[op](a, exact)
         o = _comparable(other)
         if o is None:
+            if isinstance(other, np.ndarray):  # elementwise, as == is
+                return _array_eq(self, other, _REFLECTED[op])
             return NotImplemented
         if o is False:
             return False
@@ -347,15 +352,21 @@ _EXACT_OP = {float.__lt__: operator.lt, float.__le__: operator.le, float.__gt__:
              float.__ge__: operator.ge}
 
 
-def _array_eq(x: TRScalar, other: np.ndarray) -> Any:
-    """``x == other`` for a NumPy array: a bool array, elementwise, with the array read as
-    ``TRArray`` reads it (NaN → Φ, ±inf → ±∞); NotImplemented for an array of no real dtype."""
+# x < arr is arr > x: the TRArray method that answers a comparison of a TRScalar with an array
+_REFLECTED = {float.__lt__: "__gt__", float.__le__: "__ge__", float.__gt__: "__lt__",
+              float.__ge__: "__le__"}
+
+
+def _array_eq(x: TRScalar, other: np.ndarray, method: str = "__eq__") -> Any:
+    """``x == other`` (or the order ``method`` of ``other`` against ``x``) for a NumPy array: a
+    bool array, elementwise, with the array read as ``TRArray`` reads it (NaN → Φ, ±inf → ±∞);
+    NotImplemented for an array of no real dtype."""
     from ..array.trarray import asarray  # core must not import the array package at load time
     try:
         arr = asarray(other)
     except (TypeError, ValueError):
         return NotImplemented
-    return arr == x
+    return getattr(arr, method)(x)
 
 
 def _comparable(other: object) -> "TRScalar | None | bool":

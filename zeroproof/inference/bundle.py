@@ -243,8 +243,9 @@ def _outputs(model: Any, x: np.ndarray, where: str) -> tuple[np.ndarray, np.ndar
     try:
         out = model_pq(model, x)
     except (TypeError, ValueError) as err:  # the model's own message, put in the caller's terms
-        raise type(err)(f"{where}: the model refused reference_inputs (dtype {x.dtype}, shape "
-                        f"{x.shape}): {err}") from None
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"{where}: the model refused reference_inputs (dtype {x.dtype}, shape "
+                   f"{x.shape}): {type(err).__name__}: {err}") from err
     P, Q = _as_real_array(out[0], "P"), _as_real_array(out[1], "Q")  # TRTensors too
     if P.shape != Q.shape:
         raise ValueError(f"{where}: model(x) returned P.shape={P.shape} and Q.shape={Q.shape}; "
