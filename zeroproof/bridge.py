@@ -14,7 +14,7 @@ import numpy as np
 from .core.scalar import (
     TRScalar, TRTag, _check_real, _is_number, scalar_from_code,
 )
-from .core._parse import short_repr
+from .core._parse import as_float, short_repr
 
 __all__ = ["from_ieee", "to_ieee", "from_numpy", "to_numpy"]
 
@@ -34,11 +34,7 @@ def from_ieee(x: float) -> TRScalar:
             f"from_ieee(x): x must be a real number (int, float or NumPy real scalar), got "
             f"{type(x).__name__} {short_repr(x, 60)}"
         )
-    try:
-        f = float(x)
-    except OverflowError:  # a huge int
-        f = np.inf if x > 0 else -np.inf
-    return scalar_from_code(f)
+    return scalar_from_code(as_float(x))  # a huge int: ±∞
 
 
 def to_ieee(x: TRScalar) -> float:

@@ -38,9 +38,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autodiff import tr_node as _scalar_tape
-from ..autodiff.backward import PASS_LOCK, _as_factor as _SK_as_factor, rule_tables_for_pass
+from ..autodiff.backward import PASS_LOCK, rule_tables_for_pass
 from ..core._copying import LeafCopies
-from ..core._parse import check_bool, no_ordering, parse_enum, short_repr
+from ..core._parse import as_float, check_bool, no_ordering, parse_enum, short_repr
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
@@ -1451,7 +1451,7 @@ def _neg_over_sq_array(g: Any, x: Any, u: Any, c: float) -> Any:
 
 def _scale_array(g: Any, k: int, x: Any) -> Any:
     """``g·k·x`` per element as ``(g·k)·x``, or ``g·(k·x)`` where ``g·k`` overflows."""
-    kf = _SK_as_factor(k)
+    kf = as_float(k)
     t = g * kf
     ok = np.isfinite(t)
     if ok.all():

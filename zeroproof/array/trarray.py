@@ -871,7 +871,7 @@ def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> A
         return _NP_JOINS[func](*args, **kwargs)
     name = getattr(func, "__name__", str(func))
     import zeroproof.array as za  # the package's public names (this module is loaded by it)
-    if name in _NP_JOINS_NAMES:  # TRArray functions, not differentiable
+    if func in _NP_JOINS:  # TRArray functions, not differentiable
         twin = f"za.{name} joins TRArrays (not differentiable): use t.value"
     elif name in za.__all__ and callable(getattr(za, name, None)):
         twin = f"use za.{name}"
@@ -1088,7 +1088,6 @@ def where(condition: Any, x: Any, y: Any) -> TRArray:
 
 
 _NP_JOINS.update({np.concatenate: concatenate, np.stack: stack, np.where: where})
-_NP_JOINS_NAMES = frozenset(f.__name__ for f in _NP_JOINS.values())
 
 
 # --- elementwise functions ------------------------------------------------------------------------

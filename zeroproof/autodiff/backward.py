@@ -30,7 +30,7 @@ from .ops_table import (
 from .rules import INLINE_CALLS, bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node
 from .tr_node import TRNode, _leaf, _leaf_code, finite_src, inputs_of, next_pending
-from ..core._parse import short_repr
+from ..core._parse import as_float, short_repr
 
 __all__ = ["backward_pass", "topological_sort", "grad", "compute_input_gradients", "rule_table",
            "rule_tables_with_split"]
@@ -158,14 +158,6 @@ def _over_sq_float(x: float, u: float, b: float) -> float:
     return K.f_div(K.f_div(x, h), h)
 
 
-def _as_factor(k: int) -> float:
-    """The exponent ``k`` as a float factor (an int beyond the float range: ``±inf``)."""
-    try:
-        return float(k)
-    except OverflowError:
-        return math.inf if k > 0 else -math.inf
-
-
 def _neg_over_sq_float(g: float, x: float, u: float, c: float,
                        tiny: float = K.SMALLEST_NORMAL, inf: float = math.inf) -> float:
     n = -g * x
@@ -177,14 +169,14 @@ def _neg_over_sq_float(g: float, x: float, u: float, c: float,
 
 
 def _scale_float(g: float, k: int, x: float) -> float:
-    t = g * _as_factor(k)
+    t = g * as_float(k)
     if t - t == 0.0:
         return t * x
     if (x == 0.0 or g == 0.0) and g - g == 0.0 and x - x == 0.0:
         # an exponent beyond the float range times a zero upstream gradient, or times a power
         # that underflowed (far below the range): a signed 0, not 0·∞
         return (g * x) * (1.0 if k > 0 else -1.0)
-    return g * (_as_factor(k) * x)
+    return g * (as_float(k) * x)
 
 
 def _pow_neg_float(g: float, a: float, k: int, out: float) -> float:
@@ -239,7 +231,7 @@ def _node_vocab() -> dict[str, Any]:
         return -T.tr_div(g * T.tr_div(x, h), h)
 
     def factor(k: int) -> Any:  # k as a constant operand (±∞ beyond the float range)
-        kf = _as_factor(k)
+        kf = as_float(k)
         return kf if kf - kf == 0.0 else (pinf() if kf > 0 else ninf())
 
     def scale(g: Any, k: int, x: Any) -> Any:

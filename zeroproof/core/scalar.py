@@ -17,7 +17,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ._parse import short_repr
+from ._parse import as_float, short_repr
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -224,7 +224,7 @@ class TRScalar:
         o = _comparable(other)
         if o is None:
             if isinstance(other, np.ndarray):  # elementwise, as NumPy (and TRArray == x) does
-                return _array_eq(self, other)
+                return _array_compare(self, other)
             return NotImplemented
         if o is False:
             return False
@@ -260,7 +260,7 @@ class TRScalar:
         o = _comparable(other)
         if o is None:
             if isinstance(other, np.ndarray):  # elementwise, as == is
-                return _array_eq(self, other, _REFLECTED[op])
+                return _array_compare(self, other, _REFLECTED[op])
             return NotImplemented
         if o is False:
             return False
@@ -357,7 +357,7 @@ _REFLECTED = {float.__lt__: "__gt__", float.__le__: "__ge__", float.__gt__: "__l
               float.__ge__: "__le__"}
 
 
-def _array_eq(x: TRScalar, other: np.ndarray, method: str = "__eq__") -> Any:
+def _array_compare(x: TRScalar, other: np.ndarray, method: str = "__eq__") -> Any:
     """``x == other`` (or the order ``method`` of ``other`` against ``x``) for a NumPy array: a
     bool array, elementwise, with the array read as ``TRArray`` reads it (NaN → Φ, ±inf → ±∞);
     NotImplemented for an array of no real dtype."""
@@ -374,10 +374,7 @@ def _comparable(other: object) -> "TRScalar | None | bool":
     if other.__class__ is TRScalar:
         return other  # type: ignore[return-value]
     if _is_number(other):
-        try:
-            f = float(other)  # type: ignore[arg-type]
-        except OverflowError:  # an int beyond float64: compares like the infinity of its sign
-            f = _INF if other > 0 else -_INF  # type: ignore[operator]
+        f = as_float(other)  # an int beyond float64 compares like the infinity of its sign
         if f != f:
             return False  # a NaN float is not a transreal value: equal to nothing, unordered
         return scalar_from_code(f)

@@ -303,7 +303,7 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
                             f"{type(bundle_id).__name__} {short_repr(bundle_id, 60)}")
         if not bundle_id.strip():
             raise ValueError(f"bundle_id must be a non-empty str or None, got {bundle_id!r}")
-    out = _check_path(path)
+    out = check_path("path", path, "a bundle directory")
     if out.exists():
         if not out.is_dir():
             raise FileExistsError(f"path {str(out)!r} exists and is not a directory")
@@ -417,10 +417,6 @@ def _field(meta: dict[str, Any], key: str, types: Any, what: str) -> Any:
     return v
 
 
-def _check_path(path: Any, argname: str = "path") -> Path:
-    return check_path(argname, path, "a bundle directory")
-
-
 def _metadata_fields(meta: dict[str, Any], version: int) -> tuple:
     """Check every field of ``metadata.json`` (its digest aside); return ``(config, bundle_id,
     zeroproof_version, model, files, reference)``."""
@@ -478,7 +474,7 @@ def _metadata_fields(meta: dict[str, Any], version: int) -> tuple:
 
 
 def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str, Any]]:
-    root = _check_path(path)
+    root = check_path("path", path, "a bundle directory")
     if not root.is_dir():
         raise BundleValidationError("missing_bundle", f"bundle directory {str(root)!r} does not "
                                     f"exist or is not a directory")

@@ -74,8 +74,6 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     ([0.5, 0.0, 0.0], [0.0, 0.0, 0.5], [0.75, 0.5, 0.25])
     """
     q = np.asarray(q_abs)
-    if q.size == 0 and q.dtype == object:
-        q = q.astype(np.float64)
     if q.dtype.kind not in "fiu":
         raise TypeError(f"q_abs must be a real array of |Q| values, got dtype {q.dtype}")
     # Thresholds are compared in the dtype of |Q|, as strict_inference compares them in the
