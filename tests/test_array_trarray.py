@@ -134,8 +134,9 @@ def test_operators_with_all_operand_types():
         x + math.inf
     with pytest.raises(TypeError):
         x + "a"
-    with pytest.raises(TypeError):
-        np.add(np.ones(3), x)  # __array_ufunc__ = None
+    assert za.array_identical(np.add(np.ones(3), x), np.ones(3) + x)  # NEP 13: the twin runs
+    with pytest.raises(TypeError, match="out="):
+        np.add(np.ones(3), x, out=np.empty(3))
 
 
 def test_core_tr_functions_dispatch():

@@ -52,7 +52,9 @@ from ..core.reductions import ReductionMode
 from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_number
 from ..core.wheel import WHEEL
 from . import kernels as K
-from .trarray import TRArray, _from_real, _matmul_shape, numpy_function, numpy_reduction_args
+from .trarray import (
+    TRArray, _from_real, _matmul_shape, numpy_function, numpy_reduction_args, numpy_ufunc,
+)
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
            "exp", "sqrt", "sign", "pow_int", "matmul", "sin", "cos", "tanh"]
@@ -91,7 +93,6 @@ class TRTensor(LeafCopies):
     # to the inputs to build that recipe from). Read the codes through the _v property.
     __slots__ = ("_vb", "_src", "_nbig", "_bot", "_nf", "_rec", "_grad", "_name", "_param",
                  "__weakref__")
-    __array_ufunc__ = None
     __array_priority__ = 1000
 
     @property
@@ -368,6 +369,16 @@ class TRTensor(LeafCopies):
                             "implicitly (that would detach it from the graph); use t.numpy() "
                             "for its IEEE codes, or t.detach()")
         return self.value.__array__(dtype, copy)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy ufuncs run their differentiable twins: ``np.exp(t)`` is ``za.exp(t)`` and
+        ``ndarray * t`` is ``za.mul(ndarray, t)``; ufuncs without a twin, ``out=`` and the ufunc
+        methods are a ``TypeError`` (as for :class:`TRArray`).
+
+        >>> t = parameter([0.0]); np.exp(t).value
+        TRArray([1.0], dtype=float64)
+        """
+        return numpy_ufunc(self, ufunc, method, inputs, kwargs, "TRTensor")
 
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
         """NumPy functions: the reductions run the tape's own (differentiable) versions, every

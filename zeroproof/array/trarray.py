@@ -96,7 +96,6 @@ class TRArray:
     """
 
     __slots__ = ("_codes", "_bottom")
-    __array_ufunc__ = None  # NumPy defers to our reflected operators: ndarray + TRArray works
 
     def __init__(self, values: Any, tags: Any = None) -> None:
         if tags is None and isinstance(values, TRArray):  # a copy, ⊥ included
@@ -261,6 +260,17 @@ class TRArray:
             a = self._codes.view()
             a.flags.writeable = False
         return a if dtype is None else a.astype(dtype, copy=bool(copy))
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy ufuncs run their transreal twins: ``np.exp(a)`` is ``za.exp(a)``, ``ndarray + a``
+        and ``np.add(ndarray, a)`` are ``za.add(ndarray, a)``, ``np.less(a, b)`` is ``a < b``;
+        a ufunc without a twin, ``out=`` (so ``ndarray += a``) and the ufunc methods
+        (``np.add.reduce``) are a ``TypeError`` naming what to use.
+
+        >>> np.exp(array([0.0, -np.inf]))
+        TRArray([1.0, 0.0], dtype=float64)
+        """
+        return numpy_ufunc(self, ufunc, method, inputs, kwargs, "TRArray")
 
     def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
         """NumPy functions: the reductions (``np.sum``, ``np.mean``, …) and shape queries run the
@@ -880,6 +890,54 @@ def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> A
     raise TypeError(
         f"numpy.{name} is not supported on a {kind}: NumPy would work on IEEE floats and turn ⊥ "
         f"into Φ; {twin}, or use .to_numpy() / .codes for plain IEEE floats")
+
+
+# NumPy ufuncs with a transreal twin in zeroproof.array (same name there unless given), and the
+# ufuncs that are Python operators (run as the operator of the transreal operand).
+_UFUNC_TWINS = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div",
+                np.negative: "neg", np.absolute: "abs", np.sign: "sign", np.exp: "exp",
+                np.log: "log", np.sqrt: "sqrt", np.sin: "sin", np.cos: "cos", np.tanh: "tanh",
+                np.matmul: "matmul"}
+_UFUNC_OPERATORS = {np.less: ("__lt__", "__gt__"), np.less_equal: ("__le__", "__ge__"),
+                    np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
+                    np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__"),
+                    np.power: ("__pow__", "__rpow__"), np.positive: ("__pos__", None)}
+
+
+def numpy_ufunc(x: Any, ufunc: Any, method: str, inputs: tuple, kwargs: dict, kind: str) -> Any:
+    """The ``__array_ufunc__`` of TRArray and TRTensor (NEP 13): a NumPy ufunc called on one runs
+    its transreal twin (``np.exp(a)`` is ``za.exp(a)``, ``np.add(ndarray, a)`` is
+    ``za.add(ndarray, a)``, a comparison ufunc the comparison operator); anything NumPy would
+    otherwise compute on IEEE floats (a ufunc without a twin, ``out=``/``where=``/``dtype=``, the
+    ``reduce``/``accumulate``/``outer``/``at`` methods) is a ``TypeError`` that names the way."""
+    name = getattr(ufunc, "__name__", str(ufunc))
+    twin = _UFUNC_TWINS.get(ufunc)
+    dunders = _UFUNC_OPERATORS.get(ufunc)
+    if method != "__call__":
+        alt = {"add": "za.sum", "multiply": "za.prod", "maximum": "za.max",
+               "minimum": "za.min"}.get(name) if method == "reduce" else None
+        raise TypeError(f"numpy.{name}.{method} is not supported on a {kind}"
+                        + (f": use {alt}" if alt else "; use .to_numpy() for plain IEEE floats"))
+    if kwargs:
+        if "out" in kwargs:
+            raise TypeError(
+                f"numpy.{name}(..., out=...) is not supported with a {kind} operand: a NumPy "
+                f"array cannot hold transreal results (an in-place `x += a` on a NumPy array x "
+                f"is this case); write x = x + a, which gives a new {kind}")
+        raise TypeError(f"numpy.{name}({', '.join(sorted(kwargs))}=...) is not supported with a "
+                        f"{kind} operand; call it without them")
+    if twin is not None:
+        import zeroproof.array as za  # the package's public functions (it loads this module)
+        return getattr(za, twin)(*inputs)
+    if dunders is not None:
+        if len(inputs) == 1:
+            return getattr(x, dunders[0])()
+        a, b = inputs
+        return getattr(x, dunders[0])(b) if a is x else getattr(x, dunders[1])(a)
+    raise TypeError(
+        f"numpy.{name} is not supported on a {kind}: NumPy would work on IEEE floats and turn ⊥ "
+        f"into Φ; zeroproof.array has no {name}; use .to_numpy() / .codes for plain IEEE "
+        f"floats")
 
 
 def asarray(obj: Any, dtype: Any = None) -> TRArray:

@@ -50,7 +50,7 @@ def _dfs_order(root: TRNode, extra: frozenset | set = frozenset()) -> list[TRNod
         if s is None:
             state[node] = False
             for p in inputs_of(node):
-                if (p.requires_grad or p in extra) and p not in state:
+                if (p._rg or p in extra) and p not in state:
                     stack.append(p)
         else:
             stack.pop()
@@ -128,7 +128,7 @@ def compute_input_gradients(node: TRNode, grad_output: Any = None) -> tuple[Any,
                                 copies[1] if len(copies) > 1 else None,
                                 getattr(node, "_k", None), True)
     got = dict(zip(map(id, recorded), (g.value for g in grad(twin, copies, grad_output))))
-    return tuple(got.get(id(i)) if i.requires_grad else None for i in node.inputs)
+    return tuple(got.get(id(i)) if i._rg else None for i in node.inputs)
 
 
 # ---- vocabularies (one per backend) -----------------------------------------------------------
@@ -376,7 +376,7 @@ _SWEEP_TEMPLATE = """
             if not {out_finite}:  # not REAL: Mask-REAL (or nothing received): its inputs
                 # are reached and get no contribution
                 for a in (node._a, getattr(node, "_b", None)):  # (unset: a folded constant)
-                    if a is not None and a.requires_grad and a._g is None:
+                    if a is not None and a._rg and a._g is None:
                         a._g = _NONE
                         if a._op:
                             pending[a._seq] = a
@@ -470,12 +470,12 @@ def _dispatch(forms: dict[int, tuple[str, ...]], choices: dict[int, tuple[str, s
         lines.append(f"{pad}{targets} = {tab}[op](g, {vals}, {out_val}, "
                      f"getattr(node, '_k', None))")
         for x in names:
-            lines.append(f"{pad}if {x}.requires_grad:")
+            lines.append(f"{pad}if {x}._rg:")
             lines.append(_indent(_GIVE.format(x=x, v=f"g{x}"), len(pad) + 4))
 
     def inline(names: str, exprs: tuple, pad: str) -> None:
         for x, expr in zip(names, exprs):
-            lines.append(f"{pad}if {x}.requires_grad:")
+            lines.append(f"{pad}if {x}._rg:")
             if expr.isidentifier():  # the contribution is a name already (``g``): hand it on
                 v = expr
             else:
@@ -516,7 +516,7 @@ _SWEEP_HEADER = "def sweep(root, seed, table, collect, sat_table=None, decide=No
 _BACKWARD_HEADER = """def backward(self, grad_output=None, create_graph=False):
     root = self
     if (root.__class__ is not TRNode or grad_output is not None or root._g is not None
-            or not root.requires_grad or wheel_get() or create_graph is not False
+            or not root._rg or wheel_get() or create_graph is not False
             or not (root._op or {root_finite})):
         return backward_pass(root, grad_output, create_graph)
     seed = 1.0
@@ -623,7 +623,7 @@ def _backward_pass_locked(root: TRNode, grad_output: Any, create_graph: bool) ->
     if root._g is not None:
         raise RuntimeError("this graph is already being differentiated (backward re-entered)")
     seed = 1.0 if grad_output is None else _seed(grad_output, False)
-    if not root.requires_grad:
+    if not root._rg:
         return  # a constant (or a result built under no_grad): no node to give a gradient to
     if create_graph:
         _backward_create_graph(root, grad_output)
@@ -720,7 +720,7 @@ def _backward_create_graph(root: TRNode, grad_output: Any) -> None:
     """``backward(create_graph=True)``: the gradients of every requires-grad node reached, built
     as graph nodes by one pass and accumulated, as nodes, into ``_grad`` (read back by
     ``.gradient`` as values and by ``.grad_node`` as nodes)."""
-    nodes = [n for n in topological_sort(root) if n.requires_grad]
+    nodes = [n for n in topological_sort(root) if n._rg]
     for node, g in zip(nodes, _grad(root, nodes, grad_output, True)):
         cur = node._grad
         node._grad = g if cur is None else _acc(_leaf(cur, False) if cur.__class__ is float
@@ -745,7 +745,7 @@ def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = 
                         f"{short_repr(output, 60)}")
     srcs = _node_list("grad", "sources", sources)
     for i, src in enumerate(srcs):
-        if not src.requires_grad:  # as PyTorch's autograd.grad and the batched za.grad
+        if not src._rg:  # as PyTorch's autograd.grad and the batched za.grad
             raise ValueError(
                 f"grad(sources): sources[{i}] does not require grad (a constant, or built under "
                 f"no_grad), so no gradient can reach it; create it with TRNode.parameter() or set "
@@ -767,14 +767,14 @@ def _grad(output: TRNode, srcs: list[TRNode], grad_output: Any, create_graph: bo
     if not create_graph and (seed is BOTTOM_CODE or WHEEL.get()):
         # transreal (not IEEE) sums of contributions: see _backward_through_nodes
         return [_leaf(g._v, False) for g in _grad(output, srcs, grad_output, True)]
-    watched = [src for src in srcs if not src.requires_grad]
+    watched = [src for src in srcs if not src._rg]
     (sweep, table, twin), decider = _scalar_pass(create_graph, False)
     collect: dict[int, Any] = {id(src): None for src in srcs}
     outer = ACTIVE_PASS.decider
     ACTIVE_PASS.decider = decider
     with PASS_LOCK:  # (the watched constants require grad only inside this pass)
         for src in watched:  # a watched constant receives contributions during this pass only
-            src.requires_grad = True
+            src._rg = True
         try:
             if not output._op and output._v - output._v != 0.0:
                 seed = _leaf(0.0, False) if create_graph else 0.0  # as in backward_pass
@@ -782,7 +782,7 @@ def _grad(output: TRNode, srcs: list[TRNode], grad_output: Any, create_graph: bo
         finally:
             ACTIVE_PASS.decider = outer
             for src in watched:
-                src.requires_grad = False
+                src._rg = False
     result = []
     for src in srcs:
         g = collect[id(src)]

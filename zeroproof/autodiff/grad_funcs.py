@@ -42,7 +42,7 @@ def _as_source(x: Any, pos: int, connect: bool) -> TRNode:
     ``connect`` (an enclosing differentiation records), a recorded identity of it instead, so
     the result stays connected and transforms nest."""
     if isinstance(x, TRNode):
-        return identity_node(x) if (x.requires_grad and connect) else _leaf(x._v, True)
+        return identity_node(x) if (x._rg and connect) else _leaf(x._v, True)
     return _leaf(_leaf_code(x, f"argument {pos}"), True)
 
 
@@ -53,7 +53,7 @@ def _reaches_outside(out: TRNode, sources: list, start: int) -> bool:
     nodes (``create_graph``) to stay connected to it. Iterative, stops at the first such node;
     a recorded node older than ``start`` ends the search at once (it is such a node)."""
     if out._a is None:  # a leaf or an unrecorded result
-        return out.requires_grad and out not in sources
+        return out._rg and out not in sources
     consts = _CONST_OP_CODES
     seen = {out}
     stack = [out]
@@ -65,7 +65,7 @@ def _reaches_outside(out: TRNode, sources: list, start: int) -> bool:
         # the two input slots written out, not ``inputs_of(node)``: that tuple per node made
         # tr_grad of an 800-node function ~11 % slower
         a = node._a
-        if a.requires_grad and a not in seen:
+        if a._rg and a not in seen:
             if a._a is None:
                 if a not in sources:
                     return True
@@ -74,7 +74,7 @@ def _reaches_outside(out: TRNode, sources: list, start: int) -> bool:
                 push(a)
         if node._op not in consts:  # (a folded constant leaves ``_b`` unset)
             b = node._b
-            if b is not None and b.requires_grad and b not in seen:
+            if b is not None and b._rg and b not in seen:
                 if b._a is None:
                     if b not in sources:
                         return True
@@ -127,7 +127,7 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
         # transform always records its own pass, also inside no_grad() (like torch.func.grad);
         # there it returns constants.
         recording = is_grad_enabled()
-        nested = recording and any(isinstance(a, TRNode) and a.requires_grad
+        nested = recording and any(isinstance(a, TRNode) and a._rg
                                    for a in (*args, *kwargs.values()))
         start = _next_seq()  # nodes recorded from here on are built by this call
         new_args = list(args)

@@ -7,6 +7,7 @@ computes fresh gradients (never reads a stale ``.gradient``).
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any, Iterator, Sequence
 
@@ -75,7 +76,7 @@ class TRGradientTape:
                 entry[1] -= 1
                 if entry[1] == 0:
                     del _WATCHES[key]
-                    n.requires_grad = False
+                    n._rg = False
         self._flipped.clear()
 
     def watch(self, x: TRNode) -> None:
@@ -97,8 +98,8 @@ class TRGradientTape:
                 if entry is not None and entry[0] is x:  # watched by another open tape too
                     entry[1] += 1
                     self._flipped[id(x)] = x
-                elif not x.requires_grad:
-                    x.requires_grad = True
+                elif not x._rg:
+                    x._rg = True
                     _WATCHES[id(x)] = [x, 1]
                     self._flipped[id(x)] = x
         if id(x) not in self._watched_ids:  # (the list keeps x alive: its id stays unique)
@@ -143,6 +144,15 @@ class TRGradientTape:
                                 f"{type(output_gradient).__name__} "
                                 f"{short_repr(output_gradient, 60)}"
                                 ) from None
+        if not target._rg and any(s is not target for s in srcs):
+            # TensorFlow answers None here, PyTorch raises; a 0 alone would hide the usual cause
+            late = [s for s in srcs if id(s) in self._watched_ids]
+            warnings.warn(
+                "gradient(): target records no graph (no source or requires-grad node was used "
+                "to compute it), so every gradient is 0"
+                + ("; if it was computed before tape.watch(...), watch the sources first and "
+                   "compute the target after that" if late else ""),
+                UserWarning, stacklevel=2)
         # Gradients are graph nodes (differentiable again) when something can still use that:
         # another open tape watches a source (nested tapes: a second derivative), or the target
         # depends on a requires-grad leaf that is not a source (a gradient penalty reaching a

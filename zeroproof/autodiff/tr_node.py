@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from ..core import kernels as K
 from ..core._copying import LeafCopies
-from ..core._parse import check_real, no_ordering, short_repr
+from ..core._parse import check_bool, check_real, no_ordering, short_repr
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -90,7 +90,7 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     # ``_b`` unset). Two slots rather than a tuple: one object fewer to allocate and free per node.
     # No ``__weakref__`` slot: nodes are made by the million, and it costs 8 bytes and a check at
     # every deallocation; hold nodes strongly, or key a side table by ``id(node)``.
-    __slots__ = ("_v", "_op", "_a", "_b", "_k", "_g", "_grad", "_seq", "_name", "requires_grad")
+    __slots__ = ("_v", "_op", "_a", "_b", "_k", "_g", "_grad", "_seq", "_name", "_rg")
     __array_ufunc__ = None  # NumPy must not turn a node into an object array
 
     # construction ------------------------------------------------------------------------
@@ -123,6 +123,27 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     def tag(self) -> TRTag:
         """The tag of the forward value."""
         return tag_of_code(self._v)
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to this node (a bool). Settable on leaves only, as in
+        PyTorch: turning a constant into a source before building the graph
+        (``c.requires_grad = True``), or freezing a parameter; a computed node keeps the flag its
+        inputs gave it (use :meth:`detach` to cut a result off its graph).
+
+        >>> c = TRNode.constant(2.0); c.requires_grad = True; (c * c).requires_grad
+        True
+        """
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        flag = check_bool("requires_grad", flag)
+        if self._op != LEAF and flag is not self._rg:
+            raise ValueError(
+                f"requires_grad can only be changed on leaves; this node was computed by "
+                f"{OP_NAMES[self._op]} (use node.detach() for a constant copy of its value)")
+        self._rg = flag
 
     @property
     def gradient(self) -> TRScalar | None:
@@ -227,7 +248,7 @@ class TRNode(LeafCopies, metaclass=_NodeType):
                 f"{what} of a TRNode computed by an op is not supported: it belongs to a graph; "
                 f"{what} node.detach() (a constant leaf) or the parameters it was computed from")
         g = self._grad  # (a gradient node is kept as its value: only leaves are copied)
-        return self._v, self.requires_grad, getattr(self, "_name", None), (
+        return self._v, self._rg, getattr(self, "_name", None), (
             g._v if isinstance(g, TRNode) else g)
 
     def backward(self, grad_output: Any = None, create_graph: bool = False) -> None:
@@ -265,7 +286,7 @@ class TRNode(LeafCopies, metaclass=_NodeType):
             parts.append(f"name={name!r}")
         if self._op != LEAF:
             parts.append(f"op={OP_NAMES[self._op]}")
-        if self.requires_grad:
+        if self._rg:
             parts.append("requires_grad=True")
         return f"TRNode({', '.join(parts)})"
 
@@ -343,7 +364,7 @@ _LEAF_TEMPLATE = """{n}._v = {value}
 {n}._k = None
 {n}._g = None
 {n}._grad = None
-{n}.requires_grad = {requires_grad}"""
+{n}._rg = {requires_grad}"""
 
 
 def _leaf_code_src(indent: int, n: str, value: str, requires_grad: str, alloc: bool = True) -> str:
@@ -442,11 +463,11 @@ if {track} and (not _no_grad_blocks or _grad_enabled()):
     n._op = {op}
     n._a = {a}{set_b}{aux_tracked}
     n._seq = next(_seq_counter)
-    n.requires_grad = True
+    n._rg = True
 else:
     n._op = LEAF
     n._a = None
-    n.requires_grad = False"""
+    n._rg = False"""
 
 
 def _node_code(indent: int, value: str, track: str, op: str, a: str, b: str | None,
@@ -519,7 +540,7 @@ def _binary(op: int, kernel: Any, a: Any, b: Any) -> TRNode:
         a = as_node(a, "a")
     if b.__class__ is not TRNode:
         b = as_node(b, "b")
-    return _record(kernel(a._v, b._v), op, a, b, None, a.requires_grad or b.requires_grad)
+    return _record(kernel(a._v, b._v), op, a, b, None, a._rg or b._rg)
 
 
 def finite_src(x: str) -> str:
@@ -587,12 +608,12 @@ def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any
         branch = _CONST_BRANCH.format(
             const_order="av = o; bv = self._v" if reflected else "av = self._v; bv = o",
             expr=expr, r_finite=finite_src("r"),
-            make_node=_node_code(16, "r", "self.requires_grad", "const_op", "self", None,
+            make_node=_node_code(16, "r", "self._rg", "const_op", "self", None,
                                  aux_tracked="o"))
     src = _METHOD_TEMPLATE.format(float_test=float_test,
         order="a = o; b = self" if reflected else "a = self; b = o", expr=expr,
         r_finite=finite_src("r"), const_branch=branch.strip("\n"),
-        make_node=_node_code(8, "r", "(a.requires_grad or b.requires_grad)", "op", "a", "b",
+        make_node=_node_code(8, "r", "(a._rg or b._rg)", "op", "a", "b",
                              aux="None" if const_op is None else ""))
     scope: dict[str, Any] = {}
     exec(compile(src, f"<TRNode.{OP_NAMES[op]}>", "exec"), globals(), scope)
@@ -602,7 +623,7 @@ def _make_binary_method(op: int, kernel: Any, expr: str, reflected: bool) -> Any
 def _unary(op: int, kernel: Any, a: Any) -> TRNode:
     if a.__class__ is not TRNode:
         a = as_node(a, "x")
-    return _record(kernel(a._v), op, a, None, None, a.requires_grad)
+    return _record(kernel(a._v), op, a, None, None, a._rg)
 
 
 def pow_node(x: Any, k: Any) -> TRNode:
@@ -611,12 +632,12 @@ def pow_node(x: Any, k: Any) -> TRNode:
     k = check_int_exponent(k)
     if x.__class__ is not TRNode:
         x = as_node(x, "x")
-    return _record(K.f_pow_int(x._v, k), POW, x, None, k, x.requires_grad)
+    return _record(K.f_pow_int(x._v, k), POW, x, None, k, x._rg)
 
 
 def identity_node(x: TRNode) -> TRNode:
     """A recorded copy of ``x`` (value and gradient pass through unchanged)."""
-    return _record(x._v, ID, x, None, None, x.requires_grad)
+    return _record(x._v, ID, x, None, None, x._rg)
 
 
 for _op, _kern, _expr, _name in (

@@ -203,9 +203,9 @@ def _fan_in(code: float, kept: list[TRNode]) -> TRNode:
         return _leaf(code, False)
     top = kept[0]
     if len(kept) == 1:
-        return _record(code, ID, top, None, None, top.requires_grad)
+        return _record(code, ID, top, None, None, top._rg)
     for x in kept[1:]:
-        top = _record(code, ADD, top, x, None, top.requires_grad or x.requires_grad)
+        top = _record(code, ADD, top, x, None, top._rg or x._rg)
     return top
 
 
@@ -239,7 +239,7 @@ def tr_mean(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
     inner = _fan_in(code, kept)
     if len(kept) < 2:
         return inner
-    return _record(code, MEAN, inner, None, (None, None, None, len(kept)), inner.requires_grad)
+    return _record(code, MEAN, inner, None, (None, None, None, len(kept)), inner._rg)
 
 
 def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
@@ -266,7 +266,7 @@ def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
     last = len(kept) - 1
     for i, x in enumerate(kept[1:], 1):
         v = code if i == last else K.f_mul(top._v, x._v)
-        top = _record(v, MUL, top, x, None, top.requires_grad or x.requires_grad)
+        top = _record(v, MUL, top, x, None, top._rg or x._rg)
     return top
 
 
@@ -322,7 +322,7 @@ def _extreme(values: Iterable[Any], mode: Any, fname: str, codes_fn: Any) -> TRN
     for x in kept:  # the first entry that attains the result (same value, same zero sign)
         v = x._v
         if v == code and math.copysign(1.0, v) == math.copysign(1.0, code):
-            return _record(code, ID, x, None, None, x.requires_grad)
+            return _record(code, ID, x, None, None, x._rg)
     return _leaf(code, False)  # Φ / ⊥ (or nothing kept): not REAL, no gradient either way
 
 
