@@ -157,3 +157,165 @@ def test_nodes_keep_refusing_ufuncs():
     assert TRNode.__array_ufunc__ is None
     with pytest.raises(TypeError):
         np.exp(TRNode.parameter(1.0))
+
+
+# -- hybrid statistics across tasks, update_epoch, unreached elements, float32 threshold -----
+import asyncio  # noqa: E402
+
+from zeroproof.autodiff import (  # noqa: E402
+    GradientModeConfig, HybridGradientContext, HybridGradientSchedule, no_grad,
+)
+
+
+def _calls() -> tuple:
+    st = HybridGradientContext.get_statistics()
+    return st["total_gradient_calls"], st["saturating_activations"], st["q_min_batch"]
+
+
+def test_a_task_goes_on_from_a_copy_of_its_creators_statistics():
+    # a Jupyter cell runs as a new asyncio task with a copy of the previous cell's context
+    HybridGradientContext.reset()
+    s = HybridGradientSchedule(delta_init=1e-3, delta_final=1e-3, adaptive_delta=False)
+    with s.apply(0):
+        (1 / TRNode.parameter(1e-4)).backward()
+    assert _calls() == (1, 1, 1e-4)
+
+    async def next_cell() -> tuple:
+        seen = _calls()
+        with s.apply(0):
+            (1 / TRNode.parameter(0.5)).backward()
+        return seen, _calls()
+
+    seen, after = asyncio.run(next_cell())
+    assert seen == (1, 1, 1e-4)           # the creator's statistics, not an empty object
+    assert after == (2, 1, 0.5)           # its own decision goes on from there
+    assert _calls() == (1, 1, 1e-4)       # and never reaches the creator
+    HybridGradientContext.reset()
+
+
+def test_update_epoch_does_not_make_later_apply_blocks_nested():
+    HybridGradientContext.reset()
+    s = HybridGradientSchedule(delta_init=0.1, delta_final=0.1, adaptive_delta=False)
+    GradientModeConfig.set_mode("hybrid")
+    HybridGradientContext.set_schedule(s)
+    HybridGradientContext.update_epoch(0)
+    (1 / TRNode.parameter(0.05)).backward()
+    GradientModeConfig.reset()
+    HybridGradientContext.set_schedule(None)
+    HybridGradientContext.reset_statistics()
+    for epoch in range(3):
+        with s.apply(epoch):
+            for _ in range(epoch + 1):
+                (1 / TRNode.parameter(0.05)).backward()
+        st = HybridGradientContext.get_statistics()
+        assert (st["current_epoch"], st["total_gradient_calls"]) == (epoch, epoch + 1)
+    HybridGradientContext.reset()
+
+
+def test_nested_apply_still_gives_the_outer_epochs_statistics_back():
+    HybridGradientContext.reset()
+    s = HybridGradientSchedule(delta_init=0.1, delta_final=0.1, adaptive_delta=False)
+    with s.apply(4):
+        (1 / TRNode.parameter(0.05)).backward()
+        with s.apply(5):
+            (1 / TRNode.parameter(0.5)).backward()
+            (1 / TRNode.parameter(0.5)).backward()
+        st = HybridGradientContext.get_statistics()
+        assert (st["current_epoch"], st["total_gradient_calls"]) == (4, 1)
+    HybridGradientContext.reset()
+
+
+@pytest.mark.parametrize("pick", [lambda y: y[0:2], lambda y: y[[0, 1]],
+                                  lambda y: y[np.array([True, True, False])],
+                                  lambda y: y.reshape(3, 1)[0:2]])
+def test_batched_elements_the_loss_never_uses_decide_nothing(pick):
+    s = HybridGradientSchedule(delta_init=0.1, delta_final=0.1, adaptive_delta=False)
+    HybridGradientContext.reset()
+    x = za.parameter(np.array([0.5, 0.8, 1e-3]))  # element 2 is near the pole, unused
+    with s.apply(1):
+        pick(1 / x).sum().backward()
+    assert _calls() == (2, 0, 0.5)
+    assert x.gradient.to_numpy()[2] == 0.0
+    HybridGradientContext.reset()
+    xs = [TRNode.parameter(v) for v in (0.5, 0.8, 1e-3)]
+    with s.apply(1):
+        y = [1 / a for a in xs]
+        (y[0] + y[1]).backward()
+    assert _calls() == (2, 0, 0.5)  # the scalar tape, same graph
+    HybridGradientContext.reset()
+
+
+def test_float32_hybrid_threshold_is_compared_exactly():
+    HybridGradientContext.reset()
+    s = HybridGradientSchedule(delta_init=0.1, delta_final=0.1, adaptive_delta=False)
+    u = np.float32(0.1)  # 0.100000001490116… > δ
+    x = za.parameter(np.array([u], dtype=np.float32))
+    with s.apply(0):
+        (1 / x).backward(np.ones(1, dtype=np.float32))
+    n = TRNode.parameter(float(u))
+    with s.apply(0):
+        (1 / n).backward()
+    # the exact rule on both tapes (≈ −100; the saturated form would give ≈ −0.99)
+    assert x.gradient.to_numpy()[0] < -99 and n.gradient.value < -99
+    assert HybridGradientContext.get_statistics()["saturating_activations"] == 0
+    HybridGradientContext.reset()
+
+
+# -- in-place updates of parameters ---------------------------------------------------------
+def test_inplace_update_under_no_grad_keeps_the_scalar_parameter():
+    w = TRNode.parameter(0.0, name="w")
+    w0 = w
+    for _ in range(60):
+        ((w - 3.0) ** 2).backward()
+        with no_grad():
+            w -= 0.1 * w.gradient
+        w.zero_grad()
+    assert w is w0 and w.is_leaf and w.requires_grad and w.name == "w"
+    assert abs(w.item() - 3.0) < 1e-4
+    with no_grad():
+        w *= 2
+        w /= 4
+        w += zp.real(1.0)
+    assert w is w0 and abs(w.item() - 2.5) < 1e-4
+
+
+def test_inplace_update_under_no_grad_keeps_the_batched_parameter():
+    w = za.parameter(np.array([0.0, 1.0], dtype=np.float32))
+    w0 = w
+    for _ in range(60):
+        ((w - 3.0) ** 2).sum().backward()
+        with no_grad():
+            w -= 0.1 * w.gradient
+        w.zero_grad()
+    assert w is w0 and w.is_leaf and w.requires_grad and w.dtype == np.float32
+    assert np.allclose(w.numpy(), 3.0, atol=1e-3)
+    with no_grad(), pytest.raises(ValueError, match=r"shape \(2,\).*\(3, 2\)"):
+        w += np.ones((3, 2))
+
+
+@pytest.mark.parametrize("make", [lambda: TRNode.parameter(1.0),
+                                  lambda: za.parameter(np.array([1.0]))])
+def test_inplace_on_a_parameter_outside_no_grad_warns_and_rebinds(make):
+    w = make()
+    w0 = w
+    with pytest.warns(UserWarning, match=r"outside no_grad\(\).*with no_grad\(\): p -= "):
+        w -= 1.0
+    assert w is not w0 and not w.is_leaf
+    assert w0.item() == 1.0
+
+
+def test_inplace_on_results_and_constants_still_rebinds_silently():
+    x = TRNode.parameter(2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = x * x
+        first = total
+        total += x              # the usual accumulation: a new node
+        c = TRNode.constant(1.0)
+        c0 = c
+        with no_grad():
+            c += 1.0            # a constant is not a parameter: rebinds
+    assert total is not first and total.item() == 6.0
+    assert c is not c0 and c0.item() == 1.0
+    total.backward()
+    assert x.gradient == zp.real(5.0)

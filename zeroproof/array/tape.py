@@ -1743,6 +1743,11 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                         ca = _to_shape(ca, None, rec.shapes[idx], ca.shape)[0]
                     if live is not None:  # elements of the input that fed only masked outputs
                         ra = _received_through(rec, idx, live)
+                    elif op == INDEX and frame is not None:
+                        # elements the index did not pick receive nothing, and so decide
+                        # nothing in a hybrid pass (as on the scalar tape, where they are
+                        # separate nodes the loss never reached)
+                        ra = _received_through(rec, idx, np.ones(rec.out_shape, dtype=bool))
                 elif r.op != LEAF and eff != rec.shapes[idx]:
                     # an interior input broadcast against more points: its gradient stays per
                     # point, so that its own rule runs per point as on the scalar tape
@@ -1945,3 +1950,16 @@ TRTensor.__tr_stop_gradient__ = staticmethod(stop_gradient)  # type: ignore[attr
 
 
 TRTensor._rebuild = staticmethod(_rebuild_leaf)  # type: ignore[assignment]
+
+
+def _store_value(t: TRTensor, result: TRTensor) -> None:
+    if result.shape != t.shape:
+        raise ValueError(f"in-place update of a parameter of shape {t.shape}: the right-hand side "
+                         f"broadcasts it to shape {result.shape}; an update step keeps the "
+                         f"parameter's shape")
+    t.set_value(result.value)
+
+
+for _name, _symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/")):
+    setattr(TRTensor, f"__i{_name}__", _scalar_tape.make_inplace(
+        getattr(TRTensor, f"__{_name}__"), _symbol, "TRTensor", _store_value))

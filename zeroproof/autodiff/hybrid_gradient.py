@@ -284,14 +284,15 @@ class HybridGradientSchedule:
         stats = HybridGradientContext._stats()
         saved = None
         if stats.current_epoch != epoch:
-            if _EPOCH.get() is not None:  # nested in another epoch's block: give its statistics back
+            if _IN_APPLY.get():  # nested in another epoch's block: give its statistics back
                 saved = stats.snapshot()
             stats.new_epoch(epoch)
         tokens = (MODE.set(GradientMode.HYBRID), BOUND.set(self.saturating_bound),
-                  _SCHEDULE.set(self), _EPOCH.set(epoch))
+                  _SCHEDULE.set(self), _EPOCH.set(epoch), _IN_APPLY.set(True))
         try:
             yield self
         finally:
+            _IN_APPLY.reset(tokens[4])
             _EPOCH.reset(tokens[3])
             _SCHEDULE.reset(tokens[2])
             BOUND.reset(tokens[1])
@@ -521,6 +522,9 @@ _SCHEDULE: ContextVar[HybridGradientSchedule | None] = ContextVar("zeroproof_hyb
 _POLES: ContextVar[tuple] = ContextVar("zeroproof_hybrid_poles", default=())
 _EPOCH: ContextVar[int | None] = ContextVar("zeroproof_hybrid_epoch", default=None)
 _STATS: ContextVar[HybridStatistics | None] = ContextVar("zeroproof_hybrid_stats", default=None)
+# Inside a ``schedule.apply(epoch)`` block (an epoch set by ``update_epoch`` is not a block: a
+# later top-level ``apply`` keeps its statistics rather than give them back as a nested one).
+_IN_APPLY: ContextVar[bool] = ContextVar("zeroproof_hybrid_in_apply", default=False)
 
 
 class _ActivePass(threading.local):
@@ -566,7 +570,9 @@ class HybridDecider:
         return sat
 
     def array(self, u: np.ndarray, x: Any) -> np.ndarray:
-        q = np.abs(u)
+        # compared in float64, as the scalar tape compares: a float32 |u| just above δ is not
+        # near because δ rounded to float32 happens to equal it
+        q = np.abs(u, dtype=np.float64)
         near = q <= self.delta
         sat = near
         if x is not None and self.regions:
@@ -595,7 +601,13 @@ class HybridGradientContext:
             if s.owner[1] is None and (aio is None or aio._get_running_loop() is None):
                 return s
         if s is None or s.owner != _context_owner():  # none yet, or inherited from the creator
+            inherited = s
             s = HybridStatistics()
+            if inherited is not None:
+                # a task (a Jupyter cell runs as one) goes on from a copy of what its creator
+                # recorded, as a copied context gives it every other value; its own decisions
+                # never reach the creator's object
+                s.restore(inherited.snapshot())
             _STATS.set(s)
         return s
 

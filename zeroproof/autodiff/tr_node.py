@@ -649,6 +649,42 @@ for _op, _kern, _expr, _name in (
     setattr(TRNode, f"__r{_name}__", _make_binary_method(_op, _kern, _expr, True))
 
 
+def make_inplace(forward: Any, symbol: str, kind: str, update: Any) -> Any:
+    """The augmented assignment ``x ⊙= o`` for a tape type (``forward``: its ``__⊙__``).
+
+    On a parameter (a requires-grad leaf) inside ``no_grad()`` it is an optimizer step, as in
+    PyTorch: ``update(x, result)`` stores the new value in ``x`` itself, which stays the same
+    parameter. Anything else rebinds the name to the new result, as for Python numbers; on a
+    parameter outside ``no_grad()`` that silently replaces the parameter by a graph node, so it
+    warns."""
+    def method(self: Any, other: Any) -> Any:
+        result = forward(self, other)
+        if result is NotImplemented or not (self.is_leaf and self.requires_grad):
+            return result
+        if not GRAD_ENABLED.get():
+            update(self, result)
+            return self
+        import warnings
+
+        warnings.warn(
+            f"`p {symbol}= ...` on a parameter (a requires-grad leaf {kind}) outside no_grad() "
+            f"builds a new node: the name no longer refers to the parameter; for an update step "
+            f"write `with no_grad(): p {symbol}= ...` (updates p in place), or `p = p {symbol} "
+            f"...` if a new node is meant", UserWarning, stacklevel=2)
+        return result
+    method.__name__ = forward.__name__.replace("__", "__i", 1)
+    return method
+
+
+def _store_value(node: TRNode, result: TRNode) -> None:
+    node._v = result._v
+
+
+for _name, _symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/")):
+    setattr(TRNode, f"__i{_name}__",
+            make_inplace(getattr(TRNode, f"__{_name}__"), _symbol, "TRNode", _store_value))
+
+
 # ---- contexts ---------------------------------------------------------------------------------
 @reusable_context
 def no_grad() -> Iterator[None]:
