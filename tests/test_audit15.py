@@ -319,3 +319,35 @@ def test_inplace_on_results_and_constants_still_rebinds_silently():
     assert c is not c0 and c0.item() == 1.0
     total.backward()
     assert x.gradient == zp.real(5.0)
+
+
+# -- second order under a huge bound; tr_prod with zeros ------------------------------------
+from zeroproof.autodiff import gradient_mode, tr_grad  # noqa: E402
+
+
+def test_create_graph_under_a_bound_beyond_sqrt_max_gives_the_float_pass_values():
+    with gradient_mode("saturating", 1e200):
+        x, y = TRNode.parameter(1.0), TRNode.parameter(2.0)
+        (x / y).backward()
+        want = (x.gradient, y.gradient)
+        x, y = TRNode.parameter(1.0), TRNode.parameter(2.0)
+        (x / y).backward(create_graph=True)
+        assert (x.gradient, y.gradient) == want == (zp.real(1e-200), zp.real(-0.0))
+        assert tr_grad(lambda t: tr_grad(lambda s: 1 / s)(t))(2.0).value.tag == zp.TRTag.REAL
+
+
+@pytest.mark.parametrize("vals, grads", [
+    ((0.0, 1e300, 1e300, 1e300), [zp.pinf(), 0.0, 0.0, 0.0]),
+    ((1e300, -1e300, 1e300, -0.0), [0.0, 0.0, 0.0, zp.ninf()]),
+    ((0.0, 2.0, 3.0), [6.0, 0.0, 0.0]),
+    ((2.0, 0.0, 0.0), [0.0, 0.0, 0.0]),
+    ((1e300, 0.0, 1e-300), [0.0, 1.0, 0.0]),
+])
+def test_tr_prod_with_zeros_gives_each_entry_the_product_of_the_others(vals, grads):
+    xs = [TRNode.parameter(v) for v in vals]
+    p = zp.tr_prod(xs)
+    p.backward()
+    assert p.value == zp.real(0.0)
+    got = [x.gradient for x in xs]
+    assert got == [g if isinstance(g, zp.TRScalar) else zp.real(g) for g in grads]
+    assert all(g.tag is not zp.TRTag.PHI for g in got)

@@ -223,8 +223,9 @@ def _node_vocab() -> dict[str, Any]:
 
     def neg_over_sq(g: Any, x: Any, u: Any, c: float) -> Any:
         n = -g * x
-        d = u * u + c * c
-        if _normal(d._v) and (_normal(abs(n._v))
+        cc = c * c
+        d = u * u + cc if _normal(cc) else None  # c² itself may overflow (a bound of 1e200)
+        if d is not None and _normal(d._v) and (_normal(abs(n._v))
                               or n._v == 0.0 and (g._v == 0.0 or x._v == 0.0)):
             return T.tr_div(n, d)
         h = hypot(u, c)

@@ -261,7 +261,21 @@ def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
     if len(kept) < 2:
         return _fan_in(code, kept)
     if code - code == 0.0:  # a REAL product: every kept entry is REAL
+        zeros = [n for n in kept if n._v == 0.0]
+        if zeros and len(zeros) < len(kept):
+            # (product of the non-zero entries) × (product of the zeros): the zeros' 0 reaches
+            # the other entries as one exact 0 factor, never as 0 times a suffix product that
+            # overflowed (0·∞ = Φ); a lone zero gets the others' product, ±∞ if it overflows
+            rest = _in_range_order([n for n in kept if n._v != 0.0])
+            p = _product_chain(rest, prod_codes([n._v for n in rest], m))
+            z = _product_chain(zeros, prod_codes([n._v for n in zeros], m))
+            return _record(code, MUL, p, z, None, p._rg or z._rg)
         kept = _in_range_order(kept)
+    return _product_chain(kept, code)
+
+
+def _product_chain(kept: list[TRNode], code: float) -> TRNode:
+    """``kept[0] · kept[1] · …`` recorded as a chain of products whose last value is ``code``."""
     top = kept[0]
     last = len(kept) - 1
     for i, x in enumerate(kept[1:], 1):
