@@ -351,3 +351,81 @@ def test_tr_prod_with_zeros_gives_each_entry_the_product_of_the_others(vals, gra
     got = [x.gradient for x in xs]
     assert got == [g if isinstance(g, zp.TRScalar) else zp.real(g) for g in grads]
     assert all(g.tag is not zp.TRTag.PHI for g in got)
+
+
+# -- dtypes, conversions, names -------------------------------------------------------------
+import math  # noqa: E402
+
+from zeroproof.autodiff import grad  # noqa: E402
+
+
+def test_big_endian_float32_stays_float32():
+    be32 = np.array([1.0, 2.0], dtype=">f4")
+    assert za.array(be32).dtype == np.float32
+    assert za.from_numpy(be32).dtype == np.float32
+    assert za.parameter(be32).dtype == np.float32
+    assert zp.from_numpy(be32)[0].dtype == np.float32
+    assert za.array([1.0], dtype=">f4").dtype == np.float32
+    assert za.array(np.array([1.0], dtype=">f8")).dtype == np.float64
+    assert za.array(np.array([1.0], dtype=np.float16)).dtype == np.float64  # (documented)
+    assert za.array_identical(za.array(be32), za.array(be32.astype(np.float32)))
+
+
+def test_numpy_float32_scalars_make_float32_leaves():
+    for make in (za.parameter, za.constant, za.TRTensor):
+        assert make(np.float32(1.5)).dtype == np.float32
+    assert za.parameter(np.float64(1.5)).dtype == np.float64
+
+
+def test_masked_arrays_are_refused_naming_the_way():
+    m = np.ma.array([1.0, 2.0], mask=[False, True])
+    for call in (lambda: za.array(m), lambda: za.parameter(m), lambda: zp.from_numpy(m),
+                 lambda: za.array([1.0, 1.0]) + m):
+        with pytest.raises(TypeError, match=r"masked array.*m.filled\(np.nan\)"):
+            call()
+    assert za.array(m.filled(np.nan)).tags.tolist() == [0, 3]
+
+
+def test_trscalar_item_and_trunc():
+    assert zp.real(2.5).item() == 2.5 and zp.pinf().item() == math.inf
+    assert math.isnan(zp.phi().item())
+    assert math.trunc(zp.real(-2.7)) == -2
+    with pytest.raises(OverflowError):
+        math.trunc(zp.ninf())
+    assert int(za.array(2.7)) == 2 and int(za.array([-2.7])) == -2
+    with pytest.raises(TypeError, match="exactly one element"):
+        int(za.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match="modulus is not supported"):
+        pow(zp.real(2.0), 2, 3)
+
+
+def test_conversion_and_shape_names_on_both_array_types():
+    a, t = za.array([[1.0, 2.0]]), za.constant([[1.0, 2.0]])
+    assert np.array_equal(a.numpy(), a.to_numpy()) and np.array_equal(t.to_numpy(), t.numpy())
+    assert a.flatten().shape == a.ravel().shape == (2,)
+    assert t.ravel().shape == t.flatten().shape == (2,)
+    assert a.squeeze().shape == t.squeeze().shape == (2,)
+    assert a.squeeze(0).shape == (2,)
+    with pytest.raises(ValueError, match="axis 1 does not have length 1"):
+        a.squeeze(1)
+    w = za.parameter([[1.0, 2.0]])
+    (w.ravel() * 3.0).sum().backward()
+    assert w.gradient.to_numpy().tolist() == [[3.0, 3.0]]
+
+
+def test_grad_takes_a_dict_of_sources_on_both_tapes():
+    x = TRNode.parameter(2.0)
+    assert {k: v.value for k, v in grad(x * x, {"x": x}).items()} == {"x": zp.real(4.0)}
+    w = za.parameter([1.0, 2.0])
+    got = za.grad((w * w).sum(), {"w": w})
+    assert list(got) == ["w"] and got["w"].to_numpy().tolist() == [2.0, 4.0]
+
+
+def test_mixing_messages_name_the_right_remedy():
+    x = TRNode.parameter(1.0)
+    with pytest.raises(TypeError, match="must be a TRNode, TRScalar or real number.*bool"):
+        x * np.bool_(True)
+    with pytest.raises(TypeError, match="TRTensor \\(batched tape\\) does not combine with a "
+                                        "scalar TRNode.*node.value"):
+        x + za.parameter([1.0])
+    assert (x * np.float64(2.0)).item() == 2.0

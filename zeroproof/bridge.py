@@ -14,7 +14,7 @@ import numpy as np
 from .core.scalar import (
     TRScalar, TRTag, _check_real, _is_number, scalar_from_code,
 )
-from .core._parse import as_float, short_repr
+from .core._parse import as_float, rectangular, short_repr
 
 __all__ = ["from_ieee", "to_ieee", "from_numpy", "to_numpy"]
 
@@ -67,7 +67,7 @@ def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
 
         if isinstance(arr, TRArray):
             return np.array(arr.values), np.array(arr.tags)
-    a = np.asarray(arr)
+    a = rectangular("from_numpy(arr): arr", arr)
     if a.dtype.kind in "iub":
         a = a.astype(np.float64)
     elif a.dtype.kind != "f":
@@ -75,8 +75,9 @@ def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
             f"from_numpy(arr): arr must hold real numbers (float32/float64, or ints), got dtype "
             f"{a.dtype}"
         )
-    elif a.dtype not in (np.float32, np.float64):
-        a = a.astype(np.float64)
+    elif a.dtype not in (np.float32, np.float64):  # a big-endian float32 stays float32
+        native = a.dtype.newbyteorder("=")
+        a = a.astype(native if native in (np.float32, np.float64) else np.float64)
     tags = np.zeros(a.shape, dtype=np.uint8)
     nonfinite = ~np.isfinite(a)
     if nonfinite.any():

@@ -54,6 +54,7 @@ from ..core.wheel import WHEEL
 from . import kernels as K
 from .trarray import (
     TRArray, _from_real, _matmul_shape, numpy_function, numpy_reduction_args, numpy_ufunc,
+    squeezed_shape,
 )
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
@@ -249,6 +250,8 @@ class TRTensor(LeafCopies):
         """The value as an IEEE array (Φ and ⊥ → NaN)."""
         return self.value.to_numpy()
 
+    to_numpy = numpy  # (the name TRArray uses)
+
     def zero_grad(self) -> None:
         """Drop the accumulated gradient (``.gradient`` becomes ``None``).
 
@@ -398,11 +401,7 @@ class TRTensor(LeafCopies):
 
     def squeeze(self, axis: Any = None) -> "TRTensor":
         """Drop axes of length one (all, or ``axis``), like ``np.squeeze``; differentiable."""
-        try:
-            shape = np.squeeze(np.empty(self.shape, dtype=np.bool_), axis=axis).shape
-        except ValueError:
-            raise ValueError(f"squeeze: axis {axis!r} does not have length 1 in shape {self.shape}") from None
-        return self.reshape(shape)
+        return self.reshape(squeezed_shape(self.shape, axis))
 
     def unsqueeze(self, axis: int) -> "TRTensor":
         """Insert an axis of length one at ``axis`` (like ``np.expand_dims``); differentiable."""
@@ -415,6 +414,8 @@ class TRTensor(LeafCopies):
         (6,)
         """
         return self.reshape(-1)
+
+    ravel = flatten  # (the name TRArray and NumPy use)
 
     def transpose(self, *axes: Any) -> "TRTensor":
         """Permute the axes like ``ndarray.transpose`` (no axes: reverse them); differentiable
@@ -573,6 +574,8 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
             "(node.value) as a constant, or build the whole computation on one tape"
         )
     if _is_number(value):  # read like TRArray.from_numpy: nan → Φ, ±inf → ±∞
+        if isinstance(value, np.float32):  # a float32 scalar stays float32, as za.array keeps it
+            return np.asarray(value), None
         try:
             return np.asarray(float(value)), None
         except OverflowError:
@@ -1905,12 +1908,17 @@ def grad(output: TRTensor, sources: "TRTensor | Sequence[TRTensor]", grad_output
          ) -> list[TRArray]:
     """Gradients of ``output`` w.r.t. ``sources`` (tensors that require grad, leaves or not) as
     TRArrays, without touching ``.gradient``. A source the output does not depend on gets zeros.
-    A single TRTensor as ``sources`` gives a one-element list, as ``torch.autograd.grad`` does.
+    A single TRTensor as ``sources`` gives a one-element list, as ``torch.autograd.grad`` does;
+    a dict of tensors gives a dict of gradients with the same keys.
 
     >>> w = parameter([1.0, 2.0])
     >>> grad((w * w).sum(), [w])[0]
     TRArray([2.0, 4.0], dtype=float64)
     """
+    if isinstance(sources, dict):  # a dict of sources: a dict of gradients, same keys
+        keys = list(sources)
+        return dict(zip(keys, grad(output, [sources[k] for k in keys],
+                                   grad_output)))  # type: ignore[return-value]
     if not isinstance(output, TRTensor):
         raise TypeError(f"grad(output): output must be a TRTensor, got {type(output).__name__}")
     if isinstance(sources, TRTensor):  # one source: a one-element list (torch.autograd.grad)

@@ -52,9 +52,9 @@ def _check_dtype(dtype: Any, argname: str) -> np.dtype:
         raise TypeError(
             f"{argname} must be float64 or float32, got {short_repr(dtype, 40)}"
         ) from None
-    if dt not in _FLOATS:
-        raise TypeError(f"{argname} must be float64 or float32, got {dt}")
-    return dt
+    if dt.kind == "f" and dt.newbyteorder("=") in _FLOATS:
+        return dt.newbyteorder("=")  # either byte order: the array is made in the native one
+    raise TypeError(f"{argname} must be float64 or float32, got {dt}")
 
 
 def _real_codes(arr: Any, argname: str) -> np.ndarray:
@@ -63,7 +63,10 @@ def _real_codes(arr: Any, argname: str) -> np.ndarray:
     a = rectangular(argname, arr)
     kind = a.dtype.kind
     if kind == "f":
-        return a if a.dtype in _FLOATS else a.astype(np.float64)
+        if a.dtype in _FLOATS:
+            return a
+        native = a.dtype.newbyteorder("=")  # a big-endian float32 ('>f4') is float32 too
+        return a.astype(native if native in _FLOATS else np.float64)
     if kind in "iub":
         return a.astype(np.float64)
     raise TypeError(
@@ -251,6 +254,8 @@ class TRArray:
         """
         return self._codes.copy()
 
+    numpy = to_numpy  # (the name TRTensor and PyTorch use)
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         """The IEEE codes for NumPy (``np.asarray(x)``): a read-only view unless a copy is asked
         for, so NumPy cannot write into this (immutable) array; ⊥ reads as NaN there."""
@@ -358,6 +363,16 @@ class TRArray:
     def ravel(self) -> "TRArray":
         """A 1-D array. ``zeros((2, 3)).ravel().shape`` → ``(6,)``."""
         return self.reshape(-1)
+
+    flatten = ravel  # (NumPy's copy and view are the same thing for an immutable array)
+
+    def squeeze(self, axis: Any = None) -> "TRArray":
+        """Drop axes of length one (all, or ``axis``), like ``np.squeeze``.
+
+        >>> zeros((1, 3, 1)).squeeze().shape
+        (3,)
+        """
+        return self.reshape(squeezed_shape(self.shape, axis))
 
     def transpose(self, *axes: Any) -> "TRArray":
         """Permute axes like ``ndarray.transpose``. ``zeros((2, 3)).transpose().shape`` → ``(3, 2)``."""
@@ -541,6 +556,11 @@ class TRArray:
 
     def __float__(self) -> float:
         return float(self._only("float()", TypeError))
+
+    def __int__(self) -> int:
+        """``int(a)`` of a one-element array: ``int`` of its ``TRScalar`` (±∞ an
+        ``OverflowError``, Φ and ⊥ a ``ValueError``, as for IEEE inf and NaN)."""
+        return int(self._only("int()", TypeError))
 
     def __format__(self, spec: str) -> str:
         """A 0-d array formats as the TRScalar it holds (``f"{loss:.4f}"``; Φ as its symbol, as
@@ -938,6 +958,15 @@ def numpy_ufunc(x: Any, ufunc: Any, method: str, inputs: tuple, kwargs: dict, ki
         f"numpy.{name} is not supported on a {kind}: NumPy would work on IEEE floats and turn ⊥ "
         f"into Φ; zeroproof.array has no {name}; use .to_numpy() / .codes for plain IEEE "
         f"floats")
+
+
+def squeezed_shape(shape: tuple, axis: Any) -> tuple:
+    """``shape`` without its axes of length one (all, or ``axis``), as ``np.squeeze`` gives it;
+    ``ValueError`` naming the axis otherwise."""
+    try:
+        return np.squeeze(np.empty(shape, dtype=np.bool_), axis=axis).shape
+    except ValueError:
+        raise ValueError(f"squeeze: axis {axis!r} does not have length 1 in shape {shape}") from None
 
 
 def asarray(obj: Any, dtype: Any = None) -> TRArray:

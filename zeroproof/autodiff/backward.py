@@ -13,6 +13,8 @@ may share nodes, so passes are serialised process-wide by :data:`PASS_LOCK` (re-
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import math
 import textwrap
 import threading
@@ -224,7 +226,7 @@ def _node_vocab() -> dict[str, Any]:
     def neg_over_sq(g: Any, x: Any, u: Any, c: float) -> Any:
         n = -g * x
         cc = c * c
-        d = u * u + cc if _normal(cc) else None  # c² itself may overflow (a bound of 1e200)
+        d = u * u + cc if cc - cc == 0.0 else None  # c² itself may overflow (a bound of 1e200)
         if d is not None and _normal(d._v) and (_normal(abs(n._v))
                               or n._v == 0.0 and (g._v == 0.0 or x._v == 0.0)):
             return T.tr_div(n, d)
@@ -731,7 +733,8 @@ def _backward_create_graph(root: TRNode, grad_output: Any) -> None:
 def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = None,
          create_graph: bool = False) -> list[TRNode]:
     """Gradients of ``output`` w.r.t. each of ``sources`` (a TRNode or a sequence of them) as a
-    list of TRNodes; ``.gradient`` is untouched.
+    list of TRNodes (a dict of nodes gives a dict with the same keys); ``.gradient`` is
+    untouched.
 
     With ``create_graph=True`` the gradients are graph nodes (differentiable again); otherwise
     constant nodes. A source that receives no contribution gets ``R(0)``.
@@ -741,6 +744,10 @@ def grad(output: TRNode, sources: TRNode | Sequence[TRNode], grad_output: Any = 
     >>> (d2x,) = grad(dx, [x]); d2x.value
     TRScalar(18.0, REAL)
     """
+    if isinstance(sources, Mapping):  # a dict of sources: a dict of gradients, same keys
+        keys = list(sources)
+        return dict(zip(keys, grad(output, [sources[k] for k in keys], grad_output,
+                                   create_graph)))  # type: ignore[return-value]
     if not isinstance(output, TRNode):
         raise TypeError(f"grad(output): output must be a TRNode, got {type(output).__name__} "
                         f"{short_repr(output, 60)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+import numpy as np
 from ..core._context import reusable_context
 from contextvars import ContextVar
 from typing import Any, Iterator
@@ -442,7 +443,13 @@ def as_node(x: Any, argname: str = "x") -> TRNode:
         return _leaf(x._value if x._tag is REAL else _CODE_OF_TAG[x._tag], False)
     if _is_number(x):
         return _leaf(_check_real(x, argname), False)
-    if hasattr(x, "shape") or hasattr(x, "__array__") or hasattr(x, "codes"):
+    if getattr(x, "__tr_dispatch__", None) is not None and hasattr(x, "requires_grad"):
+        raise TypeError(  # a batched-tape tensor: the other tape
+            f"{argname}: a {type(x).__name__} (batched tape) does not combine with a scalar "
+            f"TRNode; build the whole computation on one tape (the batched one holds scalars "
+            f"too: za.parameter(2.0)), or use node.value as a constant in the batched graph")
+    if (hasattr(x, "shape") or hasattr(x, "__array__") or hasattr(x, "codes")) and not (
+            isinstance(x, np.generic) and np.ndim(x) == 0):
         raise TypeError(
             f"{argname}: cannot mix a scalar TRNode with {type(x).__name__}; arrays belong on the "
             "batched tape (zeroproof.array), or pass plain numbers"

@@ -166,7 +166,15 @@ def rectangular(name: str, x: Any) -> np.ndarray:
 
     >>> rectangular("x", [[1, 2], [3, 4]]).shape
     (2, 2)
+
+    A NumPy masked array is a ``TypeError``: ``np.asarray`` would drop its mask and the masked
+    entries would read as ordinary values.
     """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name}: a masked array is not read (its mask would be lost and the "
+                        f"masked entries read as ordinary values); pass m.filled(np.nan) to read "
+                        f"them as NaN (Φ in a transreal array), or m.data for the values "
+                        f"underneath")
     try:
         return np.asarray(x)
     except ValueError:

@@ -271,7 +271,10 @@ def _binop(fn: Callable[[Any, Any], Any], reflected: bool,
     return method
 
 
-def _pow_method(self: TRScalar, k: Any) -> Any:
+def _pow_method(self: TRScalar, k: Any, modulo: Any = None) -> Any:
+    if modulo is not None:
+        raise TypeError("pow(x, k, modulo): a modulus is not supported for a TRScalar (modular "
+                        "powers are integer arithmetic); use x ** k")
     if isinstance(k, (float, bool, TRScalar)) or (not isinstance(k, int) and _is_number(k)):
         check_int_exponent(k)  # raises a TypeError with the remedy
     try:

@@ -182,6 +182,19 @@ class TRScalar:
             return self._value
         return _INF if tag is PINF else (-_INF if tag is NINF else _NAN)
 
+    def item(self) -> float:
+        """The value as a Python float, as ``float(x)`` (NumPy's and PyTorch's ``item()``):
+        REAL → the value, ±∞ → ±inf, Φ and ⊥ → NaN.
+
+        >>> real(2.5).item(), pinf().item()
+        (2.5, inf)
+        """
+        return self.__float__()
+
+    def __trunc__(self) -> int:
+        """``math.trunc(x)``: as ``int(x)``."""
+        return self.__int__()
+
     def __int__(self) -> int:
         """``int(x)``: a REAL value truncated, as ``int(float)``; ±∞ is an ``OverflowError`` and Φ,
         ⊥ a ``ValueError`` (no integer stands for them), as for IEEE inf and NaN.
