@@ -14,7 +14,7 @@ import numpy as np
 from .core.scalar import (
     TRScalar, TRTag, _check_real, _is_number, scalar_from_code,
 )
-from .core._parse import as_float, rectangular, short_repr
+from .core._parse import as_float, native_float, rectangular, short_repr
 
 __all__ = ["from_ieee", "to_ieee", "from_numpy", "to_numpy"]
 
@@ -76,8 +76,8 @@ def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
             f"{a.dtype}"
         )
     elif a.dtype not in (np.float32, np.float64):  # a big-endian float32 stays float32
-        native = a.dtype.newbyteorder("=")
-        a = a.astype(native if native in (np.float32, np.float64) else np.float64)
+        native = native_float(a.dtype)
+        a = a.astype(np.float64 if native is None else native)
     tags = np.zeros(a.shape, dtype=np.uint8)
     nonfinite = ~np.isfinite(a)
     if nonfinite.any():

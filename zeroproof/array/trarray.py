@@ -31,7 +31,7 @@ from ..core.scalar import (
 )
 from . import kernels as K
 from .reductions import reduce_codes
-from ..core._parse import as_float, parse_enum, rectangular, short_repr
+from ..core._parse import as_float, native_float, parse_enum, rectangular, short_repr
 
 __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
@@ -52,8 +52,9 @@ def _check_dtype(dtype: Any, argname: str) -> np.dtype:
         raise TypeError(
             f"{argname} must be float64 or float32, got {short_repr(dtype, 40)}"
         ) from None
-    if dt.kind == "f" and dt.newbyteorder("=") in _FLOATS:
-        return dt.newbyteorder("=")  # either byte order: the array is made in the native one
+    native = native_float(dt)  # either byte order: the array is made in the native one
+    if native is not None:
+        return native
     raise TypeError(f"{argname} must be float64 or float32, got {dt}")
 
 
@@ -65,8 +66,8 @@ def _real_codes(arr: Any, argname: str) -> np.ndarray:
     if kind == "f":
         if a.dtype in _FLOATS:
             return a
-        native = a.dtype.newbyteorder("=")  # a big-endian float32 ('>f4') is float32 too
-        return a.astype(native if native in _FLOATS else np.float64)
+        native = native_float(a.dtype)
+        return a.astype(np.float64 if native is None else native)
     if kind in "iub":
         return a.astype(np.float64)
     raise TypeError(
@@ -907,7 +908,12 @@ def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> A
         twin = f"use za.{name}"
     else:
         twin = f"zeroproof.array has no {name}"
-    raise TypeError(
+    raise _ieee_refusal(name, kind, twin)
+
+
+def _ieee_refusal(name: str, kind: str, twin: str) -> TypeError:
+    """The error for a NumPy function or ufunc that has no transreal meaning on ``kind``."""
+    return TypeError(
         f"numpy.{name} is not supported on a {kind}: NumPy would work on IEEE floats and turn ⊥ "
         f"into Φ; {twin}, or use .to_numpy() / .codes for plain IEEE floats")
 
@@ -954,10 +960,7 @@ def numpy_ufunc(x: Any, ufunc: Any, method: str, inputs: tuple, kwargs: dict, ki
             return getattr(x, dunders[0])()
         a, b = inputs
         return getattr(x, dunders[0])(b) if a is x else getattr(x, dunders[1])(a)
-    raise TypeError(
-        f"numpy.{name} is not supported on a {kind}: NumPy would work on IEEE floats and turn ⊥ "
-        f"into Φ; zeroproof.array has no {name}; use .to_numpy() / .codes for plain IEEE "
-        f"floats")
+    raise _ieee_refusal(name, kind, f"zeroproof.array has no {name}")
 
 
 def squeezed_shape(shape: tuple, axis: Any) -> tuple:

@@ -146,7 +146,7 @@ class TRGradientTape:
                                 ) from None
         if not target._rg and any(s is not target for s in srcs):
             # TensorFlow answers None here, PyTorch raises; a 0 alone would hide the usual cause
-            late = [s for s in srcs if id(s) in self._watched_ids]
+            late = any(id(s) in self._watched_ids for s in srcs)
             warnings.warn(
                 "gradient(): target records no graph (no source or requires-grad node was used "
                 "to compute it), so every gradient is 0"

@@ -182,6 +182,19 @@ def rectangular(name: str, x: Any) -> np.ndarray:
                          f"give one with a rectangular shape") from None
 
 
+def native_float(dtype: np.dtype) -> "np.dtype | None":
+    """``dtype`` as native float32/float64 when it is one of those in either byte order (a
+    big-endian ``'>f4'`` read from a file is float32), else None.
+
+    >>> native_float(np.dtype(">f4")), native_float(np.dtype(np.float16))
+    (dtype('float32'), None)
+    """
+    if dtype.kind != "f":
+        return None
+    native = dtype.newbyteorder("=")
+    return native if native in (np.float32, np.float64) else None
+
+
 def real_array(name: str, x: Any) -> np.ndarray:
     """``x`` as a float64 ndarray of real numbers (ints and floats; NaN/±inf kept): a str,
     bool, complex or object array is a ``TypeError`` naming ``name``, never a silent cast (NumPy
