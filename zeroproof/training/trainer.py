@@ -259,6 +259,10 @@ class SCMTrainer:
         self.train_loader = train_loader
         self.history: list[dict[str, Any]] = []
         self.epoch = 0  # epochs completed
+        # (schedule, poles, epoch): what this trainer last fed to update_detected_poles. The
+        # schedule keeps its poles per thread / asyncio task; the trainer keeps its own record so
+        # a run continued (or checkpointed) from another thread still has them.
+        self._poles_fed: tuple[Any, tuple[float, ...], int] | None = None
 
     # -- one batch ---------------------------------------------------------------------------
     def _targets(self, y: Any, out: Any) -> Any:
@@ -329,6 +333,7 @@ class SCMTrainer:
         t0 = time.perf_counter()
         HybridGradientContext.reset_statistics()
         if sched is not None:
+            self._install_poles(sched)
             ctx: Any = sched.apply(epoch)
             delta = sched.get_delta(epoch)
             mode = sched.get_mode_description(epoch)
@@ -382,6 +387,7 @@ class SCMTrainer:
                     pass
             # poles found after epoch e steer epochs e+1 … e+pole_exploration_epochs
             sched.update_detected_poles(poles, epoch + 1)
+            self._poles_fed = (sched, tuple(sched._poles), epoch + 1)
         rec = {
             "epoch": epoch,
             "loss": (loss_sum / scalar_weight) if scalar_weight else None,
@@ -396,6 +402,21 @@ class SCMTrainer:
             "time": time.perf_counter() - t0,
         }
         return _jsonable(rec)
+
+    def _poles_record(self, sched: Any) -> tuple[list[float], int | None]:
+        """``(poles, epoch)`` of this run for ``sched``: the trainer's own record when this
+        thread's (or task's) context holds none for the schedule or an older one (``fit`` ran in
+        another thread), otherwise the context's."""
+        here = (sched._poles, sched._poles_epoch)
+        fed = self._poles_fed
+        if fed is not None and fed[0] is sched and (here[1] is None or here[1] < fed[2]):
+            return list(fed[1]), fed[2]
+        return here
+
+    def _install_poles(self, sched: Any) -> None:
+        poles, epoch = self._poles_record(sched)
+        if epoch is not None and epoch != sched._poles_epoch:
+            sched.update_detected_poles(poles, epoch)
 
     def _sync_batching(self) -> None:
         """Apply edits of ``config.batch_size``/``shuffle``/``seed`` (made between ``fit`` calls)
@@ -477,9 +498,8 @@ class SCMTrainer:
         meta = {
             "format": CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": self.epoch,
             "model": self._model_spec(), "optimizer": _jsonable(opt),
-            "schedule": None if sched is None else {
-                "poles": list(getattr(sched, "_poles", [])),
-                "poles_epoch": getattr(sched, "_poles_epoch", None)},
+            "schedule": None if sched is None else dict(
+                zip(("poles", "poles_epoch"), self._poles_record(sched))),
             "loader": {"seed": getattr(loader, "seed", None), "epoch": getattr(loader, "epoch", None),
                        "batch_size": getattr(loader, "batch_size", None),
                        "shuffle": getattr(loader, "shuffle", None)},
@@ -657,6 +677,9 @@ class SCMTrainer:
             raise
         self.epoch = plan["epoch"]
         self.history = plan["history"]
+        sched = self.config.schedule
+        if sched is not None and plan["poles_epoch"] is not None:
+            self._poles_fed = (sched, tuple(sched._poles), plan["poles_epoch"])
 
 
 def _read_checkpoint(p: Path) -> tuple[Any, dict[str, np.ndarray]]:

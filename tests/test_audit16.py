@@ -1,0 +1,75 @@
+"""Regression tests for the sixteenth session's findings."""
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+
+from zeroproof.autodiff import create_default_schedule
+from zeroproof.layers import RationalLayer
+from zeroproof.training import Adam, SCMTrainer, TrainingConfig, chordal_loss
+
+
+# -- trainer: detected poles survive a change of thread -------------------------------------------
+def _pole_trainer(epochs: int = 10) -> SCMTrainer:
+    x = np.linspace(-1.0, 1.0, 129)
+    with np.errstate(divide="ignore"):
+        y = 1.0 / (x - 0.5)
+    model = RationalLayer(2, 2, seed=0)
+    cfg = TrainingConfig(epochs=epochs, batch_size=64, seed=0, progress="none",
+                         schedule=create_default_schedule(warmup_epochs=2))
+    return SCMTrainer(model, Adam(model.parameters(), lr=0.05), chordal_loss, (x, y), cfg)
+
+
+def _no_time(history: list) -> list:
+    return [{k: v for k, v in r.items() if k != "time"} for r in history]
+
+
+def _in_thread(fn, *args, **kwargs):
+    out = []
+    th = threading.Thread(target=lambda: out.append(fn(*args, **kwargs)))
+    th.start()
+    th.join()
+    return out[0] if out else None
+
+
+def test_fit_continued_in_another_thread_matches_the_uninterrupted_run() -> None:
+    ref = _pole_trainer().fit()
+    assert any(r["poles"] for r in ref[:6]), "the setting must find poles early"
+    t = _pole_trainer()
+    t.fit(epochs=6)                      # this thread
+    _in_thread(t.fit)                    # continued in a thread whose context has no poles
+    assert _no_time(t.history) == _no_time(ref)
+
+
+def test_fit_in_a_thread_then_here_and_checkpoint_keep_the_poles(tmp_path) -> None:
+    ref = _pole_trainer().fit()
+    t = _pole_trainer()
+    _in_thread(t.fit, epochs=6)
+    found = t.history[-1]["poles"]
+    assert found
+    path = t.save_checkpoint(tmp_path / "ck.npz")
+    meta = json.loads(zipfile.ZipFile(path).read("__meta__.json"))
+    assert meta["schedule"] == {"poles": found, "poles_epoch": 6}
+    t.fit()                              # this thread never saw the poles: the trainer has them
+    assert _no_time(t.history) == _no_time(ref)
+    # and a checkpoint loaded in yet another thread resumes identically
+    t2 = _pole_trainer()
+
+    def resume():
+        t2.load_checkpoint(path)
+        return t2.fit()
+    assert _no_time(_in_thread(resume)) == _no_time(ref)
+
+
+def test_a_pole_record_made_here_since_is_not_overridden() -> None:
+    t = _pole_trainer()
+    _in_thread(t.fit, epochs=4)              # the trainer records its poles for epoch 4
+    sched = t.config.schedule
+    sched.update_detected_poles([0.25], 4)   # the user's own record for epoch 4, in this thread
+    t.fit(epochs=5)
+    r = sched.pole_exploration_radius
+    assert t.history[4]["hybrid"]["exploration_regions"] == [[0.25 - r, 0.25 + r]]
