@@ -73,3 +73,36 @@ def test_a_pole_record_made_here_since_is_not_overridden() -> None:
     t.fit(epochs=5)
     r = sched.pole_exploration_radius
     assert t.history[4]["hybrid"]["exploration_regions"] == [[0.25 - r, 0.25 + r]]
+
+
+# -- layer reprs carry their sizes (PyTorch style) --------------------------------------------
+def test_module_repr_shows_config_and_children() -> None:
+    from zeroproof.layers import Linear, Module, RationalLayer, ReLU, Sequential
+
+    assert repr(Linear(2, 3)) == "Linear(in_features=2, out_features=3, bias=True)"
+    assert repr(ReLU()) == "ReLU()"
+    assert repr(RationalLayer(2, 1, seed=0)).startswith("RationalLayer(degree_p=2, degree_q=1, ")
+    model = Sequential(Linear(2, 4), Sequential(Linear(4, 4), ReLU()))
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (layers.0): Linear(in_features=2, out_features=4, bias=True)\n"
+        "  (layers.1): Sequential(\n"
+        "    (layers.0): Linear(in_features=4, out_features=4, bias=True)\n"
+        "    (layers.1): ReLU()\n"
+        "  )\n"
+        ")")
+    assert all(k.split(".")[0] + "." + k.split(".")[1] in repr(model)
+               for k in model.state_dict())   # children are named as in state_dict()
+
+    class Scaled(Module):
+        def __init__(self) -> None:
+            self.inner = Linear(1, 1)
+
+        def extra_repr(self) -> str:
+            return "factor=2"
+
+        def forward(self, x):
+            return self.inner(x) * 2.0
+
+    assert repr(Scaled()) == ("Scaled(\n  factor=2\n"
+                              "  (inner): Linear(in_features=1, out_features=1, bias=True)\n)")

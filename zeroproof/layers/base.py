@@ -167,9 +167,36 @@ class Module:
         """
         return int(sum(p.size for p in self.parameters()))
 
+    def extra_repr(self) -> str:
+        """The hyper-parameters shown by ``repr(module)``: ``get_config()`` as ``key=value``
+        (empty for a module without ``get_config``). Override it to show something else.
+
+        >>> Linear(2, 3).extra_repr()
+        'in_features=2, out_features=3, bias=True'
+        """
+        get_config = getattr(self, "get_config", None)
+        config = get_config() if callable(get_config) else None
+        if not isinstance(config, dict):
+            return ""
+        return ", ".join(f"{k}={v!r}" for k, v in config.items())
+
     def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={type(m).__name__}" for n, m in self.named_children())
-        return f"{type(self).__name__}({inner})"
+        """PyTorch-style: ``Name(extra_repr)``, sub-modules one per line and indented.
+
+        >>> print(Sequential(Linear(2, 8), ReLU(), Linear(8, 1, bias=False)))
+        Sequential(
+          (layers.0): Linear(in_features=2, out_features=8, bias=True)
+          (layers.1): ReLU()
+          (layers.2): Linear(in_features=8, out_features=1, bias=False)
+        )
+        """
+        extra = self.extra_repr()
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ")
+                    for name, child in self.named_children()]
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        body = ([extra.replace("\n", "\n  ")] if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
 
 
 def _float_dtype(dtype: Any) -> np.dtype:

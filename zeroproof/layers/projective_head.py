@@ -247,8 +247,3 @@ class ProjectiveRationalHead(Module):
         """
         rng = np.random.default_rng(check_seed("seed", seed))
         return rng.standard_normal((_int("n", n, 1), self.in_features))
-
-    def __repr__(self) -> str:
-        return (f"ProjectiveRationalHead(in_features={self.in_features}, out_features="
-                f"{self.out_features}, degree_p={self.degree_p}, degree_q={self.degree_q}, "
-                f"shared_q={self.shared_q}, anchor={self.anchor})")

@@ -320,10 +320,6 @@ class RationalLayer(Module):
         lo, hi = self.domain
         return np.linspace(lo, hi, check_int("n", n, 1)).reshape(-1, 1)
 
-    def __repr__(self) -> str:
-        return (f"RationalLayer(degree_p={self.degree_p}, degree_q={self.degree_q}, "
-                f"out_features={self.out_features}, basis={self.basis!r})")
-
 
 def _flatten(t: TRTensor) -> TRTensor:
     """(batch, 1) → (batch,) (on the tape: a differentiable reshape)."""
