@@ -106,3 +106,35 @@ def test_module_repr_shows_config_and_children() -> None:
 
     assert repr(Scaled()) == ("Scaled(\n  factor=2\n"
                               "  (inner): Linear(in_features=1, out_features=1, bias=True)\n)")
+
+
+# -- saturating x**k, k < 0: a^(1−k) beyond the float range no longer flushes the gradient to 0 ---
+def _sat_pow_exact(a: float, k: int, b: float) -> float:
+    import mpmath as mp
+    with mp.workprec(300):
+        x = mp.mpf(a)
+        w = x ** (1 - k)
+        return float(k * mp.sign(x) ** (1 - k) / mp.sqrt(w * w + mp.mpf(b) ** 2))
+
+
+@pytest.mark.parametrize("a, k, b", [(2.0322, -1000, 1.0), (-2.0322, -999, 1.0),
+                                     (1e155, -1, 1.0), (-7.0, -400, 1e-3), (1.5, -2, 1.0),
+                                     (1e-5, -3, 0.5), (3.0, -700, 1e200)])
+def test_saturating_negative_power_far_from_the_pole(a: float, k: int, b: float) -> None:
+    from zeroproof.autodiff import TRNode, gradient_mode
+    import zeroproof.array as za
+
+    exact = _sat_pow_exact(a, k, b)
+    with gradient_mode("saturating", b):
+        x = TRNode.parameter(a)
+        (x ** k).backward()
+        scalar = x.gradient.value
+        y = TRNode.parameter(a)
+        (y ** k).backward(create_graph=True)
+        nodes = y.gradient.value
+        w = za.parameter(np.array([a, a]))
+        (w ** k).backward(np.ones(2))
+        batched = w.gradient.numpy()
+    assert scalar == pytest.approx(exact, rel=1e-15, abs=0.0)
+    assert exact == 0.0 or scalar != 0.0
+    assert nodes == scalar and batched.tolist() == [scalar, scalar]

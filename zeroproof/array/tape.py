@@ -1484,13 +1484,26 @@ def _pow_neg_array(g: Any, a: Any, k: int, out: Any) -> Any:
     return lit if ok.all() else np.where(ok, lit, _scale_array(g, k, out) / a)
 
 
+def _pow_neg_sat_array(g: Any, a: Any, k: int, out: Any, b: float) -> Any:
+    """``g·k·sat(a^(1−k))`` (``k < 0``, sign from ``a``) per element; where ``a^(1−k)``
+    overflows, ``g·k·a^(k−1) / √(1 + (b·|a|^(k−1))²)`` (the same value without that power)."""
+    a = np.asarray(a)
+    w = K.pow_int(a, 1 - k)[0]
+    lit = _scale_array(g, k, np.divide(K.pow_int(np.sign(a), 1 - k)[0], _hypot_array(w, b)))
+    ok = np.isfinite(w)
+    if ok.all():
+        return lit
+    t = b * K.pow_int(np.abs(a), k - 1)[0]
+    return np.where(ok, lit, _pow_neg_array(g, a, k, out) / np.sqrt(1.0 + t * t))
+
+
 ARRAY_VOCAB: dict[str, Any] = {
     "choose": _choose_array,
     "positive": lambda a: np.asarray(a) > 0, "sin": np.sin, "cos": np.cos,
     "reshape_back": _reshape_back, "scatter": _scatter,
     "div": np.divide, "sign": np.sign, "sqrt": np.sqrt, "hypot": _hypot_array,
     "over_sq": _over_sq_array, "neg_over_sq": _neg_over_sq_array, "scale": _scale_array,
-    "pow_neg": _pow_neg_array,
+    "pow_neg": _pow_neg_array, "pow_neg_sat": _pow_neg_sat_array,
     "powi": lambda a, k: K.pow_int(np.asarray(a), k)[0],
     "select": np.where, "zeros_like": _zeros_like, "near": _near_array,
     "unreduce": _unreduce, "matmul": lambda a, b: K.matmul(a, b)[0], "swap": _swap,

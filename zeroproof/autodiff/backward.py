@@ -188,11 +188,19 @@ def _pow_neg_float(g: float, a: float, k: int, out: float) -> float:
     return K.f_div(_scale_float(g, k, out), a)
 
 
+def _pow_neg_sat_float(g: float, a: float, k: int, out: float, b: float) -> float:
+    w = K.f_pow_int(a, 1 - k)
+    if w - w == 0.0:
+        return _scale_float(g, k, K.f_div(K.f_pow_int(K.f_sign(a), 1 - k), _hypot_float(w, b)))
+    t = b * K.f_pow_int(abs(a), k - 1)  # b/|w| < b/MAX: no overflow (it may underflow to 0)
+    return _pow_neg_float(g, a, k, out) / math.sqrt(1.0 + t * t)
+
+
 FLOAT_VOCAB: dict[str, Any] = {
     "choose": _choose_scalar,
     "div": K.f_div, "sign": K.f_sign, "powi": K.f_pow_int, "sqrt": K.f_sqrt,
     "hypot": _hypot_float, "over_sq": _over_sq_float, "neg_over_sq": _neg_over_sq_float,
-    "scale": _scale_float, "pow_neg": _pow_neg_float,
+    "scale": _scale_float, "pow_neg": _pow_neg_float, "pow_neg_sat": _pow_neg_sat_float,
     "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: 0.0, "near": _near_float,
     "positive": lambda a: a > 0.0, "sin": K.f_sin, "cos": K.f_cos,
     "unreduce": lambda g, k: g,  # the scalar tape's MEAN node (``tr_mean`` of nodes): one value
@@ -251,10 +259,17 @@ def _node_vocab() -> dict[str, Any]:
             return scale(g, k, p)
         return T.tr_div(scale(g, k, out), a)
 
+    def pow_neg_sat(g: Any, a: Any, k: int, out: Any, b: float) -> Any:
+        w = T.tr_pow_int(a, 1 - k)
+        if w._v - w._v == 0.0:
+            return scale(g, k, T.tr_div(T.tr_pow_int(T.tr_sign(a), 1 - k), hypot(w, b)))
+        t = T.tr_pow_int(T.tr_abs(a), k - 1) * b
+        return T.tr_div(pow_neg(g, a, k, out), T.tr_sqrt(t * t + 1.0))
+
     return {
         "div": T.tr_div, "sign": T.tr_sign, "powi": T.tr_pow_int, "sqrt": T.tr_sqrt,
         "hypot": hypot, "over_sq": over_sq, "neg_over_sq": neg_over_sq, "scale": scale,
-        "pow_neg": pow_neg,
+        "pow_neg": pow_neg, "pow_neg_sat": pow_neg_sat,
         "select": lambda c, x, y: x if c else y, "zeros_like": lambda g: _leaf(0.0, False),
         "choose": _choose_scalar,
         "near": _near_float, "positive": lambda a: a._v > 0.0, "sin": T.tr_sin, "cos": T.tr_cos,

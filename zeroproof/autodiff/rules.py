@@ -22,6 +22,10 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``scale``  ``g·k·x``: literally ``(g * k) * x`` while ``g * k`` is finite, else ``g * (k * x)``
 ``pow_neg`` ``g·k·a^(k−1)`` for ``k < 0``: literally ``(g * k) * powi(a, k - 1)`` while that power
            is a normal float, else ``div(scale(g, k, out), a)`` (no ``a^(k−1)`` to under/overflow)
+``pow_neg_sat`` ``g·k·sat(a^(1−k))`` for ``k < 0`` (sign from ``a``): literally
+           ``scale(g, k, div(powi(sign(a), 1 - k), hypot(powi(a, 1 - k), b)))`` while ``a^(1−k)``
+           is finite, else ``pow_neg(g, a, k, out) / √(1 + (b·|a|^(k−1))²)`` (the same value,
+           ``sat(w) = (1/w)/√(1 + (b/w)²)``, without the power that overflowed)
 ``B``      the saturation bound ``b`` of the active mode (bound per backward pass)
 ``near``   hybrid decision ``|u| ≤ δ`` or forced exploration (counts the decision once)
 ``select`` ``x if cond else y`` / ``np.where``
@@ -80,6 +84,7 @@ over_sq: Any = None
 neg_over_sq: Any = None
 scale: Any = None
 pow_neg: Any = None
+pow_neg_sat: Any = None
 B: Any = None
 near: Any = None
 select: Any = None
@@ -228,8 +233,9 @@ def pow_sat_rule(g, a, b, out, k):
     if k >= 0:
         return pow_rule(g, a, b, out, k)
     # sat(a^(1−k)) with the sign taken from a (≠ 0 at a REAL node): a^(1−k) may underflow to 0
-    # next to the pole, where sign(0) = 0 would zero the very gradient saturation is there for
-    return (scale(g, k, div(powi(sign(a), 1 - k), hypot(powi(a, 1 - k), B))),)
+    # next to the pole, where sign(0) = 0 would zero the very gradient saturation is there for,
+    # or overflow far from it, where the saturated value is still a representable g·k·a^(k−1)
+    return (pow_neg_sat(g, a, k, out, B),)
 
 
 # ---- hybrid: saturating form near a pole, exact form elsewhere -----------------------------
