@@ -138,3 +138,50 @@ def test_saturating_negative_power_far_from_the_pole(a: float, k: int, b: float)
     assert scalar == pytest.approx(exact, rel=1e-15, abs=0.0)
     assert exact == 0.0 or scalar != 0.0
     assert nodes == scalar and batched.tolist() == [scalar, scalar]
+
+
+# -- one hypot: scalar tape, create_graph and batched tape give the same bits in the fallbacks ---
+def _three_gradients(a: float, b: float, bound: float, which: int) -> tuple:
+    from zeroproof.autodiff import TRNode, gradient_mode
+    import zeroproof.array as za
+
+    with gradient_mode("saturating", bound):
+        x, y = TRNode.parameter(a), TRNode.parameter(b)
+        (x / y).backward()
+        scalar = float((x, y)[which].gradient)
+        x, y = TRNode.parameter(a), TRNode.parameter(b)
+        (x / y).backward(create_graph=True)
+        nodes = float((x, y)[which].gradient)
+        pa, pb = za.parameter(np.array([a])), za.parameter(np.array([b]))
+        (pa / pb).backward(np.ones(1))
+        batched = float((pa, pb)[which].gradient.numpy()[0])
+    return scalar, nodes, batched
+
+
+@pytest.mark.parametrize("a, b, bound, which", [
+    (1e-308, -0.3, 0.5, 1),                                     # subnormal numerator
+    (6.378824526766967e-283, -8.281442849560675e-168, 3e-160, 0),  # bound below 1e-154
+    (6.303270092139029e-42, -9.743204186384598e-161, 1e-160, 0),
+    (-8.450413105583279e-20, 7.408149276081098e-167, 1e-160, 0),
+    (3.0, 1e200, 1e200, 1), (1e300, 1e200, 1e-3, 1)])
+def test_saturating_fallbacks_agree_bit_for_bit(a: float, b: float, bound: float,
+                                                which: int) -> None:
+    import mpmath as mp
+
+    scalar, nodes, batched = _three_gradients(a, b, bound, which)
+    assert scalar == nodes == batched
+    with mp.workprec(300):
+        A, Bm, c = mp.mpf(a), mp.mpf(b), mp.mpf(bound)
+        exact = (mp.sign(Bm) / mp.sqrt(Bm * Bm + c * c)) if which == 0 else -A / (Bm * Bm + c * c)
+    assert scalar == pytest.approx(float(exact), rel=4e-16)
+
+
+def test_saturating_fallbacks_agree_on_random_extremes() -> None:
+    rng = np.random.default_rng(16)
+    for _ in range(120):
+        a = float(rng.choice([-1, 1]) * 10.0 ** rng.uniform(-320, 300))
+        b = float(rng.choice([-1, 1]) * 10.0 ** rng.uniform(-320, 300))
+        bound = float(10.0 ** rng.choice([-200.0, -160.0, -3.0, 154.0, 200.0]))
+        for which in (0, 1):
+            s, n, m = _three_gradients(a, b, bound, which)
+            assert s == n == m or (np.isnan(s) and np.isnan(n) and np.isnan(m)), (a, b, bound)

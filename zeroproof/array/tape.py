@@ -1437,16 +1437,27 @@ def _normal_array(d: Any) -> Any:
 
 
 def _hypot_array(u: Any, b: float) -> Any:
-    """``√(u² + b²)`` per element, the literal formula where ``u² + b²`` is normal."""
+    """``√(u² + b²)`` per element, the literal formula where ``u² + b²`` is normal, elsewhere
+    the same formula on ``u``, ``b`` scaled by ``2^-e`` (the scalar backends' bits)."""
     d = u * u + b * b
-    return np.where(_normal_array(d), np.sqrt(d), np.hypot(u, b))
+    ok = _normal_array(d)
+    if ok.all():
+        return np.sqrt(d)
+    m = np.maximum(np.abs(u), abs(b))
+    e = np.frexp(m)[1]
+    r, t = np.ldexp(u, -e), np.ldexp(np.asarray(b, dtype=np.result_type(d)), -e)
+    h = np.ldexp(np.sqrt(r * r + t * t), e)
+    return np.where(ok, np.sqrt(d), np.where((m == 0) | np.isinf(m), m, h))
 
 
 def _over_sq_array(x: Any, u: Any, b: float) -> Any:
     """``x / (u² + b²)`` per element, ``(x / h) / h`` where ``u² + b²`` is not normal."""
     d = u * u + b * b
-    h = np.hypot(u, b)
-    return np.where(_normal_array(d), x / d, (x / h) / h)
+    ok = _normal_array(d)
+    if ok.all():
+        return x / d
+    h = _hypot_array(u, b)
+    return np.where(ok, x / d, (x / h) / h)
 
 
 def _neg_over_sq_array(g: Any, x: Any, u: Any, c: float) -> Any:
@@ -1459,7 +1470,7 @@ def _neg_over_sq_array(g: Any, x: Any, u: Any, c: float) -> Any:
     lit = n / d
     if ok.all():
         return lit
-    h = np.hypot(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
+    h = _hypot_array(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
     return np.where(ok, lit, -((g * (x / h)) / h))
 
 

@@ -148,15 +148,25 @@ def _normal(d: float) -> bool:
 
 
 def _hypot_float(u: float, b: float) -> float:
+    """``sqrt(u*u + b*b)``; where that sum over- or underflows, the same formula on ``u`` and
+    ``b`` scaled by ``2^-e`` (exact), so the root is the literal one as if the exponent range
+    were unbounded. The node and array backends compute the same bits."""
     d = u * u + b * b
-    return math.sqrt(d) if _normal(d) else math.hypot(u, b)
+    if _normal(d):
+        return math.sqrt(d)
+    m = max(abs(u), abs(b))
+    if m == 0.0 or m == math.inf:
+        return m
+    e = math.frexp(m)[1]
+    r, t = math.ldexp(u, -e), math.ldexp(b, -e)
+    return math.ldexp(math.sqrt(r * r + t * t), e)
 
 
 def _over_sq_float(x: float, u: float, b: float) -> float:
     d = u * u + b * b
     if _normal(d):
         return K.f_div(x, d)
-    h = math.hypot(u, b)
+    h = _hypot_float(u, b)
     return K.f_div(K.f_div(x, h), h)
 
 
@@ -166,7 +176,7 @@ def _neg_over_sq_float(g: float, x: float, u: float, c: float,
     d = u * u + c * c
     if tiny <= d < inf and (tiny <= abs(n) < inf or n == 0.0 and (g == 0.0 or x == 0.0)):
         return n / d  # the formula as written (d a normal float; n normal, or an exact 0)
-    h = math.hypot(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
+    h = _hypot_float(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
     return -K.f_div(g * K.f_div(x, h), h)
 
 
@@ -211,17 +221,20 @@ def _node_vocab() -> dict[str, Any]:
     from . import tr_ops_grad as T
 
     def hypot(u: Any, b: float) -> Any:
-        """``√(u² + b²)`` of a node, differentiable in ``u``; where ``u² + b²`` is not a normal
-        float, scaled by the constant ``s = max(|u|, b)`` so that no square over- or underflows."""
+        """``√(u² + b²)`` of a node, differentiable in ``u``: the float backend's value (where
+        ``u² + b²`` is not a normal float, ``u`` and ``b`` scaled by ``2^-e`` and the root by
+        ``2^e``, each in two exact steps of powers of two that stay in range)."""
         bb = b * b
         d = u * u + bb if _normal(bb) else None  # b² itself may overflow (a bound of 1e200)
         if d is not None and _normal(d._v):
             return T.tr_sqrt(d)
-        s = max(abs(u._v), b)
-        if s == math.inf:
+        m = max(abs(u._v), abs(b))
+        if m == 0.0 or m == math.inf:
             return T.tr_abs(u)
-        r = u / s
-        return T.tr_sqrt(r * r + (b / s) ** 2) * s
+        e = math.frexp(m)[1]
+        down1, down2 = math.ldexp(1.0, -e // 2), math.ldexp(1.0, -e - (-e // 2))
+        r, t = (u * down1) * down2, math.ldexp(b, -e)
+        return (T.tr_sqrt(r * r + t * t) * math.ldexp(1.0, e // 2)) * math.ldexp(1.0, e - e // 2)
 
     def over_sq(x: Any, u: Any, b: float) -> Any:
         bb = b * b

@@ -13,7 +13,8 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``powi``   ``f_pow_int``                          lifted ``tr_pow_int`` / array kernel
 ``sqrt``   ``f_sqrt``                             lifted ``tr_sqrt`` / ``np.sqrt``
 ``hypot``  ``√(u² + b²)``: literally ``sqrt(u*u + b*b)`` while that sum is a normal float, else
-           without forming the squares (``math.hypot`` / a scaled root of nodes / ``np.hypot``)
+           the same formula on ``u``, ``b`` scaled by ``2^-e`` (exact) and the root by ``2^e``:
+           every backend gives the same bits
 ``over_sq`` ``x / (u² + b²)``: literally ``x / (u*u + b*b)`` while that sum is a normal float,
            else ``(x / h) / h`` with ``h = hypot(u, b)``
 ``neg_over_sq`` ``−g·x / (u² + c²)``: literally ``(-g * x) / (u*u + c*c)`` while numerator and
