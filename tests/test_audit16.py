@@ -185,3 +185,17 @@ def test_saturating_fallbacks_agree_on_random_extremes() -> None:
         for which in (0, 1):
             s, n, m = _three_gradients(a, b, bound, which)
             assert s == n == m or (np.isnan(s) and np.isnan(n) and np.isnan(m)), (a, b, bound)
+
+
+# -- pow(x, k, modulo) names the type on every transreal value --------------------------------
+def test_pow_with_a_modulus_is_refused_by_name() -> None:
+    import zeroproof as zp
+    import zeroproof.array as za
+    from zeroproof.autodiff import TRNode
+
+    for v in (TRNode.parameter(2.0), za.TRArray(np.array([2.0])), za.parameter(np.array([2.0])),
+              zp.real(2.0)):
+        with pytest.raises(TypeError, match=f"modulus is not supported for a {type(v).__name__}"):
+            pow(v, 2, 3)
+        assert float(np.ravel(zp.to_numpy(pow(v, 2) if not isinstance(pow(v, 2), TRNode)
+                                          else pow(v, 2).value))[0]) == 4.0

@@ -40,7 +40,7 @@ import numpy as np
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import PASS_LOCK, rule_tables_for_pass
 from ..core._copying import LeafCopies
-from ..core._parse import as_float, check_bool, no_ordering, parse_enum, short_repr
+from ..core._parse import as_float, check_bool, no_modulus, no_ordering, parse_enum, short_repr
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
@@ -522,7 +522,9 @@ class TRTensor(LeafCopies):
     def __abs__(self) -> "TRTensor":
         return _unary(ABS, K.abs, self)
 
-    def __pow__(self, k: Any) -> "TRTensor":
+    def __pow__(self, k: Any, modulo: Any = None) -> "TRTensor":
+        if modulo is not None:
+            no_modulus("TRTensor", modulo)
         return pow_int(self, k)
 
     # == is identity (a tensor is a hashable graph node, as a TRNode). Against a value (a number,

@@ -31,7 +31,7 @@ from ..core.scalar import (
 )
 from . import kernels as K
 from .reductions import reduce_codes
-from ..core._parse import as_float, native_float, parse_enum, rectangular, short_repr
+from ..core._parse import as_float, native_float, no_modulus, parse_enum, rectangular, short_repr
 
 __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
@@ -618,7 +618,9 @@ class TRArray:
     def __abs__(self) -> "TRArray":
         return TRArray.from_codes(*K.abs(self._codes, self._bottom))
 
-    def __pow__(self, k: Any) -> "TRArray":
+    def __pow__(self, k: Any, modulo: Any = None) -> "TRArray":
+        if modulo is not None:
+            no_modulus("TRArray", modulo)
         if isinstance(k, (TRArray, np.ndarray, TRScalar)):
             raise TypeError(
                 f"TRArray ** k: k must be an int, got {type(k).__name__}; integer exponents "

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from ..core import kernels as K
 from ..core._copying import LeafCopies
-from ..core._parse import check_bool, check_real, no_ordering, short_repr
+from ..core._parse import check_bool, check_real, no_modulus, no_ordering, short_repr
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -314,7 +314,9 @@ class TRNode(LeafCopies, metaclass=_NodeType):
     def __abs__(self) -> "TRNode":
         return _unary(ABS, K.f_abs, self)
 
-    def __pow__(self, k: Any) -> "TRNode":
+    def __pow__(self, k: Any, modulo: Any = None) -> "TRNode":
+        if modulo is not None:
+            no_modulus("TRNode", modulo)
         return pow_node(self, k)
 
     def __rpow__(self, base: Any) -> Any:

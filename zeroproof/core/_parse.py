@@ -235,6 +235,19 @@ def real_pair(name: str, value: Any) -> tuple[float, float]:
     return lo, hi
 
 
+def no_modulus(kind: str, modulo: Any) -> None:
+    """Refuse ``pow(x, k, modulo)`` on a transreal ``kind`` with a ``TypeError`` (modular powers
+    are integer arithmetic).
+
+    >>> no_modulus("TRNode", 3)
+    Traceback (most recent call last):
+    TypeError: pow(x, k, modulo): a modulus is not supported for a TRNode (modular powers are integer arithmetic); use x ** k
+    """
+    if modulo is not None:
+        raise TypeError(f"pow(x, k, modulo): a modulus is not supported for a {kind} (modular "
+                        f"powers are integer arithmetic); use x ** k")
+
+
 def no_ordering(kind: str, remedy: str) -> Any:
     """An ``__lt__``/``__le__``/``__gt__``/``__ge__`` for graph nodes (``kind``) that raises a
     ``TypeError`` with ``remedy``: an ordering of nodes would leave the graph silently."""

@@ -12,7 +12,7 @@ import enum
 from typing import Any, Callable
 
 from . import kernels as K
-from ._parse import short_repr
+from ._parse import no_modulus, short_repr
 from .scalar import _CODE_OF_TAG, REAL, TRScalar, _check_real, _is_number, scalar_from_code
 
 __all__ = [
@@ -273,8 +273,7 @@ def _binop(fn: Callable[[Any, Any], Any], reflected: bool,
 
 def _pow_method(self: TRScalar, k: Any, modulo: Any = None) -> Any:
     if modulo is not None:
-        raise TypeError("pow(x, k, modulo): a modulus is not supported for a TRScalar (modular "
-                        "powers are integer arithmetic); use x ** k")
+        no_modulus("TRScalar", modulo)
     if isinstance(k, (float, bool, TRScalar)) or (not isinstance(k, int) and _is_number(k)):
         check_int_exponent(k)  # raises a TypeError with the remedy
     try:
