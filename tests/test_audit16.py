@@ -199,3 +199,64 @@ def test_pow_with_a_modulus_is_refused_by_name() -> None:
             pow(v, 2, 3)
         assert float(np.ravel(zp.to_numpy(pow(v, 2) if not isinstance(pow(v, 2), TRNode)
                                           else pow(v, 2).value))[0]) == 4.0
+
+
+# -- the deployment side refuses NumPy masked arrays (their masked rows would be decoded) -------
+def test_masked_arrays_are_refused_on_the_deployment_side() -> None:
+    from zeroproof.inference import (InferenceConfig, StrictInferenceMonitor,
+                                     decode_strict_censored_3way, reject_on_bottom, reject_on_gap,
+                                     safe_sentinel, strict_inference)
+    from zeroproof.losses import coverage
+    from zeroproof.metrics import tau_infer_sweep_from_q_abs
+
+    m = np.ma.masked_array([1.0, 1.0], mask=[False, True])
+    mb = np.ma.masked_array([False, False], mask=[False, True])
+    plain, bools = np.array([1.0, 1.0]), np.array([False, False])
+    cases = {
+        "P": lambda: strict_inference(m, plain, InferenceConfig(1e-6)),
+        "Q": lambda: strict_inference(plain, m),
+        "P ": lambda: decode_strict_censored_3way(m, plain, 1e-6),
+        "bottom_mask": lambda: reject_on_bottom(plain, mb),
+        "gap_mask": lambda: reject_on_gap(plain, bools, mb),
+        "mask": lambda: safe_sentinel(plain, mb),
+        "bottom_mask ": lambda: StrictInferenceMonitor("b").update(mb, bools),
+        "q_abs": lambda: tau_infer_sweep_from_q_abs(m, bools, [1e-3]),
+        "is_in_range": lambda: tau_infer_sweep_from_q_abs(plain, mb, [1e-3]),
+        "coverage: decoded": lambda: coverage(m),
+        "coverage: bottom_mask": lambda: coverage(bottom_mask=mb),
+    }
+    for name, call in cases.items():
+        with pytest.raises(TypeError, match=f"^{name.strip()}: a masked array is not read.*filled"):
+            call()
+    # the remedy works: filled with NaN, the masked row is bottom
+    _, bottom, _ = strict_inference(m.filled(np.nan), plain)
+    assert bottom.tolist() == [False, True]
+
+
+def test_bundle_with_an_unreadable_npz_says_so_not_pickle(tmp_path) -> None:
+    from zeroproof.inference import BundleValidationError, InferenceConfig, export_bundle, \
+        validate_bundle
+    from zeroproof.inference import bundle as bundle_module
+    from zeroproof.layers import RationalLayer
+
+    path = export_bundle(RationalLayer(2, 1, seed=0), tmp_path / "b", InferenceConfig(1e-6, 1e-3))
+    raw = (path / "parameters.npz").read_bytes()
+    (path / "parameters.npz").write_bytes(raw[: len(raw) // 2])
+    meta = json.loads((path / "metadata.json").read_text())
+    meta["files"]["parameters.npz"]["sha256"] = bundle_module._sha256(path / "parameters.npz")
+    meta["files"]["parameters.npz"]["bytes"] = len(raw) // 2
+    meta["metadata_sha256"] = bundle_module._metadata_digest(meta)
+    (path / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleValidationError, match="parameters.npz is not a readable .npz") as e:
+        validate_bundle(path)
+    assert "pickle" not in str(e.value)
+
+
+def test_training_exports_the_target_lifters() -> None:
+    import zeroproof.training as tr
+
+    for name in ("lift_targets", "lift_semantic_targets", "plot_training"):
+        assert name in tr.__all__ and name in dir(tr)
+    ns: dict = {}
+    exec("from zeroproof.training import *", ns)
+    assert callable(ns["lift_targets"]) and callable(ns["lift_semantic_targets"])

@@ -182,6 +182,19 @@ def rectangular(name: str, x: Any) -> np.ndarray:
                          f"give one with a rectangular shape") from None
 
 
+def bool_mask(name: str, x: Any) -> np.ndarray:
+    """``x`` read by :func:`rectangular` as a boolean mask (any other dtype is a ``TypeError``
+    naming ``name``).
+
+    >>> bool_mask("bottom_mask", [True, False]).tolist()
+    [True, False]
+    """
+    a = rectangular(name, x)
+    if a.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
+    return a
+
+
 def native_float(dtype: np.dtype) -> "np.dtype | None":
     """``dtype`` as native float32/float64 when it is one of those in either byte order (a
     big-endian ``'>f4'`` read from a file is float32), else None.

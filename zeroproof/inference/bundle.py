@@ -38,7 +38,7 @@ import numpy as np
 
 from .mode import InferenceConfig, _as_real_array, _resolve_config, strict_inference
 from .wrapper import model_pq
-from ..core._parse import check_path, check_real, short_repr
+from ..core._parse import check_path, check_real, rectangular, short_repr
 from .registry import (
     BundleModel, model_class_path, register_model, registered_models, registered_name,
     resolve_model_class,
@@ -199,7 +199,10 @@ def _read_npz(path: Path, code: str, what: str) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except Exception as exc:  # zip errors, bad headers, object arrays (pickle refused)
-        raise BundleValidationError(code, f"{what} {path.name} cannot be read without pickle: "
+        problem = ("holds object arrays, which cannot be read without pickle"
+                   if isinstance(exc, ValueError) and "pickle" in str(exc)
+                   else "is not a readable .npz (truncated or edited?)")
+        raise BundleValidationError(code, f"{what} {path.name} {problem}: "
                                     f"{type(exc).__name__}: {exc}", path.name) from exc
 
 
@@ -338,7 +341,7 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
             raise ValueError("reference_inputs is required for models without example_inputs(); "
                              "pass a small batch of inputs the model accepts")
         reference_inputs = make()
-    x = np.asarray(reference_inputs)
+    x = rectangular("reference_inputs", reference_inputs)
     if x.dtype.kind not in "fiu":  # the wrong kind of data: a TypeError, as in strict_inference
         raise TypeError(f"reference_inputs must be a real array (int or float), got dtype "
                         f"{x.dtype} shape {x.shape}")

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 import numpy as np
-from ..core._parse import short_repr
+from ..core._parse import bool_mask, rectangular, short_repr
 
 __all__ = [
     "InferenceConfig",
@@ -214,7 +214,7 @@ def _as_real_array(x: Any, name: str) -> np.ndarray:
     to_ieee = getattr(type(x), "numpy", None) or getattr(type(x), "to_numpy", None)
     if to_ieee is not None and not isinstance(x, np.ndarray):
         x = to_ieee(x)
-    a = np.asarray(x)
+    a = rectangular(name, x)  # a masked array is refused: its masked rows would be decoded
     kind = a.dtype.kind
     if kind == "f":
         return a
@@ -224,13 +224,6 @@ def _as_real_array(x: Any, name: str) -> np.ndarray:
         f"{name} must be an array of real numbers (float or int dtype), got dtype {a.dtype}"
         + ("; convert transreal arrays with zeroproof.to_numpy first" if kind == "O" else "")
     )
-
-
-def _as_bool_array(x: Any, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.dtype != np.bool_:
-        raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
-    return a
 
 
 def _threshold_in(dtype: np.dtype, tau: float, q_dtype: Optional[np.dtype] = None) -> np.ndarray:
@@ -401,8 +394,8 @@ def reject_on_gap(decoded: Any, bottom_mask: Any, gap_mask: Any
     (array([ 1., nan, nan]), array([ True, False, False]))
     """
     d = _as_real_array(decoded, "decoded")
-    b = _as_bool_array(bottom_mask, "bottom_mask")
-    g = _as_bool_array(gap_mask, "gap_mask")
+    b = bool_mask("bottom_mask", bottom_mask)
+    g = bool_mask("gap_mask", gap_mask)
     _check_same_shape(d, b, "decoded", "bottom_mask")
     _check_same_shape(d, g, "decoded", "gap_mask")
     accept = np.asarray(~(b | g))  # a 0-d array for 0-d input, as strict_inference gives
@@ -420,7 +413,7 @@ def reject_on_bottom(decoded: Any, bottom_mask: Any) -> tuple[np.ndarray, np.nda
     (array([ 1., nan]), array([ True, False]))
     """
     d = _as_real_array(decoded, "decoded")
-    b = _as_bool_array(bottom_mask, "bottom_mask")
+    b = bool_mask("bottom_mask", bottom_mask)
     _check_same_shape(d, b, "decoded", "bottom_mask")
     accept = np.asarray(~b)
     return _fill(d, b, np.nan), accept
@@ -446,7 +439,7 @@ def safe_sentinel(decoded: Any, mask: Any, sentinel: float = float("nan")) -> np
     array([ 1., -1.])
     """
     d = _as_real_array(decoded, "decoded")
-    m = _as_bool_array(mask, "mask")
+    m = bool_mask("mask", mask)
     _check_same_shape(d, m, "decoded", "mask")
     if isinstance(sentinel, (bool, np.bool_)) or not isinstance(sentinel, numbers.Real):
         raise TypeError(f"sentinel must be a real number (NaN allowed), got "

@@ -6,16 +6,9 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from ..core._parse import check_real, short_repr
+from ..core._parse import bool_mask, check_real, short_repr
 
 __all__ = ["StrictInferenceMonitor"]
-
-
-def _mask(x: Any, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.dtype != np.bool_:
-        raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
-    return a
 
 
 class StrictInferenceMonitor:
@@ -78,11 +71,11 @@ class StrictInferenceMonitor:
         >>> StrictInferenceMonitor("b").update(np.array([False, True])).n_bottom
         1
         """
-        b = _mask(bottom_mask, "bottom_mask")
+        b = bool_mask("bottom_mask", bottom_mask)
         n_bottom = int(np.count_nonzero(b))
         n_gap = 0
         if gap_mask is not None:
-            g = _mask(gap_mask, "gap_mask")
+            g = bool_mask("gap_mask", gap_mask)
             if g.shape != b.shape:
                 raise ValueError(f"bottom_mask and gap_mask must have the same shape, got "
                                  f"bottom_mask.shape={b.shape} and gap_mask.shape={g.shape}")

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .registry import register_model
-from ..core._parse import check_int, check_seed, short_repr
+from ..core._parse import check_int, check_seed, rectangular, short_repr
 
 __all__ = ["PolynomialRationalHead", "monomial_exponents"]
 
@@ -88,7 +88,7 @@ class PolynomialRationalHead:
         return len(self._exp_q)
 
     def _check_x(self, x: Any) -> np.ndarray:
-        a = np.asarray(x)
+        a = rectangular("x", x)
         if a.dtype.kind not in "fiu":
             raise TypeError(f"x must be a real array, got dtype {a.dtype}")
         if a.ndim != 2 or a.shape[1] != self.in_features:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import projective as _pj
-from ..core._parse import check_real
+from ..core._parse import bool_mask, check_real, rectangular
 from ..autodiff.tr_node import TRNode
 from ..core.scalar import TRScalar, TRTag
 from . import _common as C
@@ -35,7 +35,7 @@ def bottom_mask_of(decoded: Any) -> np.ndarray:
         return np.zeros(arr.shape, dtype=bool) if arr.bottom is None else np.array(arr.bottom)
     if isinstance(decoded, (list, tuple)) and any(isinstance(e, (TRNode, TRScalar)) for e in decoded):
         return np.array([bool(bottom_mask_of(e)) for e in decoded])
-    arr = np.asarray(decoded)
+    arr = rectangular("coverage: decoded", decoded)
     if arr.dtype == bool:
         raise TypeError("coverage: got a boolean array; pass it as bottom_mask=... (True = ⊥)")
     if arr.dtype.kind not in "fiu":
@@ -66,9 +66,7 @@ def coverage(outputs: Any = None, D: Any = None, tau: float = 0.0,
     if bottom_mask is not None:
         if outputs is not None or D is not None:
             raise ValueError("coverage: pass either outputs (and D) or bottom_mask, not both")
-        m = np.asarray(bottom_mask)
-        if m.dtype != bool:
-            raise TypeError(f"coverage: bottom_mask must be a boolean array, got dtype {m.dtype}")
+        m = bool_mask("coverage: bottom_mask", bottom_mask)
     elif outputs is None:
         raise ValueError("coverage: give decoded outputs, the tuple's N and D (coverage(N, D, "
                          "tau=...)), or bottom_mask" + ("; D was given without N" if D is not None

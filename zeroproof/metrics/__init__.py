@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
-from ..core._parse import check_path, short_repr
+from ..core._parse import check_path, rectangular, short_repr
 
 __all__ = ["tau_infer_sweep_from_q_abs", "write_tau_infer_sweep"]
 
@@ -73,14 +73,15 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     >>> c["false_in_range_on_censored"], c["false_censoring_on_in_range"], c["coverage"]
     ([0.5, 0.0, 0.0], [0.0, 0.0, 0.5], [0.75, 0.5, 0.25])
     """
-    q = np.asarray(q_abs)
+    q = rectangular("q_abs", q_abs)
+    shape = q.shape
     if q.dtype.kind not in "fiu":
         raise TypeError(f"q_abs must be a real array of |Q| values, got dtype {q.dtype}")
     # Thresholds are compared in the dtype of |Q|, as strict_inference compares them in the
     # dtype of (P, Q): a float32 tau is float32(tau). (|Q| itself converts to float64 exactly.)
     work = q.dtype if q.dtype.kind == "f" else np.dtype(np.float64)
     q = q.astype(np.float64).ravel()
-    y = np.asarray(is_in_range)
+    y = rectangular("is_in_range", is_in_range)
     if y.dtype != np.bool_:
         if y.size == 0 and y.dtype.kind in "fO":  # [] reads as float64: an empty mask
             y = y.astype(np.bool_)
@@ -93,9 +94,9 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
         else:
             raise TypeError(f"is_in_range must be a boolean mask (or 0/1 ints), got dtype "
                             f"{y.dtype}")
-    if np.asarray(q_abs).shape != y.shape:
+    if shape != y.shape:
         raise ValueError(f"q_abs and is_in_range must have the same shape, got "
-                         f"q_abs.shape={np.asarray(q_abs).shape} and is_in_range.shape={y.shape}")
+                         f"q_abs.shape={shape} and is_in_range.shape={y.shape}")
     y = y.ravel()
     if np.any(q < 0):
         raise ValueError(f"q_abs must hold |Q| values (>= 0 or NaN), got a minimum of "

@@ -25,7 +25,8 @@ from .optim import SGD, Adam, AdamW, Optimizer
 from .trainer import SCMTrainer
 
 __all__ = ["TrainingConfig", "SCMTrainer", "DataLoader", "TensorDataset", "Optimizer", "SGD",
-           "Adam", "AdamW", "chordal_loss", "squared_error", "plot_training"]
+           "Adam", "AdamW", "chordal_loss", "squared_error", "lift_targets",
+           "lift_semantic_targets", "plot_training"]
 
 _LAZY = {"lift_targets": ".targets", "lift_semantic_targets": ".targets",
          "plot_training": ".plotting"}
@@ -36,3 +37,7 @@ def __getattr__(name: str) -> Any:
     if mod is None:
         raise AttributeError(f"module 'zeroproof.training' has no attribute {name!r}")
     return getattr(importlib.import_module(mod, __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
