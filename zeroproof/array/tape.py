@@ -1464,7 +1464,7 @@ def _over_sq_array(x: Any, u: Any, b: float) -> Any:
 
 def _neg_over_sq_array(g: Any, x: Any, u: Any, c: float) -> Any:
     """``−g·x / (u² + c²)`` per element: the formula as written where numerator and denominator
-    are normal floats (or the numerator 0), ``−(g·(x/h))/h`` with ``h = hypot(u, c)`` elsewhere."""
+    are normal floats (or the numerator 0), elsewhere on operands scaled by powers of two."""
     u = np.asarray(u, dtype=np.result_type(g, x, u))  # b² as wide as −g·x (a float64 constant)
     n = -g * x
     d = u * u + c * c
@@ -1472,8 +1472,14 @@ def _neg_over_sq_array(g: Any, x: Any, u: Any, c: float) -> Any:
     lit = n / d
     if ok.all():
         return lit
-    h = _hypot_array(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
-    return np.where(ok, lit, -((g * (x / h)) / h))
+    # the same formula on g, x, u, c scaled by powers of two (exact), the quotient scaled back
+    # once: the scalar backends' bits
+    mg, eg = np.frexp(g)
+    mx, ex = np.frexp(x)
+    e = np.frexp(np.maximum(np.abs(u), abs(c)))[1]
+    r, t = np.ldexp(u, -e), np.ldexp(np.asarray(c, dtype=u.dtype), -e)
+    far = np.ldexp(-(mg * mx) / (r * r + t * t), eg + ex - 2 * e)
+    return np.where(ok, lit, far)
 
 
 def _scale_array(g: Any, k: int, x: Any) -> Any:

@@ -142,9 +142,20 @@ def _choose_scalar(m: Any, sat_form: Callable, exact_form: Callable, args: tuple
     return sat_form(*args) if m else exact_form(*args)
 
 
+_P1000, _M1000 = math.ldexp(1.0, 1000), math.ldexp(1.0, -1000)
+
+
 def _normal(d: float) -> bool:
     """Whether a sum of squares ``d`` kept full precision (no overflow, no underflow)."""
     return K.SMALLEST_NORMAL <= d < math.inf
+
+
+def _times_pow2(v: float, k: int) -> float:
+    """``v·2^k`` rounded once; ``±∞`` beyond the range (``math.ldexp`` would raise)."""
+    try:
+        return math.ldexp(v, k)
+    except OverflowError:
+        return math.copysign(math.inf, v)
 
 
 def _hypot_float(u: float, b: float) -> float:
@@ -159,7 +170,7 @@ def _hypot_float(u: float, b: float) -> float:
         return m
     e = math.frexp(m)[1]
     r, t = math.ldexp(u, -e), math.ldexp(b, -e)
-    return math.ldexp(math.sqrt(r * r + t * t), e)
+    return _times_pow2(math.sqrt(r * r + t * t), e)
 
 
 def _over_sq_float(x: float, u: float, b: float) -> float:
@@ -176,8 +187,13 @@ def _neg_over_sq_float(g: float, x: float, u: float, c: float,
     d = u * u + c * c
     if tiny <= d < inf and (tiny <= abs(n) < inf or n == 0.0 and (g == 0.0 or x == 0.0)):
         return n / d  # the formula as written (d a normal float; n normal, or an exact 0)
-    h = _hypot_float(u, c)  # no square to under/overflow; g·(x/h) first keeps a tiny x/h² whole
-    return -K.f_div(g * K.f_div(x, h), h)
+    # the same formula on g, x, u, c scaled by powers of two (exact) and the quotient scaled
+    # back once: its value with an unbounded exponent range, so nothing is lost on the way
+    mg, eg = math.frexp(g)
+    mx, ex = math.frexp(x)
+    e = math.frexp(max(abs(u), abs(c)))[1]
+    r, t = math.ldexp(u, -e), math.ldexp(c, -e)
+    return _times_pow2(K.f_div(-(mg * mx), r * r + t * t), eg + ex - 2 * e)
 
 
 def _scale_float(g: float, k: int, x: float) -> float:
@@ -220,6 +236,15 @@ FLOAT_VOCAB: dict[str, Any] = {
 def _node_vocab() -> dict[str, Any]:
     from . import tr_ops_grad as T
 
+    def times_pow2(v: Any, k: int) -> Any:
+        """``v·2^k`` for a node as :func:`_times_pow2` rounds it: steps of at most ``2^1000``,
+        all exact but the one that leaves the normal range."""
+        while k > 1000:
+            v, k = v * _P1000, k - 1000
+        while k < -1000:
+            v, k = v * _M1000, k + 1000
+        return v * math.ldexp(1.0, k)
+
     def hypot(u: Any, b: float) -> Any:
         """``√(u² + b²)`` of a node, differentiable in ``u``: the float backend's value (where
         ``u² + b²`` is not a normal float, ``u`` and ``b`` scaled by ``2^-e`` and the root by
@@ -232,9 +257,8 @@ def _node_vocab() -> dict[str, Any]:
         if m == 0.0 or m == math.inf:
             return T.tr_abs(u)
         e = math.frexp(m)[1]
-        down1, down2 = math.ldexp(1.0, -e // 2), math.ldexp(1.0, -e - (-e // 2))
-        r, t = (u * down1) * down2, math.ldexp(b, -e)
-        return (T.tr_sqrt(r * r + t * t) * math.ldexp(1.0, e // 2)) * math.ldexp(1.0, e - e // 2)
+        r, t = times_pow2(u, -e), math.ldexp(b, -e)
+        return times_pow2(T.tr_sqrt(r * r + t * t), e)
 
     def over_sq(x: Any, u: Any, b: float) -> Any:
         bb = b * b
@@ -251,8 +275,11 @@ def _node_vocab() -> dict[str, Any]:
         if d is not None and _normal(d._v) and (_normal(abs(n._v))
                               or n._v == 0.0 and (g._v == 0.0 or x._v == 0.0)):
             return T.tr_div(n, d)
-        h = hypot(u, c)
-        return -T.tr_div(g * T.tr_div(x, h), h)
+        eg, ex = math.frexp(g._v)[1], math.frexp(x._v)[1]
+        e = math.frexp(max(abs(u._v), abs(c)))[1]
+        r, t = times_pow2(u, -e), math.ldexp(c, -e)
+        return times_pow2(T.tr_div(-(times_pow2(g, -eg) * times_pow2(x, -ex)), r * r + t * t),
+                          eg + ex - 2 * e)
 
     def factor(k: int) -> Any:  # k as a constant operand (±∞ beyond the float range)
         kf = as_float(k)

@@ -18,8 +18,9 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``over_sq`` ``x / (u² + b²)``: literally ``x / (u*u + b*b)`` while that sum is a normal float,
            else ``(x / h) / h`` with ``h = hypot(u, b)``
 ``neg_over_sq`` ``−g·x / (u² + c²)``: literally ``(-g * x) / (u*u + c*c)`` while numerator and
-           denominator are normal floats (or the numerator 0), else ``−(g·(x/h))/h`` with
-           ``h = hypot(u, c)`` (no square formed, and a tiny ``x/h²`` is not lost before ``g``)
+           denominator are normal floats (or the numerator 0), else the same formula on ``g``,
+           ``x``, ``u``, ``c`` scaled by powers of two and the quotient scaled back once (its value
+           with an unbounded exponent range; every backend gives the same bits)
 ``scale``  ``g·k·x``: literally ``(g * k) * x`` while ``g * k`` is finite, else ``g * (k * x)``
 ``pow_neg`` ``g·k·a^(k−1)`` for ``k < 0``: literally ``(g * k) * powi(a, k - 1)`` while that power
            is a normal float, else ``div(scale(g, k, out), a)`` (no ``a^(k−1)`` to under/overflow)
