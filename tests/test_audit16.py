@@ -286,3 +286,36 @@ def test_saturating_bound_near_the_float_maximum_never_raises() -> None:
         assert s == n == m
         s, n, m = _three_gradients(1e300, -1.7e308, 1.7e308, which)
         assert s == n == m
+
+
+# -- should_use_saturating: consecutive calls form one batch -------------------------------------
+def test_manual_decisions_form_one_batch_until_a_pass_or_reset() -> None:
+    from zeroproof.autodiff import HybridGradientContext as H
+    from zeroproof.autodiff import HybridGradientSchedule, TRNode
+
+    s = HybridGradientSchedule(delta_init=1e-2, delta_final=1e-2, adaptive_delta=True)
+    with s.apply(0):
+        H.reset_statistics()
+        assert [H.should_use_saturating(q) for q in (1e-3, 0.5, 0.2)] == [True, False, False]
+        st = H.get_statistics()
+        assert st["total_gradient_calls"] == 3
+        assert st["q_min_batch"] == 1e-3
+        assert st["q_mean_batch"] == pytest.approx((1e-3 + 0.5 + 0.2) / 3)
+        assert s.get_delta(0) == pytest.approx(0.02)    # adaptive δ reads the whole batch
+        # δ was read at the batch's first call: the batch keeps it
+        assert H.should_use_saturating(0.015) is False
+        # a backward pass is a batch of its own, and ends the manual one
+        x = TRNode.parameter(0.3)
+        (1 / x).backward()
+        assert H.get_statistics()["q_min_batch"] == pytest.approx(0.3)
+        # new manual batch: δ from the pass's q_min 0.3 is 1e-2 again, so 0.015 is not near
+        assert H.should_use_saturating(0.015) is False
+        assert H.get_statistics()["q_min_batch"] == 0.015
+        assert H.get_statistics()["local_threshold"] == pytest.approx(1e-2)
+        H.reset_statistics()
+        H.should_use_saturating(0.7)
+        assert H.get_statistics()["q_min_batch"] == 0.7
+        with pytest.raises(ValueError, match="abs_q must be >= 0"):
+            H.should_use_saturating(-1e-3)
+        assert H.should_use_saturating(float("nan")) is False
+        assert H.get_statistics()["q_min_batch"] == 0.7     # NaN: counted, never near

@@ -357,7 +357,7 @@ class HybridStatistics:
 
     __slots__ = ("current_epoch", "local_threshold", "calls", "saturating", "near", "q_min_epoch",
                  "q_min_batch", "_b_sum", "_b_sample", "_b_seen", "_batch_open", "_rng", "regions",
-                 "source", "owner")
+                 "source", "manual", "owner")
 
     def __init__(self) -> None:
         self.owner = _context_owner()
@@ -369,6 +369,9 @@ class HybridStatistics:
         self.local_threshold: float | None = None
         self.regions: list[tuple[float, float]] = []  # the exploration regions of the last pass
         self.source: "HybridGradientSchedule | None" = None  # the schedule of the last pass
+        # (decider, schedule, epoch) of the batch that should_use_saturating calls add to; a
+        # backward pass, a reset or a new epoch ends it
+        self.manual: tuple | None = None
         self.reset_epoch()
         self.q_min_batch: float | None = None
         self._clear_batch()
@@ -388,6 +391,7 @@ class HybridStatistics:
 
     def new_epoch(self, epoch: int) -> None:
         self.current_epoch = epoch
+        self.manual = None
         self.reset_epoch()
 
     def snapshot(self) -> tuple:
@@ -419,6 +423,7 @@ class HybridStatistics:
         self.regions = [] if regions is None else regions
         self._batch_open = True
         self.q_min_batch = None
+        self.manual = None
 
     def _open(self) -> None:
         if self._batch_open:  # first decision of a new backward pass: start the batch afresh
@@ -676,7 +681,11 @@ class HybridGradientContext:
     def should_use_saturating(abs_q: float, x_value: float | None = None) -> bool:
         """Decide (and count) one singular quantity: True to saturate. False without a δ.
 
-        ``abs_q``: a real number (NaN allowed: never near); ``x_value``: a real number or None.
+        ``abs_q``: a real number ``>= 0`` (NaN allowed: never near; a negative one is a
+        ``ValueError``); ``x_value``: a real number or None. Consecutive calls form one batch,
+        as the decisions of one backward pass do: δ is read at the first call (adaptive δ from
+        the previous batch), and the batch values (``q_min_batch``, quantiles) cover every call,
+        until a backward pass, a statistics reset or a new epoch starts the next batch.
 
         >>> from zeroproof.autodiff import HybridGradientContext, HybridGradientSchedule
         >>> with HybridGradientSchedule(delta_init=1e-3, delta_final=1e-3).apply(0):
@@ -691,10 +700,21 @@ class HybridGradientContext:
                 raise TypeError(f"should_use_saturating: {name} must be a real number"
                                 f"{' or None' if name == 'x_value' else ''}, got "
                                 f"{type(v).__name__} {short_repr(v, 40)}")
-        d = HybridGradientContext.decider()
-        if d is None:
-            return False
-        return bool(d(float(abs_q), x_value))
+        q = float(abs_q)
+        if q < 0.0:
+            raise ValueError(f"should_use_saturating: abs_q must be >= 0 (a magnitude |q|), got "
+                             f"{short_repr(abs_q, 40)}")
+        stats = HybridGradientContext._stats()
+        key = (_SCHEDULE.get(), _EPOCH.get())
+        manual = stats.manual
+        if manual is not None and manual[1] is key[0] and manual[2] == key[1]:
+            d = manual[0]
+        else:
+            d = HybridGradientContext.decider()
+            if d is None:
+                return False
+            stats.manual = (d, *key)
+        return bool(d(q, x_value))
 
     @staticmethod
     def get_statistics() -> dict[str, Any]:
