@@ -246,9 +246,9 @@ def _node_vocab() -> dict[str, Any]:
         return v * math.ldexp(1.0, k)
 
     def hypot(u: Any, b: float) -> Any:
-        """``√(u² + b²)`` of a node, differentiable in ``u``: the float backend's value (where
-        ``u² + b²`` is not a normal float, ``u`` and ``b`` scaled by ``2^-e`` and the root by
-        ``2^e``, each in two exact steps of powers of two that stay in range)."""
+        """``√(u² + b²)`` of a node, differentiable in ``u``, with the float backend's value
+        (where ``u² + b²`` is not a normal float: ``u`` and ``b`` scaled by ``2^-e``, the root
+        by ``2^e``, through :func:`times_pow2`)."""
         bb = b * b
         d = u * u + bb if _normal(bb) else None  # b² itself may overflow (a bound of 1e200)
         if d is not None and _normal(d._v):
