@@ -1,7 +1,7 @@
 """Learn where a pole is: fit y = 1/(x − a) on the scalar tape under a hybrid gradient schedule.
 
 The data come from a* = 0.3. The model starts with its pole at a = −0.5, so during training the
-pole travels across the data: whenever an input sits close to the current pole, the exact
+pole travels towards the data: whenever an input sits close to the current pole, the exact
 derivative of 1/(x − a) is huge (it grows like 1/(x − a)²). The hybrid schedule swaps in the
 bounded saturating form for those inputs only (|x − a| ≤ δ(epoch), or x inside an exploration
 region around the last detected pole) and keeps the exact derivative everywhere else; an input

@@ -266,7 +266,8 @@ SINGULAR = {  # the quantity u whose 1/u is saturated, as a function of the inpu
 @pytest.mark.parametrize("op", sorted(EXACT))
 @given(m=st.floats(min_value=1.0, max_value=1e6), b=bounds, s=st.sampled_from([-1.0, 1.0]))
 def test_saturating_equals_exact_far_from_the_pole(op, m, b, s):
-    """Once |u| ≥ 1e3·b, the saturating gradient is the exact one to 1e-6 relative error."""
+    """Once |u| ≥ 1e3·b, the saturating gradient is the exact one to 1e-6 relative error
+    (5e-7 for the forms built on sat(u); 1e-6 for the division's 1/(u² + b²))."""
     a = 1.5
     if op in ("log", "sqrt"):
         s = 1.0
@@ -285,7 +286,8 @@ def test_saturating_equals_exact_far_from_the_pole(op, m, b, s):
         return  # rounding put it a hair below the threshold
     _, gx, _ = _sat_grads(op, x, b, other=a)
     want = EXACT[op](x, a)
-    assert abs(gx.value - want) <= 1e-6 * abs(want), (x, gx, want)
+    tol = 1e-6 if op == "div_den" else 5e-7
+    assert abs(gx.value - want) <= tol * abs(want), (x, gx, want)
 
 
 def test_saturating_bound_changes_the_answer_not_the_forward():

@@ -149,7 +149,8 @@ def _real_mask(codes: np.ndarray, bot: np.ndarray | None) -> np.ndarray:
 
 
 def _check_pair(func: str, names: tuple[str, str], a: Any, b: Any) -> None:
-    sa, sb = np.shape(_codes(a)[0]), np.shape(_codes(b)[0])
+    sa = np.shape(_codes(a, f"{func}: {names[0]}")[0])
+    sb = np.shape(_codes(b, f"{func}: {names[1]}")[0])
     if sa != sb:
         raise ValueError(
             f"{func}: {names[0]} and {names[1]} must have the same shape (a tuple is two arrays of "

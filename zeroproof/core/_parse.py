@@ -160,26 +160,32 @@ def check_path(name: str, value: Any, what: str) -> Path:
     return Path(value)
 
 
-def rectangular(name: str, x: Any) -> np.ndarray:
+_FILL_NAN = ("pass m.filled(np.nan) to read them as NaN (Φ in a transreal array, bottom for "
+             "the strict decoder)")
+
+
+def rectangular(name: str, x: Any, remedy: str = _FILL_NAN) -> np.ndarray:
     """``np.asarray(x)``, with NumPy's "inhomogeneous shape" error for a ragged nested sequence
     turned into a ``ValueError`` that names ``name``.
 
     >>> rectangular("x", [[1, 2], [3, 4]]).shape
     (2, 2)
 
-    A NumPy masked array is a ``TypeError``: ``np.asarray`` would drop its mask and the masked
-    entries would read as ordinary values.
+    A NumPy masked array is a ``TypeError`` that ends with ``remedy``: ``np.asarray`` would drop
+    its mask and the masked entries would read as ordinary values.
     """
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(f"{name}: a masked array is not read (its mask would be lost and the "
-                        f"masked entries read as ordinary values); pass m.filled(np.nan) to read "
-                        f"them as NaN (Φ in a transreal array), or m.data for the values "
-                        f"underneath")
+                        f"masked entries read as ordinary values); {remedy}")
     try:
         return np.asarray(x)
     except ValueError:
         raise ValueError(f"{name} is a ragged nested sequence (its rows have different lengths); "
                          f"give one with a rectangular shape") from None
+
+
+_FILL_MASK = ("pass m.filled(v) with the value a masked entry should take (m.filled(True) "
+              "counts masked rows as bottom), or leave the masked rows out")
 
 
 def bool_mask(name: str, x: Any) -> np.ndarray:
@@ -189,7 +195,7 @@ def bool_mask(name: str, x: Any) -> np.ndarray:
     >>> bool_mask("bottom_mask", [True, False]).tolist()
     [True, False]
     """
-    a = rectangular(name, x)
+    a = rectangular(name, x, _FILL_MASK)
     if a.dtype != np.bool_:
         raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
     return a

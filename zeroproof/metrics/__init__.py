@@ -73,7 +73,7 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     >>> c["false_in_range_on_censored"], c["false_censoring_on_in_range"], c["coverage"]
     ([0.5, 0.0, 0.0], [0.0, 0.0, 0.5], [0.75, 0.5, 0.25])
     """
-    q = rectangular("q_abs", q_abs)
+    q = rectangular("q_abs", q_abs, "leave the masked rows out of q_abs and is_in_range")
     shape = q.shape
     if q.dtype.kind not in "fiu":
         raise TypeError(f"q_abs must be a real array of |Q| values, got dtype {q.dtype}")
@@ -81,7 +81,8 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     # dtype of (P, Q): a float32 tau is float32(tau). (|Q| itself converts to float64 exactly.)
     work = q.dtype if q.dtype.kind == "f" else np.dtype(np.float64)
     q = q.astype(np.float64).ravel()
-    y = rectangular("is_in_range", is_in_range)
+    y = rectangular("is_in_range", is_in_range,
+                    "leave the masked rows out of q_abs and is_in_range (their label is unknown)")
     if y.dtype != np.bool_:
         if y.size == 0 and y.dtype.kind in "fO":  # [] reads as float64: an empty mask
             y = y.astype(np.bool_)
