@@ -325,3 +325,53 @@ def test_manual_decisions_form_one_batch_until_a_pass_or_reset() -> None:
             H.should_use_saturating(-1e-3)
         assert H.should_use_saturating(float("nan")) is False
         assert H.get_statistics()["q_min_batch"] == 0.7     # NaN: counted, never near
+
+
+# -- create_graph fallbacks: no raise at an infinite divisor, second derivatives stay exact -----
+def test_create_graph_with_an_infinite_divisor_and_a_huge_bound_does_not_raise() -> None:
+    import math
+
+    from zeroproof import from_ieee
+    from zeroproof.autodiff import TRNode, gradient_mode, tr_grad
+
+    with gradient_mode("saturating", 1e160):
+        x, y = TRNode.parameter(1.0), TRNode.parameter(from_ieee(math.inf))
+        (x / y).backward(create_graph=True)
+        assert float(x.gradient) == 0.0 and float(y.gradient) == 0.0
+        mixed = tr_grad(tr_grad(lambda a, b: a / b, argnums=1), argnums=0)(1.0, from_ieee(math.inf))
+        assert float(mixed.value) == 0.0
+
+
+@pytest.mark.parametrize("a", [5e-324, 1e-315, 1e-310, 3e-300])
+def test_mixed_second_derivative_of_a_quotient_with_a_tiny_numerator(a: float) -> None:
+    from zeroproof.autodiff import tr_grad
+
+    # ∂²(a/b)/∂a∂b = −1/b², whatever the size of a (the first derivative's fallback path must
+    # not route it through a scale factor that underflows in the second pass)
+    h = tr_grad(tr_grad(lambda p, q: p / q, argnums=1), argnums=0)(a, 3.0)
+    assert float(h.value) == -1.0 / 9.0
+
+
+def test_create_graph_value_matches_the_float_pass_when_the_bound_squared_is_subnormal() -> None:
+    from zeroproof.autodiff import TRNode, gradient_mode, tr_log
+
+    with gradient_mode("saturating", 1.04e-157):
+        x = TRNode.parameter(2.659197364765663e-154)
+        tr_log(x).backward()
+        plain = float(x.gradient)
+        y = TRNode.parameter(2.659197364765663e-154)
+        tr_log(y).backward(create_graph=True)
+        assert float(y.gradient) == plain
+
+
+def test_za_grad_float32_overflow_is_silent(recwarn) -> None:
+    import warnings
+
+    import zeroproof.array as za
+
+    w = za.parameter(np.array([1e-30, 2.0], dtype=np.float32))
+    c = za.constant(np.array([1.0, 1.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        (g,) = za.grad(c / w, [w], np.ones(2))
+    assert g.dtype == np.float32 and g.to_numpy().tolist() == [-np.inf, -0.25]

@@ -1975,9 +1975,11 @@ def grad(output: TRTensor, sources: "TRTensor | Sequence[TRTensor]", grad_output
     out = []
     for src in srcs:
         g = collect[id(src._rec)]
-        # in the source's dtype, as .gradient (a masked or promoted sweep may hold float64)
-        out.append(TRArray.from_codes(np.zeros(src.shape, dtype=src.dtype) if g is None
-                                      else g.astype(src.dtype, copy=False)))
+        # in the source's dtype, as .gradient (a masked or promoted sweep may hold float64; a
+        # value beyond float32 becomes ±∞, as in backward(), without a RuntimeWarning)
+        with np.errstate(over="ignore"):
+            out.append(TRArray.from_codes(np.zeros(src.shape, dtype=src.dtype) if g is None
+                                          else g.astype(src.dtype, copy=False)))
     return out
 
 

@@ -142,9 +142,6 @@ def _choose_scalar(m: Any, sat_form: Callable, exact_form: Callable, args: tuple
     return sat_form(*args) if m else exact_form(*args)
 
 
-_P1000, _M1000 = math.ldexp(1.0, 1000), math.ldexp(1.0, -1000)
-
-
 def _normal(d: float) -> bool:
     """Whether a sum of squares ``d`` kept full precision (no overflow, no underflow)."""
     return K.SMALLEST_NORMAL <= d < math.inf
@@ -236,29 +233,29 @@ FLOAT_VOCAB: dict[str, Any] = {
 def _node_vocab() -> dict[str, Any]:
     from . import tr_ops_grad as T
 
-    def times_pow2(v: Any, k: int) -> Any:
-        """``v·2^k`` for a node as :func:`_times_pow2` rounds it: steps of at most ``2^1000``,
-        all exact but the one that leaves the normal range."""
-        while k > 1000:
-            v, k = v * _P1000, k - 1000
-        while k < -1000:
-            v, k = v * _M1000, k + 1000
-        return v * math.ldexp(1.0, k)
+    # The fallbacks below build a graph whose intermediate values stay in range in the forward
+    # pass *and* in a later backward pass through it (a chain of 2^±k scalings would underflow
+    # there: the derivative of an x scaled up by 2^1073 and back down by 2^-1073 passes through
+    # 2^-1073 first), then give the node the float backend's bits: the two values differ by a few
+    # ulps at most, so their difference is exact (Sterbenz) and adding it changes no derivative.
+    def matched(node: Any, value: float) -> Any:
+        have = node._v
+        if have == value or have - have != 0.0 or value - value != 0.0:
+            return node
+        return node + (value - have)
 
     def hypot(u: Any, b: float) -> Any:
-        """``√(u² + b²)`` of a node, differentiable in ``u``, with the float backend's value
-        (where ``u² + b²`` is not a normal float: ``u`` and ``b`` scaled by ``2^-e``, the root
-        by ``2^e``, through :func:`times_pow2`)."""
+        """``√(u² + b²)`` of a node, differentiable in ``u``, with the float backend's value;
+        where ``u² + b²`` is not a normal float, ``s·√((u/s)² + (b/s)²)``, ``s = max(|u|, b)``."""
         bb = b * b
         d = u * u + bb if _normal(bb) else None  # b² itself may overflow (a bound of 1e200)
         if d is not None and _normal(d._v):
             return T.tr_sqrt(d)
-        m = max(abs(u._v), abs(b))
-        if m == 0.0 or m == math.inf:
+        s = max(abs(u._v), abs(b))
+        if s == 0.0 or s == math.inf:
             return T.tr_abs(u)
-        e = math.frexp(m)[1]
-        r, t = times_pow2(u, -e), math.ldexp(b, -e)
-        return times_pow2(T.tr_sqrt(r * r + t * t), e)
+        r = u / s
+        return matched(T.tr_sqrt(r * r + (b / s) ** 2) * s, _hypot_float(u._v, b))
 
     def over_sq(x: Any, u: Any, b: float) -> Any:
         bb = b * b
@@ -275,11 +272,8 @@ def _node_vocab() -> dict[str, Any]:
         if d is not None and _normal(d._v) and (_normal(abs(n._v))
                               or n._v == 0.0 and (g._v == 0.0 or x._v == 0.0)):
             return T.tr_div(n, d)
-        eg, ex = math.frexp(g._v)[1], math.frexp(x._v)[1]
-        e = math.frexp(max(abs(u._v), abs(c)))[1]
-        r, t = times_pow2(u, -e), math.ldexp(c, -e)
-        return times_pow2(T.tr_div(-(times_pow2(g, -eg) * times_pow2(x, -ex)), r * r + t * t),
-                          eg + ex - 2 * e)
+        h = hypot(u, c)
+        return matched(-T.tr_div(g * T.tr_div(x, h), h), _neg_over_sq_float(g._v, x._v, u._v, c))
 
     def factor(k: int) -> Any:  # k as a constant operand (±∞ beyond the float range)
         kf = as_float(k)
