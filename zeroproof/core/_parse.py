@@ -256,15 +256,14 @@ def real_pair(name: str, value: Any) -> tuple[float, float]:
 
 def no_modulus(kind: str, modulo: Any) -> None:
     """Refuse ``pow(x, k, modulo)`` on a transreal ``kind`` with a ``TypeError`` (modular powers
-    are integer arithmetic).
+    are integer arithmetic). Callers test ``modulo is not None`` first (``__pow__`` is hot).
 
     >>> no_modulus("TRNode", 3)
     Traceback (most recent call last):
     TypeError: pow(x, k, modulo): a modulus is not supported for a TRNode (modular powers are integer arithmetic); use x ** k
     """
-    if modulo is not None:
-        raise TypeError(f"pow(x, k, modulo): a modulus is not supported for a {kind} (modular "
-                        f"powers are integer arithmetic); use x ** k")
+    raise TypeError(f"pow(x, k, modulo): a modulus is not supported for a {kind} (modular "
+                    f"powers are integer arithmetic); use x ** k")
 
 
 def no_ordering(kind: str, remedy: str) -> Any:
