@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, check_real
+from ..core._parse import check_int, check_real, real_array
 
 from ..array.tape import TRTensor
 from ..autodiff.projective import GaugePolicy, angular_tuple
@@ -77,7 +77,7 @@ class AngularProjectiveHead(Module):
         >>> P.shape, bool(np.allclose(P ** 2 + Q ** 2, 1.0))
         ((3, 1), True)
         """
-        P, Q = self.forward(h if not isinstance(h, TRTensor) else h.detach())
+        P, Q = self.forward(real_array("h", h) if not isinstance(h, TRTensor) else h.detach())
         return P.numpy(), Q.numpy()
 
     def example_inputs(self, n: int = 9) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, real_pair, short_repr
+from ..core._parse import check_int, check_real, real_array, real_pair, short_repr
 
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
@@ -226,7 +226,7 @@ class RationalLayer(Module):
         >>> P.shape == Q.shape == (4, 2)
         True
         """
-        P, Q = self.forward_pq(np.asarray(x) if not isinstance(x, TRTensor) else x.detach())
+        P, Q = self.forward_pq(real_array("x", x) if not isinstance(x, TRTensor) else x.detach())
         p, q = P.numpy(), Q.numpy()
         if q.shape != p.shape:
             q = np.broadcast_to(q.reshape(q.shape[0], -1), p.shape).copy()
