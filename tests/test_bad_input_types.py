@@ -55,7 +55,7 @@ def test_schedule_epoch_and_flags_are_checked():
             method(-1)
     with pytest.raises(TypeError, match="epoch must be an int"):
         s.update_detected_poles([0.5], 1.5)
-    with pytest.raises(TypeError, match="aggressive must be a bool, got str"):
+    with pytest.raises(TypeError, match=r"aggressive must be a bool \(True or False\), got str"):
         create_default_schedule(aggressive="yes")
     with pytest.raises(TypeError, match="force_exploration must be a bool"):
         create_default_schedule(force_exploration=1)

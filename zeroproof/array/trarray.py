@@ -26,7 +26,7 @@ import numpy as np
 from ..core.ops import _NEVER_OPERANDS, _dispatcher, check_int_exponent
 from ..core.reductions import ReductionMode
 from ..core.scalar import (
-    BOTTOM_CODE, REAL, TRScalar, TRTag, _check_real, _exact_number, _is_number,
+    REAL, TRScalar, TRTag, _check_real, _exact_number, _is_number,
     bottom as _bottom, scalar_from_code,
 )
 from . import kernels as K

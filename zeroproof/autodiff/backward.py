@@ -27,7 +27,7 @@ from ..core.wheel import WHEEL
 from .grad_mode import BOUND, MODE, GradientMode
 from .hybrid_gradient import ACTIVE_PASS, HybridGradientContext
 from .ops_table import (
-    ADD, ADDC, DIV, EXP, ID, LEAF, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC, TANH,
+    ADD, ADDC, DIV, EXP, ID, LOG, MUL, MULC, NEG, RADDC, RMULC, RSUBC, SUB, SUBC, TANH,
 )
 from .rules import INLINE_CALLS, bind_split_table, bind_table, choice_forms, inline_forms
 from . import tr_node as _tr_node

@@ -12,7 +12,7 @@ from ..core._context import reusable_context
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from enum import Enum
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..core._parse import as_float, parse_enum, short_repr
 

@@ -15,13 +15,13 @@ import sys
 import threading
 from ..core._context import reusable_context
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..core._parse import as_float, parse_enum, short_repr
+from ..core._parse import as_float, check_bool, parse_enum, short_repr
 from .grad_mode import BOUND, MODE, GradientMode, check_bound
 
 __all__ = [
@@ -76,11 +76,6 @@ def _epochs(name: str, value: int) -> int:
     return int(value)
 
 
-def _flag(name: str, value: bool) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} "
-                        f"{short_repr(value, 40)}")
-    return bool(value)
 
 
 # Every field of HybridGradientSchedule, with the check that validates and coerces it: run by the
@@ -91,12 +86,12 @@ _FIELD_CHECKS: dict[str, Any] = {
     "delta_init": lambda v: _positive("delta_init", v),
     "delta_final": lambda v: _positive("delta_final", v),
     "schedule_type": lambda v: parse_enum(ScheduleType, v, "schedule_type"),
-    "enable": lambda v: _flag("enable", v),
+    "enable": lambda v: check_bool("enable", v),
     "saturating_bound": lambda v: check_bound(v, "saturating_bound"),
-    "force_pole_exploration": lambda v: _flag("force_pole_exploration", v),
+    "force_pole_exploration": lambda v: check_bool("force_pole_exploration", v),
     "pole_exploration_radius": lambda v: _positive("pole_exploration_radius", v, True),
     "pole_exploration_epochs": lambda v: _epochs("pole_exploration_epochs", v),
-    "adaptive_delta": lambda v: _flag("adaptive_delta", v),
+    "adaptive_delta": lambda v: check_bool("adaptive_delta", v),
     "min_delta": lambda v: _positive("min_delta", v, allow_zero=True),
 }
 
@@ -309,10 +304,8 @@ def create_default_schedule(aggressive: bool = False, warmup_epochs: int = 0,
     >>> create_default_schedule(aggressive=True).delta_final
     1e-08
     """
-    for name, flag in (("aggressive", aggressive), ("force_exploration", force_exploration)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__} "
-                            f"{short_repr(flag, 40)}")
+    aggressive = check_bool("aggressive", aggressive)
+    force_exploration = check_bool("force_exploration", force_exploration)
     if aggressive:
         return HybridGradientSchedule(
             warmup_epochs=warmup_epochs, delta_init=1e-1, delta_final=1e-8, saturating_bound=0.1,

@@ -190,12 +190,17 @@ _FILL_MASK = ("pass m.filled(v) with the value a masked entry should take (m.fil
 
 def bool_mask(name: str, x: Any) -> np.ndarray:
     """``x`` read by :func:`rectangular` as a boolean mask (any other dtype is a ``TypeError``
-    naming ``name``).
+    naming ``name``). An empty array of another dtype (``[]`` reads as float64) holds no
+    non-bool value and is an empty mask.
 
     >>> bool_mask("bottom_mask", [True, False]).tolist()
     [True, False]
+    >>> bool_mask("bottom_mask", []).dtype
+    dtype('bool')
     """
     a = rectangular(name, x, _FILL_MASK)
+    if a.size == 0 and a.dtype.kind in "fO":
+        return a.astype(np.bool_)
     if a.dtype != np.bool_:
         raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
     return a

@@ -24,7 +24,8 @@ from .mode import (
 )
 from .monitor import StrictInferenceMonitor
 from .operating_points import (
-    OPERATING_POINTS, OperatingPoint, OperatingPointResult, get_operating_point,
+    OPERATING_POINTS, OperatingPoint, OperatingPointResult, accuracy_first, direction_aware,
+    get_operating_point, safety_first,
 )
 from .registry import BundleModel, register_model, registered_models
 from .wrapper import SCMInferenceWrapper
@@ -36,7 +37,7 @@ __all__ = [
     "BundleValidationError", "BundleReport", "LoadedBundle", "BundleModel", "register_model",
     "registered_models", "STRICT_INFERENCE_SCHEMA_VERSION", "OUTPUT_CONTRACTS",
     "OperatingPoint", "OperatingPointResult", "OPERATING_POINTS", "get_operating_point",
-    "PolynomialRationalHead",
+    "safety_first", "direction_aware", "accuracy_first", "PolynomialRationalHead",
 ]
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from .mode import InferenceConfig, _as_real_array, _resolve_config, strict_inference
 from .wrapper import model_pq
-from ..core._parse import check_path, check_real, rectangular, short_repr
+from ..core._parse import check_bool, check_path, check_real, rectangular, short_repr
 from .registry import (
     BundleModel, model_class_path, register_model, registered_models, registered_name,
     resolve_model_class,
@@ -197,13 +197,18 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def _read_npz(path: Path, code: str, what: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+            arrays = {k: npz[k] for k in npz.files}
     except Exception as exc:  # zip errors, bad headers, object arrays (pickle refused)
         problem = ("holds object arrays, which cannot be read without pickle"
                    if isinstance(exc, ValueError) and "pickle" in str(exc)
                    else "is not a readable .npz (truncated or edited?)")
         raise BundleValidationError(code, f"{what} {path.name} {problem}: "
                                     f"{type(exc).__name__}: {exc}", path.name) from exc
+    for k, v in arrays.items():  # NumPy hands a member that is not .npy data back as raw bytes
+        if not isinstance(v, np.ndarray):
+            raise BundleValidationError(code, f"{what} {path.name} is not a readable .npz: member "
+                                        f"{k!r} is not an .npy array", path.name)
+    return arrays
 
 
 def _read_json(path: Path, code: str) -> Any:
@@ -298,8 +303,7 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     if name is None:
         raise ValueError(f"model class {model_class_path(type(model))} is not registered; "
                          f"decorate it with @zeroproof.inference.register_model('<name>')")
-    if not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
+    overwrite = check_bool("overwrite", overwrite)
     if bundle_id is not None:  # checked before anything is written
         if not isinstance(bundle_id, str):
             raise TypeError(f"bundle_id must be a non-empty str or None, got "

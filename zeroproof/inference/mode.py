@@ -136,7 +136,7 @@ def _check_threshold(name: str, value: Any, *, allow_none: bool) -> Optional[flo
         raise ValueError(f"{name} must be a finite real number >= 0, got {f}")
     if f < 0:
         raise ValueError(f"{name} must be a finite real number >= 0, got {f!r}")
-    return f
+    return f + 0.0  # -0.0 is the threshold 0.0 (and is recorded as such in a bundle)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ class StrictInferenceMonitor:
         self.n_total = 0
         self.n_bottom = 0
         self.n_gap = 0
-        self.n_batches = 0
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
@@ -84,7 +83,6 @@ class StrictInferenceMonitor:
             self.n_total += int(b.size)
             self.n_bottom += n_bottom
             self.n_gap += n_gap
-            self.n_batches += 1
         return self
 
     @property
@@ -95,7 +93,7 @@ class StrictInferenceMonitor:
     def rates(self) -> dict[str, Any]:
         """Counts and rates as a JSON-able dict.
 
-        Keys: ``bundle_id, n_batches, n_total, n_bottom, n_gap, n_accept, bottom_rate, gap_rate,
+        Keys: ``bundle_id, n_total, n_bottom, n_gap, n_accept, bottom_rate, gap_rate,
         accept_rate, non_bottom_rate`` (``non_bottom_rate`` is the coverage when gap rows are
         only monitored, as in the ``accuracy_first`` operating point). Rates are ``None`` before
         the first row.
@@ -105,14 +103,14 @@ class StrictInferenceMonitor:
         True
         """
         with self._lock:
-            n, nb, ng, batches = self.n_total, self.n_bottom, self.n_gap, self.n_batches
+            n, nb, ng = self.n_total, self.n_bottom, self.n_gap
         na = n - nb - ng
 
         def rate(k: int) -> Optional[float]:
             return k / n if n else None
 
         return {
-            "bundle_id": self.bundle_id, "n_batches": batches, "n_total": n,
+            "bundle_id": self.bundle_id, "n_total": n,
             "n_bottom": nb, "n_gap": ng, "n_accept": na,
             "bottom_rate": rate(nb), "gap_rate": rate(ng), "accept_rate": rate(na),
             "non_bottom_rate": rate(n - nb),
@@ -142,13 +140,12 @@ class StrictInferenceMonitor:
         counts = []
         for m in others:  # read each one under its own lock (never two locks at once)
             with m._lock:
-                counts.append((m.n_total, m.n_bottom, m.n_gap, m.n_batches))
+                counts.append((m.n_total, m.n_bottom, m.n_gap))
         with self._lock:
-            for n, nb, ng, batches in counts:
+            for n, nb, ng in counts:
                 self.n_total += n
                 self.n_bottom += nb
                 self.n_gap += ng
-                self.n_batches += batches
         return self
 
     @classmethod
@@ -176,7 +173,7 @@ class StrictInferenceMonitor:
     def reset(self) -> None:
         """Forget all counts (the bundle id stays)."""
         with self._lock:
-            self.n_total = self.n_bottom = self.n_gap = self.n_batches = 0
+            self.n_total = self.n_bottom = self.n_gap = 0
 
     def check(self, max_bottom_rate: Optional[float] = None,
               max_gap_rate: Optional[float] = None) -> list[str]:
@@ -209,7 +206,7 @@ class StrictInferenceMonitor:
         """
         with self._lock:
             return {"bundle_id": self.bundle_id, "n_total": self.n_total,
-                    "n_bottom": self.n_bottom, "n_gap": self.n_gap, "n_batches": self.n_batches}
+                    "n_bottom": self.n_bottom, "n_gap": self.n_gap}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "StrictInferenceMonitor":
@@ -217,7 +214,7 @@ class StrictInferenceMonitor:
         if not isinstance(data, dict):
             raise TypeError(f"data must be a dict from to_dict(), got {type(data).__name__}")
         m = cls(data.get("bundle_id"))  # type: ignore[arg-type]
-        for key in ("n_total", "n_bottom", "n_gap", "n_batches"):
+        for key in ("n_total", "n_bottom", "n_gap"):
             v = data.get(key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"data[{key!r}] must be an int >= 0, got {v!r}")
@@ -230,3 +227,18 @@ class StrictInferenceMonitor:
     def __repr__(self) -> str:
         return (f"StrictInferenceMonitor(bundle_id={self.bundle_id!r}, n_total={self.n_total}, "
                 f"n_bottom={self.n_bottom}, n_gap={self.n_gap})")
+
+    def __eq__(self, other: object) -> bool:
+        """Monitors are equal when they belong to the same bundle and hold the same counts (so a
+        merged monitor equals one fed the concatenated batches). Mutable, hence unhashable.
+
+        >>> import numpy as np
+        >>> a = StrictInferenceMonitor("b").update(np.array([True])).update(np.array([False]))
+        >>> a == StrictInferenceMonitor("b").update(np.array([True, False]))
+        True
+        """
+        if not isinstance(other, StrictInferenceMonitor):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]

@@ -21,7 +21,8 @@ import numpy as np
 from .mode import (InferenceConfig, _resolve_config, decode_strict_censored_3way, safe_sentinel,
                    strict_inference)
 
-__all__ = ["OperatingPoint", "OperatingPointResult", "OPERATING_POINTS", "get_operating_point"]
+__all__ = ["OperatingPoint", "OperatingPointResult", "OPERATING_POINTS", "get_operating_point",
+           "safety_first", "direction_aware", "accuracy_first"]
 
 
 class OperatingPointResult(NamedTuple):
@@ -109,6 +110,12 @@ OPERATING_POINTS: dict[str, OperatingPoint] = {
             rejects_bottom=True, rejects_gap=False, uses_direction=False),
     )
 }
+
+#: The presets by name, as the deployment guide names them (``from zeroproof.inference import
+#: safety_first``); the same objects as ``OPERATING_POINTS[name]``.
+safety_first: OperatingPoint = OPERATING_POINTS["safety_first"]
+direction_aware: OperatingPoint = OPERATING_POINTS["direction_aware"]
+accuracy_first: OperatingPoint = OPERATING_POINTS["accuracy_first"]
 
 
 def get_operating_point(name: str) -> OperatingPoint:

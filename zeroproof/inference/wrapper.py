@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .mode import InferenceConfig, _resolve_config, strict_inference
-from ..core._parse import short_repr
+from ..core._parse import check_bool
 
 __all__ = ["SCMInferenceWrapper"]
 
@@ -49,9 +49,7 @@ class SCMInferenceWrapper:
         >>> SCMInferenceWrapper(lambda x: (x, x)).eval().train().training
         True
         """
-        if not isinstance(mode, bool):
-            raise TypeError(f"mode must be a bool, got {type(mode).__name__} "
-                            f"{short_repr(mode, 40)}")
+        mode = check_bool("mode", mode)
         object.__setattr__(self, "training", mode)
         inner = getattr(self.model, "train", None)
         if callable(inner):

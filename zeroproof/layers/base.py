@@ -101,11 +101,9 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode on this module and every sub-module; returns self."""
-        if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"mode must be a bool, got {type(mode).__name__} "
-                            f"{short_repr(mode, 40)}")
+        mode = check_bool("mode", mode)
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> "Module":

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, check_seed, real_array, short_repr
+from ..core._parse import check_bool, check_int, check_real, check_seed, real_array
 
 from ..array.tape import TRTensor, as_tensor
 from ..inference.reference_models import monomial_exponents
@@ -44,13 +44,6 @@ __all__ = ["ProjectiveRationalHead"]
 
 
 _int = check_int
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} "
-                        f"{short_repr(value, 40)}")
-    return bool(value)
 
 
 def _numpy_features(a: np.ndarray, exps: list[tuple[int, ...]]) -> np.ndarray:
@@ -89,8 +82,8 @@ class ProjectiveRationalHead(Module):
         self.out_features = _int("out_features", out_features, 1)
         self.degree_p = _int("degree_p", degree_p, 0)
         self.degree_q = _int("degree_q", degree_q, 0)
-        self.shared_q = _bool("shared_q", shared_q)
-        self.anchor = _bool("anchor", anchor)
+        self.shared_q = check_bool("shared_q", shared_q)
+        self.anchor = check_bool("anchor", anchor)
         self.init_scale = check_real("init_scale", init_scale, "a finite number >= 0",
                                      lambda v: math.isfinite(v) and v >= 0)
         if self.anchor and self.degree_q == 0:

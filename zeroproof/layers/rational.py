@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, real_array, real_pair, short_repr
+from ..core._parse import check_int, check_real, real_array, real_pair
 
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..autodiff import projective as _pj
 from ..autodiff.tr_node import stop_gradient
+from ..core._parse import check_bool
 from . import _common as C
 
 __all__ = ["implicit_loss", "implicit_residual"]
@@ -82,8 +83,7 @@ def implicit_loss(P: Any, Q: Any, Y_n: Any, Y_d: Any, gamma: float = 1e-9,
     C.check_shapes("implicit_loss", P=P, Q=Q, Y_n=Y_n, Y_d=Y_d)
     gamma = _pj._check_gamma("implicit_loss", gamma)
     reduction = C.check_reduction("implicit_loss", reduction)
-    if not isinstance(detach_scale, bool):
-        raise TypeError(f"implicit_loss: detach_scale must be a bool, got {type(detach_scale).__name__}")
+    detach_scale = check_bool("detach_scale", detach_scale)
 
     def core(p: Any, q: Any, yn: Any, yd: Any, g: Any) -> Any:
         cross = p * yd - q * yn

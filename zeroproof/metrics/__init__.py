@@ -181,7 +181,7 @@ def write_tau_infer_sweep(curves: dict[str, Any], out_dir: Union[str, "os.PathLi
         "|---|---|---|---|---|",
     ]
     for i, t in enumerate(curves["taus"]):
-        lines.append(f"| {t:g} | {_fmt(curves['coverage'][i])} | "
+        lines.append(f"| {float(t)!r} | {_fmt(curves['coverage'][i])} | "
                      f"{_fmt(curves['false_in_range_on_censored'][i])} | "
                      f"{_fmt(curves['false_censoring_on_in_range'][i])} | "
                      f"{curves['n_bottom'][i]} |")

@@ -4,9 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
-from ..core._parse import check_int, parse_enum, real_pair, short_repr
+from ..core._parse import check_bool, check_int, parse_enum, real_pair, short_repr
 
 from ..autodiff.grad_mode import GradientMode
 from ..autodiff.hybrid_gradient import HybridGradientSchedule
@@ -63,10 +62,7 @@ class TrainingConfig:
         self.seed = _int("seed", self.seed, 0, allow_none=True)
         self.log_every = _int("log_every", self.log_every, 1)
         for name in ("shuffle", "detect_poles"):
-            if not isinstance(getattr(self, name), bool):
-                v = getattr(self, name)
-                raise TypeError(f"{name} must be a bool (True or False), got "
-                                f"{type(v).__name__} {short_repr(v, 40)}")
+            setattr(self, name, check_bool(name, getattr(self, name)))
         if self.schedule is not None and not isinstance(self.schedule, HybridGradientSchedule):
             raise TypeError(f"schedule must be a HybridGradientSchedule or None, got "
                             f"{type(self.schedule).__name__} {short_repr(self.schedule, 40)}")

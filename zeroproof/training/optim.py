@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..array.tape import TRTensor
-from ..core._parse import as_float, check_int, short_repr
+from ..core._parse import as_float, check_bool, check_int, short_repr
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -265,8 +265,7 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         self.momentum = momentum            # checked by __setattr__
         self.weight_decay = weight_decay
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
+        nesterov = check_bool("nesterov", nesterov)
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0.0")
         self.nesterov = nesterov
