@@ -164,3 +164,130 @@ def test_numpy_bools_are_bools_for_every_flag(flag):
     for bad in (1, "yes", None):
         with pytest.raises(TypeError, match=r"must be a bool \(True or False\), got"):
             SCMInferenceWrapper(lambda x: (x, x)).train(bad)
+
+
+# -- scalar tape: stop_gradient, reductions, saturating forms, losses ---------------------------
+
+import zeroproof as zp  # noqa: E402
+from zeroproof import bottom, phi, real  # noqa: E402
+from zeroproof.autodiff import (  # noqa: E402
+    TRNode, stop_gradient, tr_grad, tr_max, tr_mean, tr_min, tr_prod, tr_sum,
+)
+
+
+def test_stop_gradient_blocks_a_subclass_instance_too():
+    class My(TRNode):
+        pass
+
+    p = My(2.0, True)
+    s = stop_gradient(p)
+    assert s is not p and not s.requires_grad and s.value == real(2.0)
+    y = p * stop_gradient(p)
+    y.backward()
+    assert p.gradient == real(2.0)
+
+
+@pytest.mark.parametrize("fn", [tr_min, tr_max])
+def test_min_max_give_every_reached_entry_a_gradient(fn):
+    x, y = TRNode.parameter(1.0), TRNode.parameter(2.0)
+    r = fn([x, y])
+    r.backward()
+    chosen, other = (x, y) if fn is tr_min else (y, x)
+    assert chosen.gradient == real(1.0) and other.gradient == real(0.0)
+    # a non-REAL result: Mask-REAL, every parameter reached gets R(0) (as tr_sum gives)
+    x, y = TRNode.parameter(1.0), TRNode.parameter(2.0)
+    r = fn([x, y, phi()])
+    r.backward()
+    assert r.tag is zp.TRTag.PHI and x.gradient == y.gradient == real(0.0)
+    # tr_grad and backward agree
+    g = tr_grad(lambda a, b: fn([a, b]), argnums=(0, 1))(1.0, 2.0)
+    expected = [real(1.0), real(0.0)] if fn is tr_min else [real(0.0), real(1.0)]
+    assert [v.value for v in g] == expected
+
+
+@pytest.mark.parametrize("fn", [tr_sum, tr_mean, tr_prod, tr_min, tr_max])
+def test_drop_null_reaches_the_entries_it_ignores(fn):
+    x, p = TRNode.parameter(3.0), TRNode.parameter(phi())
+    r = fn([x, p, 2.0], mode="drop_null")
+    r.backward()
+    assert r.tag is zp.TRTag.REAL and p.gradient == real(0.0)
+    assert x.gradient == {tr_sum: real(1.0), tr_mean: real(0.5), tr_prod: real(2.0),
+                          tr_min: real(0.0), tr_max: real(1.0)}[fn]
+
+
+def test_second_derivative_through_a_maximum():
+    assert tr_grad(tr_grad(lambda a: tr_max([a * a, 1.0])))(3.0).value == real(2.0)
+
+
+def test_saturating_forms_let_bottom_absorb():
+    from zeroproof.autodiff.saturating_ops import saturating_inverse_square, saturating_reciprocal
+
+    for f in (saturating_inverse_square, saturating_reciprocal):
+        assert f(bottom()).tag is zp.TRTag.BOTTOM
+        assert f(phi()).tag is zp.TRTag.PHI
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_losses_on_node_lists_reduce_exactly_like_arrays(reduction):
+    from zeroproof.losses import implicit_loss
+
+    P, Q, Yn, Yd = [1e8, 1.0, 1.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
+    nodes = implicit_loss([TRNode.parameter(p) for p in P], [TRNode.parameter(q) for q in Q],
+                          Yn, Yd, gamma=0.0, reduction=reduction)
+    arrays = implicit_loss(np.array(P), np.array(Q), np.array(Yn), np.array(Yd), gamma=0.0,
+                           reduction=reduction)
+    assert nodes.value.value == arrays
+    assert arrays == (1.0000000000000002e16 if reduction == "sum" else 3333333333333334.0)
+
+
+def test_submodules_are_attributes_of_their_packages():
+    code = ("import zeroproof as zp\n"
+            "assert zp.training.targets.lift_targets is zp.training.lift_targets\n"
+            "assert zp.autodiff.projective.encode(2.0) == (2.0, 1.0)\n"
+            "assert zp.utils.ieee_bridge.from_ieee(float('nan')) == zp.phi()\n"
+            "assert zp.autodiff.saturating_ops.saturating_reciprocal\n"
+            "assert zp.inference.reference_models.PolynomialRationalHead\n"
+            "try:\n    zp.training.no_such_thing\nexcept AttributeError as e:\n"
+            "    assert 'no_such_thing' in str(e)\nelse:\n    raise SystemExit('no error')\n"
+            "import sys\nassert not [m for m in sys.modules if m.startswith(('matplotlib', "
+            "'torch'))]\n")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                       env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert r.returncode == 0, r.stderr
+
+
+def test_enum_like_arguments_refuse_other_types_with_type_error():
+    from zeroproof.inference import PolynomialRationalHead
+    from zeroproof.layers import basis_matrix
+
+    with pytest.raises(TypeError, match="basis must be one of .*got int 1"):
+        RationalLayer(1, 1, basis=1)
+    with pytest.raises(TypeError, match="basis must be one of"):
+        basis_matrix(np.zeros(3), 2, basis=None)
+    with pytest.raises(ValueError, match="basis must be one of .*'cheb'"):
+        RationalLayer(1, 1, basis="cheb")
+    assert PolynomialRationalHead(1, dtype=np.float64).dtype == "float64"
+    assert PolynomialRationalHead(1, dtype=np.dtype("f4")).dtype == "float32"
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
+        PolynomialRationalHead(1, dtype="float16")
+    with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64'.*got int 3"):
+        PolynomialRationalHead(1, dtype=3)
+
+
+def test_a_bool_among_numbers_in_a_list_is_refused_like_a_bool_alone():
+    import zeroproof.array as za
+    from zeroproof.autodiff.projective import decode, renormalize
+    from zeroproof.losses import implicit_loss
+
+    for call in (lambda: za.array([1.0, True]), lambda: za.array([[1.0], [np.True_]]),
+                 lambda: decode([True, 1.0], [1.0, 1.0]),
+                 lambda: renormalize([1.0, 2.0], (1.0, False)),
+                 lambda: implicit_loss([True, 1.0], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0])):
+        with pytest.raises(TypeError, match=r"holds a bool \((np\.)?(True|False)_?\) among numbers"):
+            call()
+    assert za.array([[1, 2], [3.5, 4]]).shape == (2, 2)  # plain numbers still read

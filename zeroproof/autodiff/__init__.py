@@ -7,6 +7,9 @@
 TRScalar(0.0, REAL)
 """
 
+from typing import Any
+
+from .._lazy import load_submodule
 from .backward import backward_pass, grad, topological_sort
 from .grad_funcs import GradientCheckResult, check_gradient, tr_grad, tr_value_and_grad
 from .grad_mode import GradientMode, GradientModeConfig, gradient_mode, use_mask_real, use_saturating
@@ -29,3 +32,7 @@ __all__ = [
     "tr_grad", "tr_value_and_grad", "check_gradient", "GradientCheckResult",
     "TRGradientTape", "gradient_tape", "no_grad", "enable_grad", "is_grad_enabled", "stop_gradient",
 ]
+
+
+def __getattr__(name: str) -> Any:  # zeroproof.autodiff.projective, .saturating_ops on first use
+    return load_submodule(__name__, name)

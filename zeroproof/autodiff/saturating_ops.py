@@ -8,7 +8,8 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from ..core.scalar import TRScalar, scalar_from_code
+from ..core.kernels import BOT
+from ..core.scalar import TRScalar, bottom, scalar_from_code
 from . import rules
 from .grad_mode import BOUND, check_bound
 from .tr_node import _leaf_code
@@ -16,11 +17,16 @@ from .tr_node import _leaf_code
 __all__ = ["saturating_reciprocal", "saturating_inverse_square"]
 
 
-def _bound_formula(fn: Any, bound: float) -> Any:
+def _apply(fn: Any, bound: float, u: Any) -> TRScalar:
+    """``fn`` of the rule table on ``u``'s code with the bound ``B = bound``; ⊥ absorbs (the
+    backward pass only ever applies these formulas to REAL values)."""
     from .backward import FLOAT_VOCAB
 
+    code = _leaf_code(u, "u")
+    if code is BOT:
+        return bottom()
     ns = {"__builtins__": __builtins__, **FLOAT_VOCAB, "B": bound}
-    return types.FunctionType(fn.__code__, ns, fn.__name__)
+    return scalar_from_code(types.FunctionType(fn.__code__, ns, fn.__name__)(code))
 
 
 def saturating_reciprocal(u: Any, bound: float | None = None) -> TRScalar:
@@ -32,7 +38,7 @@ def saturating_reciprocal(u: Any, bound: float | None = None) -> TRScalar:
     (TRScalar(0.0, REAL), TRScalar(0.5, REAL))
     """
     b = BOUND.get() if bound is None else check_bound(bound, "bound")
-    return scalar_from_code(_bound_formula(rules.sat, b)(_leaf_code(u, "u")))
+    return _apply(rules.sat, b, u)
 
 
 def saturating_inverse_square(u: Any, bound: float | None = None) -> TRScalar:
@@ -42,4 +48,4 @@ def saturating_inverse_square(u: Any, bound: float | None = None) -> TRScalar:
     TRScalar(4.0, REAL)
     """
     b = BOUND.get() if bound is None else check_bound(bound, "bound")
-    return scalar_from_code(_bound_formula(rules.inv_sq_sat, b)(_leaf_code(u, "u")))
+    return _apply(rules.inv_sq_sat, b, u)

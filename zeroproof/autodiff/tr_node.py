@@ -759,6 +759,8 @@ def stop_gradient(x: Any) -> Any:
     sg = getattr(type(x), "__tr_stop_gradient__", None)
     if sg is not None:
         return sg(x)
+    if isinstance(x, TRNode):  # a subclass instance: the same constant leaf
+        return _leaf(x._v, False)
     if not _is_number(x) and hasattr(x, "shape"):
         # An array (NumPy, TRArray) is a constant already: a constant of the batched tape.
         from ..array.tape import as_tensor

@@ -209,6 +209,22 @@ def _fan_in(code: float, kept: list[TRNode]) -> TRNode:
     return top
 
 
+def _reach(top: TRNode, code: float, others: list[TRNode]) -> TRNode:
+    """``top`` (value ``code``) with ``others`` in its graph but no gradient to them: each one
+    that requires grad is the input of a Φ-valued node, through which Mask-REAL never passes.
+    Reached without a contribution, they get ``R(0)`` (SPEC §4.2), as every input of a
+    reduction does: the entries a minimum does not select, the Φ entries DROP_NULL ignores."""
+    for x in others:
+        if x._rg:
+            top = _record(code, ADD, top, _record(K.NAN, ID, x, None, None, True), None, True)
+    return top
+
+
+def _dropped(nodes: list[TRNode], kept: list[TRNode]) -> list[TRNode]:
+    """The entries DROP_NULL left out (none in STRICT mode)."""
+    return [] if len(kept) == len(nodes) else [n for n in nodes if n._v != n._v]
+
+
 def tr_sum(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
     """The transreal sum of a list of nodes (or TRScalars, numbers) as a node: the value of
     :func:`zeroproof.tr_sum` (exactly rounded); every entry it adds up gets ``g``.
@@ -220,7 +236,8 @@ def tr_sum(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.ST
     (TRScalar(1.0, REAL), TRScalar(1.0, REAL), TRScalar(1.0, REAL))
     """
     nodes, kept, m = _reduction_inputs(values, mode, "tr_sum")
-    return _fan_in(sum_codes([n._v for n in nodes], m), kept)
+    code = sum_codes([n._v for n in nodes], m)
+    return _reach(_fan_in(code, kept), code, _dropped(nodes, kept))
 
 
 def tr_mean(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
@@ -237,9 +254,9 @@ def tr_mean(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
     nodes, kept, m = _reduction_inputs(values, mode, "tr_mean")
     code = mean_codes([n._v for n in nodes], m)
     inner = _fan_in(code, kept)
-    if len(kept) < 2:
-        return inner
-    return _record(code, MEAN, inner, None, (None, None, None, len(kept)), inner._rg)
+    if len(kept) >= 2:
+        inner = _record(code, MEAN, inner, None, (None, None, None, len(kept)), inner._rg)
+    return _reach(inner, code, _dropped(nodes, kept))
 
 
 def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
@@ -258,6 +275,13 @@ def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
     """
     nodes, kept, m = _reduction_inputs(values, mode, "tr_prod")
     code = prod_codes([n._v for n in nodes], m)
+    dropped = _dropped(nodes, kept)
+    if dropped:
+        return _reach(_prod_graph(kept, code, m), code, dropped)
+    return _prod_graph(kept, code, m)
+
+
+def _prod_graph(kept: list[TRNode], code: float, m: ReductionMode) -> TRNode:
     if len(kept) < 2:
         return _fan_in(code, kept)
     if code - code == 0.0:  # a REAL product: every kept entry is REAL
@@ -333,29 +357,32 @@ def _in_range_order(kept: list[TRNode]) -> list[TRNode]:
 def _extreme(values: Iterable[Any], mode: Any, fname: str, codes_fn: Any) -> TRNode:
     nodes, kept, m = _reduction_inputs(values, mode, fname)
     code = codes_fn([n._v for n in nodes], m)
-    for x in kept:  # the first entry that attains the result (same value, same zero sign)
-        v = x._v
+    dropped = _dropped(nodes, kept)
+    for i, x in enumerate(kept):  # the first entry that attains the result (same value and
+        v = x._v                  # zero sign) gets the gradient; the others are reached: R(0)
         if v == code and math.copysign(1.0, v) == math.copysign(1.0, code):
-            return _record(code, ID, x, None, None, x._rg)
-    return _leaf(code, False)  # Φ / ⊥ (or nothing kept): not REAL, no gradient either way
+            top = _record(code, ID, x, None, None, x._rg)
+            return _reach(top, code, kept[:i] + kept[i + 1:] + dropped)
+    # Φ / ⊥ (or nothing kept): not REAL, so nothing flows, and every entry is reached: R(0)
+    return _reach(_fan_in(code, kept), code, dropped)
 
 
 def tr_min(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
     """The transreal minimum of a list of nodes as a node (value of :func:`zeroproof.tr_min`);
-    the gradient goes to the first entry that attains it (the others are not in its graph).
+    the gradient goes to the first entry that attains it, the others get ``R(0)``.
 
     >>> from zeroproof.autodiff.tr_ops_grad import tr_min
     >>> x, y = TRNode.parameter(2.0), TRNode.parameter(1.0)
     >>> r = tr_min([x, y]); r.backward()
     >>> r.value, x.gradient, y.gradient
-    (TRScalar(1.0, REAL), None, TRScalar(1.0, REAL))
+    (TRScalar(1.0, REAL), TRScalar(0.0, REAL), TRScalar(1.0, REAL))
     """
     return _extreme(values, mode, "tr_min", min_codes)
 
 
 def tr_max(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.STRICT) -> TRNode:
     """The transreal maximum of a list of nodes as a node (value of :func:`zeroproof.tr_max`);
-    the gradient goes to the first entry that attains it.
+    the gradient goes to the first entry that attains it, the others get ``R(0)``.
 
     >>> from zeroproof import ninf
     >>> from zeroproof.autodiff.tr_ops_grad import tr_max

@@ -178,10 +178,28 @@ def rectangular(name: str, x: Any, remedy: str = _FILL_NAN) -> np.ndarray:
         raise TypeError(f"{name}: a masked array is not read (its mask would be lost and the "
                         f"masked entries read as ordinary values); {remedy}")
     try:
-        return np.asarray(x)
+        a = np.asarray(x)
     except ValueError:
         raise ValueError(f"{name} is a ragged nested sequence (its rows have different lengths); "
                          f"give one with a rectangular shape") from None
+    if a.dtype.kind in "fiuc" and isinstance(x, (list, tuple)) and a.size:
+        bad = _first_bool(x)  # NumPy reads [1.0, True] as [1.0, 1.0]: a bool alone is refused,
+        if bad is not None:   # so is one among numbers
+            raise TypeError(f"{name} holds a bool ({bad!r}) among numbers; give real numbers "
+                            f"(1.0 or 0.0), or a boolean array where a mask is meant")
+    return a
+
+
+def _first_bool(seq: Any) -> Any:
+    """The first bool (Python or NumPy) in a nested list/tuple, or None."""
+    stack = [seq]
+    while stack:
+        for v in stack.pop():
+            if v is True or v is False or isinstance(v, np.bool_):
+                return v
+            if isinstance(v, (list, tuple)):
+                stack.append(v)
+    return None
 
 
 _FILL_MASK = ("pass m.filled(v) with the value a masked entry should take (m.filled(True) "

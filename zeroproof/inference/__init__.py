@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .._lazy import load_submodule
 from .bundle import (
     OUTPUT_CONTRACTS, STRICT_INFERENCE_SCHEMA_VERSION, BundleReport, BundleValidationError,
     LoadedBundle, export_bundle, load_bundle, validate_bundle,
@@ -46,4 +47,4 @@ def __getattr__(name: str) -> Any:
     # registers anything; it is loaded on first use.
     if name == "PolynomialRationalHead":
         return importlib.import_module(".reference_models", __name__).PolynomialRationalHead
-    raise AttributeError(f"module 'zeroproof.inference' has no attribute {name!r}")
+    return load_submodule(__name__, name)

@@ -47,6 +47,23 @@ def monomial_exponents(n_vars: int, degree: int) -> list[tuple[int, ...]]:
     return out
 
 
+def _float_dtype_name(dtype: Any) -> str:
+    """``'float32'`` or ``'float64'`` from a name, a NumPy type or a dtype (``np.float32``,
+    ``np.dtype('f8')``); another dtype is a ``ValueError``, a non-dtype a ``TypeError``."""
+    accepted = "'float32' or 'float64' (a name, np.float32/np.float64 or a np.dtype)"
+    if isinstance(dtype, (bool, np.bool_)) or not isinstance(dtype, (str, type, np.dtype)):
+        raise TypeError(f"dtype must be {accepted}, got {type(dtype).__name__} "
+                        f"{short_repr(dtype, 40)}")
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:  # an unknown name is a bad value; another type, a bad type
+        raise (ValueError if isinstance(dtype, str) else TypeError)(
+            f"dtype must be {accepted}, got {dtype!r}") from None
+    if name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be {accepted}, got {dtype!r}")
+    return name
+
+
 @register_model("zeroproof.PolynomialRationalHead")
 class PolynomialRationalHead:
     """Rational head ``P/Q`` with polynomial features (see the module docstring).
@@ -67,9 +84,7 @@ class PolynomialRationalHead:
         self.out_features = check_int("out_features", out_features, 1)
         self.degree_p = check_int("degree_p", degree_p, 0)
         self.degree_q = check_int("degree_q", degree_q, 0)
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        self.dtype = dtype
+        self.dtype = _float_dtype_name(dtype)
         self._exp_p = monomial_exponents(self.in_features, self.degree_p)
         self._exp_q = monomial_exponents(self.in_features, self.degree_q)
         self.numerator = np.zeros((len(self._exp_p), self.out_features), dtype=dtype)

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, real_array, real_pair
+from ..core._parse import check_int, check_real, real_array, real_pair, short_repr
 
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
@@ -49,9 +49,12 @@ def _degree(name: str, value: Any, minimum: int) -> int:
 
 
 def _check_basis(basis: Any) -> str:
+    if not isinstance(basis, str):
+        raise TypeError(f"basis must be one of {list(BASES)}, got {type(basis).__name__} "
+                        f"{short_repr(basis, 40)}")
     if basis not in BASES:
         raise ValueError(f"basis must be one of {list(BASES)}, got {basis!r}")
-    return str(basis)
+    return basis
 
 
 def _check_domain(domain: Any) -> tuple[float, float]:

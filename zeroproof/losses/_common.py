@@ -9,6 +9,7 @@ import numpy as np
 
 from ..autodiff import projective as _pj
 from ..autodiff.tr_node import TRNode
+from ..autodiff.tr_ops_grad import tr_mean, tr_sum
 from ..array.trarray import TRArray
 from ..core._parse import short_repr
 from ..core.scalar import TRScalar, TRTag
@@ -174,12 +175,13 @@ def reduce(kind: str, terms: Any, reduction: str, weights: Any = None, count: An
         terms = select(kind, terms, np.asarray(weights) != 0)
     if reduction == "none":
         out = terms
-    elif kind == NODES:
-        total = terms[0]
-        for t in terms[1:]:
-            total = total + t
-        denom = len(terms) if count is None else max(int(count), 1)
-        out = total if reduction == "sum" else total / float(denom)
+    elif kind == NODES:  # the exactly rounded reductions, as for arrays (bit for bit)
+        if reduction == "sum":
+            out = tr_sum(terms)
+        elif count is None:
+            out = tr_mean(terms)
+        else:
+            out = tr_sum(terms) / float(max(int(count), 1))
     elif kind in (_pj.NODE, _pj.SCALAR):
         denom = 1 if count is None else max(int(count), 1)
         out = terms if reduction == "sum" or denom == 1 else terms / float(denom)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .._lazy import load_submodule
 from .config import TrainingConfig
 from .data import DataLoader, TensorDataset
 from .objectives import chordal_loss, squared_error
@@ -35,7 +36,7 @@ _LAZY = {"lift_targets": ".targets", "lift_semantic_targets": ".targets",
 def __getattr__(name: str) -> Any:
     mod = _LAZY.get(name)
     if mod is None:
-        raise AttributeError(f"module 'zeroproof.training' has no attribute {name!r}")
+        return load_submodule(__name__, name)  # zp.training.targets, zp.training.plotting
     return getattr(importlib.import_module(mod, __name__), name)
 
 
