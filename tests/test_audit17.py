@@ -291,3 +291,56 @@ def test_a_bool_among_numbers_in_a_list_is_refused_like_a_bool_alone():
         with pytest.raises(TypeError, match=r"holds a bool \((np\.)?(True|False)_?\) among numbers"):
             call()
     assert za.array([[1, 2], [3.5, 4]]).shape == (2, 2)  # plain numbers still read
+
+
+def test_check_gradient_names_a_masked_intermediate_instead_of_a_wrong_gradient():
+    from zeroproof.autodiff import check_gradient
+
+    r = check_gradient(lambda x: 1 / (1 / x), 0.0)
+    assert not r.passed and r.analytical == 0.0 and r.numerical == 1.0
+    assert r.reason.startswith("masked at x: an intermediate div node is +∞ at x")
+    assert "mismatch" not in r.reason
+    assert check_gradient(lambda x: 1 / (1 / x), 2.0).passed
+    r = check_gradient(lambda x: x * 2.0 + 1 / (1 + 2.0 / x), 0.0)
+    assert r.reason.startswith("masked at x")
+
+
+def test_save_checkpoint_names_path_and_leaves_nothing_behind(tmp_path):
+    from zeroproof.training import SGD, SCMTrainer, TrainingConfig
+
+    m = RationalLayer(1, 1, seed=0)
+    t = SCMTrainer(m, SGD(m.parameters(), lr=0.1), lambda o, y: (o - y) ** 2,
+                   (np.zeros(4), np.ones(4)), TrainingConfig(epochs=1, progress=False))
+    t.fit()
+    with pytest.raises(ValueError, match=r"path=.* is a directory; give the checkpoint file"):
+        t.save_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match=r"the directory .*nodir.* does not exist"):
+        t.save_checkpoint(tmp_path / "nodir" / "ck.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert t.save_checkpoint(tmp_path / "ck.npz").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+
+
+def test_function_forms_read_both_arguments_alike():
+    import zeroproof.array as za
+
+    for fn in (za.add, za.sub, za.mul, za.div):
+        assert fn([1.0, 2.0], 3.0).shape == fn(3.0, [1.0, 2.0]).shape == (2,)
+        for args in ((float("nan"), 1.0), (1.0, float("nan"))):
+            with pytest.raises(ValueError, match="must be finite"):
+                fn(*args)
+        assert fn(np.array([np.nan]), 1.0).tags.tolist() == [3]
+        assert fn(1.0, np.array([np.nan])).tags.tolist() == [3]
+    with pytest.raises(TypeError):
+        za.array([1.0]) + [1.0]  # operators take no lists
+
+
+def test_plot_training_draws_a_backbone_model():
+    pytest.importorskip("matplotlib")
+    from zeroproof.layers import Linear, Sequential, Tanh
+    from zeroproof.training import plot_training
+
+    s = Sequential(Linear(1, 4, seed=0), Tanh(), Linear(4, 1, seed=1), RationalLayer(2, 2, seed=0))
+    fig = plot_training(s, n_points=33)
+    line = fig.axes[0].lines[0]
+    assert len(line.get_xdata()) == 33

@@ -1208,14 +1208,20 @@ def _binary(kernel: Any, name: str, doc: str) -> Any:
         handler = _graph_handler(a, b)
         if handler is not None:
             return handler("tr_" + name, (a, b))
+        # Both arguments are read alike: a list as za.array reads it (as np.add reads one), a
+        # number or TRScalar as an operator's operand (a NaN float is refused either side).
+        for v, arg in ((a, "a"), (b, "b")):
+            if isinstance(v, (list, tuple)) or _operand(v, name) is NotImplemented:
+                if not isinstance(v, (list, tuple)):
+                    raise TypeError(
+                        f"{name}(a, b): {arg} must be a TRArray, TRScalar, real number, real "
+                        f"NumPy array or list of numbers, got {type(v).__name__}")
+                if arg == "a":
+                    a = _as_trarray(v, f"{name}(a, b): a")
+                else:
+                    b = _as_trarray(v, f"{name}(a, b): b")
         if not isinstance(a, TRArray) and not isinstance(b, TRArray):
             a = _as_trarray(a, f"{name}(a, b): a")
-        for v, arg in ((a, "a"), (b, "b")):
-            if _operand(v, name) is NotImplemented:
-                raise TypeError(
-                    f"{name}(a, b): {arg} must be a TRArray, TRScalar, real number or real NumPy "
-                    f"array, got {type(v).__name__}"
-                )
         return _binop(kernel, a, b, name)
 
     fn.__name__ = fn.__qualname__ = name

@@ -8,7 +8,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 from ..core import kernels as K
 from ..core._parse import as_float, check_bool, check_real, short_repr
 from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
-from .backward import grad
+from .backward import grad, topological_sort
 from .grad_mode import MODE, GradientMode
 from .tr_node import (
     _CONST_OP_CODES, TRNode, _leaf, _leaf_code, _next_seq, enable_grad, identity_node,
@@ -267,7 +267,9 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     ``x`` is not compared; a tag change inside the stencil ``[x − eps, x + eps]`` is reported as a
     pole (not differentiable there), not as a wrong gradient; so are one-sided differences that
     disagree (a kink) and a difference ``f(x+h) − f(x−h)`` that does not shrink with ``h`` (a
-    jump). The analytical gradient is the tape's in the *active* gradient mode: under saturating
+    jump). Where ``f`` is REAL across the stencil but a node of its graph is not at ``x``
+    (``1/(1/x)`` at 0), Mask-REAL masks that path: the reason starts with ``masked at x`` and names
+    the node. The analytical gradient is the tape's in the *active* gradient mode: under saturating
     or hybrid rules a mismatch near a pole is expected, and the reason says so.
 
     >>> r = check_gradient(lambda x: 1 / (x - 1), 0.5)
@@ -405,12 +407,27 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
                   "(f(x+h) - f(x-h) does not shrink with h)")
     else:
         reason = f"mismatch: |analytical - numerical| = {diff:.3g} > atol + rtol*|numerical|"
-        if one_sided_differ:  # smooth, but curved on the scale of eps
+        masked = _first_non_real(value)
+        if masked is not None:  # f is REAL around x, but a node of its graph is not, at x
+            reason = (f"masked at x: an intermediate {masked.op} node is {masked.value} at x, "
+                      f"and Mask-REAL passes no gradient through a non-REAL node, while f itself "
+                      f"is REAL across the stencil (a removable singularity of the expression as "
+                      f"written, not a wrong rule; rewrite f without it); |analytical - "
+                      f"numerical| = {diff:.3g}")
+        elif one_sided_differ:  # smooth, but curved on the scale of eps
             reason += (f" (f is smooth here but curves strongly within eps={eps!r}: the one-sided "
                        f"differences disagree and their gap shrinks with the step; try a smaller "
                        f"eps)")
         reason += _mode_hint()
     return GradientCheckResult(analytical, numerical, rel, passed, reason)
+
+
+def _first_non_real(root: TRNode) -> Any:
+    """The first node (inputs before outputs) of ``root``'s graph whose value is not REAL."""
+    for node in topological_sort(root):
+        if node._v - node._v != 0.0:
+            return node
+    return None
 
 
 def _mode_hint() -> str:

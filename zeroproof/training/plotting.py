@@ -35,7 +35,10 @@ def plot_training(model: Any, history: Sequence[dict[str, Any]] | None = None,
     loss, coverage, δ and saturating share per epoch. Saves a PNG to ``path`` when given;
     returns the matplotlib ``Figure``.
 
-    Non-REAL outputs (at a pole) are left out of the curve; values are clipped to ``±ylim``.
+    ``model`` is evaluated on the ``(n_points, 1)`` column of inputs (its ``predict_pq`` when it
+    has one), so a one-input backbone such as ``Sequential(Linear(1, 16), Tanh(), Linear(16, 1),
+    RationalLayer(3, 3))`` plots as it is. Non-REAL outputs (at a pole) are left out of the
+    curve; values are clipped to ``±ylim``.
 
     >>> import numpy as np, tempfile, os
     >>> from zeroproof.layers import RationalLayer
@@ -113,11 +116,15 @@ def _evaluate(model: Any, xs: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
             y = np.asarray(P) / np.asarray(Q)
         return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
-    out = model(xs)
+    # one input feature per row, (n, 1): what Linear(1, k), Sequential backbones and the
+    # rational layers all take; an (n, 1) output is drawn as one curve
+    out = model(xs.reshape(-1, 1))
     if isinstance(out, (tuple, list)):
         with np.errstate(all="ignore"):
-            return _np(out[0]) / _np(out[1])
-    return _np(out)
+            y = _np(out[0]) / _np(out[1])
+    else:
+        y = _np(out)
+    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
 
 
 def _np(v: Any) -> np.ndarray:

@@ -508,14 +508,25 @@ class SCMTrainer:
         }
         text = json.dumps(meta, allow_nan=False, sort_keys=True)
         out = check_path("path", path, "the checkpoint file to write")
-        tmp = out.with_name(out.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for key in sorted(arrays):
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-                zf.writestr(f"{key}.npy", buf.getvalue())
-            zf.writestr(_META, text.encode("utf-8"))
-        os.replace(tmp, out)
+        if out.is_dir():
+            raise ValueError(f"path={str(path)!r} is a directory; give the checkpoint file to "
+                             f"write, e.g. {str(out / 'checkpoint.npz')!r}")
+        if not out.parent.is_dir():
+            raise ValueError(f"path={str(path)!r}: the directory {str(out.parent)!r} does not "
+                             f"exist; create it first")
+        tmp = out.with_name(out.name + ".tmp")  # written whole, then moved over `out`
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+                for key in sorted(arrays):
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]),
+                                              allow_pickle=False)
+                    zf.writestr(f"{key}.npy", buf.getvalue())
+                zf.writestr(_META, text.encode("utf-8"))
+            os.replace(tmp, out)
+        finally:
+            if tmp.exists():  # a failed write leaves nothing behind
+                tmp.unlink()
         return out
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
