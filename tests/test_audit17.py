@@ -344,3 +344,20 @@ def test_plot_training_draws_a_backbone_model():
     fig = plot_training(s, n_points=33)
     line = fig.axes[0].lines[0]
     assert len(line.get_xdata()) == 33
+
+
+def test_printed_progress_defaults_to_about_ten_lines(capsys):
+    from zeroproof.training import SGD, SCMTrainer, TrainingConfig
+
+    m = RationalLayer(1, 1, seed=0)
+    t = SCMTrainer(m, SGD(m.parameters(), lr=0.01), lambda o, y: (o - y) ** 2,
+                   (np.zeros(4), np.ones(4)), TrainingConfig(epochs=25, progress="print"))
+    t.fit()
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
+    assert [ln.split()[1] for ln in lines] == ["2/25", "4/25", "6/25", "8/25", "10/25", "12/25",
+                                              "14/25", "16/25", "18/25", "20/25", "22/25",
+                                              "24/25", "25/25"]
+    t.config.log_every = 5
+    t.fit(epochs=30)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
+    assert [ln.split()[1] for ln in lines] == ["30/30"]

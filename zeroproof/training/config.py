@@ -34,7 +34,9 @@ class TrainingConfig:
     * ``detect_poles``: after each epoch, feed the real roots of every layer's ``find_poles()``
       (inside ``pole_domain`` when given) to ``schedule.update_detected_poles``.
     * ``log_every``, ``progress``: ``"auto"`` (tqdm if installed, else printed lines), ``"tqdm"``,
-      ``"print"``, ``"none"`` (True = ``"auto"``, False = ``"none"``).
+      ``"print"``, ``"none"`` (True = ``"auto"``, False = ``"none"``). Printed lines come every
+      ``log_every`` epochs; ``None`` (the default) prints about ten per run
+      (every ``max(1, epochs // 10)`` epochs) and the last one.
 
     >>> TrainingConfig(epochs=5, batch_size=64).epochs
     5
@@ -53,14 +55,14 @@ class TrainingConfig:
     lift_targets: Any = "auto"
     detect_poles: bool = True
     pole_domain: tuple[float, float] | None = None
-    log_every: int = 1
+    log_every: int | None = None
     progress: Any = "auto"
 
     def __post_init__(self) -> None:
         self.epochs = _int("epochs", self.epochs, 1)
         self.batch_size = _int("batch_size", self.batch_size, 1, allow_none=True)
         self.seed = _int("seed", self.seed, 0, allow_none=True)
-        self.log_every = _int("log_every", self.log_every, 1)
+        self.log_every = _int("log_every", self.log_every, 1, allow_none=True)
         for name in ("shuffle", "detect_poles"):
             setattr(self, name, check_bool(name, getattr(self, name)))
         if self.schedule is not None and not isinstance(self.schedule, HybridGradientSchedule):

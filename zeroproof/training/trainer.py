@@ -140,9 +140,9 @@ def _bad_field(where: str, field: str, accepted: str, value: Any) -> ValueError:
 
 
 class _Progress:
-    def __init__(self, mode: str, total: int, start: int, log_every: int) -> None:
+    def __init__(self, mode: str, total: int, start: int, log_every: Optional[int]) -> None:
         self.bar = None
-        self.log_every = log_every
+        self.log_every = max(1, total // 10) if log_every is None else log_every  # ~10 lines
         self.total = total
         if mode in ("auto", "tqdm"):
             try:
