@@ -361,3 +361,15 @@ def test_printed_progress_defaults_to_about_ten_lines(capsys):
     t.fit(epochs=30)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
     assert [ln.split()[1] for ln in lines] == ["30/30"]
+
+
+def test_encode_keeps_the_trarray_kind():
+    import zeroproof.array as za
+    from zeroproof.autodiff.projective import decode, encode
+
+    N, D = encode(za.array(np.array([1.0, np.inf, -np.inf], np.float32)))
+    assert isinstance(N, za.TRArray) and isinstance(D, za.TRArray) and N.dtype == np.float32
+    assert N.to_numpy().tolist() == [1.0, 1.0, -1.0] and D.to_numpy().tolist() == [1.0, 0.0, 0.0]
+    assert isinstance(decode(N, D), za.TRArray)
+    n, d = encode(np.array([2.0, np.inf]))
+    assert isinstance(n, np.ndarray) and d.tolist() == [1.0, 0.0]

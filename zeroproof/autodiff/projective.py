@@ -374,9 +374,12 @@ def encode(x: Any) -> tuple[Any, Any]:
         n, d = _encode_codes(*_codes(x))
         return TRNode.constant(float(n)), TRNode.constant(float(d))
     if kind == ARRAY:
-        if isinstance(x, (list, tuple)):
-            from ..array import array as _tr_array
+        from ..array import TRArray, array as _tr_array
 
+        if isinstance(x, TRArray):  # the kind is kept, as decode keeps it (N, D are REAL)
+            n, d = _encode_codes(*_codes(x))
+            return _tr_array(n), _tr_array(d)
+        if isinstance(x, (list, tuple)):
             x = _tr_array(x)
         return _encode_codes(*_codes(x))
     # tensor
