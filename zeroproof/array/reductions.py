@@ -112,11 +112,12 @@ def reduce_codes(
     m = _parse_mode(mode)
     keepdims = check_bool("keepdims", keepdims)
     X, B, out_shape, keep_shape = _lanes(codes, bottom, axis)
-    res, rbot = _reduce2d(kind, X, B, m)
+    with np.errstate(all="ignore"):  # never an IEEE warning or error, whatever np.seterr says
+        res, rbot = _reduce2d(kind, X, B, m)
+        # a float32 result beyond its range is ±∞, below it a subnormal or ±0
+        res = res.astype(codes.dtype, copy=False)
     shape = keep_shape if keepdims else out_shape
-    with np.errstate(over="ignore"):  # a float32 result beyond its range is ±∞, silently
-        res = res.astype(codes.dtype, copy=False).reshape(shape)
-    return res, (None if rbot is None else rbot.reshape(shape))
+    return res.reshape(shape), (None if rbot is None else rbot.reshape(shape))
 
 
 def _reduce2d(kind: str, X: np.ndarray, B: Optional[np.ndarray], mode: ReductionMode) -> tuple:

@@ -349,8 +349,8 @@ class TRArray:
         TRArray([1.5, +∞], dtype=float32)
         """
         dt = _check_dtype(dtype, "astype(dtype): dtype")
-        with np.errstate(over="ignore"):
-            c = self._codes.astype(dt)
+        with np.errstate(all="ignore"):  # an IEEE cast, silent whatever np.seterr says: beyond
+            c = self._codes.astype(dt)    # float32's range ±∞, below it a subnormal or ±0
         return TRArray.from_codes(c, None if self._bottom is None else self._bottom.copy())
 
     def reshape(self, *shape: Any) -> "TRArray":
@@ -998,7 +998,7 @@ def full(shape: Any, fill_value: Any, dtype: Any = np.float64) -> TRArray:
     else:
         c, isbot = _check_real(fill_value, "full(shape, fill_value): fill_value"), False
     shape = _check_shape(shape, "shape")
-    with np.errstate(over="ignore"):  # beyond float32's range → ±∞, as za.array does
+    with np.errstate(all="ignore"):  # beyond float32's range → ±∞, below → ±0, as za.array does
         codes = np.full(shape, c, dtype=dt)
     return TRArray.from_codes(codes, np.ones(codes.shape, bool) if isbot else None)
 
