@@ -233,3 +233,46 @@ def test_cast_values_are_ieee_roundings():
                                 2.0 ** -149, 0.0, 2.0 ** -149]
     assert np.signbit(y.codes[2])
     assert y.tags.tolist() == [0, 0, 0, 1, 2, 0, 0, 0]
+
+
+# -- signalling NaNs are stored quiet ------------------------------------------------------------
+
+def _snan32(values=(1.0, np.nan, -2.0), bits=0x7FA00000) -> np.ndarray:
+    s = np.array(values, np.float32)
+    s.view(np.uint32)[np.isnan(s)] = bits
+    return s
+
+
+@pytest.mark.parametrize("bits", [0x7FA00000, 0xFF800001, 0x7F800002])
+def test_float32_signalling_nans_are_quieted_on_import(bits):
+    s = _snan32(bits=bits)
+    assert (s.view(np.uint32)[1] & 0x00400000) == 0  # signalling: the quiet bit is clear
+    for a in (za.array(s), za.TRArray(s), za.from_numpy(s), za.array([s])[0],
+              za.constant(s).value, za.parameter(s).value, za.constant(s[1]).value):
+        codes = np.atleast_1d(a.codes)
+        nan = np.isnan(codes)
+        assert nan.any() and (codes.view(np.uint32)[nan] & 0x00400000).all()
+        assert a.dtype == np.float32 and (np.atleast_1d(a.tags)[nan] == 3).all()
+    w = za.parameter(np.zeros(3, np.float32))
+    w.set_value(s)
+    assert (w.codes.view(np.uint32)[1] & 0x00400000) != 0
+
+
+def test_a_signalling_nan_never_warns_later():
+    # It used to stay in the codes and raise NumPy's invalid flag at every float64 widening
+    # (reductions, repr, comparisons): a RuntimeWarning, or FloatingPointError under seterr.
+    s = _snan32()
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = za.array(s)
+        assert a.sum() == zp.phi() and a.sum(mode="drop_null") == zp.real(-1.0)
+        assert za.mean(a, mode="drop_null") == zp.real(-0.5) and za.max(a) == zp.phi()
+        assert repr(a) == "TRArray([1.0, Φ, -2.0], dtype=float32)"
+        assert (a == a).tolist() == [True, True, True]
+        assert (a == s).tolist() == [True, True, True]   # a NumPy operand holding one, too
+        assert (a < s).tolist() == [False, False, False]
+        assert (za.pow_int(a, 3) == s).tolist() == [True, True, False]
+        assert a.astype(np.float64).tags.tolist() == [0, 3, 0]
+        t = za.parameter(s)
+        (t * t).sum().backward()
+        assert za.sum(t).value == zp.phi() and t.gradient.tags.tolist() == [0, 0, 0]

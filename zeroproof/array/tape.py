@@ -577,7 +577,8 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
         )
     if _is_number(value):  # read like TRArray.from_numpy: nan → Φ, ±inf → ±∞
         if isinstance(value, np.float32):  # a float32 scalar stays float32, as za.array keeps it
-            return np.asarray(value), None
+            # (a NaN as the quiet NaN: a signalling one would raise NumPy's invalid flag later)
+            return np.asarray(np.float32(np.nan) if np.isnan(value) else value), None
         try:
             return np.asarray(float(value)), None
         except OverflowError:
