@@ -3,6 +3,7 @@ float32 reductions are rounded once (SPEC §3 "exactly rounded"), signalling NaN
 on import."""
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable
 
@@ -276,3 +277,142 @@ def test_a_signalling_nan_never_warns_later():
         t = za.parameter(s)
         (t * t).sum().backward()
         assert za.sum(t).value == zp.phi() and t.gradient.tags.tolist() == [0, 0, 0]
+
+
+# -- float32 reductions are rounded once from the exact result -----------------------------------
+
+from fractions import Fraction  # noqa: E402
+
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+from zeroproof.array.reductions import reduce_codes  # noqa: E402
+from zeroproof.core import reductions as CR  # noqa: E402
+
+F32_MAX = float(np.finfo(np.float32).max)
+_OVERFLOW = Fraction(2) ** 128 - Fraction(2) ** 103  # halfway from F32_MAX to 2**128: rounds up
+
+
+def _f32_nearest(x: Fraction) -> float:
+    """The float32 nearest ``x`` (ties to even, ±inf from the overflow threshold on), found by
+    comparing exact distances to the float32 neighbours of a first guess (independent of the
+    library's midpoint test)."""
+    if abs(x) >= _OVERFLOW:
+        return math.copysign(math.inf, x)
+    with np.errstate(all="ignore"):
+        c = np.float32(float(x))
+        cands = {float(c), float(np.nextafter(c, np.float32(np.inf))),
+                 float(np.nextafter(c, np.float32(-np.inf)))}
+    cands = [v for v in cands if math.isfinite(v)]
+
+    def key(v: float) -> tuple:
+        odd = int(np.array(v, np.float32).view(np.uint32)) & 1
+        return abs(Fraction(v) - x), odd
+
+    best = min(cands, key=key)
+    return math.copysign(best, x) if best == 0 else best  # an underflow keeps the sign of x
+
+
+def _want_f32(kind: str, lane: list, mode: str) -> float:
+    """The float32 lane result SPEC §3 asks for: the core function's tag (Φ, ±∞, the sign of an
+    exact zero), and for a non-zero REAL result the exact value rounded once to float32."""
+    core = {"sum": CR.sum_codes, "mean": CR.mean_codes, "prod": CR.prod_codes}[kind](lane, mode)
+    kept = [v for v in lane if v == v]
+    if not kept or core != core or math.isinf(core) and any(math.isinf(v) for v in kept):
+        return core  # empty, Φ, or ±∞ from an infinite entry
+    num, den = CR.exact_ratio(kind, kept)
+    if num == 0:
+        return core  # the core's signed zero
+    return _f32_nearest(Fraction(num, den))
+
+
+def _same(got: float, want: float) -> bool:
+    if want != want:
+        return got != got
+    return got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
+
+
+_ULP = [2.0 ** -k for k in (22, 23, 24, 25, 40, 60, 100, 126, 140, 149, 150)]
+f32_element = st.one_of(
+    st.floats(width=32),                                               # anything, ±inf/NaN included
+    st.floats(width=32, allow_nan=False, allow_infinity=False, min_value=-4.0, max_value=4.0),
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1.5, 3.0, F32_MAX, -F32_MAX, 2.0 ** 103,
+                     2.0 ** -149, -2.0 ** -149, 2.0 ** -126] + _ULP + [-u for u in _ULP]),
+    # small odd multiples of powers of two: sums and products that land on float32 midpoints
+    st.builds(lambda m, e: math.ldexp(m, e), st.integers(-(2 ** 24), 2 ** 24),
+              st.integers(-170, 100)).map(lambda v: float(np.float32(v)) if abs(v) < 3e38 else 1.0),
+    st.builds(lambda e, s: s * (1.0 + math.ldexp(1.0, -e)), st.integers(1, 23),
+              st.sampled_from([1.0, -1.0])),
+)
+
+
+@st.composite
+def f32_matrices(draw):
+    shape = (draw(st.integers(1, 5)), draw(st.integers(0, 6)))
+    return draw(hnp.arrays(np.float32, shape, elements=f32_element))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(X=f32_matrices(), kind=st.sampled_from(["sum", "mean", "prod"]),
+       axis=st.sampled_from([None, 0, 1]), mode=st.sampled_from(["strict", "drop_null"]))
+@example(X=np.array([[1.0, 2.0 ** -24, 2.0 ** -60]], np.float32), kind="sum", axis=1, mode="strict")
+@example(X=np.array([[1 + 2.0 ** -23, 1 - 2.0 ** -24, 1 + 2.0 ** -23]], np.float32), kind="prod",
+         axis=1, mode="strict")
+def test_float32_reductions_are_the_exact_result_rounded_once(X, kind, axis, mode):
+    res, bot = reduce_codes(kind, X, None, axis=axis, mode=mode)
+    assert res.dtype == np.float32 and bot is None
+    lanes = {None: [X.ravel()], 0: list(X.T), 1: list(X)}[axis]
+    for got, lane in zip(res.ravel().tolist(), lanes):
+        want = _want_f32(kind, [float(v) for v in lane], mode)
+        assert _same(got, want), (kind, mode, lane.tolist(), got, want)
+
+
+def _f(*v: float) -> za.TRArray:
+    return za.array(np.array(v, np.float32))
+
+
+@pytest.mark.parametrize("kind, values, want", [
+    # the float64 result is a float32 midpoint; the dropped remainder says which way
+    ("sum", (1.0, 2.0 ** -24, 2.0 ** -60), 1 + 2.0 ** -23),
+    ("sum", (-1.0, -(2.0 ** -24), -(2.0 ** -60)), -(1 + 2.0 ** -23)),
+    ("sum", (1.0, 2.0 ** -24, -(2.0 ** -60)), 1.0),
+    ("mean", (1.0, 2.0 ** -24, 2.0 ** -60, 0.0), 0.25 * (1 + 2.0 ** -23)),
+    ("mean", (3.0, 3 * 2.0 ** -24, 3 * 2.0 ** -60), 1 + 2.0 ** -23),
+    ("prod", (1 + 2.0 ** -23, 1 - 2.0 ** -24, 1 + 2.0 ** -23), 1 + 2.0 ** -23),
+    ("prod", (-(1 + 2.0 ** -23), 1 - 2.0 ** -24, 1 + 2.0 ** -23), -(1 + 2.0 ** -23)),
+    # true ties round to even
+    ("sum", (1.0, 2.0 ** -24), 1.0),
+    ("sum", (1 + 2.0 ** -23, 2.0 ** -24), 1 + 2.0 ** -22),
+    ("mean", (2.0 ** -149, 0.0), 0.0),
+    ("mean", (3 * 2.0 ** -149, 0.0), 2.0 ** -148),
+    ("prod", (2.0 ** -75, 2.0 ** -75), 0.0),
+    ("prod", (2.0 ** -75, 2.0 ** -75 * (1 + 2.0 ** -23)), 2.0 ** -149),
+    # the overflow threshold 2**128 − 2**103 is a midpoint too
+    ("sum", (F32_MAX, 2.0 ** 103), math.inf),
+    ("sum", (F32_MAX, 2.0 ** 103, -(2.0 ** -60)), F32_MAX),
+    ("sum", (-F32_MAX, -(2.0 ** 103), 2.0 ** -60), -F32_MAX),
+])
+def test_float32_midpoints_round_by_the_remainder(kind, values, want):
+    got = getattr(za, kind)(_f(*values))
+    assert float(got) == want and math.copysign(1.0, float(got)) == math.copysign(1.0, want)
+    assert _same(want, _want_f32(kind, list(values), "strict"))  # (the oracle agrees)
+
+
+def test_float32_reductions_agree_across_entry_points():
+    # za.sum, the method, zp.tr_sum, np.sum, axis reductions and the batched tape's exact sum
+    # are one reduction: the same float32 bits.
+    x = np.array([[1.0, 2.0 ** -24, 2.0 ** -60], [3.0, 3 * 2.0 ** -24, 3 * 2.0 ** -60]],
+                 np.float32)
+    a = za.array(x)
+    for kind, i in (("sum", 0), ("mean", 1)):  # lane i's float64 result is a float32 midpoint
+        row = getattr(za, kind)(a, axis=1)
+        assert row.dtype == np.float32
+        assert row.codes.tolist() == [float(getattr(za, kind)(a[j])) for j in range(2)]
+        assert getattr(a[i], kind)() == getattr(zp, "tr_" + kind)(a[i]) == \
+            getattr(np, kind)(a[i]) == zp.real(float(np.float32(1 + 2.0 ** -23)))
+        assert getattr(za, kind)(a.T, axis=0).codes.tolist() == row.codes.tolist()
+        t = za.parameter(x)
+        assert getattr(t, kind)(axis=1).value.codes.tolist() == row.codes.tolist()
+        assert getattr(zp, "tr_" + kind)(t[i]).value == getattr(za, kind)(a[i])
+    assert float(za.prod(za.array(np.array([1 + 2.0 ** -23, 1 - 2.0 ** -24, 1 + 2.0 ** -23],
+                                           np.float32)))) == float(np.float32(1 + 2.0 ** -23))
