@@ -18,6 +18,15 @@ are exactly rounded:
 * **min / max** — ``argmin``/``argmax`` (first occurrence wins, like the core loop, so
   ``max([0.0, -0.0])`` is ``0.0`` and ``max([-0.0, 0.0])`` is ``-0.0``).
 
+Float32 lanes are computed in float64 as above and rounded to float32 **once from the exact
+result**, not from its float64 rounding (double rounding: ``1 + 2⁻²⁴ + 2⁻⁶⁰`` rounds to
+``1 + 2⁻²⁴`` in float64, exactly halfway between two float32 values, and then to 1 instead of
+``1 + 2⁻²³``). The float64 result ``r`` rounds to the right float32 except when ``r`` is itself
+such a midpoint; then the sign of ``exact − r`` decides (zero: a true tie, to even). That sign
+comes with the extraction (the error of the final IEEE addition, or of the division for a
+mean), or, for a product and for the rare lanes finished with Python integers, from the exact
+value (:func:`zeroproof.core.reductions.exact_ratio`).
+
 >>> import numpy as np
 >>> from zeroproof.array.reductions import reduce_codes
 >>> reduce_codes("sum", np.array([[1e16, 1.0, -1e16], [1.0, np.inf, 2.0]]), None, axis=1)[0].tolist()
@@ -26,6 +35,7 @@ are exactly rounded:
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -112,16 +122,20 @@ def reduce_codes(
     m = _parse_mode(mode)
     keepdims = check_bool("keepdims", keepdims)
     X, B, out_shape, keep_shape = _lanes(codes, bottom, axis)
-    res, rbot = _reduce2d(kind, X, B, m)
+    with np.errstate(all="ignore"):  # never an IEEE warning or error, whatever np.seterr says
+        res, rbot, rem = _reduce2d(kind, X, B, m)
+        if codes.dtype == np.float32:  # the exact result rounded once (±∞ past the range)
+            res = _round_float32(res, rem)
     shape = keep_shape if keepdims else out_shape
-    with np.errstate(over="ignore"):  # a float32 result beyond its range is ±∞, silently
-        res = res.astype(codes.dtype, copy=False).reshape(shape)
-    return res, (None if rbot is None else rbot.reshape(shape))
+    return res.reshape(shape), (None if rbot is None else rbot.reshape(shape))
 
 
 def _reduce2d(kind: str, X: np.ndarray, B: Optional[np.ndarray], mode: ReductionMode) -> tuple:
-    """Reduce each row of ``X`` (shape (lanes, n)); returns float64 codes and a ⊥ lane mask."""
-    X = X.astype(np.float64, copy=False)  # float32 lanes: the core result, rounded once at the end
+    """Reduce each row of ``X`` (shape (lanes, n)); returns float64 codes, a ⊥ lane mask and,
+    for float32 lanes, the sign of ``exact − result`` per lane (int8; None: float64 lanes, or
+    every result exact)."""
+    f32 = X.dtype == np.float32  # rounded once from the exact result by the caller
+    X = X.astype(np.float64, copy=False)
     L, n = X.shape
     wheel = WHEEL.get()
     out = np.full(L, np.nan)
@@ -131,7 +145,8 @@ def _reduce2d(kind: str, X: np.ndarray, B: Optional[np.ndarray], mode: Reduction
         done |= rbot
     if n == 0:
         out[:] = {"sum": 0.0, "prod": 1.0}.get(kind, np.nan)  # empty: 0, 1, Φ
-        return out, None
+        return out, None, None
+    rem = None
     nan = np.isnan(X)
     keep = None  # mask of the entries that take part (None: all of them)
     if nan.any():
@@ -145,13 +160,17 @@ def _reduce2d(kind: str, X: np.ndarray, B: Optional[np.ndarray], mode: Reduction
         Xt = X[todo]
         kt = None if keep is None else keep[todo]
         with np.errstate(all="ignore"):
+            rt = None
             if kind in ("sum", "mean"):
-                res, wb = _sum_like(kind, Xt, kt, wheel, mode)
+                res, wb, rt = _sum_like(kind, Xt, kt, wheel, mode, f32)
             elif kind == "prod":
-                res, wb = _prod(Xt, kt, wheel, mode)
+                res, wb, rt = _prod(Xt, kt, wheel, mode, f32)
             else:
                 res, wb = _extreme(kind, Xt, kt), None
         out[todo] = res
+        if rt is not None and rt.any():
+            rem = np.zeros(L, dtype=np.int8)
+            rem[todo] = rt
         if wb is not None and wb.any():
             if rbot is None:
                 rbot = np.zeros(L, dtype=bool)
@@ -161,7 +180,71 @@ def _reduce2d(kind: str, X: np.ndarray, B: Optional[np.ndarray], mode: Reduction
             rbot = None
         else:
             out[rbot] = np.nan
-    return out, rbot
+    return out, rbot, rem
+
+
+_U64 = np.uint64
+
+
+def _f32_exponents(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(bits, e)``: the float64 bits of ``r`` and the unbiased exponents (``|r|`` in
+    ``[2**e, 2**(e+1))`` for a normal ``r``)."""
+    bits = np.ascontiguousarray(r, dtype=np.float64).view(_U64)
+    return bits, ((bits >> _U64(52)) & _U64(0x7FF)).astype(np.int64) - 1023
+
+
+def _f32_midpoints(r: np.ndarray) -> np.ndarray:
+    """Where the float64 values ``r`` lie exactly halfway between two adjacent float32 values
+    (subnormal ones and the overflow threshold ``2¹²⁸ − 2¹⁰³`` included): the bits float32
+    drops from the 53-bit significand (29 of them, more below ``2⁻¹²⁶``) are ``100…0``.
+    Cost: two integer passes, and the full test only on the candidates they leave."""
+    bits = np.ascontiguousarray(r, dtype=np.float64).view(_U64)
+    # the low 29 bits are 100…0 at every midpoint; |r| < 2**-126 (or 0, NaN, ±inf) is rare
+    cand = ((bits & _U64((1 << 29) - 1)) == _U64(1 << 28)) | (np.abs(r) < 2.0 ** -126)
+    out = np.zeros(np.shape(r), dtype=bool)
+    i = np.flatnonzero(cand)
+    if i.size:
+        out.reshape(-1)[i] = _f32_midpoints_full(np.ravel(r)[i])
+    return out
+
+
+def _maybe_f32_midpoint(r: float) -> bool:
+    """:func:`_f32_midpoints`'s first filter for one Python float (no array calls)."""
+    bits = struct.unpack("<Q", struct.pack("<d", r))[0]
+    return (bits & ((1 << 29) - 1)) == 1 << 28 or abs(r) < 2.0 ** -126
+
+
+def _f32_midpoints_full(r: np.ndarray) -> np.ndarray:
+    """:func:`_f32_midpoints` for every element (the exact test)."""
+    bits, e = _f32_exponents(r)
+    drop = 29 + np.clip(-126 - e, 0, 25)  # 54 (more than the significand): never a midpoint
+    sig = (bits & _U64((1 << 52) - 1)) | _U64(1 << 52)
+    low = sig & ((_U64(1) << drop.astype(_U64)) - _U64(1))
+    return (low == (_U64(1) << (drop - 1).astype(_U64))) & (e > -1023) & (e < 1024)
+
+
+def _f32_half_spacing(r: np.ndarray) -> np.ndarray:
+    """Half of float32's spacing at ``r`` (finite, normal in float64): ``2**(e − 24)``, or
+    ``2**-150`` in float32's subnormal range."""
+    return np.ldexp(1.0, np.maximum(_f32_exponents(r)[1], -126) - 24)
+
+
+def _round_float32(r: np.ndarray, rem: Optional[np.ndarray]) -> np.ndarray:
+    """Float32 lane results from the float64 ones ``r`` (each the exact result rounded to
+    float64) and ``rem``, the sign of ``exact − r`` (None: all zero).
+
+    Every float32 value and every midpoint between two of them is a float64, so rounding ``r``
+    gives the float32 nearest the exact value unless ``r`` is such a midpoint; there the exact
+    value lies on the side ``rem`` says (zero: a true tie, which the cast rounds to even), and
+    ``r`` is moved onto that neighbour. An IEEE cast: ±∞ past float32's range, a subnormal or
+    ±0 below it (call inside ``np.errstate``)."""
+    if rem is not None:
+        i = np.flatnonzero(rem)
+        if i.size:
+            j = i[_f32_midpoints(r[i])]
+            r = r.copy()
+            r[j] += rem[j] * _f32_half_spacing(r[j])  # exactly the float32 neighbour
+    return r.astype(np.float32)
 
 
 def _core_lane(kind: str, row: np.ndarray, mode: ReductionMode) -> float:
@@ -171,8 +254,9 @@ def _core_lane(kind: str, row: np.ndarray, mode: ReductionMode) -> float:
 
 
 def _sum_like(kind: str, X: np.ndarray, keep: Optional[np.ndarray], wheel: bool,
-              mode: ReductionMode) -> tuple:
-    """Sum or mean of lanes without ⊥ (and without Φ in STRICT mode); ``(values, wheel ⊥ lanes)``."""
+              mode: ReductionMode, f32: bool = False) -> tuple:
+    """Sum or mean of lanes without ⊥ (and without Φ in STRICT mode); ``(values, wheel ⊥
+    lanes, signs of exact − value)``, the signs only for ``f32`` lanes (else None)."""
     L, n = X.shape
     if kind == "sum" and L == 1 and keep is None and 0 < n <= 4096 and np.isfinite(X).all():
         try:  # one short finite lane: math.fsum is exactly rounded too, and cheaper to call
@@ -180,9 +264,11 @@ def _sum_like(kind: str, X: np.ndarray, keep: Optional[np.ndarray], wheel: bool,
             r = math.fsum(X[0].tolist())
         except OverflowError:
             r = 0.0
-        if r != 0.0:
-            return np.array([r]), None
+        # (a float32 lane whose sum is a float32 midpoint needs the extraction's remainder)
+        if r != 0.0 and not (f32 and _maybe_f32_midpoint(r) and _f32_midpoints(np.array([r]))[0]):
+            return np.array([r]), None, None
     res = np.empty(L, dtype=np.float64)
+    rem = np.zeros(L, dtype=np.int8) if f32 else None
     wbot = None
     inf = np.isinf(X)
     fin = np.ones(L, dtype=bool)
@@ -202,7 +288,9 @@ def _sum_like(kind: str, X: np.ndarray, keep: Optional[np.ndarray], wheel: bool,
         if kf is not None:
             Xf = np.where(kf, Xf, -0.0)  # −0.0 is neutral, also for the sign of a zero sum
         cnt = np.full(idx.size, n) if kf is None else kf.sum(axis=1)
-        vals, big = exact_sum_lanes(Xf, divisor=cnt if kind == "mean" else None)
+        vals, big, rs = _exact_sum_lanes(Xf, cnt if kind == "mean" else None, f32)
+        if rem is not None:
+            rem[idx] = rs  # (float32 lanes are never "big"; zero sums are exact)
         zero = vals == 0.0
         if zero.any():  # the sign of an exact zero follows the core function's rule
             if _zero_rule(_CORE[kind]):
@@ -219,7 +307,7 @@ def _sum_like(kind: str, X: np.ndarray, keep: Optional[np.ndarray], wheel: bool,
             row = Xf[j] if kf is None else Xf[j][kf[j]]
             vals[j] = _core_lane(kind, row, mode)
         res[idx] = vals
-    return res, wbot
+    return res, wbot, rem
 
 
 def exact_sum_lanes(X: np.ndarray, divisor: Optional[np.ndarray] = None) -> tuple:
@@ -233,11 +321,19 @@ def exact_sum_lanes(X: np.ndarray, divisor: Optional[np.ndarray] = None) -> tupl
     >>> exact_sum_lanes(np.array([[1e16, 1.0, -1e16, 1e-300]]))[0].tolist()
     [1.0]
     """
+    return _exact_sum_lanes(X, divisor, False)[:2]
+
+
+def _exact_sum_lanes(X: np.ndarray, divisor: Optional[np.ndarray], want_rem: bool) -> tuple:
+    """:func:`exact_sum_lanes` plus, when ``want_rem``, the sign of ``exact − value`` per row
+    (int8; else None). The signs need magnitudes well inside the float64 range (Dekker's
+    product of a mean by its count), as float32 data always are."""
     X = np.asarray(X, dtype=np.float64)
     L, n = X.shape
     big = np.zeros(L, dtype=bool)
+    rem = np.zeros(L, dtype=np.int8) if want_rem else None
     if n == 0 or L == 0:
-        return np.zeros(L), big
+        return np.zeros(L), big, rem
     shift = (2 * n).bit_length()
     seen = np.zeros(L, dtype=np.int64)  # τ values found so far per lane
     t1 = np.zeros(L)
@@ -284,6 +380,18 @@ def exact_sum_lanes(X: np.ndarray, divisor: Optional[np.ndarray] = None) -> tupl
         else:
             out = t1 / divisor  # one IEEE division of the exact sum
             slow = seen > 1
+        if want_rem:  # needed only where the result is a float32 midpoint (see reduce_codes)
+            m = np.flatnonzero(_f32_midpoints(out) & ~slow)
+            if m.size:
+                a, b, o = t1[m], t2[m], out[m]
+                if divisor is None:  # the addition's exact error (Knuth's two-sum)
+                    bb = o - a
+                    rem[m] = np.sign((a - (o - bb)) + (b - bb))
+                else:  # a − o·d exactly: p = fl(o·d) is within 2 ulps of a, so a − p is exact
+                    d = np.asarray(divisor, dtype=np.float64)[m]  # (Sterbenz), Dekker gives
+                    p = o * d  # o·d − p, and the rounded difference keeps the sign
+                    rem[m] = np.sign((a - p) - _two_prod_err(o, d, p))
+    exact = {}
     for i in np.flatnonzero(slow).tolist():
         terms = [float(t1[i]), float(t2[i])] + extra.get(i, [])
         tot = 0
@@ -294,8 +402,20 @@ def exact_sum_lanes(X: np.ndarray, divisor: Optional[np.ndarray] = None) -> tupl
         if divisor is not None:
             den *= int(divisor[i])
         out[i] = tot / den
+        if want_rem:
+            exact[i] = (tot, den)
+    if exact:  # the sign is needed only where the result is a float32 midpoint (rare)
+        idx = np.fromiter(exact, dtype=np.intp, count=len(exact))
+        rem[idx] = 0
+        for i in idx[_f32_midpoints(out[idx])].tolist():
+            tot, den = exact[i]
+            p, q = float(out[i]).as_integer_ratio()
+            diff = tot * q - p * den
+            rem[i] = (diff > 0) - (diff < 0)
     out[big] = 0.0
-    return out, big
+    if want_rem:
+        rem[big] = 0
+    return out, big, rem
 
 
 _U = 2.0 ** -53
@@ -303,7 +423,8 @@ _SPLIT = 134217729.0  # 2**27 + 1 (Dekker)
 
 
 def _two_prod_err(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """The exact error ``a·b − fl(a·b)`` (Dekker/Veltkamp splitting; |a|, |b| ≤ 1)."""
+    """The exact error ``a·b − fl(a·b)`` (Dekker/Veltkamp splitting; no overflow in the split,
+    |a|, |b| < 2**995, and no underflow in the partial products)."""
     c = _SPLIT * a
     ah = c - (c - a)
     al = a - ah
@@ -313,8 +434,10 @@ def _two_prod_err(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
     return ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-def _prod(X: np.ndarray, keep: Optional[np.ndarray], wheel: bool, mode: ReductionMode) -> tuple:
-    """Product of lanes without ⊥ (and without Φ in STRICT mode); ``(values, wheel ⊥ lanes)``."""
+def _prod(X: np.ndarray, keep: Optional[np.ndarray], wheel: bool, mode: ReductionMode,
+          f32: bool = False) -> tuple:
+    """Product of lanes without ⊥ (and without Φ in STRICT mode); ``(values, wheel ⊥ lanes,
+    signs of exact − value)``, the signs only for ``f32`` lanes (else None)."""
     L, n = X.shape
     Xf = X if keep is None else np.where(keep, X, 1.0)
     negative = (np.count_nonzero(np.signbit(Xf), axis=1) & 1).astype(bool)
@@ -324,13 +447,26 @@ def _prod(X: np.ndarray, keep: Optional[np.ndarray], wheel: bool, mode: Reductio
     res[has_inf & has_zero] = np.nan  # 0 × ∞
     wbot = (has_inf & has_zero) if wheel else None
     rest = np.flatnonzero(~has_inf & ~has_zero)
+    rem = None
     if rest.size:
         mag = _exact_prod_certified(np.abs(Xf[rest]))
         for j in np.flatnonzero(np.isnan(mag)):  # not certified: the core function (exact)
             row = Xf[rest[j]] if keep is None else Xf[rest[j]][keep[rest[j]]]
             mag[j] = abs(_core_lane("prod", row, mode))
         res[rest] = mag
-    return np.where(negative, -res, res), wbot
+        if f32:  # a float32 midpoint (rare): the exact product decides which way it rounds
+            mid = _f32_midpoints(mag) & (mag < 2.0 ** 128)  # (at or past 2**128: +∞ anyway)
+            for j in np.flatnonzero(mid):
+                row = Xf[rest[j]] if keep is None else Xf[rest[j]][keep[rest[j]]]
+                num, den = _core.exact_ratio("prod", row.tolist())
+                p, q = float(mag[j]).as_integer_ratio()
+                diff = abs(num) * q - p * den
+                if diff:
+                    if rem is None:
+                        rem = np.zeros(L, dtype=np.int8)
+                    s = 1 if diff > 0 else -1
+                    rem[rest[j]] = -s if negative[rest[j]] else s
+    return np.where(negative, -res, res), wbot, rem
 
 
 def _exact_prod_certified(Y: np.ndarray) -> np.ndarray:

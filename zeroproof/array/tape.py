@@ -241,7 +241,7 @@ class TRTensor(LeafCopies):
         codes = np.asarray(codes)
         if codes.shape != np.shape(self._v):
             raise ValueError(f"set_value: shape {codes.shape} does not match the tensor's {np.shape(self._v)}")
-        with np.errstate(over="ignore"):  # beyond float32's range → ±∞ (an IEEE cast)
+        with np.errstate(all="ignore"):  # an IEEE cast: beyond float32's range ±∞, below ±0
             self._v = codes.astype(np.asarray(self._v).dtype, copy=True)
         self._bot = None if bot is None else np.array(bot, dtype=bool)
         self._nf = _nonfinite_any(self._v, self._bot)
@@ -577,7 +577,8 @@ def _leaf_codes(value: Any, argname: str) -> tuple[Any, Any]:
         )
     if _is_number(value):  # read like TRArray.from_numpy: nan → Φ, ±inf → ±∞
         if isinstance(value, np.float32):  # a float32 scalar stays float32, as za.array keeps it
-            return np.asarray(value), None
+            # (a NaN as the quiet NaN: a signalling one would raise NumPy's invalid flag later)
+            return np.asarray(np.float32(np.nan) if np.isnan(value) else value), None
         try:
             return np.asarray(float(value)), None
         except OverflowError:
@@ -1976,8 +1977,9 @@ def grad(output: TRTensor, sources: "TRTensor | Sequence[TRTensor]", grad_output
     for src in srcs:
         g = collect[id(src._rec)]
         # in the source's dtype, as .gradient (a masked or promoted sweep may hold float64; a
-        # value beyond float32 becomes ±∞, as in backward(), without a RuntimeWarning)
-        with np.errstate(over="ignore"):
+        # value beyond float32 becomes ±∞ and one below it ±0, as in backward(), without a
+        # RuntimeWarning or, under np.seterr(all="raise"), an exception)
+        with np.errstate(all="ignore"):
             out.append(TRArray.from_codes(np.zeros(src.shape, dtype=src.dtype) if g is None
                                           else g.astype(src.dtype, copy=False)))
     return out

@@ -76,6 +76,37 @@ def _real_codes(arr: Any, argname: str) -> np.ndarray:
     )
 
 
+def _quieted(c: np.ndarray) -> np.ndarray:
+    """``c`` (a new array this module owns) with its float32 NaNs made quiet, in place.
+
+    A signalling NaN (a payload with the quiet bit clear, as a file or ``ndarray.view`` can hold)
+    raises NumPy's *invalid* flag whenever it is widened to float64, which every float32 lane of
+    a reduction, ``repr`` and the comparisons do: a RuntimeWarning, or an exception under
+    ``np.seterr(invalid="raise")``. Its tag is Φ like any NaN's, so it is stored as the quiet
+    NaN. Cost: one ``isnan`` pass (a ``min`` pass, through which NaN propagates, for a large
+    array: half the time); the fix-up runs only when a NaN is present. Float64 codes are never
+    widened (and their narrowing casts are silent and quiet the NaN), so they are left as they
+    are.
+
+    >>> s = np.array([1.0, np.nan], np.float32); s.view(np.uint32)[1] = 0x7FA00000
+    >>> hex(int(_quieted(s).view(np.uint32)[1]))
+    '0x7fc00000'
+    """
+    if c.dtype != np.float32 or not c.size:
+        return c
+    if c.size <= _QUIET_SCAN:
+        has_nan = np.isnan(c).any()  # (a classification: no IEEE flag, no errstate needed)
+    else:
+        with np.errstate(all="ignore"):
+            has_nan = np.isnan(c.min())
+    if has_nan:
+        c[np.isnan(c)] = np.nan
+    return c
+
+
+_QUIET_SCAN = 1 << 14  # up to this size an isnan pass is cheaper than errstate + min
+
+
 class TRArray:
     """An n-dimensional array of transreal values (float64 or float32).
 
@@ -108,7 +139,7 @@ class TRArray:
             return
         codes = _real_codes(values, "TRArray(values, tags): values")
         if tags is None:
-            self._codes = np.array(codes, copy=True)
+            self._codes = _quieted(np.array(codes, copy=True))
             self._bottom = None
             return
         t = np.asarray(tags)
@@ -349,8 +380,8 @@ class TRArray:
         TRArray([1.5, +∞], dtype=float32)
         """
         dt = _check_dtype(dtype, "astype(dtype): dtype")
-        with np.errstate(over="ignore"):
-            c = self._codes.astype(dt)
+        with np.errstate(all="ignore"):  # an IEEE cast, silent whatever np.seterr says: beyond
+            c = self._codes.astype(dt)    # float32's range ±∞, below it a subnormal or ±0
         return TRArray.from_codes(c, None if self._bottom is None else self._bottom.copy())
 
     def reshape(self, *shape: Any) -> "TRArray":
@@ -461,7 +492,8 @@ class TRArray:
         if o is NotImplemented:
             return NotImplemented
         oc, ob = o
-        a, b = self._codes.astype(np.float64, copy=False), np.asarray(oc, dtype=np.float64)
+        with np.errstate(all="ignore"):  # a signalling NaN in a NumPy operand: no invalid flag
+            a, b = self._codes.astype(np.float64, copy=False), np.asarray(oc, dtype=np.float64)
         _broadcast_shape(a, b, opname)
         if self._bottom is None and ob is None:
             return a, b, None, None
@@ -772,8 +804,9 @@ def _binop(kernel: Any, a: Any, b: Any, opname: str, reflected: bool = False) ->
 
 def _from_real(arr: Any, argname: str) -> TRArray:
     """A real NumPy array (or array-like) read as IEEE codes into a new TRArray (a copy);
-    errors name ``argname``. The one reader behind ``from_numpy`` and the operand/leaf paths."""
-    return TRArray.from_codes(np.array(_real_codes(arr, argname), copy=True))
+    errors name ``argname``. The one reader behind ``from_numpy`` and the operand/leaf paths.
+    Float32 signalling NaNs are stored as the quiet NaN (:func:`_quieted`)."""
+    return TRArray.from_codes(_quieted(np.array(_real_codes(arr, argname), copy=True)))
 
 
 def _as_trarray(x: Any, argname: str) -> TRArray:
@@ -998,7 +1031,7 @@ def full(shape: Any, fill_value: Any, dtype: Any = np.float64) -> TRArray:
     else:
         c, isbot = _check_real(fill_value, "full(shape, fill_value): fill_value"), False
     shape = _check_shape(shape, "shape")
-    with np.errstate(over="ignore"):  # beyond float32's range → ±∞, as za.array does
+    with np.errstate(all="ignore"):  # beyond float32's range → ±∞, below → ±0, as za.array does
         codes = np.full(shape, c, dtype=dt)
     return TRArray.from_codes(codes, np.ones(codes.shape, bool) if isbot else None)
 

@@ -249,7 +249,7 @@ def real_array(name: str, x: Any) -> np.ndarray:
     if a.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be an array of real numbers (int or float), got "
                         f"{type(x).__name__} of dtype {a.dtype}")
-    with np.errstate(over="ignore"):  # longdouble beyond float64 → ±inf
+    with np.errstate(all="ignore"):  # longdouble beyond float64 → ±inf, below it → ±0
         return a.astype(np.float64)
 
 

@@ -23,7 +23,7 @@ from .wheel import WHEEL
 
 __all__ = [
     "ReductionMode", "tr_sum", "tr_mean", "tr_prod", "tr_min", "tr_max",
-    "sum_codes", "mean_codes", "prod_codes", "min_codes", "max_codes",
+    "sum_codes", "mean_codes", "prod_codes", "min_codes", "max_codes", "exact_ratio",
 ]
 
 INF = math.inf
@@ -136,13 +136,19 @@ def mean_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRIC
     return _exact_mean(cs)
 
 
-def _exact_mean(reals: list[float]) -> float:
-    """``sum / n`` rounded once: the sum is an exact integer in units of 2**-1074 and Python's
-    ``int / int`` is correctly rounded (``fsum(x) / n`` would round twice)."""
+def _sum_units(reals: Iterable[float]) -> int:
+    """The exact sum of finite floats as an integer in units of 2**-1074."""
     total = 0
     for x in reals:
         p, q = x.as_integer_ratio()  # q is a power of two, at most 2**1074
         total += p << (1075 - q.bit_length())
+    return total
+
+
+def _exact_mean(reals: list[float]) -> float:
+    """``sum / n`` rounded once: the sum is an exact integer in units of 2**-1074 and Python's
+    ``int / int`` is correctly rounded (``fsum(x) / n`` would round twice)."""
+    total = _sum_units(reals)
     if total == 0:  # IEEE: an exact zero sum is −0 only when every term is −0
         return -0.0 if all(math.copysign(1.0, x) < 0 for x in reals) else 0.0
     return total / (len(reals) << 1074)
@@ -214,10 +220,10 @@ def _bracketed_prod(cs: list[float]) -> Optional[float]:
     return a if a == _scaled(hi, e) else None
 
 
-def _exact_prod(cs: list[float]) -> float:
-    """The exact product of nonzero finite floats, rounded once (slow for long inputs)."""
-    # each |c| = n / 2^s (integers), the n multiplied pairwise (a balanced tree keeps the
-    # operands' sizes even), then one correctly rounded division by 2^Σs.
+def _prod_parts(cs: Sequence[float]) -> tuple[int, int]:
+    """``(n, s)`` with ``|Π cs| = n / 2**s`` exactly (nonzero finite floats; slow for long
+    inputs). Each ``|c| = n_c / 2**s_c``; the ``n_c`` are multiplied pairwise (a balanced tree
+    keeps the operands' sizes even)."""
     nums, shift = [], 0
     for c in cs:
         n, d = abs(c).as_integer_ratio()
@@ -226,7 +232,44 @@ def _exact_prod(cs: list[float]) -> float:
     while len(nums) > 1:
         nums = [nums[i] * nums[i + 1] for i in range(0, len(nums) - 1, 2)] + (
             [nums[-1]] if len(nums) & 1 else [])
-    return _scaled(nums[0], -shift)
+    return nums[0], shift
+
+
+def _exact_prod(cs: list[float]) -> float:
+    """The exact product of nonzero finite floats, rounded once (slow for long inputs)."""
+    n, shift = _prod_parts(cs)
+    return _scaled(n, -shift)  # one correctly rounded division by 2**shift
+
+
+def exact_ratio(kind: str, reals: Sequence[float]) -> tuple[int, int]:
+    """The exact REAL result of ``sum``, ``mean`` or ``prod`` of finite floats (at least one for
+    ``mean``) as a fraction ``(numerator, denominator)`` of Python ints (denominator > 0, not
+    reduced): what the reductions round once to a float. The vectorized float32 reductions use
+    it to decide the rare lanes whose float64 result is exactly halfway between two float32
+    values.
+
+    >>> from zeroproof.core.reductions import exact_ratio
+    >>> n, d = exact_ratio("mean", [1.0, 2.0 ** -60]); n / d == 0.5 and n * 2 != d
+    True
+    >>> exact_ratio("prod", [-0.5, 3.0])
+    (-3, 2)
+    """
+    if kind in ("sum", "mean"):
+        den = 1 << 1074
+        if kind == "mean":
+            if not reals:
+                raise ValueError("exact_ratio('mean', reals): the mean of no values has no value")
+            den *= len(reals)
+        return _sum_units(reals), den
+    if kind == "prod":
+        if not reals:
+            return 1, 1
+        if any(c == 0.0 for c in reals):
+            return 0, 1
+        n, shift = _prod_parts(reals)
+        negative = sum(1 for c in reals if c < 0) & 1
+        return (-n if negative else n), 1 << shift
+    raise ValueError(f"kind must be 'sum', 'mean' or 'prod', got {kind!r}")
 
 
 def _extreme(codes: Sequence[float], mode: Any, want_max: bool) -> float:

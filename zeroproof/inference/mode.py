@@ -235,7 +235,7 @@ def _threshold_in(dtype: np.dtype, tau: float, q_dtype: Optional[np.dtype] = Non
     >>> float(_threshold_in(np.dtype(np.float64), 1e-6, np.dtype(np.float32)))
     9.999999974752427e-07
     """
-    with np.errstate(over="ignore"):
+    with np.errstate(all="ignore"):  # a cast: inf above the range, 0 below it, never an error
         if q_dtype is not None and q_dtype != dtype:
             tau = np.array(tau, dtype=q_dtype)
         return np.array(tau, dtype=dtype)

@@ -174,7 +174,7 @@ class PolynomialRationalHead:
             if arr.shape != shape:
                 raise ValueError(f"state[{key!r}] must have shape {shape} for this architecture, "
                                  f"got {arr.shape}")
-            with np.errstate(over="ignore"):  # beyond float32's range → ±inf, as NumPy casts
+            with np.errstate(all="ignore"):  # beyond float32's range ±inf, below it ±0: a cast
                 new[key] = arr.astype(self.dtype, copy=True)
         self.numerator, self.denominator = new["numerator"], new["denominator"]
 

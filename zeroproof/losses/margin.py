@@ -62,7 +62,9 @@ def margin_loss(Q: Any, Y_d: Any, tau_train: Any = 1e-4, rng: Any = None,
         taus_list: Any = [float(t) for t in np.ravel(taus)] if kind == C.NODES else float(taus)
     else:
         dt = C.float_dtype(Q)  # float32 Q: tau rounded to float32, as strict_inference compares
-        taus_list = _pj._tape().constant(np.broadcast_to(np.asarray(tau, dtype=dt), np.shape(finite)))
+        with np.errstate(all="ignore"):  # (a cast: beyond float32's range inf, below it 0)
+            tau32 = np.asarray(tau, dtype=dt)
+        taus_list = _pj._tape().constant(np.broadcast_to(tau32, np.shape(finite)))
 
     def term(q: Any, t: Any) -> Any:
         h = _pj._relu(t - C.magnitude(q))

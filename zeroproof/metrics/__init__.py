@@ -111,7 +111,7 @@ def tau_infer_sweep_from_q_abs(q_abs: Any, is_in_range: Any, taus: Sequence[floa
     n = q.size
     fir, fcr, cov, nbot = [], [], [], []
     for t_given in ts:
-        with np.errstate(over="ignore"):
+        with np.errstate(all="ignore"):  # beyond the dtype's range inf, below it 0: silently
             t = float(work.type(t_given))  # the decoder's threshold in that dtype
         # |Q| < t (or |Q| <= 0 when t == 0), plus NaN
         side = "left" if t > 0 else "right"
