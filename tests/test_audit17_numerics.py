@@ -215,3 +215,98 @@ def test_second_derivative_of_a_quotient_whose_square_is_tiny() -> None:
     assert float(tr_grad(tr_grad(lambda x, y: x / y, argnums=1), argnums=1)(1e-10, 1e-80)
                  .value) == 2e230
     assert float(tr_grad(tr_grad(lambda y: 1e-10 / y))(1e-80).value) == 2e230
+
+
+# ---- Bug 2: renormalize of tuples whose squares underflow -------------------------------------
+def _renormalize_every_way(n: float, d: float, gamma: float):
+    """renormalize on floats, TRScalars, TRNodes, NumPy arrays, TRArrays and TRTensors, each
+    result as a pair of floats (bits compared by the caller)."""
+    import numpy as np
+
+    import zeroproof.array as za
+    from zeroproof import real
+    from zeroproof.autodiff.projective import renormalize
+
+    out = {"float": renormalize(n, d, gamma)}
+    rn, rd = renormalize(real(n), real(d), gamma)
+    out["TRScalar"] = (rn.value, rd.value)
+    rn, rd = renormalize(TRNode.parameter(n), TRNode.parameter(d), gamma)
+    out["TRNode"] = (rn.value.value, rd.value.value)
+    rn, rd = renormalize(np.array([n]), np.array([d]), gamma)
+    out["ndarray"] = (float(rn[0]), float(rd[0]))
+    rn, rd = renormalize(za.array([n]), za.array([d]), gamma)
+    out["TRArray"] = (float(rn.codes[0]), float(rd.codes[0]))
+    rn, rd = renormalize(za.parameter(np.array([n])), za.parameter(np.array([d])), gamma)
+    out["TRTensor"] = (float(rn.value.codes[0]), float(rd.value.codes[0]))
+    return out
+
+
+def _bits(pair):
+    return tuple((v, math.copysign(1.0, v)) for v in pair)
+
+
+@pytest.mark.parametrize("n, d", [(5e-324, 5e-324), (1e-320, 1e-320), (-5e-324, 1e-323),
+                                  (3e-310, -4e-310), (1e-170, 1e-170)])
+def test_renormalize_subnormal_tuples_to_unit_norm(n, d) -> None:
+    # hypot of subnormals is rounded on the subnormal grid (hypot(5e-324, 5e-324) = 5e-324):
+    # the tuple is scaled by a power of two first, so the norm is the literal one
+    every = _renormalize_every_way(n, d, 0.0)
+    first = every["float"]
+    assert all(_bits(v) == _bits(first) for v in every.values()), every
+    want = math.hypot(n * 2.0 ** 1000, d * 2.0 ** 1000)
+    assert abs(first[0] - n * 2.0 ** 1000 / want) <= 2 * math.ulp(1.0)
+    assert abs(math.hypot(*first) - 1.0) <= 4 * math.ulp(1.0)
+
+
+def test_renormalize_subnormal_tuple_repros() -> None:
+    from zeroproof.autodiff.projective import renormalize
+
+    assert renormalize(5e-324, 5e-324, gamma=0.0) == (0.7071067811865475, 0.7071067811865475)
+    n, d = renormalize(1e-320, 1e-320, gamma=0.0)
+    assert n == d and abs(n - 0.5 ** 0.5) <= math.ulp(1.0)
+
+
+def test_renormalize_subnormal_tuples_with_gamma() -> None:
+    from zeroproof.autodiff.projective import renormalize
+
+    # gamma far above the norm: S is gamma however the norm is rounded (no 2^k·gamma overflow)
+    assert renormalize(5e-324, 5e-324, gamma=1.0) == (5e-324, 5e-324)
+    # gamma comparable to the norm: ‖(N, D)‖/(‖(N, D)‖ + gamma), computed on the scaled tuple
+    assert renormalize(1e-320, 0.0, gamma=1e-320) == (0.5, 0.0)
+    n, _ = renormalize(3e-320, 4e-320, gamma=5e-320)
+    assert abs(n - 0.3) <= 2 * math.ulp(0.3)
+
+
+@pytest.mark.parametrize("n, d", [(1e-300, 1e-300), (3e-160, -4e-160), (-2e-200, 5e-310)])
+def test_renormalize_gradient_of_a_tiny_tuple_is_one_over_the_norm(n, d) -> None:
+    import mpmath
+
+    from zeroproof.autodiff.projective import renormalize
+
+    N, D = TRNode.parameter(n), TRNode.parameter(d)
+    nh, dh = renormalize(N, D, gamma=0.0)
+    (nh + 2.0 * dh).backward()
+    with mpmath.workdps(40):
+        inv = 1 / mpmath.sqrt(mpmath.mpf(n) ** 2 + mpmath.mpf(d) ** 2)
+        want_n, want_d = float(inv), float(2 * inv)  # stop_gradient: nothing through S
+    assert abs(float(N.gradient) - want_n) <= 4 * math.ulp(want_n)
+    assert abs(float(D.gradient) - want_d) <= 4 * math.ulp(want_d)
+
+
+REALS = st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                  st.floats(-1e-300, 1e-300))  # (tiny and subnormal values more often)
+
+
+@_deterministic(300)
+@given(n=REALS, d=REALS, gamma=st.one_of(st.just(0.0), st.floats(0.0, 1e300)))
+def test_renormalized_real_tuples_have_norm_at_most_one(n, d, gamma) -> None:
+    # every REAL tuple: the result's norm is ‖(N, D)‖/(‖(N, D)‖ + gamma) ≤ 1 (4 ulps for the
+    # roundings), with gamma = 0 within 4 ulps of 1, and every input kind gives the same bits
+    assume(n != 0.0 or d != 0.0 or gamma > 0.0)
+    every = _renormalize_every_way(n, d, gamma)
+    first = every["float"]
+    assert all(_bits(v) == _bits(first) for v in every.values()), every
+    norm = math.hypot(*first)
+    assert norm <= 1.0 + 4 * math.ulp(1.0)
+    if gamma == 0.0:
+        assert norm >= 1.0 - 4 * math.ulp(1.0)
