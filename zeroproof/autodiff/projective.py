@@ -593,10 +593,14 @@ def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     means the gradient treats ``S`` as a constant: ``∂(N/S)/∂N = 1/S``, nothing through ``S``.
     ``gamma ≥ 0`` keeps ``(0, 0)`` finite (``gamma = 0`` turns it into ``0/0 = Φ``). The norm is
     the transreal ``√(N² + D²)``, computed without overflow or underflow of the squares for
-    REAL tuples (``(1e200, 1e200)`` renormalises to ``(0.7071…, 0.7071…)``).
+    REAL tuples (``(1e200, 1e200)`` renormalises to ``(0.7071…, 0.7071…)``; a tuple whose norm
+    overflows, or whose squares underflow, is first scaled by a power of two, so that
+    ``(5e-324, 5e-324)`` gives ``(0.7071…, 0.7071…)`` too).
 
     >>> renormalize(3.0, 4.0, gamma=0.0)
     (0.6, 0.8)
+    >>> renormalize(5e-324, 5e-324, gamma=0.0)
+    (0.7071067811865475, 0.7071067811865475)
     >>> n = TRNode.parameter(3.0); d = TRNode.parameter(4.0)
     >>> nh, dh = renormalize(n, d, gamma=0.0); (nh + dh).backward()
     >>> n.gradient, d.gradient        # 1/S each: nothing through S = ‖(3, 4)‖ = 5
