@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import math
 import textwrap
+from fractions import Fraction
 import threading
 
 from typing import Any, Callable, Iterable, Sequence
@@ -193,6 +194,99 @@ def _neg_over_sq_float(g: float, x: float, u: float, c: float,
     return _times_pow2(K.f_div(-(mg * mx), r * r + t * t), eg + ex - 2 * e)
 
 
+# Algebraically equal groupings of ``g·x/h²`` (``h = √(u² + c²)``; the caller negates), written
+# once over a product ``m`` and a quotient ``d``: with the lifted ops they build the node
+# backend's graph, with :func:`_pick_grouping`'s recording float ops they simulate it (forward
+# values and a second backward pass), so the choice is made on the very values the graph gets.
+_GROUPINGS: tuple[Callable[[Any, Any, Any, Any, Callable, Callable], Any], ...] = (
+    lambda g, x, h, one, m, d: d(m(g, d(x, h)), h),  # (g·(x/h))/h
+    lambda g, x, h, one, m, d: d(m(d(g, h), x), h),  # ((g/h)·x)/h
+    lambda g, x, h, one, m, d: m(d(g, h), d(x, h)),  # (g/h)·(x/h)
+    lambda g, x, h, one, m, d: d(d(m(g, x), h), h),  # ((g·x)/h)/h
+    lambda g, x, h, one, m, d: m(d(d(g, h), h), x),  # ((g/h)/h)·x
+    lambda g, x, h, one, m, d: m(g, d(d(x, h), h)),  # g·((x/h)/h)
+    lambda g, x, h, one, m, d: m(m(x, d(d(one, h), h)), g),  # (x·((1/h)/h))·g
+    lambda g, x, h, one, m, d: m(m(g, d(d(one, h), h)), x),  # (g·((1/h)/h))·x
+    lambda g, x, h, one, m, d: m(g, d(x, m(h, h))),  # g·(x/(h·h))
+    lambda g, x, h, one, m, d: m(x, d(g, m(h, h))),  # x·(g/(h·h))
+)
+
+
+def _shift_exact(have: float, value: float) -> bool:
+    """Whether adding the constant ``value − have`` turns ``have`` into ``value`` exactly (for
+    finite values; non-finite ones must already have the same tag and sign)."""
+    if have - have != 0.0 or value - value != 0.0:
+        return have == value or (have != have and value != value)
+    return have == value or have + (value - have) == value
+
+
+def _close(have: float, want: Fraction) -> bool:
+    """Whether ``have`` is within a few ulps of the exact ``want`` (±∞ where ``want`` is beyond
+    the float range: then ``have`` must be that infinity)."""
+    try:
+        w = float(want)
+    except OverflowError:
+        w = math.inf if want > 0 else -math.inf
+    if w - w != 0.0:
+        return have == w
+    return abs(have - w) <= 8.0 * math.ulp(w)
+
+
+def _pick_grouping(g: float, x: float, h: float, scale: float, value: float) -> int:
+    """Which of :data:`_GROUPINGS` the node backend builds for ``−(g·x/h²)·scale`` (``scale`` a
+    power of two), decided on the float values known at backward time.
+
+    Only groupings whose result can be shifted exactly to ``value`` (the float backend's bits,
+    or its tag when that is not REAL) qualify. Among those, each grouping's second backward
+    pass (seed 1, the float rules) is simulated on the same values, and the first whose partial
+    derivatives in ``g``, ``x`` and ``h`` are all within a few ulps of the exact ones is taken
+    (otherwise the first with the most such): a second derivative through the graph then does
+    not pass through an intermediate that overflowed, underflowed or lost digits on the
+    subnormal grid where the true derivative is a representable number.
+    """
+    finite = g - g == 0.0 and x - x == 0.0 and h - h == 0.0
+    if finite:
+        G, X, H, S = Fraction(g), Fraction(x), Fraction(h), Fraction(scale)
+        exact = {0: -X * S / (H * H), 1: -G * S / (H * H), 2: 2 * G * X * S / (H * H * H)}
+    best, best_score = 0, -1
+    for i, grouping in enumerate(_GROUPINGS):
+        vals = [g, x, h, 1.0]  # the leaves, then one value per operation, referred to by index
+        ops: list[tuple[bool, int, int]] = []
+
+        def mul(a: int, b: int) -> int:
+            ops.append((True, a, b))
+            vals.append(vals[a] * vals[b])
+            return len(vals) - 1
+
+        def div(a: int, b: int) -> int:
+            ops.append((False, a, b))
+            vals.append(K.f_div(vals[a], vals[b]))
+            return len(vals) - 1
+
+        top = grouping(0, 1, 2, 3, mul, div)
+        if not _shift_exact(-vals[top] * scale, value):
+            continue
+        if not finite:
+            return i  # a non-REAL gradient: only its tag matters
+        adj = [0.0] * len(vals)
+        adj[top] = -scale
+        for n in range(top, 3, -1):  # the exact rules of mul and div, as the float pass runs them
+            is_mul, a, b = ops[n - 4]
+            t = adj[n]
+            if is_mul:
+                adj[a] += t * vals[b]
+                adj[b] += t * vals[a]
+            else:
+                adj[a] += K.f_div(t, vals[b])
+                adj[b] += _neg_over_sq_float(t, vals[a], vals[b], 0.0)
+        score = sum(_close(adj[k], want) for k, want in exact.items())
+        if score == 3:
+            return i
+        if score > best_score:
+            best, best_score = i, score
+    return best
+
+
 def _scale_float(g: float, k: int, x: float) -> float:
     t = g * as_float(k)
     if t - t == 0.0:
@@ -244,18 +338,36 @@ def _node_vocab() -> dict[str, Any]:
             return node
         return node + (value - have)
 
-    def hypot(u: Any, b: float) -> Any:
-        """``√(u² + b²)`` of a node, differentiable in ``u``, with the float backend's value;
-        where ``u² + b²`` is not a normal float, ``s·√((u/s)² + (b/s)²)``, ``s = max(|u|, b)``."""
+    def hypot(u: Any, b: float, literal: bool = True) -> Any:
+        """``√(u² + b²)`` of a node, differentiable in ``u``, with the float backend's value.
+
+        Where ``u² + b²`` is not a normal float (or ``literal`` is False): ``|u|`` for
+        ``b = 0``, ``|u|·√(1 + (b/u)²)`` for ``|u| ≥ b`` and ``b·√((u/b)² + 1)`` otherwise, so
+        that in a second backward pass ``∂/∂u`` goes through factors of size about 1 and the
+        value of the node being differentiated, not through ``1/(2h)`` or a huge or tiny scale
+        (``2·((m/2)·√(…))`` where the product rounds past the largest float but the float
+        backend's root does not)."""
         bb = b * b
-        d = u * u + bb if _normal(bb) else None  # b² itself may overflow (a bound of 1e200)
+        d = u * u + bb if literal and _normal(bb) else None  # b² may overflow (a bound of 1e200)
         if d is not None and _normal(d._v):
             return T.tr_sqrt(d)
-        s = max(abs(u._v), abs(b))
-        if s == 0.0 or s == math.inf:
+        m = max(abs(u._v), abs(b))
+        if m == 0.0 or m == math.inf:
             return T.tr_abs(u)
-        r = u / s
-        return matched(T.tr_sqrt(r * r + (b / s) ** 2) * s, _hypot_float(u._v, b))
+        value = _hypot_float(u._v, b)
+        if b == 0.0:  # √(u²) = |u|
+            return matched(T.tr_abs(u), value)
+        big: Any  # the larger of |u| (a node) and b (a constant)
+        if abs(u._v) >= b:
+            q = T.tr_div(b, u)
+            big, root = T.tr_abs(u), T.tr_sqrt(q * q + 1.0)
+        else:
+            r = u / b
+            big, root = b, T.tr_sqrt(r * r + 1.0)
+        out = root * big
+        if out._v == math.inf and value < math.inf:  # rounded past the largest float
+            return matched(root * (big * 0.5), value * 0.5) * 2.0  # (halving, doubling: exact)
+        return matched(out, value)
 
     def over_sq(x: Any, u: Any, b: float) -> Any:
         bb = b * b
@@ -271,9 +383,24 @@ def _node_vocab() -> dict[str, Any]:
         d = u * u + cc if cc - cc == 0.0 else None  # c² itself may overflow (a bound of 1e200)
         if d is not None and _normal(d._v) and (_normal(abs(n._v))
                               or n._v == 0.0 and (g._v == 0.0 or x._v == 0.0)):
-            return T.tr_div(n, d)
-        h = hypot(u, c)
-        return matched(-T.tr_div(g * T.tr_div(x, h), h), _neg_over_sq_float(g._v, x._v, u._v, c))
+            # the formula as written (the float backend's bits), while a second backward pass
+            # through d = u² + c² stays in range: its ∂/∂d = −n/d² must be a normal float (or
+            # 0), or ∂/∂u = −2u·n/d² would be ±∞ or a flushed 0 on the way
+            if n._v == 0.0 or _normal(abs(n._v) / d._v / d._v):
+                return T.tr_div(n, d)
+        # −g·x/h² in a grouping whose intermediate values stay in range (chosen from the float
+        # magnitudes); where h = √(u² + c²) itself overflows (a huge bound), −g·x/(h/2)² · ¼
+        value = _neg_over_sq_float(g._v, x._v, u._v, c)
+        scale, hv = 1.0, _hypot_float(u._v, c)
+        if hv == math.inf:
+            u, c, scale = u * 0.5, c * 0.5, 0.25
+            hv = _hypot_float(u._v, c)
+        # h's own graph: √(u² + c²) while ∂h/∂u = u/h is reached through 1/(2h) in range
+        # (the upstream gradient there is about 2·value/h), else the scaled forms
+        h = hypot(u, c, literal=abs(u._v) < c and _normal(abs(value) / hv / hv))
+        grouping = _GROUPINGS[_pick_grouping(g._v, x._v, h._v, scale, value)]
+        out = -grouping(g, x, h, 1.0, T.tr_mul, T.tr_div)
+        return matched(out if scale == 1.0 else out * scale, value)
 
     def factor(k: int) -> Any:  # k as a constant operand (±∞ beyond the float range)
         kf = as_float(k)

@@ -536,13 +536,21 @@ def tuple_norm(N: Any, D: Any) -> Any:
     return float(r) if np.ndim(r) == 0 else r
 
 
-def _detached_norm(N: Any, D: Any) -> tuple[Any, Optional[np.ndarray]]:
+def _detached_norm(N: Any, D: Any, gamma: float = 0.0) -> tuple[Any, Optional[np.ndarray]]:
     """``√(N² + D²)`` of the values of ``N`` and ``D`` (no graph) as a TRArray: the transreal
     formula (Φ absorbs, ``±∞ → +∞``, ⊥ and wheel mode as the ops define them), except that a
     REAL tuple whose squares overflow or underflow gets ``hypot(N, D)``, the same norm without
     the intermediate squares: ``(1e200, 1e200)`` has norm ``1.414e200``, not ``+∞``, and
-    ``(1e-170, 1e-170)`` has ``1.414e-170``, not 0. Also returns where a REAL tuple's norm
-    itself exceeds the float range (``hypot`` is ``+∞``), or None when nowhere."""
+    ``(1e-170, 1e-170)`` has ``1.414e-170``, not 0.
+
+    Also returns the power-of-two factors by which :func:`renormalize` scales each REAL tuple
+    before dividing it by its norm (None when they are all 1): ``1/2`` where the norm itself
+    exceeds the float range (``hypot`` is ``+∞``), and ``2^k`` bringing ``max(|N|, |D|)`` to
+    ``[1/2, 1)`` (at most the largest power of two of the dtype) where ``N² + D²`` underflows, so
+    that the norm is the literal formula on a tuple whose squares are normal floats (a subnormal
+    ``hypot`` is rounded to the subnormal grid: ``hypot(5e-324, 5e-324)`` is ``5e-324``). Not
+    where ``gamma·2^k`` would overflow: ``gamma`` is then more than ``2^1000`` times the norm and
+    ``S = ‖(N, D)‖ + gamma`` rounds to ``gamma`` however the norm is rounded."""
     from ..array import sqrt as tsqrt
     from ..array.trarray import TRArray
 
@@ -555,13 +563,18 @@ def _detached_norm(N: Any, D: Any) -> tuple[Any, Optional[np.ndarray]]:
     lo = np.sqrt(np.finfo(dtype).tiny)
     with np.errstate(all="ignore"):
         off = np.isfinite(n.codes) & np.isfinite(d.codes) & ~((s >= lo) & (s < np.inf))
-        big = None
+        scale = None
         if off.any():
-            s = np.where(off, np.hypot(n.codes, d.codes, dtype=dtype), s)
-            S = TRArray.from_codes(s, S.bottom)
-            big = off & np.isinf(s)
-            big = big if big.any() else None
-    return S, big
+            h = np.hypot(n.codes, d.codes, dtype=dtype)
+            big = off & np.isinf(h)
+            m = np.maximum(np.abs(n.codes), np.abs(d.codes))
+            k = np.minimum(-np.frexp(m)[1], np.finfo(dtype).maxexp - 1)
+            up = np.ldexp(np.ones_like(s), k)  # 2^k, exactly, in the dtype
+            small = off & (s < lo) & (m > 0) & np.isfinite(up * np.asarray(gamma, dtype=dtype))
+            S = TRArray.from_codes(np.where(off, h, s), S.bottom)
+            if big.any() or small.any():
+                scale = np.where(big, 0.5, np.where(small, up, 1.0)).astype(dtype)
+    return S, scale
 
 
 def _scale_codes(x: Any, c: np.ndarray) -> Any:
@@ -583,10 +596,14 @@ def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     means the gradient treats ``S`` as a constant: ``∂(N/S)/∂N = 1/S``, nothing through ``S``.
     ``gamma ≥ 0`` keeps ``(0, 0)`` finite (``gamma = 0`` turns it into ``0/0 = Φ``). The norm is
     the transreal ``√(N² + D²)``, computed without overflow or underflow of the squares for
-    REAL tuples (``(1e200, 1e200)`` renormalises to ``(0.7071…, 0.7071…)``).
+    REAL tuples (``(1e200, 1e200)`` renormalises to ``(0.7071…, 0.7071…)``; a tuple whose norm
+    overflows, or whose squares underflow, is first scaled by a power of two, so that
+    ``(5e-324, 5e-324)`` gives ``(0.7071…, 0.7071…)`` too).
 
     >>> renormalize(3.0, 4.0, gamma=0.0)
     (0.6, 0.8)
+    >>> renormalize(5e-324, 5e-324, gamma=0.0)
+    (0.7071067811865475, 0.7071067811865475)
     >>> n = TRNode.parameter(3.0); d = TRNode.parameter(4.0)
     >>> nh, dh = renormalize(n, d, gamma=0.0); (nh + dh).backward()
     >>> n.gradient, d.gradient        # 1/S each: nothing through S = ‖(3, 4)‖ = 5
@@ -596,12 +613,13 @@ def renormalize(N: Any, D: Any, gamma: float = 1e-9) -> tuple[Any, Any]:
     _check_pair("renormalize", ("N", "D"), N, D)
     gamma = _check_gamma("renormalize", gamma)
     N, D = _policy_gate(N, D)
-    S, big = _detached_norm(N, D)  # a value: the gradient sees a constant (stop_gradient)
-    if big is not None:
-        # a REAL tuple whose norm exceeds the float range: the same quotients of (N, D)/2, whose
-        # norm fits (‖(N, D)‖ ≤ √2·max), with S/2 = ‖(N, D)/2‖ + gamma/2; halving is exact, so
-        # the values are the formula's and the gradient is (1/2)/(S/2) = 1/S by the chain rule
-        c = np.where(big, 0.5, 1.0).astype(S.codes.dtype)
+    S, c = _detached_norm(N, D, gamma)  # a value: the gradient sees a constant (stop_gradient)
+    if c is not None:
+        # a REAL tuple whose norm exceeds the float range, or whose squares underflow: the same
+        # quotients of c·(N, D), c a power of two (1/2, or 2^k bringing the tuple near 1), whose
+        # norm fits and is not rounded on the subnormal grid, with c·S = ‖c·(N, D)‖ + c·gamma;
+        # scaling by c is exact, so the values are the formula's and the gradient is
+        # c/(c·S) = 1/S by the chain rule
         if kind in (NODE, TENSOR):
             N, D = _lift(N, kind), _lift(D, kind)
             c0 = float(c) if kind == NODE else _tape().constant(c)
