@@ -373,3 +373,13 @@ def test_encode_keeps_the_trarray_kind():
     assert isinstance(decode(N, D), za.TRArray)
     n, d = encode(np.array([2.0, np.inf]))
     assert isinstance(n, np.ndarray) and d.tolist() == [1.0, 0.0]
+
+
+def test_masked_reason_ignores_the_nodes_that_reach_unselected_entries():
+    from zeroproof.autodiff import check_gradient
+    from zeroproof.autodiff.grad_funcs import _first_non_real
+
+    x = TRNode.parameter(3.0)
+    assert _first_non_real(tr_max([x * x, x])) is None
+    assert _first_non_real(1 / (1 / TRNode.parameter(0.0))).op == "div"
+    assert check_gradient(lambda v: tr_max([v * v, 1.0]), 3.0).passed

@@ -423,9 +423,11 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
 
 
 def _first_non_real(root: TRNode) -> Any:
-    """The first node (inputs before outputs) of ``root``'s graph whose value is not REAL."""
+    """The first node (inputs before outputs) of ``root``'s graph whose value is not REAL (the
+    Φ-valued identity nodes by which a reduction reaches its unselected entries excepted)."""
     for node in topological_sort(root):
-        if node._v - node._v != 0.0:
+        v = node._v
+        if v - v != 0.0 and not (node.op == "identity" and node._a._v - node._a._v == 0.0):
             return node
     return None
 
