@@ -1236,6 +1236,17 @@ def _unary(kernel: Any, name: str, doc: str) -> Any:
     return fn
 
 
+def _function_arg(v: Any, name: str, arg: str) -> Any:
+    """One argument of the function form ``name(a, b)``: a list as a TRArray, anything else
+    checked as an operator's operand (and returned as it is)."""
+    if isinstance(v, (list, tuple)):
+        return _as_trarray(v, f"{name}(a, b): {arg}")
+    if _operand(v, name) is NotImplemented:
+        raise TypeError(f"{name}(a, b): {arg} must be a TRArray, TRScalar, real number, real NumPy "
+                        f"array or list of numbers, got {type(v).__name__}")
+    return v
+
+
 def _binary(kernel: Any, name: str, doc: str) -> Any:
     def fn(a: Any, b: Any) -> TRArray:
         handler = _graph_handler(a, b)
@@ -1243,16 +1254,7 @@ def _binary(kernel: Any, name: str, doc: str) -> Any:
             return handler("tr_" + name, (a, b))
         # Both arguments are read alike: a list as za.array reads it (as np.add reads one), a
         # number or TRScalar as an operator's operand (a NaN float is refused either side).
-        for v, arg in ((a, "a"), (b, "b")):
-            if isinstance(v, (list, tuple)) or _operand(v, name) is NotImplemented:
-                if not isinstance(v, (list, tuple)):
-                    raise TypeError(
-                        f"{name}(a, b): {arg} must be a TRArray, TRScalar, real number, real "
-                        f"NumPy array or list of numbers, got {type(v).__name__}")
-                if arg == "a":
-                    a = _as_trarray(v, f"{name}(a, b): a")
-                else:
-                    b = _as_trarray(v, f"{name}(a, b): b")
+        a, b = _function_arg(a, name, "a"), _function_arg(b, name, "b")
         if not isinstance(a, TRArray) and not isinstance(b, TRArray):
             a = _as_trarray(a, f"{name}(a, b): a")
         return _binop(kernel, a, b, name)

@@ -76,8 +76,6 @@ def _epochs(name: str, value: int) -> int:
     return int(value)
 
 
-
-
 # Every field of HybridGradientSchedule, with the check that validates and coerces it: run by the
 # constructor and by every later assignment (``s.schedule_type = "linear"`` stores the member).
 _FIELD_CHECKS: dict[str, Any] = {

@@ -275,10 +275,7 @@ def tr_prod(values: Iterable[Any], mode: "ReductionMode | str" = ReductionMode.S
     """
     nodes, kept, m = _reduction_inputs(values, mode, "tr_prod")
     code = prod_codes([n._v for n in nodes], m)
-    dropped = _dropped(nodes, kept)
-    if dropped:
-        return _reach(_prod_graph(kept, code, m), code, dropped)
-    return _prod_graph(kept, code, m)
+    return _reach(_prod_graph(kept, code, m), code, _dropped(nodes, kept))
 
 
 def _prod_graph(kept: list[TRNode], code: float, m: ReductionMode) -> TRNode:
