@@ -65,7 +65,7 @@ def main(epochs: int = 30, lr: float = 1.0) -> float:
         a = TRNode.parameter(a.value.value - lr * g, name="a")  # SGD step on a fresh leaf
         schedule.update_detected_poles([a.value.value], epoch)  # explore around the new pole
         delta, ratio, q_min = stats["local_threshold"], stats["saturating_ratio"], stats["q_min_batch"]
-        print(f"{epoch:5d} {loss.value.value:10.5f} {a.value.value:8.4f} "
+        print(f"{epoch:5d} {loss.value.value:10.3e} {a.value.value:8.4f} "
               f"{'-' if delta is None else f'{delta:.2e}':>9} "
               f"{'-' if ratio is None else f'{ratio:.3f}':>9} "
               f"{'-' if q_min is None else f'{q_min:.2e}':>9}  {phase(schedule, epoch)}")

@@ -250,7 +250,9 @@ def pct(v: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=2, help="training epochs (>= 1)")
+    ap.add_argument("--epochs", type=int, default=2,
+                    help="training epochs (>= 1): with --fit closed-form, least-squares passes "
+                         "(the first unweighted, each later one a Sanathanan-Koerner reweighting)")
     ap.add_argument("--n-samples", type=int, default=6000, help="data set size (>= 300)")
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--fit", choices=("trainer", "closed-form"), default="closed-form",
@@ -453,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Rejected rows ({fb['rows']}) use damped least squares (λ = {DLS_LAMBDA}): max |dθ| "
         f"{fb['max_abs_joint_step']:.3g}; median relative error on in-range rejected rows "
-        + (f"{fb['median_rel_error_in_range']:.3g}" if fb["median_rel_error_in_range"] is not None
+        + (f"{fb['median_rel_error_in_range']:.4f}" if fb["median_rel_error_in_range"] is not None
            else "n/a")
         + " (damping trades accuracy for bounded joint steps next to the singularity, where "
         "the exact step is huge). Final outputs all finite: "
@@ -501,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"p95: {after['median']:.3g} / {after['p95']:.3g}."]
     lines += ["", "## Monitor", "", "```json", json.dumps(rates, indent=2), "```", ""]
     (run_dir / "VALIDATION_REPORT.md").write_text("\n".join(lines), encoding="utf-8")
-    print(f"fit {args.fit}: coverage {pct(sf['coverage'])}, bottom {pct(sf['bottom_rate'])}, gap "
+    passes = ("least-squares pass(es)" if args.fit == "closed-form" else "epoch(s)")
+    print(f"fit {args.fit} ({args.epochs} {passes}): coverage {pct(sf['coverage'])}, bottom {pct(sf['bottom_rate'])}, gap "
           f"{pct(sf['gap_rate'])}, unsafe accepts {sf['unsafe_accepts']}, bundle "
           f"{report.bundle_id} validated")
     print(f"run directory: {run_dir}")

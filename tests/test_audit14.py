@@ -185,7 +185,7 @@ def test_concatenate_stack_where_keep_tags_and_bottom():
     with pytest.raises(ValueError, match=r"concatenate\(arrays, axis=0\): .*shapes \(2,\), "
                                          r"\(2, 2\)"):
         za.concatenate([a, za.zeros((2, 2))])
-    with pytest.raises(TypeError, match=r"zeroproof.array has no cumsum"):
+    with pytest.raises(TypeError, match=r"zeroproof.array has no transreal cumsum"):
         np.cumsum(a)
     with pytest.raises(TypeError, match=r"za.concatenate joins TRArrays \(not differentiable\)"):
         np.concatenate([za.parameter([1.0]), a])

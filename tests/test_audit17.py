@@ -354,13 +354,14 @@ def test_printed_progress_defaults_to_about_ten_lines(capsys):
                    (np.zeros(4), np.ones(4)), TrainingConfig(epochs=25, progress="print"))
     t.fit()
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
-    assert [ln.split()[1] for ln in lines] == ["2/25", "4/25", "6/25", "8/25", "10/25", "12/25",
-                                              "14/25", "16/25", "18/25", "20/25", "22/25",
-                                              "24/25", "25/25"]
+    assert [ln.split()[2] for ln in lines] == ["[2/25]", "[4/25]", "[6/25]", "[8/25]", "[10/25]",
+                                              "[12/25]", "[14/25]", "[16/25]", "[18/25]",
+                                              "[20/25]", "[22/25]", "[24/25]", "[25/25]"]
+    assert [ln.split()[1] for ln in lines][:2] == ["1", "3"]  # the history's 0-based index
     t.config.log_every = 5
     t.fit(epochs=30)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch")]
-    assert [ln.split()[1] for ln in lines] == ["30/30"]
+    assert [ln.split()[1:3] for ln in lines] == [["29", "[30/30]"]]
 
 
 def test_encode_keeps_the_trarray_kind():

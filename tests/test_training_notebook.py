@@ -37,7 +37,7 @@ def test_notebook_executes(tmp_path):
                                      resources={"metadata": {"path": str(work)}})
     client.execute()
     texts = [_text(c) for c in nb.cells if c.cell_type == "code"]
-    assert "epoch  200/200" in texts[1]
+    assert "epoch  199 [200/200]" in texts[1]
     table = texts[2].splitlines()
     assert table[0].split()[:4] == ["epoch", "loss", "coverage", "delta"]
     assert len(table) >= 10

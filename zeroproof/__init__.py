@@ -51,4 +51,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES) | _LAZY_SUBMODULES)
+    """The public names and the subpackages (not the module's own imports)."""
+    g = globals()
+    loaded = {n for n, v in g.items()
+              if getattr(v, "__name__", "").startswith("zeroproof.") and hasattr(v, "__path__")}
+    return sorted(set(__all__) | _LAZY_SUBMODULES | loaded | {n for n in g if n.startswith("__")})

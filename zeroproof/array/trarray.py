@@ -942,15 +942,33 @@ def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> A
     elif name in za.__all__ and callable(getattr(za, name, None)):
         twin = f"use za.{name}"
     else:
-        twin = f"zeroproof.array has no {name}"
+        twin = _no_twin(name)
     raise _ieee_refusal(name, kind, twin)
+
+
+# What to use instead of a NumPy function or ufunc that zeroproof.array has no twin of.
+_MAX_HINT = "for max(x, 0) use za.relu(x), for a reduction za.max, on TRArrays za.where(a >= b, a, b)"
+_MIN_HINT = "for a reduction use za.min, on TRArrays za.where(a <= b, a, b)"
+_INSTEAD = {
+    "maximum": _MAX_HINT, "fmax": _MAX_HINT, "minimum": _MIN_HINT, "fmin": _MIN_HINT,
+    "isnan": "Φ and ⊥ are tags: test a.tags == TRTag.PHI (or TRTag.BOTTOM)",
+    "isinf": "±∞ are tags: test a.tags == TRTag.PINF (or TRTag.NINF)",
+    "isfinite": "REAL is a tag: test a.tags == TRTag.REAL",
+    "median": "take a.to_numpy() and decide what Φ and ±∞ mean for a median",
+}
+
+
+def _no_twin(name: str) -> str:
+    """The hint for a NumPy name that has no transreal twin."""
+    hint = _INSTEAD.get(name)
+    return f"zeroproof.array has no transreal {name}" + (f"; {hint}" if hint else "")
 
 
 def _ieee_refusal(name: str, kind: str, twin: str) -> TypeError:
     """The error for a NumPy function or ufunc that has no transreal meaning on ``kind``."""
     return TypeError(
-        f"numpy.{name} is not supported on a {kind}: NumPy would work on IEEE floats and turn ⊥ "
-        f"into Φ; {twin}, or use .to_numpy() / .codes for plain IEEE floats")
+        f"numpy.{name} is not supported on a {kind} (NumPy would work on IEEE floats and turn ⊥ "
+        f"into Φ): {twin}. For plain IEEE floats use .to_numpy() or .codes")
 
 
 # NumPy ufuncs with a transreal twin in zeroproof.array (same name there unless given), and the
@@ -995,7 +1013,7 @@ def numpy_ufunc(x: Any, ufunc: Any, method: str, inputs: tuple, kwargs: dict, ki
             return getattr(x, dunders[0])()
         a, b = inputs
         return getattr(x, dunders[0])(b) if a is x else getattr(x, dunders[1])(a)
-    raise _ieee_refusal(name, kind, f"zeroproof.array has no {name}")
+    raise _ieee_refusal(name, kind, _no_twin(name))
 
 
 def squeezed_shape(shape: tuple, axis: Any) -> tuple:

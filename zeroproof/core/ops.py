@@ -201,7 +201,7 @@ def check_int_exponent(k: Any) -> int:
     if isinstance(k, (bool, enum.Enum)) or not isinstance(k, int):  # (a TRTag names a tag)
         import numpy as np
 
-        if isinstance(k, np.integer) and not isinstance(k, np.bool_):
+        if isinstance(k, np.integer) and not isinstance(k, (np.bool_, np.timedelta64)):
             return int(k)
         raise TypeError(
             f"exponent k must be an int, got {type(k).__name__} {short_repr(k, 40)}; "

@@ -320,8 +320,8 @@ def _is_number(x: object) -> bool:
     """A real number we accept as an operand: int, float, numbers.Real, NumPy real scalar; not bool."""
     if x.__class__ is float or x.__class__ is int:
         return True
-    if isinstance(x, (bool, np.bool_, enum.Enum)):  # (a TRTag is an int, but names a tag)
-        return False
+    if isinstance(x, (bool, np.bool_, enum.Enum, np.timedelta64)):
+        return False  # (a TRTag is an int, but names a tag; a NumPy duration is an np.integer)
     return isinstance(x, (numbers.Real, np.integer, np.floating))
 
 
@@ -354,7 +354,7 @@ def _exact_number(other: object) -> Any:
     if cls is int:
         return other
     if isinstance(other, np.integer):
-        return int(other)
+        return None if isinstance(other, np.timedelta64) else int(other)
     if cls is not float and cls is not TRScalar and isinstance(other, numbers.Rational) \
             and not isinstance(other, (bool, np.bool_, enum.Enum)):
         return other

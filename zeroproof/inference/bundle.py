@@ -563,22 +563,34 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
         raise BundleValidationError("architecture", f"{model_info['name']}.from_config failed on "
                                     f"the recorded config: {exc}", ARCHITECTURE) from exc
 
-    # Parameters against the architecture.
-    params = _read_npz(root / PARAMETERS, "parameter_mismatch", "parameter file")
+    # The architecture's parameter list against the model its config builds, then the parameter
+    # file against both (the dtype is recorded only in the architecture: configs do not hold it).
     expected = _check_state(model.state_dict(), f"{model_info['name']}.state_dict()")
-    if set(params) != set(expected) or set(params) != set(arch["parameters"]):
+    recorded = arch["parameters"]
+    if set(recorded) != set(expected):
+        raise BundleValidationError(
+            "architecture", f"{ARCHITECTURE} lists parameters {sorted(recorded)} but "
+            f"{model_info['name']}.from_config(config) has {sorted(expected)}", ARCHITECTURE)
+    for key in sorted(expected):
+        spec = recorded[key]
+        if (not isinstance(spec, dict) or spec.get("shape") != list(expected[key].shape)
+                or not isinstance(spec.get("dtype"), str)):
+            raise BundleValidationError(
+                "architecture", f"{ARCHITECTURE} records parameter {key!r} as {spec!r} but "
+                f"{model_info['name']}.from_config(config) has shape {expected[key].shape} "
+                f"(a record is {{'shape': [...], 'dtype': '<f8' or '<f4'}})", ARCHITECTURE)
+    params = _read_npz(root / PARAMETERS, "parameter_mismatch", "parameter file")
+    if set(params) != set(expected):
         raise BundleValidationError(
             "parameter_mismatch", f"{PARAMETERS} holds {sorted(params)} but the architecture "
             f"needs {sorted(expected)}", PARAMETERS)
     for key in sorted(expected):
-        spec = arch["parameters"][key]
-        if (list(params[key].shape) != list(expected[key].shape)
-                or not isinstance(spec, dict) or list(params[key].shape) != spec.get("shape")
-                or params[key].dtype.str != spec.get("dtype")):
+        spec = recorded[key]
+        if list(params[key].shape) != spec["shape"] or params[key].dtype.str != spec["dtype"]:
             raise BundleValidationError(
                 "parameter_mismatch", f"parameter {key!r} in {PARAMETERS} has shape "
-                f"{params[key].shape} dtype {params[key].dtype}; the architecture needs shape "
-                f"{expected[key].shape} (recorded {spec})", PARAMETERS)
+                f"{params[key].shape} and dtype {params[key].dtype.str!r}; {ARCHITECTURE} "
+                f"records shape {tuple(spec['shape'])} and dtype {spec['dtype']!r}", PARAMETERS)
     try:
         model.load_state_dict(params)
     except Exception as exc:

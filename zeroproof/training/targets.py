@@ -155,16 +155,25 @@ def _what_is_not_real(name: str, x: Any) -> str:
     return "got " + type(x).__name__ + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else "")
 
 
+def _scalar_batch(y: Any) -> Any:
+    """A list/tuple of TRScalars or (constant) TRNodes, a scalar-tape batch, as a TRArray;
+    anything else unchanged."""
+    from ..autodiff.tr_node import TRNode
+    from ..core.scalar import TRScalar
+
+    if isinstance(y, (list, tuple)) and any(isinstance(e, (TRScalar, TRNode)) for e in y):
+        from ..array import array as tr_array
+
+        return tr_array([e.value if isinstance(e, TRNode) else e for e in y])
+    return y
+
+
 def _values_and_kinds(y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Float values and sentinel kinds of any target container."""
     from ..autodiff import projective as pj
-    from ..core.scalar import TRScalar
 
     _refuse_grad("lift_targets", "y", y)
-    if isinstance(y, (list, tuple)) and any(isinstance(e, (TRScalar, pj.TRNode)) for e in y):
-        from ..array import array as tr_array
-
-        y = tr_array([e.value if isinstance(e, pj.TRNode) else e for e in y])  # a scalar-tape batch
+    y = _scalar_batch(y)
     if isinstance(y, (bool, np.bool_, str, bytes)) or y is None:
         raise TypeError(f"lift_targets: y must hold real numbers, got {type(y).__name__}")
     try:
@@ -222,7 +231,8 @@ def lift_semantic_targets(values: Any, labels: Any) -> LiftedTargets:
 
     _refuse_grad("lift_semantic_targets", "values", values)
     try:
-        vals = np.asarray(pj._codes(pj._values(values), "lift_semantic_targets: values")[0])
+        vals = np.asarray(pj._codes(pj._values(_scalar_batch(values)),
+                                    "lift_semantic_targets: values")[0])
     except TypeError:
         raise TypeError(f"lift_semantic_targets: values must hold real numbers (NaN where a "
                         f"value is ignored), {_what_is_not_real('values', values)}") from None
@@ -238,7 +248,8 @@ def lift_semantic_targets(values: Any, labels: Any) -> LiftedTargets:
     bad = (kinds == TargetKind.FINITE) & ~np.isfinite(vals)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"lift_semantic_targets: values{list(idx)} is {vals[idx]!r} but its label is "
+        raise ValueError(f"lift_semantic_targets: values{list(idx)} is {float(vals[idx])!r}"
+                         f"{' (NaN, Φ or ⊥)' if np.isnan(vals[idx]) else ''} but its label is "
                          "'finite'; label it +inf/-inf/bottom or give a finite value")
     y_n, y_d = _from_kinds(vals, kinds)
     return _wrap(values, y_n, y_d, kinds)

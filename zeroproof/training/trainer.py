@@ -170,7 +170,9 @@ class _Progress:
         e = rec["epoch"]
         if (e + 1) % self.log_every == 0 or e + 1 == self.total:
             sat = (rec.get("hybrid") or {}).get("saturating_ratio")
-            print(f"epoch {e + 1:>4}/{self.total}  loss {_fmt(rec['loss'])}  coverage "
+            # the epoch index is the one of the history and the schedule (0-based); the bracket
+            # counts epochs done
+            print(f"epoch {e:>4} [{e + 1}/{self.total}]  loss {_fmt(rec['loss'])}  coverage "
                   f"{rec['coverage']:.4f}  delta {_fmt(rec['delta'])}  sat {_fmt(sat)}  "
                   f"poles {_fmt_poles(rec.get('poles'))}  {rec['time']:.3f}s", flush=True)
 
