@@ -152,3 +152,35 @@ def test_timedelta64_is_not_a_real_number():
     assert (zp.real(2.0) == np.timedelta64(2, "s")) is False
     assert (zp.real(2.0) != np.timedelta64(2, "s")) is True
     assert zp.real(3.0) == np.int64(3) and zp.real(np.int64(3)).value == 3.0
+
+
+# -- fit() warns about parameters that can never train ---------------------------------------
+
+def _trainer(model, epochs=2):
+    from zeroproof.training import SGD, SCMTrainer, TrainingConfig, chordal_loss
+
+    x = np.linspace(-1, 1, 8)
+    return SCMTrainer(model, SGD(model.parameters(), lr=0.01), chordal_loss, (x, x),
+                      TrainingConfig(epochs=epochs, progress="none"))
+
+
+def test_fit_warns_about_non_real_parameters():
+    m = RationalLayer(1, 1, seed=0)
+    state = m.state_dict()
+    state["numerator"] = np.array([[np.nan], [1.0]])
+    m.load_state_dict(state)
+    t = _trainer(m)
+    with pytest.warns(RuntimeWarning, match=r"parameter 'numerator' holds 1 of 2 entries that "
+                                            r"are not REAL") as rec:
+        t.fit()
+    assert rec[0].filename == __file__  # points at the caller's line
+    assert m.state_dict()["numerator"][0, 0] != m.state_dict()["numerator"][0, 0]  # untouched
+
+
+def test_fit_does_not_warn_for_real_parameters():
+    import warnings
+
+    t = _trainer(RationalLayer(1, 1, seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t.fit()

@@ -449,6 +449,8 @@ class SCMTrainer:
                 f"epoch {total} ({'config.epochs' if epochs is None else 'epochs'}); pass "
                 f"epochs=N > {self.epoch} or raise config.epochs to train more",
                 UserWarning, stacklevel=2)
+        if self.epoch < total:
+            self._warn_non_real_parameters()
         train = getattr(self.model, "train", None)
         if callable(train):
             train()
@@ -462,6 +464,23 @@ class SCMTrainer:
         finally:
             progress.close()
         return self.history
+
+    def _warn_non_real_parameters(self) -> None:
+        """Warn about parameter entries that are not REAL: no optimizer updates them (they can
+        only come from the user, e.g. NaN read as Φ), so they would never train."""
+        named = getattr(self.model, "named_parameters", None)
+        pairs = list(named()) if callable(named) else [
+            (f"optimizer.params[{i}]", p) for i, p in enumerate(self.optimizer.params)]
+        for name, p in pairs:
+            codes = np.asarray(p.codes)
+            bad = int(codes.size - np.count_nonzero(np.isfinite(codes)))
+            if bad:
+                warnings.warn(
+                    f"parameter {name!r} holds {bad} of {codes.size} entries that are not REAL "
+                    f"(Φ, ±∞ or ⊥; a NaN given to a parameter reads as Φ): no optimizer updates "
+                    f"them and the loss elements they reach drop out of the mean, so they never "
+                    f"train; set finite values (set_value / load_state_dict) before fit()",
+                    RuntimeWarning, stacklevel=3)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _model_spec(self) -> dict[str, Any]:
