@@ -187,8 +187,8 @@ def test_concatenate_stack_where_keep_tags_and_bottom():
         za.concatenate([a, za.zeros((2, 2))])
     with pytest.raises(TypeError, match=r"zeroproof.array has no transreal cumsum"):
         np.cumsum(a)
-    with pytest.raises(TypeError, match=r"za.concatenate joins TRArrays \(not differentiable\)"):
-        np.concatenate([za.parameter([1.0]), a])
+    joined = np.concatenate([za.parameter([1.0]), a])  # recorded on the tape (test_tape_joins)
+    assert isinstance(joined, za.TRTensor) and joined.requires_grad
 
 
 # --- SPEC §2–§4 letter audit -----------------------------------------------------------------

@@ -18,3 +18,5 @@ def test_batched_tape_doc_blocks_run(capsys):
         exec(compile(block, str(DOC), "exec"), ns)
     out = capsys.readouterr().out
     assert "8 5" in out and "TRArray(2.0, dtype=float64)" in out
+    assert "TRArray([-1.0, 1.0, -0.25], dtype=float64)" in out  # the joins section
+    assert "TRArray([3.0, 5.0], dtype=float64)" in out

@@ -17,7 +17,7 @@ from zeroproof.autodiff import TRNode
 from zeroproof.autodiff.hybrid_gradient import ACTIVE_PASS, HybridDecider, HybridStatistics
 from zeroproof.autodiff.ops_table import (
     CONST_OPS,
-    DIV, INDEX, LOG, MATMUL, MEAN, OP_NAMES, POW, RESHAPE, SQRT, SUM,
+    CONCAT, DIV, INDEX, LOG, MATMUL, MEAN, OP_NAMES, POW, RESHAPE, SQRT, SUM, WHERE,
 )
 from zeroproof.autodiff.rules import TABLES, bind_split_table, bind_table, needed_values
 
@@ -116,6 +116,10 @@ def _inputs(op: int) -> tuple[Any, Any, Any, Any, Any]:
         return np.ones((3, 1)), a, None, a.reshape(3, 1), (3,)
     if op == INDEX:
         return np.ones(2), a, None, a[[0, 2]], ([0, 2], (3,))
+    if op == CONCAT:
+        return np.ones(5), a, None, np.concatenate([a, a[:2]]), (0, (3, 5))
+    if op == WHERE:
+        return np.ones(3), a, b, np.where([True, False, True], a, b), np.array([True, False, True])
     if op == POW:
         return np.ones(3), a, None, a ** -2, -2
     if op in CONST_OP_CODES:  # scalar-tape x ⊙ c: one input, the constant in k
@@ -134,7 +138,7 @@ def test_rules_read_only_the_values_needed_values_names(table_name, op):
     full = bind_table(table_name, vocab)
     split = bind_split_table(table_name, vocab)
     g, a, b, out, k = _inputs(op)
-    binary = b is not None and op not in (SUM, MEAN, RESHAPE, INDEX, POW)
+    binary = b is not None and op not in (SUM, MEAN, RESHAPE, INDEX, POW, CONCAT)
     outer = ACTIVE_PASS.decider
     ACTIVE_PASS.decider = HybridDecider(0.5, [], HybridStatistics())
     try:

@@ -44,8 +44,8 @@ from ..core._parse import as_float, check_bool, no_modulus, no_ordering, parse_e
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
-    ABS, ADD, COS, DIV, EXP, ID, INDEX, LEAF, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, OP_NAMES, POW,
-    RELU, RESHAPE, SIGN, SIN, SQRT, SUB, SUM, TANH,
+    ABS, ADD, CONCAT, COS, DIV, EXP, ID, INDEX, LEAF, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, OP_NAMES,
+    POW, RELU, RESHAPE, SIGN, SIN, SQRT, SUB, SUM, TANH, WHERE,
 )
 from ..core.ops import check_int_exponent
 from ..core.reductions import ReductionMode
@@ -53,7 +53,7 @@ from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_
 from ..core.wheel import WHEEL
 from . import kernels as K
 from .trarray import (
-    TRArray, _from_real, _matmul_shape, numpy_function, numpy_reduction_args, numpy_ufunc,
+    TRArray, _from_real, _matmul_shape, _parts, numpy_function, numpy_reduction_args, numpy_ufunc,
     squeezed_shape,
 )
 
@@ -1255,6 +1255,9 @@ _DISPATCH: dict[str, Any] = {
     "tr_sum": lambda x, mode=ReductionMode.STRICT: _reduce_mode(SUM, x, mode),
     "tr_mean": lambda x, mode=ReductionMode.STRICT: _reduce_mode(MEAN, x, mode),
     "matmul": lambda a, b: _binary(MATMUL, K.matmul, a, b),
+    "concatenate": lambda arrays, axis=0: concatenate_tensors(arrays, axis),
+    "stack": lambda arrays, axis=0: stack_tensors(arrays, axis),
+    "where": lambda condition, x, y: where_tensors(condition, x, y),
 }
 
 
@@ -1366,6 +1369,91 @@ def matmul(a: Any, b: Any) -> TRTensor:
     """
     return _binary(MATMUL, K.matmul, a, b)
 _ = ID
+
+
+# ---- joins: concatenate, stack, where ----------------------------------------------------------
+# ``za.concatenate``/``stack``/``where`` (and NumPy's, through ``__array_function__``) run these
+# when a TRTensor is among the operands. The values come from the TRArray functions (so dtypes,
+# ⊥ and error messages are theirs); the graph gets one record whose rule routes each element's
+# gradient back to the operand element it came from.
+def concatenate_tensors(arrays: Any, axis: Any = 0) -> TRTensor:
+    """``np.concatenate`` on the tape: the gradient of the result is split back into the
+    operands' pieces (``axis=None`` joins the flattened operands, as NumPy does).
+
+    >>> w = parameter([1.0, 2.0])
+    >>> y = concatenate_tensors([w, constant([3.0]), w * 10.0])
+    >>> y.value
+    TRArray([1.0, 2.0, 3.0, 10.0, 20.0], dtype=float64)
+    >>> y.sum().backward(); w.gradient
+    TRArray([11.0, 11.0], dtype=float64)
+    """
+    from .trarray import concatenate
+
+    parts = _parts(arrays, "concatenate", as_tensor)
+    if axis is None:
+        parts = [t.flatten() for t in parts]
+        axis = 0
+    v = concatenate([t.value for t in parts], axis)
+    ax = np.lib.array_utils.normalize_axis_index(operator.index(axis), v.ndim)
+    ends = tuple(int(e) for e in np.cumsum([t.shape[ax] for t in parts]))
+    return _record(v._codes, v._bottom, any(t._nf for t in parts), CONCAT, tuple(parts),
+                   (ax, ends), any(t.requires_grad for t in parts))
+
+
+def stack_tensors(arrays: Any, axis: Any = 0) -> TRTensor:
+    """``np.stack`` on the tape (operands of one shape joined along a new axis).
+
+    >>> w = parameter([1.0, 2.0])
+    >>> y = stack_tensors([w, w * w], axis=1)
+    >>> y.shape
+    (2, 2)
+    >>> y.sum().backward(); w.gradient          # 1 + 2w
+    TRArray([3.0, 5.0], dtype=float64)
+    """
+    parts = _parts(arrays, "stack", as_tensor)
+    shapes = [t.shape for t in parts]
+    if any(sh != shapes[0] for sh in shapes):
+        raise ValueError(f"stack(arrays, axis={axis!r}): all input arrays must have the same "
+                         f"shape (shapes {', '.join(map(str, shapes))})")
+    try:
+        ax = np.lib.array_utils.normalize_axis_index(operator.index(axis), len(shapes[0]) + 1)
+    except TypeError:
+        raise TypeError(f"stack(arrays, axis): axis must be an int, got {type(axis).__name__} "
+                        f"{short_repr(axis, 40)}") from None
+    except np.exceptions.AxisError as exc:
+        raise ValueError(f"stack(arrays, axis={axis!r}): {exc}") from None
+    return concatenate_tensors([t.unsqueeze(ax) for t in parts], ax)
+
+
+def where_tensors(condition: Any, x: Any, y: Any) -> TRTensor:
+    """``np.where(condition, x, y)`` on the tape: each output element's gradient goes to the
+    operand element it was taken from; the other operand's element receives nothing there (as
+    an unselected branch on the scalar tape is never reached). ``condition`` is a bool array.
+
+    >>> w = parameter([1.0, -2.0, 3.0])
+    >>> y = where_tensors(np.array([True, False, True]), w * w, 0.0)
+    >>> y.value
+    TRArray([1.0, 0.0, 9.0], dtype=float64)
+    >>> y.sum().backward(); w.gradient
+    TRArray([2.0, 0.0, 6.0], dtype=float64)
+    """
+    from .trarray import where
+
+    v = where(condition, x.value if isinstance(x, TRTensor) else x,
+              y.value if isinstance(y, TRTensor) else y)  # checks condition, x, y and shapes
+    ins = tuple(t if isinstance(t, TRTensor) else _NO_GRAD_OPERAND for t in (x, y))
+    cond = np.array(condition, dtype=bool, copy=True)  # the caller may change theirs later
+    return _record(v._codes, v._bottom, _nonfinite_any(v._codes, v._bottom), WHERE, ins, cond,
+                   any(t.requires_grad for t in ins))
+
+
+# stands for an operand that is not a TRTensor (it needs no gradient; its record is None)
+_NO_GRAD_OPERAND = TRTensor(0.0)
+
+
+def _split_back(g: Any, k: tuple) -> tuple:
+    axis, ends = k
+    return tuple(np.split(np.asarray(g), ends[:-1], axis=axis))
 
 
 # ---- backward ---------------------------------------------------------------------------------
@@ -1520,7 +1608,7 @@ def _pow_neg_sat_array(g: Any, a: Any, k: int, out: Any, b: float) -> Any:
 ARRAY_VOCAB: dict[str, Any] = {
     "choose": _choose_array,
     "positive": lambda a: np.asarray(a) > 0, "sin": np.sin, "cos": np.cos,
-    "reshape_back": _reshape_back, "scatter": _scatter,
+    "reshape_back": _reshape_back, "scatter": _scatter, "split_back": _split_back,
     "div": np.divide, "sign": np.sign, "sqrt": np.sqrt, "hypot": _hypot_array,
     "over_sq": _over_sq_array, "neg_over_sq": _neg_over_sq_array, "scale": _scale_array,
     "pow_neg": _pow_neg_array, "pow_neg_sat": _pow_neg_sat_array,
@@ -1779,6 +1867,8 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                         ca = _to_shape(ca, None, rec.shapes[idx], ca.shape)[0]
                     if live is not None:  # elements of the input that fed only masked outputs
                         ra = _received_through(rec, idx, live)
+                    elif op == WHERE:  # elements not taken from this operand receive nothing
+                        ra = _received_through(rec, idx, np.ones(rec.out_shape, dtype=bool))
                     elif op == INDEX and frame is not None:
                         # elements the index did not pick receive nothing, and so decide
                         # nothing in a hybrid pass (as on the scalar tape, where they are
@@ -1863,12 +1953,17 @@ def _received_through(rec: _Rec, idx: int, live: np.ndarray) -> np.ndarray:
         return np.reshape(live, shape)
     if rec.op == INDEX:
         return _scatter(live.astype(np.float64), rec.k) > 0
+    if rec.op == CONCAT:
+        return _split_back(live, rec.k)[idx]
+    if rec.op == WHERE:  # the elements taken from this operand, summed over its broadcast axes
+        taken = live & (rec.k if idx == 0 else ~rec.k)
+        return _to_shape(np.zeros(()), taken, shape, taken.shape)[1]
     axes, keepdims, _shape, _n = rec.k
     m = live if keepdims or not axes else np.expand_dims(live, axes)
     return np.broadcast_to(m, shape)
 
 
-_SHAPE_CHANGING = frozenset({MATMUL, SUM, MEAN, RESHAPE, INDEX})
+_SHAPE_CHANGING = frozenset({MATMUL, SUM, MEAN, RESHAPE, INDEX, CONCAT, WHERE})
 
 
 def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:

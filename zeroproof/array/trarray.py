@@ -933,13 +933,11 @@ def numpy_function(x: Any, func: Any, args: tuple, kwargs: dict, kind: str) -> A
         if func in (np.min, np.amin, np.max, np.amax) and "dtype" in kw:
             raise TypeError(f"numpy.{func.__name__} takes no dtype")
         return getattr(x, name)(**kw)
-    if kind == "TRArray" and func in _NP_JOINS:
+    if func in _NP_JOINS:  # (on TRTensors: recorded on the tape)
         return _NP_JOINS[func](*args, **kwargs)
     name = getattr(func, "__name__", str(func))
     import zeroproof.array as za  # the package's public names (this module is loaded by it)
-    if func in _NP_JOINS:  # TRArray functions, not differentiable
-        twin = f"za.{name} joins TRArrays (not differentiable): use t.value"
-    elif name in za.__all__ and callable(getattr(za, name, None)):
+    if name in za.__all__ and callable(getattr(za, name, None)):
         twin = f"use za.{name}"
     else:
         twin = _no_twin(name)
@@ -1146,14 +1144,25 @@ def array_identical(a: Any, b: Any) -> bool:
 
 
 # --- joining and selecting -----------------------------------------------------------------------
-def _parts(arrays: Any, fname: str) -> list[TRArray]:
-    if isinstance(arrays, (TRArray, np.ndarray, str, bytes)) or not hasattr(arrays, "__iter__"):
+def _parts(arrays: Any, fname: str, convert: Any = None) -> list[Any]:
+    """The operands of a join, each read by ``convert`` (default: as a TRArray; the batched
+    tape reads them as tensors)."""
+    if (isinstance(arrays, (TRArray, np.ndarray, str, bytes)) or not hasattr(arrays, "__iter__")
+            or hasattr(type(arrays), "__tr_dispatch__")):  # (one TRTensor is not a sequence)
         raise TypeError(f"{fname}(arrays): arrays must be a sequence of arrays (a list or tuple), "
                         f"got {type(arrays).__name__}")
-    parts = [_as_trarray(a, f"{fname}(arrays): arrays[{i}]") for i, a in enumerate(arrays)]
+    convert = _as_trarray if convert is None else convert
+    parts = [convert(a, f"{fname}(arrays): arrays[{i}]") for i, a in enumerate(arrays)]
     if not parts:
         raise ValueError(f"{fname}(arrays): need at least one array")
     return parts
+
+
+def _join_handler(arrays: Any) -> Any:
+    """The graph dispatch hook of a TRTensor (or TRNode) among the operands of a join, if any."""
+    if isinstance(arrays, (list, tuple)):
+        return _graph_handler(*arrays)
+    return None
 
 
 def _joined(join: Any, parts: list[TRArray], axis: Any, fname: str) -> TRArray:
@@ -1176,7 +1185,13 @@ def concatenate(arrays: Sequence[Any], axis: Optional[int] = 0) -> TRArray:
     >>> import zeroproof as zp
     >>> concatenate([array([1.0, np.nan]), array([zp.bottom()])])
     TRArray([1.0, Φ, ⊥], dtype=float64)
+
+    With a ``TRTensor`` among the operands the join is recorded on its tape (differentiable;
+    the result is a ``TRTensor``).
     """
+    handler = _join_handler(arrays)
+    if handler is not None:
+        return handler("concatenate", (arrays, axis))
     return _joined(np.concatenate, _parts(arrays, "concatenate"), axis, "concatenate")
 
 
@@ -1186,7 +1201,12 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> TRArray:
 
     >>> stack([array([1.0, 2.0]), array([3.0, np.inf])]).shape
     (2, 2)
+
+    With a ``TRTensor`` among the operands the join is recorded on its tape (differentiable).
     """
+    handler = _join_handler(arrays)
+    if handler is not None:
+        return handler("stack", (arrays, axis))
     return _joined(np.stack, _parts(arrays, "stack"), axis, "stack")
 
 
@@ -1196,13 +1216,17 @@ def where(condition: Any, x: Any, y: Any) -> TRArray:
     ``x`` and ``y`` are TRArrays, TRScalars, real numbers or real NumPy arrays, read as
     ``TRArray`` reads arrays (a float ``inf`` is ``+∞``, ``nan`` is Φ: ``np.where(m, x,
     np.inf)`` works); all three broadcast. ``np.where(c, x, y)`` with a TRArray among them runs
-    this.
+    this. With a ``TRTensor`` as ``x`` or ``y`` the selection is recorded on its tape
+    (differentiable: each element's gradient goes to the operand it was taken from).
 
     >>> import zeroproof as zp
     >>> a = array([1.0, np.inf, np.nan])
     >>> where(a.tags == 0, a, zp.real(0.0))
     TRArray([1.0, 0.0, 0.0], dtype=float64)
     """
+    handler = _graph_handler(x, y)
+    if handler is not None:
+        return handler("where", (condition, x, y))
     c = np.asarray(condition)
     if c.dtype != np.bool_:
         raise TypeError(f"where(condition, x, y): condition must be a bool array (e.g. "

@@ -38,6 +38,7 @@ name       scalar tape (floats / IEEE codes)      nodes (``create_graph``) / arr
 ``sin, cos``   the backend's sine and cosine
 ``reshape_back`` (batched only) ``g`` reshaped to the input's shape (``k``)
 ``scatter``    (batched only) ``g`` added into zeros of the input's shape at the index (``k``)
+``split_back`` (batched only) ``g`` cut into the joined operands' pieces (``k`` = axis, ends)
 ``unreduce``   (batched only) ``g`` of a reduction spread back over the reduced axes (``k``)
 ``matmul``     (batched only) transreal matrix product; ``swap`` transposes the last two axes
 ========== ====================================== =================================
@@ -66,7 +67,7 @@ from typing import Any, Callable
 
 from .ops_table import (
     ABS, ADD, DIV, EXP, ID, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, POW, RELU, SIGN, SQRT, SUB, SUM,
-    SIN, COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC, TANH,
+    SIN, COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC, TANH, CONCAT, WHERE,
 )
 
 # The module's API (what the sweeps, the batched tape and ``saturating_ops`` use). The ``*_rule``
@@ -100,6 +101,7 @@ sin: Any = None
 cos: Any = None
 reshape_back: Any = None
 scatter: Any = None
+split_back: Any = None
 
 
 def sat(u: Any) -> Any:
@@ -218,6 +220,15 @@ def matmul_rule(g, a, b, out, k):
     return matmul(g, swap(b)), matmul(swap(a), g)
 
 
+def concat_rule(g, a, b, out, k):
+    return split_back(g, k)  # k = (axis, where each input ends); one contribution per input
+
+
+def where_rule(g, a, b, out, k):
+    # k = the condition (the output's shape); −0.0, the identity of +, where nothing is picked
+    return select(k, g, -0.0), select(k, -0.0, g)
+
+
 # ---- saturating rules (SPEC §4.2) ----------------------------------------------------------
 def div_sat_rule(g, a, b, out, k):
     return g * sat(b), neg_over_sq(g, a, b, B)
@@ -267,7 +278,7 @@ EXACT: dict[int, Callable] = {
     SUM: sum_rule, MEAN: mean_rule, MATMUL: matmul_rule, RELU: relu_rule,
     SIN: sin_rule, COS: cos_rule, RESHAPE: reshape_rule, INDEX: index_rule,
     ADDC: addc_rule, RADDC: addc_rule, SUBC: addc_rule, RSUBC: rsubc_rule, MULC: mulc_rule,
-    RMULC: mulc_rule, TANH: tanh_rule,
+    RMULC: mulc_rule, TANH: tanh_rule, CONCAT: concat_rule, WHERE: where_rule,
 }
 SATURATING: dict[int, Callable] = {
     **EXACT, DIV: div_sat_rule, LOG: log_sat_rule, SQRT: sqrt_sat_rule, POW: pow_sat_rule,
