@@ -184,3 +184,21 @@ def test_fit_does_not_warn_for_real_parameters():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         t.fit()
+
+
+# -- PyTorch's .grad / .data point to .gradient / .value -------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: TRNode.parameter(1.0), lambda: za.parameter([1.0])])
+def test_torch_attribute_names_point_to_ours(make):
+    x = make()
+    with pytest.raises(AttributeError, match=r"has no attribute 'grad'; the accumulated gradient "
+                                             r"is \.gradient"):
+        x.grad
+    with pytest.raises(AttributeError, match=r"has no attribute 'data'; the forward value is "
+                                             r"\.value"):
+        x.data
+    with pytest.raises(AttributeError, match=r"object has no attribute 'gradiant'") as info:
+        x.gradiant
+    assert info.value.name == "gradiant" and info.value.obj is x  # Python's "did you mean"
+    assert not hasattr(x, "grad") and not hasattr(type(x), "grad")
+    assert not hasattr(x, "__float__") or type(x).__name__ == "TRTensor"

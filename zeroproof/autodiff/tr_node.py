@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from ..core import kernels as K
 from ..core._copying import LeafCopies
-from ..core._parse import check_bool, check_real, no_modulus, no_ordering, short_repr
+from ..core._parse import check_bool, check_real, missing_attribute, no_modulus, no_ordering, short_repr
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -145,6 +145,10 @@ class TRNode(LeafCopies, metaclass=_NodeType):
                 f"requires_grad can only be changed on leaves; this node was computed by "
                 f"{OP_NAMES[self._op]} (use node.detach() for a constant copy of its value)")
         self._rg = flag
+
+    def __getattr__(self, name: str) -> Any:
+        # only for names not found otherwise: PyTorch's .grad and .data get a pointer
+        raise missing_attribute(self, name)
 
     @property
     def gradient(self) -> TRScalar | None:

@@ -117,6 +117,26 @@ def as_float(value: Any) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+# What PyTorch users reach for on a graph node, and where it is here.
+_ATTRIBUTE_HINTS = {
+    "grad": "the accumulated gradient is .gradient (PyTorch's .grad)",
+    "data": "the forward value is .value (a constant copy: .detach())",
+}
+
+
+def missing_attribute(obj: Any, name: str) -> AttributeError:
+    """The ``AttributeError`` for ``obj.name`` (from a ``__getattr__``), with a pointer for the
+    PyTorch names that are spelled differently here.
+
+    >>> str(missing_attribute(1.0, "grad"))
+    "float has no attribute 'grad'; the accumulated gradient is .gradient (PyTorch's .grad)"
+    """
+    hint = _ATTRIBUTE_HINTS.get(name)
+    msg = (f"{type(obj).__name__} has no attribute {name!r}; {hint}" if hint else
+           f"{type(obj).__name__!r} object has no attribute {name!r}")
+    return AttributeError(msg, name=name, obj=obj)
+
+
 def short_repr(value: Any, limit: int = 40) -> str:
     """``repr(value)`` for an error message, at most about ``limit`` characters and marked where
     cut: an int too long to show says how many digits it has (so ``10**400`` is never shown as a
