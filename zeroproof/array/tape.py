@@ -40,7 +40,9 @@ import numpy as np
 from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import PASS_LOCK, rule_tables_for_pass
 from ..core._copying import LeafCopies
-from ..core._parse import as_float, check_bool, missing_attribute, no_modulus, no_ordering, parse_enum, short_repr
+from ..core._parse import (
+    as_float, check_bool, no_modulus, no_ordering, parse_enum, short_repr, spelled_differently,
+)
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
 from ..autodiff.ops_table import (
@@ -165,9 +167,8 @@ class TRTensor(LeafCopies):
         """NumPy dtype of the value's IEEE codes (e.g. ``float64``)."""
         return np.asarray(self._v).dtype
 
-    def __getattr__(self, name: str) -> Any:
-        # only for names not found otherwise: PyTorch's .grad and .data get a pointer
-        raise missing_attribute(self, name)
+    grad = spelled_differently("grad")  # PyTorch's names: an AttributeError naming ours
+    data = spelled_differently("data")
 
     @property
     def gradient(self) -> TRArray | None:

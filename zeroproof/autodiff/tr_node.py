@@ -18,7 +18,9 @@ from typing import Any, Iterator
 
 from ..core import kernels as K
 from ..core._copying import LeafCopies
-from ..core._parse import check_bool, check_real, missing_attribute, no_modulus, no_ordering, short_repr
+from ..core._parse import (
+    check_bool, check_real, no_modulus, no_ordering, short_repr, spelled_differently,
+)
 from ..core.scalar import (
     _CODE_OF_TAG, REAL, TRScalar, TRTag, _check_real, _is_number, scalar_from_code, tag_of_code,
 )
@@ -146,9 +148,8 @@ class TRNode(LeafCopies, metaclass=_NodeType):
                 f"{OP_NAMES[self._op]} (use node.detach() for a constant copy of its value)")
         self._rg = flag
 
-    def __getattr__(self, name: str) -> Any:
-        # only for names not found otherwise: PyTorch's .grad and .data get a pointer
-        raise missing_attribute(self, name)
+    grad = spelled_differently("grad")  # PyTorch's names: an AttributeError naming ours
+    data = spelled_differently("data")
 
     @property
     def gradient(self) -> TRScalar | None:

@@ -124,17 +124,26 @@ _ATTRIBUTE_HINTS = {
 }
 
 
-def missing_attribute(obj: Any, name: str) -> AttributeError:
-    """The ``AttributeError`` for ``obj.name`` (from a ``__getattr__``), with a pointer for the
-    PyTorch names that are spelled differently here.
+def spelled_differently(name: str) -> property:
+    """A class attribute for a PyTorch name that is spelled differently here (``grad``,
+    ``data``): reading it raises an ``AttributeError`` that names ours, so ``hasattr`` is False.
+    (A property, not a ``__getattr__``: a class with ``__getattr__`` loses CPython's fast
+    attribute access, which the tapes' hot loops depend on.)
 
-    >>> str(missing_attribute(1.0, "grad"))
-    "float has no attribute 'grad'; the accumulated gradient is .gradient (PyTorch's .grad)"
+    >>> class Node:
+    ...     grad = spelled_differently("grad")
+    >>> Node().grad
+    Traceback (most recent call last):
+    ...
+    AttributeError: Node has no attribute 'grad'; the accumulated gradient is .gradient (PyTorch's .grad)
     """
-    hint = _ATTRIBUTE_HINTS.get(name)
-    msg = (f"{type(obj).__name__} has no attribute {name!r}; {hint}" if hint else
-           f"{type(obj).__name__!r} object has no attribute {name!r}")
-    return AttributeError(msg, name=name, obj=obj)
+    hint = _ATTRIBUTE_HINTS[name]
+
+    def get(self: Any) -> Any:
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}; {hint}",
+                             name=name, obj=self)
+
+    return property(get, doc=f"Not here: {hint}.")
 
 
 def short_repr(value: Any, limit: int = 40) -> str:
