@@ -189,3 +189,44 @@ def test_where_errors():
         za.where(np.array([1, 0]), w, w)
     with pytest.raises(ValueError, match=r"do not broadcast"):
         za.where(np.array([True, False, True]), w, 0.0)
+
+
+def test_where_broadcast_interior_operand_decides_once_per_place_taken():
+    # N scalar passes of `1/p if c_i else const_i` decide twice (the two places 1/p is taken)
+    s = HybridGradientSchedule(delta_init=0.1, delta_final=0.1, adaptive_delta=False,
+                               transition_epochs=0, force_pole_exploration=False)
+    with s.apply(0):
+        HybridGradientContext.reset_statistics()
+        p = za.parameter(np.array(0.05))
+        za.where(np.array([True, True, False]), 1.0 / p, za.constant([5.0, 6.0, 7.0])).backward(
+            np.ones(3))
+        st = HybridGradientContext.get_statistics()
+    assert (st["total_gradient_calls"], st["saturating_activations"]) == (2, 2)
+    # twice the saturated d(1/p)/dp = −1/(p² + b²), bound b = 1
+    assert float(p.gradient.to_numpy()) == pytest.approx(-2.0 / (0.05 ** 2 + 1.0), rel=1e-12)
+
+
+def test_joins_read_their_constant_operands_as_the_trarray_joins_do():
+    w = za.parameter([1.0, 2.0])
+    y = za.concatenate([w, [zp.real(3.0), zp.bottom()]])  # a list of TRScalars
+    assert _ident(y.value, za.concatenate([w.value, [zp.real(3.0), zp.bottom()]]))
+    assert za.concatenate(t for t in [w, w]).requires_grad  # a generator of tensors
+    assert za.stack(t for t in [w, w]).shape == (2, 2)
+    f32 = za.parameter(np.array([1.0, 2.0], np.float32))
+    for fill in (np.nan, np.inf, np.float32(-np.inf)):  # a non-finite float keeps float32
+        assert za.where(np.array([True, False]), f32, fill).dtype == np.float32
+        assert za.where(np.array([True, False]), f32.value, fill).dtype == np.float32
+
+
+def test_join_errors_name_the_argument():
+    w = za.parameter([1.0, 2.0])
+    for other in ("a", None, 1j):
+        with pytest.raises(TypeError, match=r"where\(condition, x, y\): y must be a TRArray, a "
+                                            r"TRScalar, a real number or a real NumPy array"):
+            za.where(np.array([True, False]), w, other)
+    for bad in (w, w.value):
+        with pytest.raises(TypeError, match=r"concatenate\(arrays, axis\): axis must be an int or "
+                                            r"None, got float 1.5"):
+            za.concatenate([bad, bad], axis=1.5)
+    with pytest.raises(ValueError, match=r"condition must be a bool array .* got a ragged list"):
+        za.where([[True], [True, False]], w, w)

@@ -55,8 +55,8 @@ from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_
 from ..core.wheel import WHEEL
 from . import kernels as K
 from .trarray import (
-    TRArray, _from_real, _matmul_shape, _parts, numpy_function, numpy_reduction_args, numpy_ufunc,
-    squeezed_shape,
+    TRArray, _as_trarray, _from_real, _matmul_shape, _parts, numpy_function, numpy_reduction_args,
+    numpy_ufunc, squeezed_shape,
 )
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
@@ -1381,6 +1381,12 @@ _ = ID
 # when a TRTensor is among the operands. The values come from the TRArray functions (so dtypes,
 # ⊥ and error messages are theirs); the graph gets one record whose rule routes each element's
 # gradient back to the operand element it came from.
+def _join_operand(a: Any, argname: str) -> TRTensor:
+    """A join's operand: a TRTensor as it is, anything else read as the TRArray join reads it
+    (a list of TRScalars included), as a constant."""
+    return a if isinstance(a, TRTensor) else as_tensor(_as_trarray(a, argname), argname)
+
+
 def concatenate_tensors(arrays: Any, axis: Any = 0) -> TRTensor:
     """``np.concatenate`` on the tape: the gradient of the result is split back into the
     operands' pieces (``axis=None`` joins the flattened operands, as NumPy does).
@@ -1394,7 +1400,7 @@ def concatenate_tensors(arrays: Any, axis: Any = 0) -> TRTensor:
     """
     from .trarray import concatenate
 
-    parts = _parts(arrays, "concatenate", as_tensor)
+    parts = _parts(arrays, "concatenate", _join_operand)
     if axis is None:
         parts = [t.flatten() for t in parts]
         axis = 0
@@ -1415,7 +1421,7 @@ def stack_tensors(arrays: Any, axis: Any = 0) -> TRTensor:
     >>> y.sum().backward(); w.gradient          # 1 + 2w
     TRArray([3.0, 5.0], dtype=float64)
     """
-    parts = _parts(arrays, "stack", as_tensor)
+    parts = _parts(arrays, "stack", _join_operand)
     shapes = [t.shape for t in parts]
     if any(sh != shapes[0] for sh in shapes):
         raise ValueError(f"stack(arrays, axis={axis!r}): all input arrays must have the same "
@@ -1866,14 +1872,16 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                     continue
                 if live is not None and not reducing:
                     c = np.where(live, c, -0.0)  # nothing: −0.0 is the identity of + (keeps a −0)
+                to = live  # the elements of this input's view that receive the contribution
+                if op == WHERE:  # an element not taken from this operand receives nothing
+                    taken = rec.k if idx == 0 else ~rec.k
+                    to = taken if live is None else (live & taken)
                 if reducing:
                     ca, ra = np.asarray(c), None
                     if ca.shape != rec.shapes[idx]:  # matmul over broadcast batch axes
                         ca = _to_shape(ca, None, rec.shapes[idx], ca.shape)[0]
                     if live is not None:  # elements of the input that fed only masked outputs
                         ra = _received_through(rec, idx, live)
-                    elif op == WHERE:  # elements not taken from this operand receive nothing
-                        ra = _received_through(rec, idx, np.ones(rec.out_shape, dtype=bool))
                     elif op == INDEX and frame is not None:
                         # elements the index did not pick receive nothing, and so decide
                         # nothing in a hybrid pass (as on the scalar tape, where they are
@@ -1883,9 +1891,9 @@ def _sweep(root: _Rec, seed: np.ndarray, table: list, split: list, accumulate: b
                     # an interior input broadcast against more points: its gradient stays per
                     # point, so that its own rule runs per point as on the scalar tape
                     ca, ra = np.broadcast_to(np.asarray(c), eff), (
-                        None if live is None else np.broadcast_to(live, eff))
+                        None if to is None else np.broadcast_to(to, eff))
                 else:
-                    ca, ra = _to_shape(c, live, rec.shapes[idx], eff)
+                    ca, ra = _to_shape(c, to, rec.shapes[idx], eff)
                 given.append((r, ca, ra))
             # A contribution's buffer is handed on as owned (writable in place later) only if it
             # is g's own buffer or a fresh array, and no other contribution can alias it.
@@ -1960,15 +1968,12 @@ def _received_through(rec: _Rec, idx: int, live: np.ndarray) -> np.ndarray:
         return _scatter(live.astype(np.float64), rec.k) > 0
     if rec.op == CONCAT:
         return _split_back(live, rec.k)[idx]
-    if rec.op == WHERE:  # the elements taken from this operand, summed over its broadcast axes
-        taken = live & (rec.k if idx == 0 else ~rec.k)
-        return _to_shape(np.zeros(()), taken, shape, taken.shape)[1]
     axes, keepdims, _shape, _n = rec.k
     m = live if keepdims or not axes else np.expand_dims(live, axes)
     return np.broadcast_to(m, shape)
 
 
-_SHAPE_CHANGING = frozenset({MATMUL, SUM, MEAN, RESHAPE, INDEX, CONCAT, WHERE})
+_SHAPE_CHANGING = frozenset({MATMUL, SUM, MEAN, RESHAPE, INDEX, CONCAT})
 
 
 def _seed_for(root: TRTensor, grad_output: Any) -> np.ndarray:

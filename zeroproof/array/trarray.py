@@ -1158,16 +1158,23 @@ def _parts(arrays: Any, fname: str, convert: Any = None) -> list[Any]:
     return parts
 
 
-def _join_handler(arrays: Any) -> Any:
-    """The graph dispatch hook of a TRTensor (or TRNode) among the operands of a join, if any."""
-    if isinstance(arrays, (list, tuple)):
-        return _graph_handler(*arrays)
-    return None
+def _join_operands(arrays: Any) -> tuple[Any, Any]:
+    """``(operands, hook)``: a join's operands (an iterator read into a list, so that it can be
+    looked at twice; anything else as given, for :func:`_parts` to judge) and the graph
+    dispatch hook of a TRTensor (or TRNode) among them, if any."""
+    if not isinstance(arrays, (list, tuple, TRArray, np.ndarray, str, bytes)) and hasattr(
+            arrays, "__iter__") and not hasattr(type(arrays), "__tr_dispatch__"):
+        arrays = list(arrays)
+    return arrays, (_graph_handler(*arrays) if isinstance(arrays, (list, tuple)) else None)
 
 
 def _joined(join: Any, parts: list[TRArray], axis: Any, fname: str) -> TRArray:
     try:
         codes = join([p._codes for p in parts], axis=axis)
+    except TypeError:
+        raise TypeError(f"{fname}(arrays, axis): axis must be an int"
+                        f"{' or None' if fname == 'concatenate' else ''}, got "
+                        f"{type(axis).__name__} {short_repr(axis, 40)}") from None
     except (ValueError, np.exceptions.AxisError) as exc:
         shapes = ", ".join(str(p.shape) for p in parts)
         raise ValueError(f"{fname}(arrays, axis={axis!r}): {exc} (shapes {shapes})") from None
@@ -1189,7 +1196,7 @@ def concatenate(arrays: Sequence[Any], axis: Optional[int] = 0) -> TRArray:
     With a ``TRTensor`` among the operands the join is recorded on its tape (differentiable;
     the result is a ``TRTensor``).
     """
-    handler = _join_handler(arrays)
+    arrays, handler = _join_operands(arrays)
     if handler is not None:
         return handler("concatenate", (arrays, axis))
     return _joined(np.concatenate, _parts(arrays, "concatenate"), axis, "concatenate")
@@ -1204,7 +1211,7 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> TRArray:
 
     With a ``TRTensor`` among the operands the join is recorded on its tape (differentiable).
     """
-    handler = _join_handler(arrays)
+    arrays, handler = _join_operands(arrays)
     if handler is not None:
         return handler("stack", (arrays, axis))
     return _joined(np.stack, _parts(arrays, "stack"), axis, "stack")
@@ -1227,19 +1234,33 @@ def where(condition: Any, x: Any, y: Any) -> TRArray:
     handler = _graph_handler(x, y)
     if handler is not None:
         return handler("where", (condition, x, y))
-    c = np.asarray(condition)
+    try:
+        c = np.asarray(condition)
+    except ValueError:  # a ragged nested list
+        raise ValueError(f"where(condition, x, y): condition must be a bool array (e.g. "
+                         f"a.tags == 0 or a == 0), got a ragged {type(condition).__name__}") \
+            from None
     if c.dtype != np.bool_:
         raise TypeError(f"where(condition, x, y): condition must be a bool array (e.g. "
                         f"a.tags == 0 or a == 0), got dtype {c.dtype}")
     ops = []
     for name, v in (("x", x), ("y", y)):
         if isinstance(v, (float, np.floating)) and not math.isfinite(v):
-            ops.append((np.float64(v), None))  # as an element of an array: ±inf → ±∞, NaN → Φ
+            # as an element of an array: ±inf → ±∞, NaN → Φ; a Python float, so that it takes
+            # the other operand's dtype (NumPy's rule for a scalar) and keeps float32 float32
+            ops.append((float(v), None))
             continue
-        o = _operand(v, "where") if not isinstance(v, (list, tuple)) else _operand(array(v), "where")
+        if isinstance(v, (list, tuple)):
+            o = _operand(array(v), "where")
+        else:
+            try:
+                o = _operand(v, "where")
+            except TypeError:  # (its message would not say which argument)
+                o = NotImplemented
         if o is NotImplemented:
             raise TypeError(f"where(condition, x, y): {name} must be a TRArray, a TRScalar, a "
-                            f"real number or a real NumPy array, got {type(v).__name__}")
+                            f"real number or a real NumPy array, got {type(v).__name__} "
+                            f"{short_repr(v, 40)}")
         ops.append(o)
     (xc, xb), (yc, yb) = ops
     try:
