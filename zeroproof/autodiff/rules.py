@@ -225,7 +225,8 @@ def concat_rule(g, a, b, out, k):
 
 
 def where_rule(g, a, b, out, k):
-    # k = the condition (the output's shape); −0.0, the identity of +, where nothing is picked
+    # k = the condition (broadcastable to the output); −0.0, the identity of +, where the
+    # element is not taken from this operand (the sweep marks it as receiving nothing)
     return select(k, g, -0.0), select(k, -0.0, g)
 
 

@@ -470,8 +470,11 @@ class SCMTrainer:
         only come from the user, e.g. NaN read as Φ), so they would never train."""
         named = getattr(self.model, "named_parameters", None)
         pairs = list(named()) if callable(named) else [
-            (f"optimizer.params[{i}]", p) for i, p in enumerate(self.optimizer.params)]
+            (f"optimizer.params[{i}]", p) for i, p in enumerate(getattr(self.optimizer, "params",
+                                                                        ()))]
         for name, p in pairs:
+            if not hasattr(p, "codes"):  # (not a batched-tape parameter: not ours to judge)
+                continue
             codes = np.asarray(p.codes)
             bad = int(codes.size - np.count_nonzero(np.isfinite(codes)))
             if bad:
