@@ -567,23 +567,20 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
     # file against both (the dtype is recorded only in the architecture: configs do not hold it).
     expected = _check_state(model.state_dict(), f"{model_info['name']}.state_dict()")
     recorded = arch["parameters"]
-    if set(recorded) != set(expected):
-        raise BundleValidationError(
-            "architecture", f"{ARCHITECTURE} lists parameters {sorted(recorded)} but "
-            f"{model_info['name']}.from_config(config) has {sorted(expected)}", ARCHITECTURE)
+    built = f"{model_info['name']}.from_config(config)"
+    _same_names(recorded, expected, "architecture", ARCHITECTURE,
+                f"{ARCHITECTURE} lists parameters", f"{built} has")
     for key in sorted(expected):
         spec = recorded[key]
         if (not isinstance(spec, dict) or spec.get("shape") != list(expected[key].shape)
                 or not isinstance(spec.get("dtype"), str)):
             raise BundleValidationError(
                 "architecture", f"{ARCHITECTURE} records parameter {key!r} as {spec!r} but "
-                f"{model_info['name']}.from_config(config) has shape {expected[key].shape} "
+                f"{built} has shape {expected[key].shape} "
                 f"(a record is {{'shape': [...], 'dtype': '<f8' or '<f4'}})", ARCHITECTURE)
     params = _read_npz(root / PARAMETERS, "parameter_mismatch", "parameter file")
-    if set(params) != set(expected):
-        raise BundleValidationError(
-            "parameter_mismatch", f"{PARAMETERS} holds {sorted(params)} but the architecture "
-            f"needs {sorted(expected)}", PARAMETERS)
+    _same_names(params, expected, "parameter_mismatch", PARAMETERS, f"{PARAMETERS} holds",
+                "the architecture needs")
     for key in sorted(expected):
         spec = recorded[key]
         if list(params[key].shape) != spec["shape"] or params[key].dtype.str != spec["dtype"]:
@@ -663,6 +660,15 @@ def _load(path: PathLike) -> tuple[BundleReport, Any, InferenceConfig, dict[str,
         n_reference=int(x.shape[0]), max_abs_error=errors,
         files={k: v["sha256"] for k, v in files.items()})
     return report, model, cfg, meta
+
+
+def _same_names(have: Any, expected: Any, code: str, file: str, have_says: str,
+                expected_says: str) -> None:
+    """``BundleValidationError(code)`` naming ``file`` unless ``have`` and ``expected`` hold the
+    same parameter names."""
+    if set(have) != set(expected):
+        raise BundleValidationError(code, f"{have_says} {sorted(have)} but {expected_says} "
+                                          f"{sorted(expected)}", file)
 
 
 def validate_bundle(path: PathLike) -> BundleReport:
