@@ -16,6 +16,7 @@ TRArray([1.0, +∞, -0.5], dtype=float64)
 """
 from __future__ import annotations
 
+import collections.abc
 import math
 import operator
 import struct
@@ -1162,8 +1163,7 @@ def _join_operands(arrays: Any) -> tuple[Any, Any]:
     """``(operands, hook)``: a join's operands (an iterator read into a list, so that it can be
     looked at twice; anything else as given, for :func:`_parts` to judge) and the graph
     dispatch hook of a TRTensor (or TRNode) among them, if any."""
-    if not isinstance(arrays, (list, tuple, TRArray, np.ndarray, str, bytes)) and hasattr(
-            arrays, "__iter__") and not hasattr(type(arrays), "__tr_dispatch__"):
+    if isinstance(arrays, collections.abc.Iterator):
         arrays = list(arrays)
     return arrays, (_graph_handler(*arrays) if isinstance(arrays, (list, tuple)) else None)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-import numpy as np
-from ..core._context import reusable_context
 from contextvars import ContextVar
 from typing import Any, Iterator
 
+import numpy as np
+
+from ..core._context import reusable_context
 from ..core import kernels as K
 from ..core._copying import LeafCopies
 from ..core._parse import (
