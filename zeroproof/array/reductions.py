@@ -44,7 +44,7 @@ from ..core import reductions as _core
 from ..core.reductions import ReductionMode
 from ..core.scalar import BOTTOM_CODE
 from ..core.wheel import WHEEL
-from ..core._parse import check_bool, short_repr
+from ..core._parse import check_bool, is_integer, short_repr
 
 __all__ = ["reduce_codes", "exact_sum_lanes", "REDUCTIONS"]
 
@@ -70,7 +70,7 @@ def _axes(axis: Any, nd: int, shape: tuple) -> tuple[int, ...]:
     items = axis if many else (axis,)
     out = []
     for a in items:
-        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+        if not is_integer(a):
             raise TypeError(f"axis must be None, an int or a tuple of ints, got "
                             f"{type(axis).__name__} {short_repr(axis, 40)}")
         if not -nd <= a < nd:

@@ -32,7 +32,9 @@ from ..core.scalar import (
 )
 from . import kernels as K
 from .reductions import reduce_codes
-from ..core._parse import as_float, native_float, no_modulus, parse_enum, rectangular, short_repr
+from ..core._parse import (
+    as_float, is_integer, native_float, no_modulus, parse_enum, rectangular, short_repr,
+)
 
 __all__ = [
     "TRArray", "array", "asarray", "zeros", "ones", "full", "from_numpy", "to_numpy",
@@ -1055,14 +1057,12 @@ def full(shape: Any, fill_value: Any, dtype: Any = np.float64) -> TRArray:
 
 def _check_shape(shape: Any, name: str) -> tuple:
     """A shape as NumPy takes it (an int or a sequence of ints, each >= 0)."""
-    dims = (shape,) if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool) \
-        else shape
+    dims = (shape,) if is_integer(shape) else shape
     try:
         dims = None if isinstance(dims, (str, bytes, bytearray)) else tuple(dims)
     except TypeError:
         dims = None
-    if dims is None or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
-                           for d in dims):
+    if dims is None or not all(is_integer(d) for d in dims):
         raise TypeError(f"{name} must be an int or a tuple of ints, got {type(shape).__name__} "
                         f"{short_repr(shape, 40)}")
     if any(d < 0 for d in dims):

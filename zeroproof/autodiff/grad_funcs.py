@@ -6,7 +6,7 @@ import numbers
 from typing import Any, Callable, NamedTuple, Sequence
 
 from ..core import kernels as K
-from ..core._parse import as_float, check_bool, check_real, short_repr
+from ..core._parse import as_float, check_bool, check_real, is_integer, is_real_number, short_repr
 from ..core.scalar import REAL, TRScalar, scalar_from_code, tag_of_code
 from .backward import grad, topological_sort
 from .grad_mode import MODE, GradientMode
@@ -23,7 +23,7 @@ _FD_ULPS = 2.0 ** -50
 
 def _is_index(i: Any) -> bool:
     """An int or a NumPy integer, not a bool."""
-    return isinstance(i, numbers.Integral) and not isinstance(i, bool)
+    return is_integer(i)
 
 
 def _argnums(argnums: Any) -> tuple[tuple[int, ...], bool]:
@@ -284,7 +284,7 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     if not callable(func):
         raise TypeError(f"func must be callable (a function of the argument(s) returning a scalar "
                         f"TRNode), got {type(func).__name__} {short_repr(func, 40)}")
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+    if not is_real_number(eps):
         raise TypeError(f"eps must be a finite real number > 0, got {type(eps).__name__} "
                         f"{short_repr(eps, 40)}")
     eps_f = as_float(eps)
@@ -294,7 +294,7 @@ def check_gradient(func: Callable[..., Any], x: Any, eps: float = 1e-5, argnum: 
     rtol = check_real("rtol", rtol, "a finite real number >= 0", lambda v: 0 <= v < math.inf)
     atol = check_real("atol", atol, "a finite real number >= 0", lambda v: 0 <= v < math.inf)
     args = list(x) if isinstance(x, (tuple, list)) else [x]
-    if isinstance(argnum, bool) or not isinstance(argnum, numbers.Integral):
+    if not is_integer(argnum):
         raise TypeError(f"argnum must be an int (the position of the argument to check), got "
                         f"{type(argnum).__name__} {short_repr(argnum, 40)}")
     if not -len(args) <= argnum < len(args):

@@ -7,14 +7,13 @@ when the block raises. The backward sweep reads the mode and bound once per pass
 from __future__ import annotations
 
 import math
-import numbers
 from ..core._context import reusable_context
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from enum import Enum
 from typing import Any, Iterator
 
-from ..core._parse import as_float, parse_enum, short_repr
+from ..core._parse import as_float, is_real_number, parse_enum, short_repr
 
 __all__ = [
     "GradientMode", "GradientModeConfig", "gradient_mode", "use_mask_real", "use_saturating",
@@ -53,7 +52,7 @@ def check_bound(bound: object, argname: str = "saturation_bound") -> float:
     >>> check_bound(0.5), check_bound(2)
     (0.5, 2.0)
     """
-    if isinstance(bound, bool) or not isinstance(bound, numbers.Real):
+    if not is_real_number(bound):
         raise TypeError(
             f"{argname} must be a positive real number, got {type(bound).__name__} "
             f"{short_repr(bound, 40)}"

@@ -9,7 +9,6 @@ statistics (per thread / asyncio task, in ``contextvars``); each backward decisi
 from __future__ import annotations
 
 import math
-import numbers
 import random
 import sys
 import threading
@@ -21,7 +20,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..core._parse import as_float, check_bool, parse_enum, short_repr
+from ..core._parse import as_float, check_bool, is_integer, is_real_number, parse_enum, short_repr
 from .grad_mode import BOUND, MODE, GradientMode, check_bound
 
 __all__ = [
@@ -51,7 +50,7 @@ _MAX_SCHEDULES = 16  # schedules with recorded poles kept per context (the most 
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
     v = as_float(value)
@@ -65,7 +64,7 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> float:
 def _epochs(name: str, value: int) -> int:
     """An epoch number or count: an int ≥ 0 (NumPy integers too); a float, even ``1.0``, or a
     bool is a ``TypeError``, as everywhere epochs are taken."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         hint = ""
         if isinstance(value, (float, np.floating)):
             hint = "; epochs are whole numbers ≥ 0, a float is not accepted even when integral"
@@ -226,7 +225,7 @@ class HybridGradientSchedule:
                             f"{type(poles).__name__} {short_repr(poles, 40)}")
         vals = []
         for p in poles:
-            if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+            if not is_real_number(p):
                 raise TypeError(f"poles must hold real numbers, got {type(p).__name__} "
                                 f"{short_repr(p, 40)}")
             vals.append(as_float(p))  # an int beyond the float range: refused as not finite
@@ -687,7 +686,7 @@ class HybridGradientContext:
         for name, v in (("abs_q", abs_q), ("x_value", x_value)):
             if v is None and name == "x_value":
                 continue
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            if not is_real_number(v):
                 raise TypeError(f"should_use_saturating: {name} must be a real number"
                                 f"{' or None' if name == 'x_value' else ''}, got "
                                 f"{type(v).__name__} {short_repr(v, 40)}")

@@ -35,6 +35,42 @@ def parse_enum(cls: type[E], value: Any, argname: str = "mode") -> E:
     raise ValueError(f"{argname} must be {accepted}, got {value!r}")
 
 
+# Never numbers here, although Python or NumPy files them under numbers.Integral / np.integer:
+# bools, Enum members (a TRTag is an int, but names a tag) and NumPy durations (np.timedelta64
+# is an np.signedinteger).
+_NOT_NUMBERS = (bool, np.bool_, Enum, np.timedelta64)
+
+
+def is_real_number(x: object) -> bool:
+    """True for the real numbers the library accepts: int, float, other ``numbers.Real``, NumPy
+    integer and floating scalars; never a bool, an Enum member or a ``np.timedelta64``.
+
+    >>> is_real_number(2), is_real_number(np.float32(0.5)), is_real_number(True)
+    (True, True, False)
+    >>> is_real_number(np.timedelta64(5, "ns"))
+    False
+    """
+    if x.__class__ is float or x.__class__ is int:
+        return True
+    if isinstance(x, _NOT_NUMBERS):
+        return False
+    return isinstance(x, (numbers.Real, np.integer, np.floating))
+
+
+def is_integer(x: object) -> bool:
+    """True for an int, another ``numbers.Integral`` or a NumPy integer scalar; never a bool, an
+    Enum member or a ``np.timedelta64``.
+
+    >>> is_integer(3), is_integer(np.int8(3)), is_integer(3.0), is_integer(np.bool_(True))
+    (True, True, False, False)
+    """
+    if x.__class__ is int:
+        return True
+    if isinstance(x, _NOT_NUMBERS):
+        return False
+    return isinstance(x, (numbers.Integral, np.integer))
+
+
 def check_int(name: str, value: Any, minimum: int, allow_none: bool = False,
               maximum: int | None = None) -> Any:
     """``value`` as an int ``>= minimum`` (and ``<= maximum`` when given; None passes when
@@ -48,7 +84,7 @@ def check_int(name: str, value: Any, minimum: int, allow_none: bool = False,
         return None
     accepted = f"an int >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "") \
         + (" or None" if allow_none else "")
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_integer(value):
         raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
     if value < minimum or (maximum is not None and value > maximum):
@@ -79,7 +115,7 @@ def check_seed(name: str, value: Any) -> Any:
     if value is None or isinstance(value, np.random.Generator):
         return value
     accepted = "None, a non-negative int or a numpy.random.Generator"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
     if value < 0:
@@ -94,7 +130,7 @@ def check_real(name: str, value: Any, accepted: str, ok: Any) -> float:
     >>> check_real("theta_scale", 2, "a finite non-zero number", lambda v: v != 0)
     2.0
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
     v = as_float(value)
@@ -295,8 +331,7 @@ def real_pair(name: str, value: Any) -> tuple[float, float]:
     except TypeError:
         items = None
     if (items is None or isinstance(value, (str, bytes)) or len(items) != 2
-            or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)
-                   for v in items)):
+            or not all(is_real_number(v) for v in items)):
         raise TypeError(f"{name} must be a pair (lo, hi) of finite real numbers, got "
                         f"{type(value).__name__} {short_repr(value, 60)}")
     lo, hi = as_float(items[0]), as_float(items[1])

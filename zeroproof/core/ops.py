@@ -8,11 +8,10 @@ kernel. Nothing here ever raises on a transreal value.
 """
 from __future__ import annotations
 
-import enum
 from typing import Any, Callable
 
 from . import kernels as K
-from ._parse import no_modulus, short_repr
+from ._parse import is_integer, no_modulus, short_repr
 from .scalar import _CODE_OF_TAG, REAL, TRScalar, _check_real, _is_number, scalar_from_code
 
 __all__ = [
@@ -198,11 +197,7 @@ def check_int_exponent(k: Any) -> int:
     """``k`` as an int; ``TypeError`` for bool, float and everything that is not an integer."""
     if k.__class__ is int:
         return k
-    if isinstance(k, (bool, enum.Enum)) or not isinstance(k, int):  # (a TRTag names a tag)
-        import numpy as np
-
-        if isinstance(k, np.integer) and not isinstance(k, (np.bool_, np.timedelta64)):
-            return int(k)
+    if not is_integer(k):  # (bool, a TRTag, a NumPy duration: not exponents)
         raise TypeError(
             f"exponent k must be an int, got {type(k).__name__} {short_repr(k, 40)}; "
             "tr_pow_int takes integer exponents only (use tr_exp(k * tr_log(x)) for real powers)"

@@ -17,7 +17,8 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ._parse import as_float, short_repr
+from ._parse import as_float, is_integer, short_repr
+from ._parse import is_real_number as _is_number
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -316,15 +317,6 @@ _FORMAT_SPEC = re.compile(r"(?P<fill_align>.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d+)
                           r"[a-zA-Z%]?\Z", re.DOTALL)
 
 
-def _is_number(x: object) -> bool:
-    """A real number we accept as an operand: int, float, numbers.Real, NumPy real scalar; not bool."""
-    if x.__class__ is float or x.__class__ is int:
-        return True
-    if isinstance(x, (bool, np.bool_, enum.Enum, np.timedelta64)):
-        return False  # (a TRTag is an int, but names a tag; a NumPy duration is an np.integer)
-    return isinstance(x, (numbers.Real, np.integer, np.floating))
-
-
 def _parse_tag(tag: Any) -> TRTag:
     """A :class:`TRTag` from a member, its code (0–4) or its name (``"PINF"``, any case)."""
     if isinstance(tag, TRTag):
@@ -336,7 +328,7 @@ def _parse_tag(tag: Any) -> TRTag:
         except KeyError:
             raise ValueError(f"tag must be a TRTag, one of {names} or a code 0–4, got {tag!r}") \
                 from None
-    if isinstance(tag, (int, np.integer)) and not isinstance(tag, (bool, np.bool_)):
+    if is_integer(tag):
         try:
             return TRTag(int(tag))
         except ValueError:

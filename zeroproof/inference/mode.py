@@ -24,7 +24,6 @@ whatever the dtype of ``P``), so the boundary rules hold for values that the cal
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 import numpy as np
-from ..core._parse import bool_mask, rectangular, short_repr
+from ..core._parse import bool_mask, is_integer, is_real_number, rectangular, short_repr
 
 __all__ = [
     "InferenceConfig",
@@ -106,7 +105,7 @@ def _resolve_threads(threads: Any, n: int) -> int:
         if n < _PARALLEL_MIN:
             return 1
         return max(1, min(_available_cpus(), _MAX_AUTO_THREADS, n // _BLOCK))
-    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, numbers.Integral):
+    if not is_integer(threads):
         raise TypeError(f"threads must be a positive int or None (automatic), got "
                         f"{type(threads).__name__} {short_repr(threads, 60)}")
     if threads < 1:
@@ -120,7 +119,7 @@ def _check_threshold(name: str, value: Any, *, allow_none: bool) -> Optional[flo
         if allow_none:
             return None
         raise TypeError(f"{name} must be a finite real number >= 0, got None")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         accepted = "a finite real number >= 0" + (" or None" if allow_none else "")
         raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} "
                         f"{short_repr(value, 60)}")
@@ -441,7 +440,7 @@ def safe_sentinel(decoded: Any, mask: Any, sentinel: float = float("nan")) -> np
     d = _as_real_array(decoded, "decoded")
     m = bool_mask("mask", mask)
     _check_same_shape(d, m, "decoded", "mask")
-    if isinstance(sentinel, (bool, np.bool_)) or not isinstance(sentinel, numbers.Real):
+    if not is_real_number(sentinel):
         raise TypeError(f"sentinel must be a real number (NaN allowed), got "
                         f"{type(sentinel).__name__} {short_repr(sentinel, 60)}")
     try:

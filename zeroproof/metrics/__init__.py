@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
-from ..core._parse import check_path, rectangular, short_repr
+from ..core._parse import check_path, is_real_number, rectangular, short_repr
 
 __all__ = ["tau_infer_sweep_from_q_abs", "write_tau_infer_sweep"]
 
@@ -39,7 +38,7 @@ def _taus(taus: Any) -> list[float]:
     out = []
     items = taus if isinstance(taus, np.ndarray) else list(taus)  # any iterable, generators too
     for i, t in enumerate(np.asarray(items, dtype=object).ravel().tolist()):
-        if isinstance(t, bool) or not isinstance(t, numbers.Real):
+        if not is_real_number(t):
             raise TypeError(f"taus[{i}] must be a finite number >= 0, got {type(t).__name__} "
                             f"{short_repr(t, 40)}")
         try:

@@ -28,14 +28,14 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..array.tape import TRTensor
-from ..core._parse import as_float, check_bool, check_int, short_repr
+from ..core._parse import as_float, check_bool, check_int, is_real_number, short_repr
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 
 def _number(name: str, value: Any, *, positive: bool = False, lo: float | None = None,
             hi: float | None = None, hi_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real_number(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} "
                         f"{short_repr(value, 40)}")
     v = as_float(value)  # an int beyond the float range reads as ±inf: refused below

@@ -17,7 +17,7 @@ import enum
 from typing import Any
 
 import numpy as np
-from ..core._parse import short_repr
+from ..core._parse import is_integer, is_real_number, short_repr
 
 __all__ = ["TargetKind", "LiftedTargets", "lift_targets", "lift_semantic_targets"]
 
@@ -41,11 +41,11 @@ class TargetKind(enum.IntEnum):
         or code is a ValueError, any other type (None, bool, float, ...) a TypeError."""
         if isinstance(label, cls):
             return label
-        if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer, str)):
+        if not (is_integer(label) or isinstance(label, str)):
             raise TypeError(f"labels: a target label must be a TargetKind, an int code 0-3 or a "
                             f"name (finite, +inf, -inf, bottom), got {type(label).__name__} "
                             f"{short_repr(label, 40)}")
-        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if is_integer(label):
             try:
                 return cls(int(label))
             except ValueError:
@@ -139,8 +139,7 @@ def _what_is_not_real(name: str, x: Any) -> str:
     """Say what keeps ``x`` from being read as real numbers: the first entry of a (nested)
     list/tuple that is not a real number (``but y[1] is NoneType None``), else the container
     (``got ndarray of dtype <U1``)."""
-    import numbers
-
+    
     from ..core.scalar import TRScalar
 
     if isinstance(x, (list, tuple)):
@@ -149,7 +148,7 @@ def _what_is_not_real(name: str, x: Any) -> str:
             where, e = stack.pop()
             if isinstance(e, (list, tuple)):
                 stack.extend((where + (i,), f) for i, f in reversed(list(enumerate(e))))
-            elif isinstance(e, (bool, np.bool_)) or not isinstance(e, (numbers.Real, TRScalar)):
+            elif not (is_real_number(e) or isinstance(e, TRScalar)):
                 index = "".join(f"[{i}]" for i in where)
                 return f"but {name}{index} is {type(e).__name__} {short_repr(e, 40)}"
     return "got " + type(x).__name__ + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else "")

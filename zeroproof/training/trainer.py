@@ -37,7 +37,7 @@ import numpy as np
 from ..array.tape import TRTensor, as_tensor
 from ..array.trarray import TRArray
 from ..autodiff.grad_mode import GradientModeConfig, gradient_mode
-from ..core._parse import as_float, check_int, check_path, short_repr
+from ..core._parse import as_float, check_int, check_path, is_integer, short_repr
 from ..autodiff.hybrid_gradient import HybridGradientContext
 from .config import TrainingConfig
 from .data import DataLoader, TensorDataset, shuffle_seed
@@ -125,8 +125,7 @@ _REQUIRED_FIELDS = ("epoch", "model", "optimizer", "loader", "history")
 
 
 def _is_count(value: Any, minimum: int = 0) -> bool:
-    return bool(isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-                and value >= minimum)
+    return is_integer(value) and value >= minimum
 
 
 def _is_finite_real(value: Any) -> bool:
