@@ -58,3 +58,161 @@ def test_training_arguments_refuse_durations():
         SGD(Linear(1, 1, seed=0).parameters(), lr=NS)
     with pytest.raises(TypeError, match="in_features"):
         Linear(NS, 2)
+
+
+# --- a bool on its own is not numeric data -------------------------------------------------------
+@pytest.mark.parametrize("call", [
+    lambda v: zp.array.array(v), lambda v: zp.array.asarray(v), lambda v: zp.array.from_numpy(v),
+    lambda v: zp.array.TRTensor(v), lambda v: zp.array.parameter(v), lambda v: zp.array.constant(v),
+    lambda v: zp.from_numpy(v), lambda v: zp.array.TRArray(v),
+])
+@pytest.mark.parametrize("flag", [True, np.bool_(False)])
+def test_a_lone_bool_is_refused_where_arrays_are_read(call, flag):
+    with pytest.raises(TypeError, match="got bool .*use 1.0 or 0.0"):
+        call(flag)
+
+
+def test_a_boolean_array_is_still_data():
+    assert zp.array.array(np.array([True, False])).to_numpy().tolist() == [1.0, 0.0]
+    assert zp.from_numpy(np.array(True))[0].tolist() == 1.0
+
+
+# --- axes and shapes -----------------------------------------------------------------------------
+def _arrays():
+    za = zp.array
+    return za.array(np.ones((1, 2))), za.parameter(np.ones((1, 2)))
+
+
+@pytest.mark.parametrize("kind", [0, 1])
+@pytest.mark.parametrize("call, err, pattern", [
+    (lambda a: a.squeeze(10**400), ValueError, r"squeeze\(axis\): axis=<int of 401 digits> is out"),
+    (lambda a: a.squeeze(True), TypeError, r"squeeze\(axis\): axis must be None, an int"),
+    (lambda a: a.squeeze((0, 0)), ValueError, "repeats an axis"),
+    (lambda a: a.squeeze(1), ValueError, "does not have length 1"),
+    (lambda a: a.reshape("a"), TypeError, r"reshape\(shape\): shape must be an int or a tuple"),
+    (lambda a: a.reshape(10**400), ValueError, r"reshape\(shape\): shape: each dimension"),
+    (lambda a: a.reshape(-1, -1), ValueError, "one -1 stands for the rest"),
+    (lambda a: a.reshape(3), ValueError, r"cannot reshape .* of shape \(1, 2\) into \(3,\)"),
+    (lambda a: a.transpose(10**400, 0), ValueError, r"transpose\(axes\): axes=<int of 401"),
+    (lambda a: a.transpose(True, 0), TypeError, r"transpose\(axes\): axes must be ints"),
+])
+def test_shape_methods_name_their_argument(call, err, pattern, kind):
+    with pytest.raises(err, match=pattern):
+        call(_arrays()[kind])
+
+
+def test_shape_methods_still_follow_numpy():
+    a, t = _arrays()
+    for x in (a, t):
+        assert x.squeeze().shape == (2,) and x.squeeze((0,)).shape == (2,)
+        assert x.squeeze(-2).shape == (2,)
+        assert x.reshape(-1).shape == (2,) and x.reshape([2, 1]).shape == (2, 1)
+        assert x.reshape((2, -1)).shape == (2, 1) and x.transpose().shape == (2, 1)
+        assert x.transpose((1, 0)).shape == (2, 1) and x.transpose(-1, -2).shape == (2, 1)
+    assert t.unsqueeze(-1).shape == (1, 2, 1) and t.unsqueeze(0).shape == (1, 1, 2)
+
+
+@pytest.mark.parametrize("shape, err, pattern", [
+    (None, TypeError, "shape must be an int or a tuple of ints, got NoneType"),
+    (np.datetime64("2020"), TypeError, "got datetime64"),
+    (np.ones((2, 3)), TypeError, "got ndarray"),
+    ((3, 2, 5), ValueError, r"shape \(1, 2\) cannot be broadcast to \(3, 2, 5\)"),
+])
+def test_broadcast_to_names_its_shape(shape, err, pattern):
+    with pytest.raises(err, match=pattern):
+        _arrays()[0].broadcast_to(shape)
+
+
+def test_unsqueeze_and_the_joins_refuse_bad_axes():
+    za = zp.array
+    t = za.parameter(np.ones(2))
+    for bad, err in ((10**400, ValueError), (True, TypeError), (1.0, TypeError)):
+        with pytest.raises(err, match=r"unsqueeze\(axis\): axis"):
+            t.unsqueeze(bad)
+        with pytest.raises(err, match=r"stack\(arrays, axis\): axis"):
+            za.stack([za.array([1.0]), za.array([2.0])], axis=bad)
+        with pytest.raises(err, match=r"stack\(arrays, axis\): axis"):
+            za.stack([t, t], axis=bad)
+        with pytest.raises(err, match=r"concatenate\(arrays, axis\): axis"):
+            za.concatenate([za.array([1.0])], axis=bad)
+    with pytest.raises(ValueError, match="shape: each dimension must be at most"):
+        za.zeros(10**400)
+
+
+# --- 0-d inputs where an iterable is read ---------------------------------------------------------
+@pytest.mark.parametrize("call, name", [
+    (lambda v: zp.tr_sum(v), "values"),
+    (lambda v: zp.tr_max(v), "values"),
+    (lambda v: __import__("zeroproof.training").training.SGD(v), "params"),
+    (lambda v: __import__("zeroproof.inference").inference.StrictInferenceMonitor.merge_all(v),
+     "monitors"),
+    (lambda v: HybridGradientSchedule().update_detected_poles(v, 0), "poles"),
+])
+@pytest.mark.parametrize("zero_d", [np.array(1.0), np.array(1.0, dtype=object)])
+def test_a_0d_array_is_not_an_iterable(call, name, zero_d):
+    with pytest.raises(TypeError, match=name) as info:
+        call(zero_d)
+    assert "iteration over" not in str(info.value)
+
+
+def test_should_use_saturating_reads_huge_ints_as_magnitudes():
+    from zeroproof.autodiff import create_default_schedule
+    with create_default_schedule().apply(0):
+        assert HybridGradientContext.should_use_saturating(10**400) is False
+        assert HybridGradientContext.should_use_saturating(1e-9, 10**400) is True
+        with pytest.raises(ValueError, match="abs_q must be >= 0"):
+            HybridGradientContext.should_use_saturating(-(10**400))
+
+
+def test_rule_table_internals_refuse_unknown_backends_and_ops():
+    from zeroproof.autodiff import rules
+    from zeroproof.autodiff.backward import rule_table
+    with pytest.raises(ValueError, match="backend must be 'float' or 'node'"):
+        rule_table("bogus")
+    with pytest.raises(ValueError, match="op must be an op code"):
+        rules.needed_values(None, True, True)
+    assert "sat" not in rules.__all__ and "inv_sq_sat" not in rules.__all__
+
+
+# --- the training data path ----------------------------------------------------------------------
+def test_training_data_refuses_masked_and_ragged_arrays():
+    import numpy.ma as ma
+    from zeroproof.training import DataLoader, TensorDataset
+    m = ma.masked_array([1.0, 2.0], mask=[0, 1])
+    with pytest.raises(TypeError, match="TensorDataset: array 0: a masked array"):
+        TensorDataset(m)
+    with pytest.raises(TypeError, match="TensorDataset: array 1: a masked array"):
+        DataLoader((np.ones(2), m))
+    with pytest.raises(TypeError, match=r"to_numpy\(values, tags\): values: a masked array"):
+        zp.to_numpy(m, np.zeros(2, np.uint8))
+    with pytest.raises(ValueError, match="TensorDataset: array 0 is a ragged"):
+        TensorDataset([[1.0], [2.0, 3.0]], np.ones(2))
+
+
+@pytest.mark.parametrize("index", [None, True, "a", 1.0, (0, 0)])
+def test_tensor_dataset_refuses_indices_numpy_would_misread(index):
+    from zeroproof.training import TensorDataset
+    with pytest.raises(TypeError, match="TensorDataset index must be"):
+        TensorDataset(np.ones(3))[index]
+
+
+def test_tensor_dataset_indexes_like_numpy_rows():
+    from zeroproof.training import TensorDataset
+    ds = TensorDataset(np.arange(3.0))
+    assert ds[np.int64(1)][0] == 1.0 and ds[[0, 2]][0].tolist() == [0.0, 2.0]
+    assert ds[np.array([True, False, True])][0].tolist() == [0.0, 2.0] and len(ds[1:][0]) == 2
+
+
+def test_fit_refuses_a_one_shot_iterator_before_training_more_than_one_epoch():
+    from zeroproof.layers import RationalLayer
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig, chordal_loss
+    model = RationalLayer(1, 1, seed=0)
+    before = [p.value.to_numpy().copy() for p in model.parameters()]
+    batches = ((np.ones(2), np.ones(2)) for _ in range(2))
+    trainer = SCMTrainer(model, Adam(model.parameters()), chordal_loss, batches,
+                         TrainingConfig(epochs=3, progress="none"))
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        trainer.fit()
+    assert trainer.epoch == 0 and all(np.array_equal(b, p.value.to_numpy())
+                                      for b, p in zip(before, model.parameters()))
+    assert len(trainer.fit(epochs=1)) == 1  # one epoch can read it

@@ -104,7 +104,7 @@ def test_stack_errors():
     with pytest.raises(ValueError, match=r"stack\(arrays, axis=0\): all input arrays must have "
                                          r"the same shape \(shapes \(2,\), \(3,\)\)"):
         za.stack([w, za.constant([1.0, 2.0, 3.0])])
-    with pytest.raises(ValueError, match=r"stack\(arrays, axis=3\): .*out of bounds"):
+    with pytest.raises(ValueError, match=r"stack\(arrays, axis\): axis=3 is out of bounds"):
         za.stack([w, w], axis=3)
     with pytest.raises(TypeError, match=r"stack\(arrays, axis\): axis must be an int, got float"):
         za.stack([w, w], axis=1.0)

@@ -335,8 +335,19 @@ def test_epochs_that_would_train_nothing_are_errors():
     with pytest.raises(ValueError, match="depends on no parameter"):
         SCMTrainer(model, Adam(model.parameters()), constant_loss, (x, y), cfg).fit()
     batches = ((x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16))  # a one-shot generator
-    with pytest.raises(ValueError, match="epoch 1 saw no batches"):
+    with pytest.raises(TypeError, match="one-shot iterator .* fit\\(\\) would train 2"):
         SCMTrainer(model, Adam(model.parameters()), chordal_loss, batches, cfg).fit()
+
+    class Once:  # re-iterable, but dry after one pass: found out at the epoch that sees nothing
+        def __init__(self) -> None:
+            self.items = [(x[:16], y[:16])]
+
+        def __iter__(self):
+            items, self.items = self.items, []
+            return iter(items)
+
+    with pytest.raises(ValueError, match="epoch 1 saw no batches"):
+        SCMTrainer(model, Adam(model.parameters()), chordal_loss, Once(), cfg).fit()
     with pytest.raises(ValueError, match="epoch 0 saw no batches"):
         SCMTrainer(model, Adam(model.parameters()), chordal_loss, [], cfg).fit()
     trainer = SCMTrainer(model, Adam(model.parameters()), chordal_loss, (x, y), cfg)

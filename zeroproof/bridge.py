@@ -14,7 +14,7 @@ import numpy as np
 from .core.scalar import (
     TRScalar, TRTag, _check_real, _is_number, scalar_from_code,
 )
-from .core._parse import as_float, native_float, rectangular, short_repr
+from .core._parse import as_float, float_codes, rectangular, short_repr
 
 __all__ = ["from_ieee", "to_ieee", "from_numpy", "to_numpy"]
 
@@ -67,17 +67,7 @@ def from_numpy(arr: Any) -> tuple[np.ndarray, np.ndarray]:
 
         if isinstance(arr, TRArray):
             return np.array(arr.values), np.array(arr.tags)
-    a = rectangular("from_numpy(arr): arr", arr)
-    if a.dtype.kind in "iub":
-        a = a.astype(np.float64)
-    elif a.dtype.kind != "f":
-        raise TypeError(
-            f"from_numpy(arr): arr must hold real numbers (float32/float64, or ints), got dtype "
-            f"{a.dtype}"
-        )
-    elif a.dtype not in (np.float32, np.float64):  # a big-endian float32 stays float32
-        native = native_float(a.dtype)
-        a = a.astype(np.float64 if native is None else native)
+    a = float_codes("from_numpy(arr): arr", arr)
     tags = np.zeros(a.shape, dtype=np.uint8)
     nonfinite = ~np.isfinite(a)
     if nonfinite.any():
@@ -114,8 +104,8 @@ def to_numpy(values: Any, tags: Any = None) -> np.ndarray:
                             f"of TRScalars or a (values, tags) pair, got {type(values).__name__} "
                             f"{short_repr(values, 60)}") from None
         return np.array([float(to_ieee(v)) for v in items], dtype=np.float64)
-    v = np.asarray(values)
-    t = np.asarray(tags)
+    v = rectangular("to_numpy(values, tags): values", values)
+    t = rectangular("to_numpy(values, tags): tags", tags)
     if v.dtype.kind not in "fiu":
         raise TypeError(f"to_numpy(values, tags): values must be a real (float or int) array, got "
                         f"dtype {v.dtype}")

@@ -41,7 +41,8 @@ from ..autodiff import tr_node as _scalar_tape
 from ..autodiff.backward import PASS_LOCK, rule_tables_for_pass
 from ..core._copying import LeafCopies
 from ..core._parse import (
-    as_float, check_bool, no_modulus, no_ordering, parse_enum, short_repr, spelled_differently,
+    as_float, axis_index, check_bool, is_iterable, no_modulus, no_ordering, parse_enum,
+    short_repr, spelled_differently,
 )
 from ..autodiff.rules import inplace_forms, needed_values
 from ..autodiff.hybrid_gradient import ACTIVE_PASS
@@ -55,8 +56,8 @@ from ..core.scalar import REAL, TRScalar, TRTag, _CODE_OF_TAG, _check_real, _is_
 from ..core.wheel import WHEEL
 from . import kernels as K
 from .trarray import (
-    TRArray, _as_trarray, _from_real, _matmul_shape, _parts, numpy_function, numpy_reduction_args,
-    numpy_ufunc, squeezed_shape,
+    TRArray, _as_trarray, _from_real, _matmul_shape, _parts, expanded_shape, numpy_function,
+    numpy_reduction_args, numpy_ufunc, reshape_dims, squeezed_shape, transpose_axes,
 )
 
 __all__ = ["TRTensor", "parameter", "constant", "as_tensor", "grad", "tensor_op", "relu", "log",
@@ -395,13 +396,13 @@ class TRTensor(LeafCopies):
 
     def reshape(self, *shape: Any) -> "TRTensor":
         """Same values, new shape (NumPy's rules, ``-1`` allowed); differentiable."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+        dims = reshape_dims(shape)
         try:
-            codes = np.reshape(self._v, shape)
+            codes = np.reshape(self._v, dims)
         except ValueError:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {self.shape} into {shape}") from None
-        bot = None if self._bot is None else np.reshape(np.broadcast_to(self._bot, self.shape), shape)
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {self.shape} into "
+                             f"{dims}") from None
+        bot = None if self._bot is None else np.reshape(np.broadcast_to(self._bot, self.shape), dims)
         return _record(codes, bot, self._nf, RESHAPE, (self,), self.shape, self.requires_grad)
 
     def squeeze(self, axis: Any = None) -> "TRTensor":
@@ -410,7 +411,7 @@ class TRTensor(LeafCopies):
 
     def unsqueeze(self, axis: int) -> "TRTensor":
         """Insert an axis of length one at ``axis`` (like ``np.expand_dims``); differentiable."""
-        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=np.bool_), axis).shape)
+        return self.reshape(expanded_shape(self.shape, axis))
 
     def flatten(self) -> "TRTensor":
         """The values as a 1-D tensor (``reshape(-1)``); differentiable.
@@ -429,22 +430,7 @@ class TRTensor(LeafCopies):
         >>> TRTensor.constant(np.zeros((2, 3, 4))).transpose(1, 0, 2).shape
         (3, 2, 4)
         """
-        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = () if axes[0] is None else tuple(axes[0])
-        n = self.ndim
-        if not axes:
-            perm = tuple(range(n - 1, -1, -1))
-        else:
-            try:
-                perm = tuple(operator.index(a) for a in axes)
-            except TypeError:
-                raise TypeError(f"transpose(axes): axes must be ints, got "
-                                f"{short_repr(axes, 60)}") from None
-            perm = tuple(a + n if a < 0 else a for a in perm)
-            if sorted(perm) != list(range(n)):
-                raise ValueError(f"transpose(axes): axes must be a permutation of range({n}) "
-                                 f"(negative axes allowed) for shape {self.shape}, got "
-                                 f"{short_repr(axes, 60)}")
+        perm = transpose_axes(axes, self.ndim)
         bot = None if self._bot is None else np.broadcast_to(self._bot, self.shape).transpose(perm)
         return _record(self._v.transpose(perm), bot, self._nf, INDEX, (self,),
                        (_Transpose(perm), self.shape), self.requires_grad)
@@ -1426,13 +1412,7 @@ def stack_tensors(arrays: Any, axis: Any = 0) -> TRTensor:
     if any(sh != shapes[0] for sh in shapes):
         raise ValueError(f"stack(arrays, axis={axis!r}): all input arrays must have the same "
                          f"shape (shapes {', '.join(map(str, shapes))})")
-    try:
-        ax = np.lib.array_utils.normalize_axis_index(operator.index(axis), len(shapes[0]) + 1)
-    except TypeError:
-        raise TypeError(f"stack(arrays, axis): axis must be an int, got {type(axis).__name__} "
-                        f"{short_repr(axis, 40)}") from None
-    except np.exceptions.AxisError as exc:
-        raise ValueError(f"stack(arrays, axis={axis!r}): {exc}") from None
+    ax = axis_index("stack(arrays, axis): axis", axis, len(shapes[0]) + 1)
     return concatenate_tensors([t.unsqueeze(ax) for t in parts], ax)
 
 
@@ -2061,7 +2041,7 @@ def grad(output: TRTensor, sources: "TRTensor | Sequence[TRTensor]", grad_output
         raise TypeError(f"grad(output): output must be a TRTensor, got {type(output).__name__}")
     if isinstance(sources, TRTensor):  # one source: a one-element list (torch.autograd.grad)
         sources = [sources]
-    if isinstance(sources, (str, bytes)) or not hasattr(sources, "__iter__"):
+    if not is_iterable(sources):
         raise TypeError(f"grad(sources): sources must be a TRTensor or a list or tuple of "
                         f"TRTensors, got {type(sources).__name__} {short_repr(sources, 40)}")
     srcs = list(sources)

@@ -33,7 +33,8 @@ from ..core.scalar import (
 from . import kernels as K
 from .reductions import reduce_codes
 from ..core._parse import (
-    as_float, is_integer, native_float, no_modulus, parse_enum, rectangular, short_repr,
+    as_float, axis_index, float_codes, is_integer, native_float, no_lone_bool, no_modulus,
+    parse_enum, rectangular, short_repr,
 )
 
 __all__ = [
@@ -59,24 +60,6 @@ def _check_dtype(dtype: Any, argname: str) -> np.dtype:
     if native is not None:
         return native
     raise TypeError(f"{argname} must be float64 or float32, got {dt}")
-
-
-def _real_codes(arr: Any, argname: str) -> np.ndarray:
-    """A float64/float32 ndarray from a real NumPy array (ints/bools → float64, other floats →
-    float64); ``TypeError`` for complex, object, string and other dtypes."""
-    a = rectangular(argname, arr)
-    kind = a.dtype.kind
-    if kind == "f":
-        if a.dtype in _FLOATS:
-            return a
-        native = native_float(a.dtype)
-        return a.astype(np.float64 if native is None else native)
-    if kind in "iub":
-        return a.astype(np.float64)
-    raise TypeError(
-        f"{argname} must hold real numbers (float64/float32, or ints/bools, which become "
-        f"float64), got an array of dtype {a.dtype}"
-    )
 
 
 def _quieted(c: np.ndarray) -> np.ndarray:
@@ -140,7 +123,7 @@ class TRArray:
             c = values.copy()
             self._codes, self._bottom = c._codes, c._bottom
             return
-        codes = _real_codes(values, "TRArray(values, tags): values")
+        codes = float_codes("TRArray(values, tags): values", values)
         if tags is None:
             self._codes = _quieted(np.array(codes, copy=True))
             self._bottom = None
@@ -389,11 +372,14 @@ class TRArray:
 
     def reshape(self, *shape: Any) -> "TRArray":
         """Reshape like ``ndarray.reshape``. ``zeros(6).reshape(2, 3).shape`` → ``(2, 3)``."""
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+        dims = reshape_dims(shape)
+        try:
+            codes = self._codes.reshape(dims)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape an array of shape {self.shape} into "
+                             f"{dims}") from None
         b = self._bottom
-        return self._wrap(self._codes.reshape(shape),
-                          None if b is None else np.broadcast_to(b, self.shape).reshape(shape))
+        return self._wrap(codes, None if b is None else np.broadcast_to(b, self.shape).reshape(dims))
 
     def ravel(self) -> "TRArray":
         """A 1-D array. ``zeros((2, 3)).ravel().shape`` → ``(6,)``."""
@@ -411,9 +397,10 @@ class TRArray:
 
     def transpose(self, *axes: Any) -> "TRArray":
         """Permute axes like ``ndarray.transpose``. ``zeros((2, 3)).transpose().shape`` → ``(3, 2)``."""
+        perm = transpose_axes(axes, self.ndim)
         b = self._bottom
-        return self._wrap(self._codes.transpose(*axes),
-                          None if b is None else np.broadcast_to(b, self.shape).transpose(*axes))
+        return self._wrap(self._codes.transpose(perm),
+                          None if b is None else np.broadcast_to(b, self.shape).transpose(perm))
 
     @property
     def T(self) -> "TRArray":
@@ -432,9 +419,14 @@ class TRArray:
 
     def broadcast_to(self, shape: Any) -> "TRArray":
         """A read-only broadcast view. ``array([1.0]).broadcast_to((3,)).shape`` → ``(3,)``."""
+        dims = _check_shape(shape, "broadcast_to(shape): shape")
+        try:
+            codes = np.broadcast_to(self._codes, dims)
+        except ValueError:
+            raise ValueError(f"broadcast_to: an array of shape {self.shape} cannot be broadcast "
+                             f"to {dims}") from None
         b = self._bottom
-        return self._wrap(np.broadcast_to(self._codes, shape),
-                          None if b is None else np.broadcast_to(b, shape))
+        return self._wrap(codes, None if b is None else np.broadcast_to(b, dims))
 
     def copy(self) -> "TRArray":
         """A copy with its own memory. ``array([1.0]).copy()`` → ``TRArray([1.0], dtype=float64)``."""
@@ -750,7 +742,7 @@ def _operand(x: Any, opname: str) -> Any:
             f"TRArray {opname} operand must be a real number, got bool {x!r}; use 1.0 or 0.0"
         )
     if isinstance(x, np.ndarray):
-        return _real_codes(x, f"TRArray {opname} operand"), None
+        return float_codes(f"TRArray {opname} operand", x), None
     if type(x) in _NEVER_OPERANDS:  # built-ins no reflected operator will take (as TRScalar's)
         raise TypeError(
             f"TRArray {opname} operand must be a TRArray, a TRScalar, a real number or a real "
@@ -809,7 +801,7 @@ def _from_real(arr: Any, argname: str) -> TRArray:
     """A real NumPy array (or array-like) read as IEEE codes into a new TRArray (a copy);
     errors name ``argname``. The one reader behind ``from_numpy`` and the operand/leaf paths.
     Float32 signalling NaNs are stored as the quiet NaN (:func:`_quieted`)."""
-    return TRArray.from_codes(_quieted(np.array(_real_codes(arr, argname), copy=True)))
+    return TRArray.from_codes(_quieted(np.array(float_codes(argname, arr), copy=True)))
 
 
 def _as_trarray(x: Any, argname: str) -> TRArray:
@@ -863,6 +855,7 @@ def array(obj: Any, dtype: Any = None) -> TRArray:
     else:
         if isinstance(obj, (str, bytes)):
             raise TypeError(f"array(obj): obj must be numeric, got {type(obj).__name__}")
+        no_lone_bool("array(obj): obj", obj)
         if isinstance(obj, (list, tuple)) and any(isinstance(v, (TRArray, list, tuple))
                                                   for v in obj) and _holds_trarray(obj):
             parts = [array(v) for v in obj]  # each part keeps its tags (⊥ included)
@@ -1018,12 +1011,64 @@ def numpy_ufunc(x: Any, ufunc: Any, method: str, inputs: tuple, kwargs: dict, ki
 
 
 def squeezed_shape(shape: tuple, axis: Any) -> tuple:
-    """``shape`` without its axes of length one (all, or ``axis``), as ``np.squeeze`` gives it;
-    ``ValueError`` naming the axis otherwise."""
-    try:
-        return np.squeeze(np.empty(shape, dtype=np.bool_), axis=axis).shape
-    except ValueError:
-        raise ValueError(f"squeeze: axis {axis!r} does not have length 1 in shape {shape}") from None
+    """``shape`` without its axes of length one (all, or ``axis``: an int or a tuple of ints),
+    as ``np.squeeze`` gives it; ``TypeError``/``ValueError`` naming the axis otherwise.
+
+    >>> squeezed_shape((1, 3, 1), None), squeezed_shape((1, 3, 1), -1)
+    ((3,), (1, 3))
+    """
+    if axis is None:
+        return tuple(d for d in shape if d != 1)
+    n = len(shape)
+    accepted = "None, an int or a tuple of ints"
+    axes = [axis_index("squeeze(axis): axis", a, n, accepted)
+            for a in (axis if isinstance(axis, tuple) else (axis,))]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"squeeze(axis): axis={axis!r} repeats an axis")
+    for a in axes:
+        if shape[a] != 1:
+            raise ValueError(f"squeeze: axis {axis!r} does not have length 1 in shape {shape}")
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def expanded_shape(shape: tuple, axis: Any) -> tuple:
+    """``shape`` with an axis of length one inserted at ``axis``, as ``np.expand_dims`` gives
+    it (``-1``: at the end).
+
+    >>> expanded_shape((2, 3), 1), expanded_shape((2, 3), -1)
+    ((2, 1, 3), (2, 3, 1))
+    """
+    ax = axis_index("unsqueeze(axis): axis", axis, len(shape) + 1)
+    return shape[:ax] + (1,) + shape[ax:]
+
+
+def reshape_dims(args: tuple) -> tuple:
+    """The target of ``reshape(*args)`` (``2, 3``, ``(2, 3)`` or ``[2, 3]``; one ``-1`` allowed)
+    as a tuple of ints, with a ``TypeError``/``ValueError`` naming ``shape`` otherwise.
+
+    >>> reshape_dims((2, -1)), reshape_dims(((2, 3),)), reshape_dims((6,))
+    ((2, -1), (2, 3), (6,))
+    """
+    return _check_shape(args[0] if len(args) == 1 else args, "reshape(shape): shape",
+                        unknown=True)
+
+
+def transpose_axes(axes: tuple, ndim: int) -> tuple:
+    """The permutation ``transpose(*axes)`` applies to ``ndim`` axes (none or ``None``: reversed;
+    ints, or one tuple/list of them, negative allowed).
+
+    >>> transpose_axes((), 3), transpose_axes(((1, 0, -1),), 3)
+    ((2, 1, 0), (1, 0, 2))
+    """
+    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+        axes = () if axes[0] is None else tuple(axes[0])
+    if not axes:
+        return tuple(range(ndim - 1, -1, -1))
+    perm = tuple(axis_index("transpose(axes): axes", a, ndim, "ints") for a in axes)
+    if sorted(perm) != list(range(ndim)):
+        raise ValueError(f"transpose(axes): axes must be a permutation of range({ndim}) "
+                         f"(negative axes allowed), got {short_repr(axes, 60)}")
+    return perm
 
 
 def asarray(obj: Any, dtype: Any = None) -> TRArray:
@@ -1055,8 +1100,9 @@ def full(shape: Any, fill_value: Any, dtype: Any = np.float64) -> TRArray:
     return TRArray.from_codes(codes, np.ones(codes.shape, bool) if isbot else None)
 
 
-def _check_shape(shape: Any, name: str) -> tuple:
-    """A shape as NumPy takes it (an int or a sequence of ints, each >= 0)."""
+def _check_shape(shape: Any, name: str, unknown: bool = False) -> tuple:
+    """A shape as NumPy takes it (an int or a sequence of ints, each >= 0, and at most one -1
+    when ``unknown``: reshape's "the rest")."""
     dims = (shape,) if is_integer(shape) else shape
     try:
         dims = None if isinstance(dims, (str, bytes, bytearray)) else tuple(dims)
@@ -1065,9 +1111,18 @@ def _check_shape(shape: Any, name: str) -> tuple:
     if dims is None or not all(is_integer(d) for d in dims):
         raise TypeError(f"{name} must be an int or a tuple of ints, got {type(shape).__name__} "
                         f"{short_repr(shape, 40)}")
-    if any(d < 0 for d in dims):
-        raise ValueError(f"{name} must not have negative dimensions, got {shape!r}")
+    if any(d < 0 for d in dims) and (not unknown or any(d < -1 for d in dims)
+                                     or dims.count(-1) > 1):
+        raise ValueError(f"{name} must not have negative dimensions"
+                         f"{' (one -1 stands for the rest)' if unknown else ''}, got "
+                         f"{short_repr(shape, 60)}")
+    if any(d > _MAX_DIM for d in dims):
+        raise ValueError(f"{name}: each dimension must be at most {_MAX_DIM}, got "
+                         f"{short_repr(shape, 60)}")
     return tuple(int(d) for d in dims)
+
+
+_MAX_DIM = int(np.iinfo(np.intp).max)
 
 
 def zeros(shape: Any, dtype: Any = np.float64) -> TRArray:
@@ -1169,6 +1224,10 @@ def _join_operands(arrays: Any) -> tuple[Any, Any]:
 
 
 def _joined(join: Any, parts: list[TRArray], axis: Any, fname: str) -> TRArray:
+    if axis is not None and (fname == "stack" or parts[0].ndim):  # (NumPy's own message for a
+        axis = axis_index(f"{fname}(arrays, axis): axis", axis,  # join of 0-d arrays)
+                          parts[0].ndim + (fname == "stack"),
+                          "an int or None" if fname == "concatenate" else "an int")
     try:
         codes = join([p._codes for p in parts], axis=axis)
     except TypeError:

@@ -459,6 +459,9 @@ def _cached(key: tuple, vocab_factory: Callable[[], dict[str, Any]] | None, bind
     if table is None:
         backend = key[0]
         if vocab_factory is None:
+            if backend not in ("float", "node"):
+                raise ValueError(f"backend must be 'float' or 'node' (or another name with its "
+                                 f"vocab_factory), got {short_repr(backend, 40)}")
             vocab_factory = (lambda: FLOAT_VOCAB) if backend == "float" else _node_vocab
         vocab = dict(vocab_factory())
         vocab["B"] = key[2] if key[2] is not None else 1.0

@@ -20,7 +20,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..core._parse import as_float, check_bool, is_integer, is_real_number, parse_enum, short_repr
+from ..core._parse import (
+    as_float, check_bool, is_integer, is_iterable, is_real_number, parse_enum, short_repr,
+)
 from .grad_mode import BOUND, MODE, GradientMode, check_bound
 
 __all__ = [
@@ -220,7 +222,7 @@ class HybridGradientSchedule:
         """Record pole locations found at ``epoch``; inputs within ``pole_exploration_radius`` of
         them are forced to saturate for ``pole_exploration_epochs`` epochs (at most 256 kept)."""
         epoch = _epochs("epoch", epoch)
-        if isinstance(poles, (str, bytes)) or not hasattr(poles, "__iter__"):
+        if not is_iterable(poles):
             raise TypeError(f"poles must be a sequence of real numbers (pole locations), got "
                             f"{type(poles).__name__} {short_repr(poles, 40)}")
         vals = []
@@ -690,7 +692,9 @@ class HybridGradientContext:
                 raise TypeError(f"should_use_saturating: {name} must be a real number"
                                 f"{' or None' if name == 'x_value' else ''}, got "
                                 f"{type(v).__name__} {short_repr(v, 40)}")
-        q = float(abs_q)
+        q = as_float(abs_q)  # an int beyond the float range: an infinite magnitude
+        if x_value is not None:
+            x_value = as_float(x_value)
         if q < 0.0:
             raise ValueError(f"should_use_saturating: abs_q must be >= 0 (a magnitude |q|), got "
                              f"{short_repr(abs_q, 40)}")

@@ -65,6 +65,7 @@ import textwrap
 import types
 from typing import Any, Callable
 
+from ..core._parse import is_integer, short_repr
 from .ops_table import (
     ABS, ADD, DIV, EXP, ID, LOG, MATMUL, MEAN, MUL, N_OPS, NEG, POW, RELU, SIGN, SQRT, SUB, SUM,
     SIN, COS, RESHAPE, INDEX, ADDC, RADDC, SUBC, RSUBC, MULC, RMULC, TANH, CONCAT, WHERE,
@@ -74,7 +75,7 @@ from .ops_table import (
 # functions are internal table entries: their free names are bound per backend by ``bind_table``.
 __all__ = [
     "TABLES", "EXACT", "SATURATING", "HYBRID", "bind_table", "bind_split_table", "needed_values",
-    "inline_forms", "choice_forms", "inplace_forms", "sat", "inv_sq_sat",
+    "inline_forms", "choice_forms", "inplace_forms",
 ]
 
 # Free names bound per backend; declared here only so linters know they exist.
@@ -367,6 +368,9 @@ def needed_values(op: int, need_a: bool, need_b: bool) -> frozenset[str]:
     hit = _NEEDED.get(key)
     if hit is not None:
         return hit
+    if not (is_integer(op) and 0 <= op < N_OPS):
+        raise ValueError(f"needed_values(op, ...): op must be an op code 0 … {N_OPS - 1} (see "
+                         f"zeroproof.autodiff.ops_table), got {short_repr(op, 40)}")
     names: set[str] = set()
     for table in TABLES.values():
         fn = table.get(op)

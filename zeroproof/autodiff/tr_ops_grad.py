@@ -12,6 +12,7 @@ import math
 from typing import Iterable
 
 from ..core import kernels as K
+from ..core._parse import is_iterable
 from ..core.reductions import (
     ReductionMode, max_codes, mean_codes, min_codes, prod_codes, sum_codes,
 )
@@ -188,7 +189,7 @@ def tr_pow_int(x: Any, k: int) -> TRNode:
 
 def _reduction_inputs(values: Iterable[Any], mode: Any, fname: str
                       ) -> tuple[list[TRNode], list[TRNode], ReductionMode]:
-    if isinstance(values, (str, bytes, TRNode)) or not hasattr(values, "__iter__"):
+    if isinstance(values, TRNode) or not is_iterable(values):
         raise TypeError(f"{fname}(values): values must be a list of TRNode, TRScalar or real "
                         f"numbers, got {type(values).__name__}")
     nodes = [as_node(v, f"{fname}(values): values[{i}]") for i, v in enumerate(values)]

@@ -92,6 +92,42 @@ def check_int(name: str, value: Any, minimum: int, allow_none: bool = False,
     return int(value)
 
 
+def axis_index(name: str, axis: Any, ndim: int, accepted: str = "an int") -> int:
+    """``axis`` as an index ``0 … ndim − 1`` (a negative axis counts from the end, as in NumPy):
+    a non-int (bool included) is a ``TypeError``, an axis out of range (however large) a
+    ``ValueError``; both name ``name``.
+
+    >>> axis_index("axis", -1, 3)
+    2
+    >>> axis_index("axis", 10**400, 2)
+    Traceback (most recent call last):
+    ValueError: axis=<int of 401 digits> is out of bounds for 2 dimension(s)
+    """
+    if not is_integer(axis):
+        raise TypeError(f"{name} must be {accepted}, got {type(axis).__name__} "
+                        f"{short_repr(axis, 40)}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}={short_repr(axis, 40)} is out of bounds for {ndim} "
+                         f"dimension(s)")
+    return int(axis) % ndim
+
+
+def is_iterable(x: object) -> bool:
+    """True when ``x`` can be read item by item: ``iter(x)`` works and ``x`` is not a str or
+    bytes (a 0-d array has ``__iter__`` but refuses to iterate: False).
+
+    >>> is_iterable([1.0]), is_iterable(np.array([1.0])), is_iterable(np.array(1.0)), is_iterable("ab")
+    (True, True, False, False)
+    """
+    if isinstance(x, (str, bytes, bytearray)):
+        return False
+    try:
+        iter(x)  # (a generator returns itself: nothing is consumed)
+    except TypeError:
+        return False
+    return True
+
+
 def check_bool(name: str, value: Any) -> bool:
     """``value`` as a bool: anything but ``True``/``False`` (NumPy bools included) is a
     ``TypeError`` naming the argument (no truthiness: ``"no"`` is not False).
@@ -316,6 +352,45 @@ def real_array(name: str, x: Any) -> np.ndarray:
                         f"{type(x).__name__} of dtype {a.dtype}")
     with np.errstate(all="ignore"):  # longdouble beyond float64 → ±inf, below it → ±0
         return a.astype(np.float64)
+
+
+def no_lone_bool(name: str, x: Any) -> None:
+    """Refuse a bool on its own (Python or NumPy) where numeric data is read, with a
+    ``TypeError`` naming ``name``; a boolean *array* passes (it is data).
+
+    >>> no_lone_bool("x", np.array([True]))
+    >>> no_lone_bool("x", True)
+    Traceback (most recent call last):
+    TypeError: x must be a real number or array, got bool True; use 1.0 or 0.0 (a boolean array is read as 1.0/0.0)
+    """
+    if x is True or x is False or isinstance(x, np.bool_):
+        raise TypeError(f"{name} must be a real number or array, got bool {x!r}; use 1.0 or 0.0 "
+                        f"(a boolean array is read as 1.0/0.0)")
+
+
+def float_codes(name: str, x: Any) -> np.ndarray:
+    """``x`` as a native float64/float32 ndarray (no copy when it already is one): int and bool
+    arrays become float64, float16/longdouble float64, a float32/float64 array of the other byte
+    order keeps its precision. Complex, object and string data are a ``TypeError`` naming
+    ``name``, and so is a bool on its own (a boolean *array* is data; ``True`` alone is far
+    more often a mistake than a 1.0).
+
+    >>> float_codes("x", np.array([1, 2], np.int8)).dtype, float_codes("x", [0.5]).dtype
+    (dtype('float64'), dtype('float64'))
+    """
+    no_lone_bool(name, x)
+    a = rectangular(name, x)
+    kind = a.dtype.kind
+    if kind == "f":
+        native = native_float(a.dtype)
+        if native is None:
+            with np.errstate(all="ignore"):  # longdouble beyond float64 → ±inf, below it → ±0
+                return a.astype(np.float64)
+        return a if a.dtype == native else a.astype(native)
+    if kind in "iub":
+        return a.astype(np.float64)
+    raise TypeError(f"{name} must hold real numbers (float64/float32, or ints/bools, which "
+                    f"become float64), got an array of dtype {a.dtype}")
 
 
 def real_pair(name: str, value: Any) -> tuple[float, float]:

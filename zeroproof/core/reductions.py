@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any, Iterable, Optional, Sequence
 
 from .ops import to_code
-from ._parse import parse_enum
+from ._parse import is_iterable, parse_enum
 from .scalar import BOTTOM_CODE as BOT
 from .scalar import TRScalar, scalar_from_code
 from .wheel import WHEEL
@@ -306,7 +306,7 @@ def max_codes(codes: Sequence[float], mode: ReductionMode = ReductionMode.STRICT
 
 
 def _codes(values: Iterable[Any], fname: str) -> list[float]:
-    if isinstance(values, (str, bytes, TRScalar)) or not hasattr(values, "__iter__"):
+    if isinstance(values, TRScalar) or not is_iterable(values):
         raise TypeError(
             f"{fname}(values): values must be an iterable of TRScalar or real numbers, got "
             f"{type(values).__name__}"
@@ -319,8 +319,7 @@ def _reduction(codes_fn: Any, fname: str, doc: str) -> Any:
         d = getattr(type(values), "__tr_dispatch__", None)
         if d is not None:  # a TRArray / batched tensor: its own reduction
             return d(fname, (values, mode))
-        if not isinstance(values, (list, tuple)) and hasattr(values, "__iter__") \
-                and not isinstance(values, (str, bytes, TRScalar)):
+        if not isinstance(values, (list, tuple, TRScalar)) and is_iterable(values):
             values = list(values)  # (read once: a generator may be consumed only once)
         try:
             codes = _codes(values, fname)

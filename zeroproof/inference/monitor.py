@@ -6,7 +6,7 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from ..core._parse import bool_mask, check_real, short_repr
+from ..core._parse import bool_mask, check_real, is_iterable, short_repr
 
 __all__ = ["StrictInferenceMonitor"]
 
@@ -159,7 +159,7 @@ class StrictInferenceMonitor:
         >>> StrictInferenceMonitor.merge_all(ms).n_bottom
         1
         """
-        if isinstance(monitors, (str, bytes)) or not hasattr(monitors, "__iter__"):
+        if not is_iterable(monitors):
             raise TypeError(f"monitors must be an iterable of StrictInferenceMonitor objects, got "
                             f"{type(monitors).__name__} {short_repr(monitors, 40)}")
         ms = list(monitors)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
-from ..core._parse import check_path, is_real_number, rectangular, short_repr
+from ..core._parse import check_path, is_iterable, is_real_number, rectangular, short_repr
 
 __all__ = ["tau_infer_sweep_from_q_abs", "write_tau_infer_sweep"]
 
@@ -32,7 +32,7 @@ _CURVES = ("false_in_range_on_censored", "false_censoring_on_in_range", "coverag
 
 
 def _taus(taus: Any) -> list[float]:
-    if isinstance(taus, (str, bytes)) or not hasattr(taus, "__iter__"):
+    if not is_iterable(taus):
         raise TypeError(f"taus must be a sequence of finite numbers >= 0, got "
                         f"{type(taus).__name__}")
     out = []

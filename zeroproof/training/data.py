@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..core._parse import check_bool, check_int
+from ..core._parse import check_bool, check_int, is_integer, rectangular, short_repr
 
 __all__ = ["TensorDataset", "DataLoader"]
 
@@ -25,7 +25,7 @@ __all__ = ["TensorDataset", "DataLoader"]
 def _as_array(a: Any, i: int) -> np.ndarray:
     if hasattr(a, "to_numpy") and callable(a.to_numpy):  # TRArray
         a = a.to_numpy()
-    arr = np.asarray(a)
+    arr = rectangular(f"TensorDataset: array {i}", a)  # masked or ragged: refused, named
     if arr.dtype == object or arr.dtype.kind not in "fiub":
         raise TypeError(f"TensorDataset: array {i} must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 0:
@@ -55,6 +55,17 @@ class TensorDataset:
         return len(self.arrays[0])
 
     def __getitem__(self, index: Any) -> tuple[np.ndarray, ...]:
+        """The rows ``index`` of every array: an int, a slice, or an int/bool array or list of
+        sample indices. ``None``, a bool, a float, a str or a tuple (which NumPy would read as a
+        new axis, a mask or several axes) is a ``TypeError``.
+
+        >>> TensorDataset(np.arange(3.0), np.arange(3.0) * 2)[1:]
+        (array([1., 2.]), array([2., 4.]))
+        """
+        if not (is_integer(index) or isinstance(index, (slice, list, np.ndarray))):
+            raise TypeError(f"TensorDataset index must be an int, a slice, or a list or array of "
+                            f"sample indices (ints, or bools of length {len(self)}), got "
+                            f"{type(index).__name__} {short_repr(index, 40)}")
         return tuple(a[index] for a in self.arrays)
 
 

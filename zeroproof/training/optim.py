@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..array.tape import TRTensor
-from ..core._parse import as_float, check_bool, check_int, is_real_number, short_repr
+from ..core._parse import as_float, check_bool, check_int, is_iterable, is_real_number, short_repr
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -66,7 +66,7 @@ def _param_list(params: Any, owner: str) -> list:
         name = getattr(params, "__qualname__", None) or type(params).__name__
         raise TypeError(f"{what}, got the callable {name!r} (not called); pass "
                         "model.parameters() with the parentheses")
-    if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
+    if not is_iterable(params):
         raise TypeError(f"{what}, got {type(params).__name__} {short_repr(params, 40)}")
     return list(params)
 

@@ -28,7 +28,7 @@ import os
 import time
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -103,7 +103,8 @@ _LOADER_ACCEPTED = ("a DataLoader, a TensorDataset, a tuple of arrays (x, y) or 
 def _check_batches(loader: Any) -> None:
     """Refuse, at construction, a ``train_loader`` that can only fail inside ``fit()``: a string,
     bytes, a mapping, an array (its rows would be taken for batches), a non-iterable, or a list
-    holding something other than batches ``(x, y, ...)``."""
+    holding something other than batches ``(x, y, ...)``. (A one-shot iterator is refused by
+    ``fit()`` when it would have to run more than one epoch.)"""
     given = f"{type(loader).__name__} {short_repr(loader, 40)}"
     if isinstance(loader, (np.ndarray, TRArray, TRTensor)):
         raise TypeError(f"train_loader must be {_LOADER_ACCEPTED}, got an array ({given}); pass "
@@ -448,6 +449,11 @@ class SCMTrainer:
                 f"epoch {total} ({'config.epochs' if epochs is None else 'epochs'}); pass "
                 f"epochs=N > {self.epoch} or raise config.epochs to train more",
                 UserWarning, stacklevel=2)
+        if isinstance(self.train_loader, Iterator) and total - self.epoch > 1:
+            raise TypeError(
+                f"train_loader is a one-shot iterator ({type(self.train_loader).__name__}): only "
+                f"one epoch can read it, and fit() would train {total - self.epoch} (epochs "
+                f"{self.epoch} to {total - 1}); pass list(...) of its batches, or a DataLoader")
         if self.epoch < total:
             self._warn_non_real_parameters()
         train = getattr(self.model, "train", None)
