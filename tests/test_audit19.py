@@ -216,3 +216,18 @@ def test_fit_refuses_a_one_shot_iterator_before_training_more_than_one_epoch():
     assert trainer.epoch == 0 and all(np.array_equal(b, p.value.to_numpy())
                                       for b, p in zip(before, model.parameters()))
     assert len(trainer.fit(epochs=1)) == 1  # one epoch can read it
+
+
+def test_export_bundle_says_what_a_model_lacks_and_what_to_do(tmp_path):
+    from zeroproof.inference import export_bundle
+
+    class Toy:
+        def __call__(self, x):
+            return x, x
+
+        def state_dict(self):
+            return {}
+
+    with pytest.raises(TypeError, match="lacks get_config, load_state_dict, from_config; add them "
+                                        "and decorate the class with .*register_model"):
+        export_bundle(Toy(), tmp_path / "b")

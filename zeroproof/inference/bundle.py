@@ -40,8 +40,8 @@ from .mode import InferenceConfig, _as_real_array, _resolve_config, strict_infer
 from .wrapper import model_pq
 from ..core._parse import check_bool, check_path, check_real, rectangular, short_repr
 from .registry import (
-    BundleModel, model_class_path, register_model, registered_models, registered_name,
-    resolve_model_class,
+    BundleModel, missing_methods, model_class_path, register_model, registered_models,
+    registered_name, resolve_model_class,
 )
 
 __all__ = [
@@ -298,7 +298,10 @@ def export_bundle(model: Any, path: PathLike, config: Optional[InferenceConfig] 
     cfg = _resolve_config(config)
     if not isinstance(model, BundleModel):
         raise TypeError(f"model must follow the BundleModel protocol (get_config, state_dict, "
-                        f"load_state_dict, from_config, __call__), got {type(model).__name__}")
+                        f"load_state_dict, from_config, __call__), got {type(model).__name__}, "
+                        f"which lacks {', '.join(missing_methods(type(model)))}; add them and "
+                        f"decorate the class with @zeroproof.inference.register_model('<name>'), "
+                        f"or export the registered layer it wraps (a rational or angular head)")
     name = registered_name(type(model))
     if name is None:
         raise ValueError(f"model class {model_class_path(type(model))} is not registered; "

@@ -108,7 +108,7 @@ def register_model(name: str) -> Callable[[T], T]:
         if not isinstance(cls, type):
             raise TypeError(f"register_model({name!r}) decorates classes, got "
                             f"{type(cls).__name__}")
-        missing = [m for m in _PROTOCOL_METHODS if not callable(getattr(cls, m, None))]
+        missing = missing_methods(cls)
         if missing:
             raise TypeError(f"register_model({name!r}): class {cls.__qualname__} does not satisfy "
                             f"the BundleModel protocol, missing {missing}")
@@ -131,6 +131,15 @@ def registered_models() -> dict[str, str]:
     True
     """
     return {k: model_class_path(v) for k, v in sorted(_REGISTRY.items())}
+
+
+def missing_methods(cls: type) -> list[str]:
+    """The methods of the :class:`BundleModel` protocol that ``cls`` lacks (empty: it follows it).
+
+    >>> missing_methods(int)
+    ['get_config', 'state_dict', 'load_state_dict', 'from_config', '__call__']
+    """
+    return [m for m in _PROTOCOL_METHODS if not callable(getattr(cls, m, None))]
 
 
 def registered_name(cls: type) -> str | None:
