@@ -231,3 +231,37 @@ def test_export_bundle_says_what_a_model_lacks_and_what_to_do(tmp_path):
     with pytest.raises(TypeError, match="lacks get_config, load_state_dict, from_config; add them "
                                         "and decorate the class with .*register_model"):
         export_bundle(Toy(), tmp_path / "b")
+
+
+# --- a tape inside a transform -------------------------------------------------------------------
+def _tape_derivative(x):
+    from zeroproof.autodiff import gradient_tape
+    with gradient_tape() as tape:
+        tape.watch(x)
+        y = x * x * x
+    return tape.gradient(y, x)          # 3x²
+
+
+def test_a_tape_inside_tr_grad_stays_differentiable():
+    from zeroproof.autodiff import TRNode, tr_grad, tr_value_and_grad
+    assert tr_grad(_tape_derivative)(2.0).item() == 12.0            # 6x
+    assert tr_grad(tr_grad(_tape_derivative))(2.0).item() == 6.0    # 6
+    value, g = tr_value_and_grad(_tape_derivative)(-1.5)
+    assert value.item() == 6.75 and g.item() == -9.0
+    r = check_gradient(_tape_derivative, 2.0)
+    assert r.passed, r.reason
+    outside = _tape_derivative(TRNode.constant(2.0))   # no transform around it: a constant
+    assert outside.item() == 12.0 and not outside.requires_grad
+
+
+def test_the_transform_sources_do_not_outlive_the_call():
+    from zeroproof.autodiff import tr_grad
+    from zeroproof.autodiff.grad_funcs import TRANSFORM_SOURCES
+
+    def boom(x):
+        raise RuntimeError("inside f")
+
+    with pytest.raises(RuntimeError):
+        tr_grad(boom)(1.0)
+    tr_grad(lambda x: x * x)(1.0)
+    assert TRANSFORM_SOURCES.get() == frozenset()

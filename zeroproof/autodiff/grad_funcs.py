@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from contextvars import ContextVar
 from typing import Any, Callable, NamedTuple, Sequence
 
 from ..core import kernels as K
@@ -84,6 +85,13 @@ def _reaches_outside(out: TRNode, sources: list, start: int) -> bool:
     return False
 
 
+# The sources of the transforms (tr_grad, tr_value_and_grad) whose function is running in this
+# context: a gradient taken inside that function with respect to one of them (a gradient tape's)
+# must stay a graph, or the transform would differentiate a constant and answer 0.
+TRANSFORM_SOURCES: ContextVar[frozenset[int]] = ContextVar("zeroproof_transform_sources",
+                                                           default=frozenset())
+
+
 def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0) -> Callable[..., tuple[TRNode, Any]]:
     """``f`` → a function returning ``(value_node, grad)`` at the given arguments.
 
@@ -137,7 +145,11 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
                 src = _as_source(args[i], i, nested)
                 new_args[i] = src
                 sources.append(src)
-            out = f(*new_args, **kwargs)
+            token = TRANSFORM_SOURCES.set(TRANSFORM_SOURCES.get() | {id(x) for x in sources})
+            try:
+                out = f(*new_args, **kwargs)
+            finally:
+                TRANSFORM_SOURCES.reset(token)
             if isinstance(out, TRNode):
                 connect = nested or (recording and _reaches_outside(out, sources, start))
                 grads = grad(out, sources, create_graph=connect)

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 
 from ..core._parse import check_bool, short_repr
 from .backward import _grad, _node_list
-from .grad_funcs import _reaches_outside
+from .grad_funcs import TRANSFORM_SOURCES, _reaches_outside
 from .tr_node import TRNode, _leaf_code, is_grad_enabled
 
 __all__ = ["TRGradientTape", "gradient_tape"]
@@ -154,15 +154,17 @@ class TRGradientTape:
                    "compute the target after that" if late else ""),
                 UserWarning, stacklevel=2)
         # Gradients are graph nodes (differentiable again) when something can still use that:
-        # another open tape watches a source (nested tapes: a second derivative), or the target
-        # depends on a requires-grad leaf that is not a source (a gradient penalty reaching a
-        # model's weights), as tr_grad decides; otherwise constants, from one float pass.
+        # another open tape watches a source, or a source is a parameter of an enclosing
+        # tr_grad (nested: a second derivative), or the target depends on a requires-grad leaf
+        # that is not a source (a gradient penalty reaching a model's weights), as tr_grad
+        # decides; otherwise constants, from one float pass.
         connect = False
         if is_grad_enabled():
             ids = {id(s) for s in srcs}
             with _WATCHES_LOCK:
                 connect = any(t is not self and not ids.isdisjoint(t._watched_ids) for t in _OPEN)
-            connect = connect or _reaches_outside(target, srcs, -1)
+            connect = (connect or not ids.isdisjoint(TRANSFORM_SOURCES.get())
+                       or _reaches_outside(target, srcs, -1))
         out = _grad(target, srcs, output_gradient, connect)
         self._used = True  # only a call that produced gradients uses the tape up
         if single:
