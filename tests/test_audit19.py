@@ -265,3 +265,24 @@ def test_the_transform_sources_do_not_outlive_the_call():
         tr_grad(boom)(1.0)
     tr_grad(lambda x: x * x)(1.0)
     assert TRANSFORM_SOURCES.get() == frozenset()
+
+
+def test_register_model_sees_a_missing_call_method():
+    from zeroproof.inference.registry import register_model
+
+    class NoCall:  # type(NoCall) has a __call__, but instances of NoCall do not
+        def get_config(self):
+            return {}
+
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, d):
+            pass
+
+        @classmethod
+        def from_config(cls, config):
+            return cls()
+
+    with pytest.raises(TypeError, match=r"missing \['__call__'\]"):
+        register_model("audit19.NoCall")(NoCall)

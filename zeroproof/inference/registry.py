@@ -139,7 +139,9 @@ def missing_methods(cls: type) -> list[str]:
     >>> missing_methods(int)
     ['get_config', 'state_dict', 'load_state_dict', 'from_config', '__call__']
     """
-    return [m for m in _PROTOCOL_METHODS if not callable(getattr(cls, m, None))]
+    return [m for m in _PROTOCOL_METHODS  # (defined by the class: type's own __call__ is not
+            if not (any(m in vars(k) for k in cls.__mro__)  # the model's)
+                    and callable(getattr(cls, m, None)))]
 
 
 def registered_name(cls: type) -> str | None:
