@@ -35,6 +35,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import numbers
 from ..core._context import reusable_context
 from contextvars import ContextVar
 from typing import Any, Iterator, NamedTuple, Optional
@@ -87,6 +88,8 @@ def _kind(func: str, **args: Any) -> str:
             raise TypeError(f"{func}: {name} must be a number, array, TRNode or TRTensor, got "
                             f"{type(x).__name__}")
         elif isinstance(x, (int, float, np.integer, np.floating, TRScalar)):
+            if isinstance(x, int) and not -2**63 <= x < 2**64:  # beyond int64: read by _codes
+                _codes(x, f"{func}: {name}")
             kinds.add(SCALAR)
         elif isinstance(x, (np.ndarray, list, tuple)) or _is_trarray(x):
             if not _is_trarray(x):
@@ -116,6 +119,9 @@ def _check_real_array(func: str, name: str, x: Any) -> None:
                         f"ragged {type(x).__name__}") from None
     if a.dtype != object and a.dtype.kind in "fiu":
         return
+    if _holds_numbers(a):  # ints beyond int64: read (or refused, naming the argument) by _codes
+        _codes(a, f"{func}: {name}")
+        return
     if a.dtype == object and a.size and all(isinstance(e, TRScalar) for e in a.ravel()):
         raise TypeError(f"{func}: {name} is a {type(x).__name__} of TRScalars; convert it with "
                         f"zeroproof.array.array(...) first")
@@ -137,10 +143,43 @@ def _codes(x: Any, name: str = "the input") -> tuple[np.ndarray, np.ndarray | No
     if _is_trarray(x):
         return np.asarray(x.codes), x.bottom
     a = rectangular(name, x)
+    if _holds_numbers(a):
+        return _wide_ints(name, a), None
     if a.dtype == object or a.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers (float or int), got "
                         f"{type(x).__name__} of dtype {a.dtype}")
-    return a.astype(np.float64) if a.dtype.kind in "iu" else a, None
+    if a.dtype in _FLOAT_CODES:
+        return a, None
+    from ..array.trarray import _real_codes
+
+    # ints → float64; float16/longdouble → float64 and a non-native byte order → native, as
+    # zeroproof.array.array reads them (a longdouble beyond float64 becomes ±inf, below it ±0)
+    with np.errstate(all="ignore"):
+        return _real_codes(a, name), None
+
+
+_FLOAT_CODES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _holds_numbers(a: np.ndarray) -> bool:
+    """Whether ``a`` is an object array of real numbers (no bool): what NumPy makes of an int
+    beyond the int64/uint64 range."""
+    return a.dtype == object and a.size > 0 and all(
+        isinstance(e, numbers.Real) and not isinstance(e, (bool, np.bool_)) for e in a.flat)
+
+
+def _wide_ints(name: str, a: np.ndarray) -> np.ndarray:
+    """An object array of real numbers as float64 codes; an int beyond the float64 range is a
+    ``ValueError`` naming ``name`` (as ``zeroproof.real`` refuses it), not an infinity."""
+    out = np.empty(a.shape, dtype=np.float64)
+    flat = out.reshape(-1)
+    for i, e in enumerate(a.flat):
+        try:
+            flat[i] = float(e)
+        except OverflowError:
+            raise ValueError(f"{name}={short_repr(e, 40)} does not fit in a float64; use "
+                             f"float('inf') or zeroproof.pinf()/ninf() for infinities") from None
+    return out
 
 
 def _real_mask(codes: np.ndarray, bot: np.ndarray | None) -> np.ndarray:
@@ -366,7 +405,7 @@ def encode(x: Any) -> tuple[Any, Any]:
             n, d = _encode_codes(np.asarray(float(x)),
                                  np.asarray(True) if x.tag is TRTag.BOTTOM else None)
             return real(float(n)), real(float(d))
-        n, d = _encode_codes(*_codes(x))
+        n, d = _encode_codes(*_codes(x, "encode: x"))
         return float(n), float(d)
     if kind == NODE:
         if x.tag is REAL:
@@ -529,8 +568,8 @@ def tuple_norm(N: Any, D: Any) -> Any:
     >>> tuple_norm(3.0, 4.0)
     5.0
     """
-    n, _ = _codes(N)
-    d, _ = _codes(D)
+    n, _ = _codes(N, "tuple_norm: N")
+    d, _ = _codes(D, "tuple_norm: D")
     with np.errstate(all="ignore"):
         r = np.hypot(n, d)
     return float(r) if np.ndim(r) == 0 else r
@@ -744,11 +783,19 @@ def log_tuples(N: Any, D: Any, decoded: Any = None, label: str = "tuples", limit
                          f"of them one), got {n.size} and {d.size}")
     if isinstance(decoded, np.ndarray):  # what decode_masked / strict_inference return: NaN
         codes = np.asarray(_codes(decoded, "log_tuples: decoded")[0])  # encodes ⊥ (SPEC §6)
-        decoded = TRArray.from_codes(np.where(np.isnan(codes), np.nan, codes), np.isnan(codes))
+        decoded = TRArray.from_codes(np.where(np.isnan(codes), np.nan, codes),
+                                     np.asarray(np.isnan(codes)))
     elif decoded is not None and not isinstance(decoded, (TRNode, TRScalar, TRArray)) \
             and not _is_tensor(decoded):
         raise TypeError(f"log_tuples: decoded must be None, a NumPy array, a TRArray, a TRScalar "
                         f"or a node, got {type(decoded).__name__}")
+    if decoded is not None:  # one decoded value per tuple element (pairs are logged side by side)
+        want = np.broadcast(n, d).size
+        got = np.shape(_values(decoded))
+        if int(np.prod(got)) != want:
+            raise ValueError(f"log_tuples: decoded must hold one value per tuple element ({want} "
+                             f"for N of shape {np.shape(_values(N))} and D of shape "
+                             f"{np.shape(_values(D))}), got decoded of shape {got}")
     if not logger.isEnabledFor(logging.DEBUG):
         return
     norms = np.asarray(tuple_norm(n, d)).ravel()
