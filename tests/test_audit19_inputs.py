@@ -53,3 +53,64 @@ def test_an_int_beyond_float64_is_a_value_error_naming_the_argument(call, name):
 
 def test_ints_beyond_int64_that_fit_a_float_are_read():
     assert pj.encode([2**70, 1])[0].tolist() == [2.0**70, 1.0]
+
+
+# ---- 3. loss arguments under their own names ------------------------------------------------------
+def test_a_nan_number_next_to_arrays_is_phi_as_documented_not_an_error():
+    assert np.isnan(zL.implicit_loss(P4, NAN, P4, P4))
+    assert np.isnan(zL.implicit_loss(P4, Q4, P4, NAN, reduction="none")).all()
+    assert np.isnan(zL.implicit_residual(P4, Q4, NAN, P4)).all()
+    assert np.isnan(zL.margin_loss(NAN, P4))
+    assert np.isnan(zL.sign_consistency_loss(P4, NAN, [1, 1, 1, 1]))
+    f32 = np.ones(3, np.float32)
+    assert zL.implicit_loss(f32, np.float32(NAN), f32, f32, reduction="none").dtype == np.float32
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: zL.implicit_loss(P4, BIG, P4, P4), "implicit_loss: Q"),
+    (lambda: zL.implicit_loss(P4, Q4, P4, BIG), "implicit_loss: Y_d"),
+    (lambda: zL.implicit_residual(P4, Q4, BIG, P4), "implicit_residual: Y_n"),
+    (lambda: zL.margin_loss(P4, BIG), "margin_loss: Y_d"),
+    (lambda: zL.sign_consistency_loss(P4, BIG, [1, 1, 1, 1]), "sign_consistency_loss: Q"),
+    (lambda: zL.coverage_loss(P4, BIG), "coverage_loss: Q"),
+    (lambda: zL.rejection_loss(P4, BIG), "rejection_loss: Q"),
+    (lambda: zL.implicit_loss([TRNode.parameter(1.0)], BIG, 1.0, 1.0), "implicit_loss: Q"),
+    (lambda: zL.implicit_loss([TRNode.parameter(1.0), BIG], [1.0, 1.0], 1.0, 1.0),
+     r"implicit_loss: P\[1\]"),
+])
+def test_loss_arguments_beyond_float64_are_named(call, name):
+    with pytest.raises(ValueError, match=f"{name}=<int of 401 digits> does not fit in a float64"):
+        call()
+
+
+# ---- 4. a single number Q is shared by every element of P --------------------------------------
+def test_coverage_and_rejection_losses_broadcast_a_number_q():
+    assert zL.rejection_loss(P4, 0) == 1.0
+    assert zL.rejection_loss(P4, 0.0, Y_d=[1.0, 1.0, 1.0, 0.0]) == 1.0
+    assert zL.coverage_loss(P4, -1) == 0.0
+    assert zL.coverage_loss(P4, 0.0, target_coverage=0.5) == 0.5
+    assert zL.rejection_loss(P4, 0, reduction="none").tolist() == [1.0] * 4
+    nodes = [TRNode.parameter(1.0), TRNode.parameter(1.0)]
+    assert zL.rejection_loss(nodes, 0.0).value.value == 1.0
+
+
+def test_a_shared_q_tensor_gets_the_gradient_of_every_element():
+    import zeroproof.array as za
+
+    q = za.parameter(np.array(-0.0))
+    loss = zL.rejection_loss(P4, q, Y_d=[1.0, 1.0, 1.0, 0.0], tau=0.5)
+    loss.backward()
+    assert float(loss.value.codes) == 1.0 and float(q.gradient.codes) == 2.0
+
+
+# ---- 5. P is checked although its values are not read ----------------------------------------------
+def test_p_of_the_coverage_losses_is_checked_like_q():
+    with pytest.raises(ValueError, match="coverage_loss: P=<int of 401 digits>"):
+        zL.coverage_loss(BIG, Q4)
+    with pytest.raises(ValueError, match="rejection_loss: P=<int of 401 digits>"):
+        zL.rejection_loss(BIG, Q4)
+    with pytest.raises(TypeError, match="coverage_loss: P must be"):
+        zL.coverage_loss(None, Q4)
+    # a NaN P is an IEEE Φ, and P's values are not read: the same loss as for P = 1
+    assert zL.rejection_loss(NAN, Q4) == zL.rejection_loss(1.0, Q4)
+    assert zL.coverage_loss(NAN, Q4) == zL.coverage_loss(1.0, Q4)

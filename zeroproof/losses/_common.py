@@ -33,6 +33,9 @@ def kind_of(func: str, **args: Any) -> str:
             if isinstance(v, np.ndarray) and v.ndim == 1:  # e.g. lift_targets(...) output
                 v = v.tolist()
             if isinstance(v, (list, tuple)):
+                for i, e in enumerate(v):  # a number among the nodes, as _kind reads a number
+                    if not isinstance(e, TRNode):
+                        _pj._kind(func, **{f"{name}[{i}]": e})
                 if n is None:
                     n = len(v)
                 elif len(v) != n:
@@ -43,6 +46,8 @@ def kind_of(func: str, **args: Any) -> str:
                     f"{func}: {name} is a {type(v).__name__} of shape {np.shape(_pj._codes(v)[0])}"
                     f" next to a list of TRNodes; give a list or a 1-D NumPy array of one number "
                     f"per node, or put every argument on the batched tape (zeroproof.array)")
+            else:  # a number broadcast to every node: refused by _kind with its name if wrong
+                _pj._kind(func, **{name: v})
         return NODES
     return _pj._kind(func, **args)
 
@@ -80,6 +85,10 @@ def lift(x: Any, kind: str) -> Any:
     """Put an argument on the tape used for ``kind`` (arrays → batched constants, numbers →
     scalar constants); nodes and tensors pass through."""
     if kind in (_pj.TENSOR, _pj.ARRAY):
+        if isinstance(x, (float, np.floating)) and not math.isfinite(x):
+            # a plain NaN/±inf next to arrays is read as IEEE too (NaN → Φ, ±inf → ±∞): a NumPy
+            # float32/float64 keeps its dtype as a 0-d array, another float is a weak TRScalar
+            x = np.asarray(x) if isinstance(x, (np.float32, np.float64)) else from_ieee(float(x))
         return _pj._tape().as_tensor(x)
     if kind == _pj.SCALAR or kind == _pj.NODE:
         if isinstance(x, TRNode):

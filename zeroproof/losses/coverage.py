@@ -120,23 +120,56 @@ def _finite_weights(func: str, Y_d: Any, shape: tuple, n: int | None) -> np.ndar
     return f
 
 
+def _batch_size(kind: str, P: Any, Q: Any) -> int | None:
+    """The number of nodes of a scalar-tape batch (``P`` or ``Q`` may be a single number that
+    every node shares), None on the other kinds."""
+    if kind != C.NODES:
+        return None
+    return next(len(v) for v in (P, Q) if isinstance(v, (list, tuple, np.ndarray)))
+
+
+def _broadcast_q(kind: str, Q: Any, shape: tuple, n: int | None) -> Any:
+    """``Q`` with one element per element of the tuple: a single number (or 0-d array) next to
+    an array ``P`` is shared by every element, as numbers broadcast in the other losses."""
+    if kind == C.NODES and not isinstance(Q, (list, tuple, np.ndarray)):
+        return [Q] * (n or 0)
+    return Q
+
+
+def _broadcast_terms(kind: str, terms: Any, shape: tuple) -> Any:
+    """Terms of a shared (0-d) ``Q`` repeated to ``shape``: times a constant 1 (exact: the
+    value, its sign and a non-REAL term are kept; each copy passes its gradient back to Q)."""
+    if kind not in (_pj.TENSOR, _pj.ARRAY) or terms.shape == shape:
+        return terms
+    return terms * _pj._tape().constant(np.ones(shape, dtype=terms.dtype))
+
+
 def rejection_loss(P: Any, Q: Any, Y_d: Any = None, tau: float = 1e-4,
                    reduction: str = "mean") -> Any:
     """Soft rejection rate: for each element whose tuple decodes to ⊥ under ``tau``
     (``|Q| < tau``) although its target is finite (``Y_d ≠ 0``; all elements when ``Y_d`` is
     None), the penalty ``relu(1 − |Q|/tau)`` ∈ (0, 1]; averaged over the finite-target
     elements. It is 1 at ``Q = 0``, falls to 0 at the edge of the band, and never exceeds the
-    hard rejection rate. ``P`` fixes the shape and kind (the decode needs the tuple).
+    hard rejection rate.
+
+    ``P`` fixes the shape and kind of the tuple but its values are not read (the ⊥ band of the
+    decode is a condition on ``Q`` alone): it is checked like any argument (a str, bool or
+    None is a ``TypeError``, an int beyond float64 a ``ValueError``), and a NaN or ±inf in it
+    is an ordinary IEEE value (Φ, ±∞) that changes nothing. A single number ``Q`` (or ``P``) is
+    shared by every element of the other, as numbers broadcast in the other losses.
 
     >>> rejection_loss([1.0, 1.0, 1.0, 1.0], [0.0, 5e-5, 0.5, 0.0], Y_d=[1.0, 1.0, 1.0, 0.0])
     0.5
+    >>> rejection_loss([1.0, 1.0, 1.0, 1.0], 0.0, Y_d=[1.0, 1.0, 1.0, 0.0])
+    1.0
     """
     kind = C.kind_of("rejection_loss", P=P, Q=Q)
     shape = C.check_shapes("rejection_loss", P=P, Q=Q)
     tau = _check_tau_pos("rejection_loss", tau)
     reduction = C.check_reduction("rejection_loss", reduction)
-    n = len(Q) if kind == C.NODES else None
+    n = _batch_size(kind, P, Q)
     finite = _finite_weights("rejection_loss", Y_d, shape, n)
+    Q = _broadcast_q(kind, Q, shape, n)
     q_vals = C.codes(Q)
     with np.errstate(invalid="ignore"):
         rejected = np.isfinite(q_vals) & ((q_vals == 0) | (np.abs(q_vals) < tau))
@@ -145,7 +178,7 @@ def rejection_loss(P: Any, Q: Any, Y_d: Any = None, tau: float = 1e-4,
     def term(q: Any) -> Any:
         return _pj._relu(1.0 - C.magnitude(q) / tau)
 
-    terms = C.elementwise(kind, term, Q)
+    terms = _broadcast_terms(kind, C.elementwise(kind, term, Q), shape)
     count = int(np.count_nonzero(finite))
     return C.reduce(kind, terms, reduction, weights=weights,
                     count=count if reduction == "mean" else None)
@@ -156,7 +189,9 @@ def coverage_loss(P: Any, Q: Any, Y_d: Any = None, target_coverage: float = 0.95
     """Coverage shortfall times the soft rejection: ``max(0, target_coverage − c) ·
     rejection_loss(P, Q, Y_d, tau)``, where ``c`` is the hard coverage after decoding on the
     finite-target elements. Zero (with no gradient) once the coverage target is met; below it,
-    the gradient pushes the rejected elements' denominators out of the ⊥ band.
+    the gradient pushes the rejected elements' denominators out of the ⊥ band. As in
+    :func:`rejection_loss`, ``P`` fixes the shape and kind but its values are not read, and a
+    single number ``Q`` is shared by every element of ``P``.
 
     >>> coverage_loss([1.0, 1.0], [0.0, 1.0], target_coverage=0.9, tau=1e-3)   # c = 0.5
     0.2
@@ -166,9 +201,9 @@ def coverage_loss(P: Any, Q: Any, Y_d: Any = None, target_coverage: float = 0.95
     kind = C.kind_of("coverage_loss", P=P, Q=Q)
     shape = C.check_shapes("coverage_loss", P=P, Q=Q)
     tau = _check_tau_pos("coverage_loss", tau)
-    n = len(Q) if kind == C.NODES else None
+    n = _batch_size(kind, P, Q)
     finite = _finite_weights("coverage_loss", Y_d, shape, n)
-    q_vals = C.codes(Q)
+    q_vals = C.codes(_broadcast_q(kind, Q, shape, n))
     with np.errstate(invalid="ignore"):
         rejected = np.isfinite(q_vals) & ((q_vals == 0) | (np.abs(q_vals) < tau))
     n_fin = int(np.count_nonzero(finite))
