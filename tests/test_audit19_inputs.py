@@ -114,3 +114,38 @@ def test_p_of_the_coverage_losses_is_checked_like_q():
     # a NaN P is an IEEE Φ, and P's values are not read: the same loss as for P = 1
     assert zL.rejection_loss(NAN, Q4) == zL.rejection_loss(1.0, Q4)
     assert zL.coverage_loss(NAN, Q4) == zL.coverage_loss(1.0, Q4)
+
+
+# ---- 6. sizes -------------------------------------------------------------------------------------
+_DIM = r"must be an int >= 1 and <= 2147483647"
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: rm.PolynomialRationalHead(BIG), "in_features"),
+    (lambda: zl.ProjectiveRationalHead(BIG), "in_features"),
+    (lambda: rm.PolynomialRationalHead(1, BIG), "out_features"),
+    (lambda: zl.ProjectiveRationalHead(2, BIG), "out_features"),
+    (lambda: rm.PolynomialRationalHead(1, 2**40), "out_features"),
+    (lambda: zl.RationalLayer(seed=0).example_inputs(BIG), "n"),
+    (lambda: rm.PolynomialRationalHead(1).example_inputs(BIG), "n"),
+    (lambda: zl.ProjectiveRationalHead(1).example_inputs(BIG), "n"),
+    (lambda: zl.AngularProjectiveHead(BIG), "input_dim"),
+    (lambda: zl.AngularProjectiveHead(2).example_inputs(BIG), "n"),
+])
+def test_huge_sizes_are_named_value_errors(call, name):
+    with pytest.raises(ValueError, match=f"^{name} {_DIM}, got "):
+        call()
+
+
+def test_head_parameter_count_and_high_degrees_are_refused_naming_the_sizes():
+    with pytest.raises(ValueError, match=r"out_features=2147483647.*coefficients, more than "
+                                         r"the 268435456"):
+        rm.PolynomialRationalHead(1, 2**31 - 1)
+    with pytest.raises(ValueError, match=r"out_features=2147483647.*coefficients"):
+        zl.ProjectiveRationalHead(2, 2**31 - 1, shared_q=True)
+    with pytest.raises(ValueError, match=r"in_features=2 and degree_p=1446 .*variable factors"):
+        rm.PolynomialRationalHead(2, degree_p=1446)
+    with pytest.raises(ValueError, match=r"in_features=1 and degree_p=<int of 401 digits> .*"
+                                         r"monomials, more than"):
+        rm.PolynomialRationalHead(1, degree_p=BIG)
+    assert rm.PolynomialRationalHead(1, degree_p=5792).n_features_p == 5793

@@ -24,23 +24,83 @@ import numpy as np
 from .registry import register_model
 from ..core._parse import check_int, check_seed, rectangular, short_repr
 
-__all__ = ["PolynomialRationalHead", "monomial_exponents"]
+__all__ = ["PolynomialRationalHead", "monomial_exponents", "monomial_count", "head_sizes", "check_dim"]
 
 
+MAX_DIM = 2**31 - 1  # a layer or head dimension: beyond any array this machine could hold
 MAX_MONOMIALS = 1 << 20  # features per row a head may have
+MAX_EXPONENT_ENTRIES = 1 << 24  # variable factors over all monomials (the exponent tuples' memory)
+MAX_PARAMETERS = 1 << 28  # coefficients of a polynomial-feature head (2 GiB in float64)
+
+
+def check_dim(name: str, value: Any) -> int:
+    """A layer dimension: an int in ``[1, MAX_DIM]`` (``TypeError``/``ValueError`` naming
+    ``name``, by :func:`~zeroproof.core._parse.check_int`).
+
+    >>> check_dim("out_features", 3)
+    3
+    """
+    return check_int(name, value, 1, maximum=MAX_DIM)
+
+
+def monomial_count(n_vars: int, degree: int, what: str = "") -> int:
+    """The number of monomials of total degree ``<= degree`` in ``n_vars`` variables; a
+    ``ValueError`` when it exceeds :data:`MAX_MONOMIALS`, or when their exponent tuples would
+    hold more than :data:`MAX_EXPONENT_ENTRIES` variable factors in all (a high degree: the
+    tuples alone would take gigabytes). ``what`` names the sizes in the message.
+
+    >>> monomial_count(2, 2)
+    6
+    """
+    what = what or f"{short_repr(n_vars)} input(s) at degree {short_repr(degree)}"
+    count = math.comb(n_vars + degree, degree)
+    if count > MAX_MONOMIALS:
+        raise ValueError(f"{what} give {short_repr(count)} monomials, more than the "
+                         f"{MAX_MONOMIALS} supported; use a lower degree")
+    entries = n_vars * math.comb(n_vars + degree, degree - 1) if degree else 0
+    if entries > MAX_EXPONENT_ENTRIES:
+        raise ValueError(f"{what} give {count} monomials with {entries} variable factors in all, "
+                         f"more than the {MAX_EXPONENT_ENTRIES} supported; use a lower degree")
+    return count
+
+
+def head_sizes(in_features: Any, out_features: Any, degree_p: Any, degree_q: Any,
+               q_columns: Optional[int] = None) -> tuple[int, int, int, int]:
+    """The checked sizes of a polynomial-feature head (:class:`PolynomialRationalHead`,
+    :class:`~zeroproof.layers.ProjectiveRationalHead`): dimensions ints in ``[1, MAX_DIM]``,
+    degrees ints ``>= 0`` within :func:`monomial_count`'s limits, and at most
+    :data:`MAX_PARAMETERS` coefficients (``n_p·out_features + n_q·q_columns``; ``q_columns``
+    defaults to ``out_features``). Each error names the argument(s).
+
+    >>> head_sizes(2, 1, 2, 1)
+    (2, 1, 2, 1)
+    """
+    in_features = check_dim("in_features", in_features)
+    out_features = check_dim("out_features", out_features)
+    degree_p = check_int("degree_p", degree_p, 0)
+    degree_q = check_int("degree_q", degree_q, 0)
+    n_p = monomial_count(in_features, degree_p,
+                         f"in_features={in_features} and degree_p={short_repr(degree_p)}")
+    n_q = monomial_count(in_features, degree_q,
+                         f"in_features={in_features} and degree_q={short_repr(degree_q)}")
+    total = n_p * out_features + n_q * (out_features if q_columns is None else q_columns)
+    if total > MAX_PARAMETERS:
+        raise ValueError(f"in_features={in_features}, out_features={out_features}, degree_p="
+                         f"{degree_p} and degree_q={degree_q} give {total} coefficients, more "
+                         f"than the {MAX_PARAMETERS} supported; use fewer outputs or lower "
+                         f"degrees")
+    return in_features, out_features, degree_p, degree_q
 
 
 def monomial_exponents(n_vars: int, degree: int) -> list[tuple[int, ...]]:
-    """Monomials of total degree ``<= degree`` as sorted variable-index tuples (graded order).
+    """Monomials of total degree ``<= degree`` as sorted variable-index tuples (graded order);
+    more than :func:`monomial_count` allows is a ``ValueError``.
 
     >>> from zeroproof.inference.reference_models import monomial_exponents
     >>> monomial_exponents(2, 2)
     [(), (0,), (1,), (0, 0), (0, 1), (1, 1)]
     """
-    count = math.comb(n_vars + degree, degree)
-    if count > MAX_MONOMIALS:
-        raise ValueError(f"{n_vars} input(s) at degree {short_repr(degree)} give {short_repr(count)}"
-                         f" monomials, more than the {MAX_MONOMIALS} supported; use a lower degree")
+    monomial_count(n_vars, degree)
     out: list[tuple[int, ...]] = []
     for d in range(degree + 1):
         out.extend(itertools.combinations_with_replacement(range(n_vars), d))
@@ -80,10 +140,8 @@ class PolynomialRationalHead:
 
     def __init__(self, in_features: int, out_features: int = 1, degree_p: int = 2,
                  degree_q: int = 1, dtype: str = "float64") -> None:
-        self.in_features = check_int("in_features", in_features, 1)
-        self.out_features = check_int("out_features", out_features, 1)
-        self.degree_p = check_int("degree_p", degree_p, 0)
-        self.degree_q = check_int("degree_q", degree_q, 0)
+        self.in_features, self.out_features, self.degree_p, self.degree_q = head_sizes(
+            in_features, out_features, degree_p, degree_q)
         self.dtype = _float_dtype_name(dtype)
         self._exp_p = monomial_exponents(self.in_features, self.degree_p)
         self._exp_q = monomial_exponents(self.in_features, self.degree_q)
@@ -185,7 +243,7 @@ class PolynomialRationalHead:
     def example_inputs(self, n: int = 8, seed: Optional[int] = 0) -> np.ndarray:
         """Deterministic standard-normal inputs of shape ``(n, in_features)``."""
         rng = np.random.default_rng(check_seed("seed", seed))
-        return rng.standard_normal((check_int("n", n, 1), self.in_features)).astype(self.dtype)
+        return rng.standard_normal((check_dim("n", n), self.in_features)).astype(self.dtype)
 
     def __repr__(self) -> str:
         return (f"PolynomialRationalHead(in_features={self.in_features}, out_features="

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, real_array
+from ..core._parse import check_real, real_array
 
 from ..array.tape import TRTensor
 from ..autodiff.projective import GaugePolicy, angular_tuple
 from ..autodiff.tr_node import TRNode
 from ..inference.registry import register_model
-from .base import Linear, Module, as_input
+from .base import Linear, Module, _dim, as_input
 
 __all__ = ["AngularProjectiveHead"]
 
@@ -43,8 +43,8 @@ class AngularProjectiveHead(Module):
     def __init__(self, input_dim: int, output_dim: int = 1, theta_scale: float = 1.0,
                  seed: Any = None) -> None:
         super().__init__()
-        check_int("input_dim", input_dim, 1)
-        check_int("output_dim", output_dim, 1)
+        _dim("input_dim", input_dim)
+        _dim("output_dim", output_dim)
         self.theta_scale = check_real("theta_scale", theta_scale, "a finite non-zero number",
                                       lambda v: math.isfinite(v) and v != 0)
         self.linear = Linear(input_dim, output_dim, seed=seed)
@@ -82,7 +82,7 @@ class AngularProjectiveHead(Module):
 
     def example_inputs(self, n: int = 9) -> np.ndarray:
         """``n`` rows of inputs spread over [-1, 1] (reference inputs for a bundle)."""
-        n = check_int("n", n, 1)
+        n = _dim("n", n)
         return np.linspace(-1.0, 1.0, n * self.input_dim).reshape(n, self.input_dim)
 
     def get_config(self) -> dict[str, Any]:

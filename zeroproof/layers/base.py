@@ -11,9 +11,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..core._parse import check_bool, check_int, check_seed, short_repr
+from ..core._parse import check_bool, check_seed, short_repr
 
 from ..array.tape import TRTensor, as_tensor, relu
+from ..inference.reference_models import check_dim
 
 __all__ = ["Module", "Linear", "ReLU", "Sequential", "as_input"]
 
@@ -214,11 +215,7 @@ def _rng(seed: Any) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-_MAX_DIM = 2**31 - 1  # beyond any array this machine could hold; refused early, with a name
-
-
-def _dim(name: str, value: Any) -> int:
-    return check_int(name, value, 1, maximum=_MAX_DIM)
+_dim = check_dim  # a dimension in [1, 2**31 - 1]: beyond any array this machine could hold
 
 
 class Linear(Module):

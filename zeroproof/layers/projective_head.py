@@ -33,17 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core._parse import check_bool, check_int, check_real, check_seed, real_array
+from ..core._parse import check_bool, check_real, check_seed, real_array
 
 from ..array.tape import TRTensor, as_tensor
-from ..inference.reference_models import monomial_exponents
+from ..inference.reference_models import check_dim, head_sizes, monomial_exponents
 from ..inference.registry import register_model
 from .base import Module, _rng
 
 __all__ = ["ProjectiveRationalHead"]
-
-
-_int = check_int
 
 
 def _numpy_features(a: np.ndarray, exps: list[tuple[int, ...]]) -> np.ndarray:
@@ -78,11 +75,10 @@ class ProjectiveRationalHead(Module):
                  degree_q: int = 1, shared_q: bool = False, anchor: bool = True,
                  init_scale: float = 0.1, seed: Any = None) -> None:
         super().__init__()
-        self.in_features = _int("in_features", in_features, 1)
-        self.out_features = _int("out_features", out_features, 1)
-        self.degree_p = _int("degree_p", degree_p, 0)
-        self.degree_q = _int("degree_q", degree_q, 0)
         self.shared_q = check_bool("shared_q", shared_q)
+        self.in_features, self.out_features, self.degree_p, self.degree_q = head_sizes(
+            in_features, out_features, degree_p, degree_q,
+            q_columns=1 if self.shared_q else None)
         self.anchor = check_bool("anchor", anchor)
         self.init_scale = check_real("init_scale", init_scale, "a finite number >= 0",
                                      lambda v: math.isfinite(v) and v >= 0)
@@ -239,4 +235,4 @@ class ProjectiveRationalHead(Module):
         (4, 3)
         """
         rng = np.random.default_rng(check_seed("seed", seed))
-        return rng.standard_normal((_int("n", n, 1), self.in_features))
+        return rng.standard_normal((check_dim("n", n), self.in_features))

@@ -321,7 +321,7 @@ class RationalLayer(Module):
     def example_inputs(self, n: int = 9) -> np.ndarray:
         """``n`` evenly spaced inputs over the domain, shape ``(n, 1)`` (bundle reference run)."""
         lo, hi = self.domain
-        return np.linspace(lo, hi, check_int("n", n, 1)).reshape(-1, 1)
+        return np.linspace(lo, hi, _dim("n", n)).reshape(-1, 1)
 
 
 def _flatten(t: TRTensor) -> TRTensor:
