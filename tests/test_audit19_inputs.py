@@ -149,3 +149,12 @@ def test_head_parameter_count_and_high_degrees_are_refused_naming_the_sizes():
                                          r"monomials, more than"):
         rm.PolynomialRationalHead(1, degree_p=BIG)
     assert rm.PolynomialRationalHead(1, degree_p=5792).n_features_p == 5793
+
+
+def test_projective_numbers_refuse_durations():
+    import numpy as np
+    import pytest
+    from zeroproof.autodiff import projective as pj
+    for call in (lambda v: pj.encode(v), lambda v: pj.angular_tuple(v)):
+        with pytest.raises(TypeError, match="timedelta64"):
+            call(np.timedelta64(5, "ns"))

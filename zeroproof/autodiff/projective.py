@@ -35,14 +35,15 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import numbers
 from ..core._context import reusable_context
 from contextvars import ContextVar
 from typing import Any, Iterator, NamedTuple, Optional
 
 import numpy as np
 
-from ..core._parse import check_int, check_real, parse_enum, rectangular, short_repr
+from ..core._parse import (
+    check_int, check_real, float_codes, is_real_number, parse_enum, rectangular, short_repr,
+)
 from ..core.scalar import REAL, TRScalar, TRTag, bottom, real
 from .tr_node import TRNode, stop_gradient
 from .tr_ops_grad import tr_relu
@@ -87,7 +88,7 @@ def _kind(func: str, **args: Any) -> str:
         elif isinstance(x, (bool, np.bool_)) or isinstance(x, (str, bytes)) or x is None:
             raise TypeError(f"{func}: {name} must be a number, array, TRNode or TRTensor, got "
                             f"{type(x).__name__}")
-        elif isinstance(x, (int, float, np.integer, np.floating, TRScalar)):
+        elif is_real_number(x) or isinstance(x, TRScalar):
             if isinstance(x, int) and not -2**63 <= x < 2**64:  # beyond int64: read by _codes
                 _codes(x, f"{func}: {name}")
             kinds.add(SCALAR)
@@ -148,24 +149,15 @@ def _codes(x: Any, name: str = "the input") -> tuple[np.ndarray, np.ndarray | No
     if a.dtype == object or a.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers (float or int), got "
                         f"{type(x).__name__} of dtype {a.dtype}")
-    if a.dtype in _FLOAT_CODES:
-        return a, None
-    from ..array.trarray import _real_codes
-
     # ints → float64; float16/longdouble → float64 and a non-native byte order → native, as
     # zeroproof.array.array reads them (a longdouble beyond float64 becomes ±inf, below it ±0)
-    with np.errstate(all="ignore"):
-        return _real_codes(a, name), None
-
-
-_FLOAT_CODES = (np.dtype(np.float64), np.dtype(np.float32))
+    return float_codes(name, a), None
 
 
 def _holds_numbers(a: np.ndarray) -> bool:
     """Whether ``a`` is an object array of real numbers (no bool): what NumPy makes of an int
     beyond the int64/uint64 range."""
-    return a.dtype == object and a.size > 0 and all(
-        isinstance(e, numbers.Real) and not isinstance(e, (bool, np.bool_)) for e in a.flat)
+    return a.dtype == object and a.size > 0 and all(is_real_number(e) for e in a.flat)
 
 
 def _wide_ints(name: str, a: np.ndarray) -> np.ndarray:
@@ -548,7 +540,7 @@ def angular_tuple(theta: Any) -> tuple[Any, Any]:
     """
     from ..core.ops import tr_cos, tr_sin
 
-    if isinstance(theta, (int, float, np.integer, np.floating)) and not isinstance(theta, bool):
+    if is_real_number(theta):
         theta = _scalar_of(check_real("angular_tuple(theta): theta", theta, "a finite real number",
                                       math.isfinite) if isinstance(theta, int) else float(theta))
     elif isinstance(theta, (np.ndarray, list, tuple)):

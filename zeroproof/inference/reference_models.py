@@ -24,7 +24,8 @@ import numpy as np
 from .registry import register_model
 from ..core._parse import check_int, check_seed, rectangular, short_repr
 
-__all__ = ["PolynomialRationalHead", "monomial_exponents", "monomial_count", "head_sizes", "check_dim"]
+__all__ = ["PolynomialRationalHead", "monomial_exponents", "monomial_count", "head_sizes",
+           "check_dim"]
 
 
 MAX_DIM = 2**31 - 1  # a layer or head dimension: beyond any array this machine could hold
