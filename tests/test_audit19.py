@@ -15,8 +15,8 @@ NS = np.timedelta64(5, "ns")
 DAYS = np.timedelta64(5, "D")
 
 
-@pytest.mark.parametrize("x", [NS, DAYS, True, np.bool_(False), zp.TRTag.PINF, "1", None, 1j])
-def test_the_number_predicates_refuse_durations_bools_and_tags(x):
+@pytest.mark.parametrize("x", [NS, DAYS, True, np.bool_(False), np.array(True), "1", None, 1j])
+def test_the_number_predicates_refuse_durations_and_bools(x):
     assert not is_real_number(x)
     assert not is_integer(x)
 
@@ -24,6 +24,34 @@ def test_the_number_predicates_refuse_durations_bools_and_tags(x):
 @pytest.mark.parametrize("x", [0, -3, 10**400, np.int8(2), np.uint64(7)])
 def test_the_number_predicates_accept_integers(x):
     assert is_integer(x) and is_real_number(x)
+
+
+def test_an_int_enum_is_an_int_for_the_validators_but_not_a_transreal_operand():
+    import enum
+
+    class K(enum.IntEnum):
+        N = 2
+
+    assert is_integer(K.N) and check_int("epochs", K.N, 1) == 2
+    assert zp.array.zeros(K.N).shape == (2,)
+    assert zp.array.zeros((2, 2, 2)).sum(axis=K.N).shape == (2, 2)
+    from zeroproof.layers import Linear
+    assert Linear(3, K.N, seed=0).out_features == 2
+    for bad in (K.N, zp.TRTag.PINF):  # a TRTag names a tag: never an operand or an exponent
+        with pytest.raises(TypeError):
+            zp.real(bad)
+        with pytest.raises(TypeError):
+            zp.tr_pow_int(zp.real(2.0), bad)
+
+
+def test_a_0d_integer_array_is_an_index():
+    za = zp.array
+    a = za.zeros((2, 3))
+    assert is_integer(np.array(0)) and not is_integer(np.array(0.0))
+    assert za.stack([a, a], axis=np.array(0)).shape == (2, 2, 3)
+    assert za.concatenate([a, a], axis=np.array(1)).shape == (2, 6)
+    assert a.reshape(np.array(6)).shape == (6,)
+    assert za.constant(np.zeros(3)).unsqueeze(np.array(0)).shape == (1, 3)
 
 
 @pytest.mark.parametrize("duration", [NS, DAYS])
@@ -99,6 +127,22 @@ def _arrays():
 def test_shape_methods_name_their_argument(call, err, pattern, kind):
     with pytest.raises(err, match=pattern):
         call(_arrays()[kind])
+
+
+def test_axes_follow_numpy_in_the_corners():
+    za = zp.array
+    assert za.zeros((2, 3)).transpose(np.array([1, 0])).shape == (3, 2)
+    assert za.constant(np.zeros((2, 3))).transpose(np.array([1, 0])).shape == (3, 2)
+    assert za.constant(np.zeros(3)).unsqueeze((0, -1)).shape == (1, 3, 1)
+    with pytest.raises(ValueError, match="repeats an axis"):
+        za.constant(np.zeros(3)).unsqueeze((0, 0))
+    for x in (za.array(1.0), za.constant(1.0)):  # NumPy: a 0-d array squeezes axis 0 or -1
+        assert x.squeeze(0).shape == () and x.squeeze(-1).shape == () and x.squeeze().shape == ()
+        with pytest.raises(ValueError, match="out of bounds"):
+            x.squeeze(1)
+    assert za.array(1.0).transpose(()).shape == ()
+    with pytest.raises(ValueError, match="permutation"):  # as NumPy: axes don't match
+        za.zeros((2, 3)).transpose(())
 
 
 def test_shape_methods_still_follow_numpy():
@@ -199,6 +243,7 @@ def test_tensor_dataset_refuses_indices_numpy_would_misread(index):
 def test_tensor_dataset_indexes_like_numpy_rows():
     from zeroproof.training import TensorDataset
     ds = TensorDataset(np.arange(3.0))
+    assert ds[range(2)][0].tolist() == [0.0, 1.0]
     assert ds[np.int64(1)][0] == 1.0 and ds[[0, 2]][0].tolist() == [0.0, 2.0]
     assert ds[np.array([True, False, True])][0].tolist() == [0.0, 2.0] and len(ds[1:][0]) == 2
 
@@ -216,6 +261,27 @@ def test_fit_refuses_a_one_shot_iterator_before_training_more_than_one_epoch():
     assert trainer.epoch == 0 and all(np.array_equal(b, p.value.to_numpy())
                                       for b, p in zip(before, model.parameters()))
     assert len(trainer.fit(epochs=1)) == 1  # one epoch can read it
+
+
+def test_fit_takes_an_iterator_class_that_resets_itself():
+    from zeroproof.layers import RationalLayer
+    from zeroproof.training import Adam, SCMTrainer, TrainingConfig, chordal_loss
+
+    class Reiterable:  # __iter__ starts over and returns self: re-iterable, not one-shot
+        def __iter__(self):
+            self.i = 0
+            return self
+
+        def __next__(self):
+            if self.i == 2:
+                raise StopIteration
+            self.i += 1
+            return np.linspace(-1, 1, 4), np.ones(4)
+
+    model = RationalLayer(1, 1, seed=0)
+    trainer = SCMTrainer(model, Adam(model.parameters()), chordal_loss, Reiterable(),
+                         TrainingConfig(epochs=3, progress="none"))
+    assert len(trainer.fit()) == 3
 
 
 def test_export_bundle_says_what_a_model_lacks_and_what_to_do(tmp_path):
@@ -254,9 +320,17 @@ def test_a_tape_inside_tr_grad_stays_differentiable():
     assert outside.item() == 12.0 and not outside.requires_grad
 
 
+def test_a_tape_in_a_worker_thread_inside_tr_grad_stays_differentiable():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zeroproof.autodiff import tr_grad
+    with ThreadPoolExecutor(1) as pool:
+        assert tr_grad(lambda x: pool.submit(_tape_derivative, x).result())(2.0).item() == 12.0
+
+
 def test_the_transform_sources_do_not_outlive_the_call():
     from zeroproof.autodiff import tr_grad
-    from zeroproof.autodiff.grad_funcs import TRANSFORM_SOURCES
+    from zeroproof.autodiff.grad_funcs import _TRANSFORM_SOURCES
 
     def boom(x):
         raise RuntimeError("inside f")
@@ -264,7 +338,7 @@ def test_the_transform_sources_do_not_outlive_the_call():
     with pytest.raises(RuntimeError):
         tr_grad(boom)(1.0)
     tr_grad(lambda x: x * x)(1.0)
-    assert TRANSFORM_SOURCES.get() == frozenset()
+    assert _TRANSFORM_SOURCES == {}
 
 
 def test_register_model_sees_a_missing_call_method():

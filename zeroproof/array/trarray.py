@@ -1021,8 +1021,11 @@ def squeezed_shape(shape: tuple, axis: Any) -> tuple:
         return tuple(d for d in shape if d != 1)
     n = len(shape)
     accepted = "None, an int or a tuple of ints"
-    axes = [axis_index("squeeze(axis): axis", a, n, accepted)
+    # (NumPy lets a 0-d array squeeze axis 0 or -1, as if it had one axis of length one)
+    axes = [axis_index("squeeze(axis): axis", a, n or 1, accepted)
             for a in (axis if isinstance(axis, tuple) else (axis,))]
+    if not n:
+        return ()
     if len(set(axes)) != len(axes):
         raise ValueError(f"squeeze(axis): axis={axis!r} repeats an axis")
     for a in axes:
@@ -1032,14 +1035,19 @@ def squeezed_shape(shape: tuple, axis: Any) -> tuple:
 
 
 def expanded_shape(shape: tuple, axis: Any) -> tuple:
-    """``shape`` with an axis of length one inserted at ``axis``, as ``np.expand_dims`` gives
-    it (``-1``: at the end).
+    """``shape`` with axes of length one inserted at ``axis`` (an int or a tuple of ints, each
+    an index into the result), as ``np.expand_dims`` gives it (``-1``: at the end).
 
-    >>> expanded_shape((2, 3), 1), expanded_shape((2, 3), -1)
-    ((2, 1, 3), (2, 3, 1))
+    >>> expanded_shape((2, 3), 1), expanded_shape((2, 3), -1), expanded_shape((3,), (0, -1))
+    ((2, 1, 3), (2, 3, 1), (1, 3, 1))
     """
-    ax = axis_index("unsqueeze(axis): axis", axis, len(shape) + 1)
-    return shape[:ax] + (1,) + shape[ax:]
+    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    n = len(shape) + len(items)
+    axes = {axis_index("unsqueeze(axis): axis", a, n, "an int or a tuple of ints") for a in items}
+    if len(axes) != len(items):
+        raise ValueError(f"unsqueeze(axis): axis={axis!r} repeats an axis")
+    rest = iter(shape)
+    return tuple(1 if i in axes else next(rest) for i in range(n))
 
 
 def reshape_dims(args: tuple) -> tuple:
@@ -1059,11 +1067,13 @@ def transpose_axes(axes: tuple, ndim: int) -> tuple:
 
     >>> transpose_axes((), 3), transpose_axes(((1, 0, -1),), 3)
     ((2, 1, 0), (1, 0, 2))
+    >>> transpose_axes((np.array([1, 0]),), 2)
+    (1, 0)
     """
-    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-        axes = () if axes[0] is None else tuple(axes[0])
-    if not axes:
+    if not axes or (len(axes) == 1 and axes[0] is None):
         return tuple(range(ndim - 1, -1, -1))
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list, np.ndarray)):
+        axes = tuple(axes[0])  # one sequence of axes (an empty one only fits a 0-d array)
     perm = tuple(axis_index("transpose(axes): axes", a, ndim, "ints") for a in axes)
     if sorted(perm) != list(range(ndim)):
         raise ValueError(f"transpose(axes): axes must be a permutation of range({ndim}) "

@@ -1,10 +1,11 @@
 """Function transforms: ``tr_value_and_grad`` (the primitive), ``tr_grad`` and ``check_gradient``."""
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
-from contextvars import ContextVar
-from typing import Any, Callable, NamedTuple, Sequence
+import threading
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from ..core import kernels as K
 from ..core._parse import as_float, check_bool, check_real, is_integer, is_real_number, short_repr
@@ -85,11 +86,39 @@ def _reaches_outside(out: TRNode, sources: list, start: int) -> bool:
     return False
 
 
-# The sources of the transforms (tr_grad, tr_value_and_grad) whose function is running in this
-# context: a gradient taken inside that function with respect to one of them (a gradient tape's)
-# must stay a graph, or the transform would differentiate a constant and answer 0.
-TRANSFORM_SOURCES: ContextVar[frozenset[int]] = ContextVar("zeroproof_transform_sources",
-                                                           default=frozenset())
+# The sources of the transforms (tr_grad, tr_value_and_grad) whose function is running, in any
+# thread: id(node) -> [node, count]. A gradient taken inside that function with respect to one
+# of them (by a gradient tape, also one run in a worker thread) must stay a graph, or the
+# transform would differentiate a constant and answer 0. Holding the node keeps its id unique
+# until the transform returns and removes it.
+_TRANSFORM_SOURCES: dict[int, list] = {}
+_TRANSFORM_LOCK = threading.Lock()
+
+
+def is_transform_source(ids: set[int]) -> bool:
+    """Whether one of the node ids is a source of a transform whose function is running.
+
+    >>> is_transform_source({id(object())})
+    False
+    """
+    with _TRANSFORM_LOCK:
+        return not ids.isdisjoint(_TRANSFORM_SOURCES)
+
+
+@contextlib.contextmanager
+def _transform_sources(sources: list) -> Iterator[None]:
+    with _TRANSFORM_LOCK:
+        for x in sources:
+            _TRANSFORM_SOURCES.setdefault(id(x), [x, 0])[1] += 1
+    try:
+        yield
+    finally:
+        with _TRANSFORM_LOCK:
+            for x in sources:
+                entry = _TRANSFORM_SOURCES[id(x)]
+                entry[1] -= 1
+                if not entry[1]:
+                    del _TRANSFORM_SOURCES[id(x)]
 
 
 def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0) -> Callable[..., tuple[TRNode, Any]]:
@@ -145,11 +174,8 @@ def tr_value_and_grad(f: Callable[..., Any], argnums: "int | Sequence[int]" = 0)
                 src = _as_source(args[i], i, nested)
                 new_args[i] = src
                 sources.append(src)
-            token = TRANSFORM_SOURCES.set(TRANSFORM_SOURCES.get() | {id(x) for x in sources})
-            try:
+            with _transform_sources(sources):
                 out = f(*new_args, **kwargs)
-            finally:
-                TRANSFORM_SOURCES.reset(token)
             if isinstance(out, TRNode):
                 connect = nested or (recording and _reaches_outside(out, sources, start))
                 grads = grad(out, sources, create_graph=connect)

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 
 from ..core._parse import check_bool, short_repr
 from .backward import _grad, _node_list
-from .grad_funcs import TRANSFORM_SOURCES, _reaches_outside
+from .grad_funcs import _reaches_outside, is_transform_source
 from .tr_node import TRNode, _leaf_code, is_grad_enabled
 
 __all__ = ["TRGradientTape", "gradient_tape"]
@@ -163,7 +163,7 @@ class TRGradientTape:
             ids = {id(s) for s in srcs}
             with _WATCHES_LOCK:
                 connect = any(t is not self and not ids.isdisjoint(t._watched_ids) for t in _OPEN)
-            connect = (connect or not ids.isdisjoint(TRANSFORM_SOURCES.get())
+            connect = (connect or is_transform_source(ids)
                        or _reaches_outside(target, srcs, -1))
         out = _grad(target, srcs, output_gradient, connect)
         self._used = True  # only a call that produced gradients uses the tape up

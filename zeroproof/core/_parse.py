@@ -36,14 +36,15 @@ def parse_enum(cls: type[E], value: Any, argname: str = "mode") -> E:
 
 
 # Never numbers here, although Python or NumPy files them under numbers.Integral / np.integer:
-# bools, Enum members (a TRTag is an int, but names a tag) and NumPy durations (np.timedelta64
-# is an np.signedinteger).
-_NOT_NUMBERS = (bool, np.bool_, Enum, np.timedelta64)
+# bools and NumPy durations (np.timedelta64 is an np.signedinteger). (An IntEnum member is an
+# int, as Python says; the transreal operand test of the scalar core refuses Enum members too,
+# since a TRTag names a tag.)
+_NOT_NUMBERS = (bool, np.bool_, np.timedelta64)
 
 
 def is_real_number(x: object) -> bool:
     """True for the real numbers the library accepts: int, float, other ``numbers.Real``, NumPy
-    integer and floating scalars; never a bool, an Enum member or a ``np.timedelta64``.
+    integer and floating scalars; never a bool or a ``np.timedelta64``.
 
     >>> is_real_number(2), is_real_number(np.float32(0.5)), is_real_number(True)
     (True, True, False)
@@ -58,16 +59,20 @@ def is_real_number(x: object) -> bool:
 
 
 def is_integer(x: object) -> bool:
-    """True for an int, another ``numbers.Integral`` or a NumPy integer scalar; never a bool, an
-    Enum member or a ``np.timedelta64``.
+    """True for an int, another ``numbers.Integral``, a NumPy integer scalar or a 0-d integer
+    array (NumPy takes one wherever an index is meant); never a bool or a ``np.timedelta64``.
 
-    >>> is_integer(3), is_integer(np.int8(3)), is_integer(3.0), is_integer(np.bool_(True))
-    (True, True, False, False)
+    >>> is_integer(3), is_integer(np.int8(3)), is_integer(np.array(2)), is_integer(3.0)
+    (True, True, True, False)
+    >>> is_integer(np.bool_(True)), is_integer(np.array(True))
+    (False, False)
     """
     if x.__class__ is int:
         return True
     if isinstance(x, _NOT_NUMBERS):
         return False
+    if isinstance(x, np.ndarray):
+        return x.ndim == 0 and x.dtype.kind in "iu"
     return isinstance(x, (numbers.Integral, np.integer))
 
 

@@ -8,6 +8,7 @@ kernel. Nothing here ever raises on a transreal value.
 """
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable
 
 from . import kernels as K
@@ -197,7 +198,7 @@ def check_int_exponent(k: Any) -> int:
     """``k`` as an int; ``TypeError`` for bool, float and everything that is not an integer."""
     if k.__class__ is int:
         return k
-    if not is_integer(k):  # (bool, a TRTag, a NumPy duration: not exponents)
+    if isinstance(k, enum.Enum) or not is_integer(k):  # (a bool, a TRTag, a NumPy duration)
         raise TypeError(
             f"exponent k must be an int, got {type(k).__name__} {short_repr(k, 40)}; "
             "tr_pow_int takes integer exponents only (use tr_exp(k * tr_log(x)) for real powers)"

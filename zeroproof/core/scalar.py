@@ -17,8 +17,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ._parse import as_float, is_integer, short_repr
-from ._parse import is_real_number as _is_number
+from ._parse import as_float, is_integer, is_real_number, short_repr
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -315,6 +314,14 @@ class TRScalar:
 # the format-spec mini-language: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
 _FORMAT_SPEC = re.compile(r"(?P<fill_align>.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d+)?[,_]?(\.\d+)?"
                           r"[a-zA-Z%]?\Z", re.DOTALL)
+
+
+def _is_number(x: object) -> bool:
+    """A real number we accept as a transreal operand (:func:`is_real_number`), except an Enum
+    member: a TRTag is an int, but it names a tag."""
+    if x.__class__ is float or x.__class__ is int:
+        return True
+    return not isinstance(x, enum.Enum) and is_real_number(x)
 
 
 def _parse_tag(tag: Any) -> TRTag:

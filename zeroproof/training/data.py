@@ -55,16 +55,16 @@ class TensorDataset:
         return len(self.arrays[0])
 
     def __getitem__(self, index: Any) -> tuple[np.ndarray, ...]:
-        """The rows ``index`` of every array: an int, a slice, or an int/bool array or list of
-        sample indices. ``None``, a bool, a float, a str or a tuple (which NumPy would read as a
+        """The rows ``index`` of every array: an int, a slice, a range, or an int/bool array or
+        list of sample indices. ``None``, a bool, a float, a str or a tuple (which NumPy would read as a
         new axis, a mask or several axes) is a ``TypeError``.
 
         >>> TensorDataset(np.arange(3.0), np.arange(3.0) * 2)[1:]
         (array([1., 2.]), array([2., 4.]))
         """
-        if not (is_integer(index) or isinstance(index, (slice, list, np.ndarray))):
-            raise TypeError(f"TensorDataset index must be an int, a slice, or a list or array of "
-                            f"sample indices (ints, or bools of length {len(self)}), got "
+        if not (is_integer(index) or isinstance(index, (slice, range, list, np.ndarray))):
+            raise TypeError(f"TensorDataset index must be an int, a slice, a range, or a list or "
+                            f"array of sample indices (ints, or bools of length {len(self)}), got "
                             f"{type(index).__name__} {short_repr(index, 40)}")
         return tuple(a[index] for a in self.arrays)
 

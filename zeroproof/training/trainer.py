@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import inspect
 import json
 import math
 import os
@@ -98,6 +99,14 @@ def _modules_with_poles(model: Any) -> list[Any]:
 
 _LOADER_ACCEPTED = ("a DataLoader, a TensorDataset, a tuple of arrays (x, y) or a re-iterable of "
                     "batches (x, y, ...) such as a list of tuples")
+
+
+def _one_shot(loader: Any) -> bool:
+    """Whether ``loader`` is an iterator that can be read only once: a generator, or one of
+    Python's built-in iterators (``iter(list)``, ``map``, ``zip``, ``itertools``…). A class of
+    your own whose ``__iter__`` resets it and returns ``self`` is re-iterable and passes."""
+    return isinstance(loader, Iterator) and (
+        inspect.isgenerator(loader) or type(loader).__module__ in ("builtins", "itertools"))
 
 
 def _check_batches(loader: Any) -> None:
@@ -449,7 +458,7 @@ class SCMTrainer:
                 f"epoch {total} ({'config.epochs' if epochs is None else 'epochs'}); pass "
                 f"epochs=N > {self.epoch} or raise config.epochs to train more",
                 UserWarning, stacklevel=2)
-        if isinstance(self.train_loader, Iterator) and total - self.epoch > 1:
+        if _one_shot(self.train_loader) and total - self.epoch > 1:
             raise TypeError(
                 f"train_loader is a one-shot iterator ({type(self.train_loader).__name__}): only "
                 f"one epoch can read it, and fit() would train {total - self.epoch} (epochs "
