@@ -44,7 +44,7 @@ from ..core import reductions as _core
 from ..core.reductions import ReductionMode
 from ..core.scalar import BOTTOM_CODE
 from ..core.wheel import WHEEL
-from ..core._parse import check_bool, is_integer, short_repr
+from ..core._parse import axis_indices, check_bool
 
 __all__ = ["reduce_codes", "exact_sum_lanes", "REDUCTIONS"]
 
@@ -66,19 +66,7 @@ _parse_mode = _core._mode  # one parser (and one error message) for reduction mo
 
 def _axes(axis: Any, nd: int, shape: tuple) -> tuple[int, ...]:
     """``axis`` (an int or a tuple of ints, NumPy style) as sorted distinct non-negative axes."""
-    many = isinstance(axis, tuple)
-    items = axis if many else (axis,)
-    out = []
-    for a in items:
-        if not is_integer(a):
-            raise TypeError(f"axis must be None, an int or a tuple of ints, got "
-                            f"{type(axis).__name__} {short_repr(axis, 40)}")
-        if not -nd <= a < nd:
-            raise ValueError(f"axis={axis} is out of bounds for an array of shape {shape}")
-        out.append(int(a) % nd)
-    if len(set(out)) != len(out):
-        raise ValueError(f"axis={axis} repeats an axis")
-    return tuple(sorted(out))
+    return tuple(sorted(axis_indices("axis", axis, nd, "None, an int or a tuple of ints")))
 
 
 def _lanes(codes: np.ndarray, bottom: Optional[np.ndarray], axis: Any) -> tuple:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dis
 import math
-import operator
 import sys
 import weakref
 from typing import Any, Sequence
@@ -409,8 +408,9 @@ class TRTensor(LeafCopies):
         """Drop axes of length one (all, or ``axis``), like ``np.squeeze``; differentiable."""
         return self.reshape(squeezed_shape(self.shape, axis))
 
-    def unsqueeze(self, axis: int) -> "TRTensor":
-        """Insert an axis of length one at ``axis`` (like ``np.expand_dims``); differentiable."""
+    def unsqueeze(self, axis: Any) -> "TRTensor":
+        """Insert axes of length one at ``axis`` (an int or a tuple of ints, like
+        ``np.expand_dims``); differentiable."""
         return self.reshape(expanded_shape(self.shape, axis))
 
     def flatten(self) -> "TRTensor":
@@ -1391,7 +1391,7 @@ def concatenate_tensors(arrays: Any, axis: Any = 0) -> TRTensor:
         parts = [t.flatten() for t in parts]
         axis = 0
     v = concatenate([t.value for t in parts], axis)
-    ax = np.lib.array_utils.normalize_axis_index(operator.index(axis), v.ndim)
+    ax = axis_index("concatenate(arrays, axis): axis", axis, v.ndim)  # (checked by the join)
     ends = tuple(int(e) for e in np.cumsum([t.shape[ax] for t in parts]))
     return _record(v._codes, v._bottom, any(t._nf for t in parts), CONCAT, tuple(parts),
                    (ax, ends), any(t.requires_grad for t in parts))

@@ -33,8 +33,8 @@ from ..core.scalar import (
 from . import kernels as K
 from .reductions import reduce_codes
 from ..core._parse import (
-    as_float, axis_index, float_codes, is_integer, native_float, no_lone_bool, no_modulus,
-    parse_enum, rectangular, short_repr,
+    as_float, axis_index, axis_indices, float_codes, is_integer, is_iterable, native_float,
+    no_lone_bool, no_modulus, parse_enum, rectangular, short_repr,
 )
 
 __all__ = [
@@ -1020,14 +1020,10 @@ def squeezed_shape(shape: tuple, axis: Any) -> tuple:
     if axis is None:
         return tuple(d for d in shape if d != 1)
     n = len(shape)
-    accepted = "None, an int or a tuple of ints"
     # (NumPy lets a 0-d array squeeze axis 0 or -1, as if it had one axis of length one)
-    axes = [axis_index("squeeze(axis): axis", a, n or 1, accepted)
-            for a in (axis if isinstance(axis, tuple) else (axis,))]
+    axes = axis_indices("squeeze(axis): axis", axis, n or 1, "None, an int or a tuple of ints")
     if not n:
         return ()
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"squeeze(axis): axis={axis!r} repeats an axis")
     for a in axes:
         if shape[a] != 1:
             raise ValueError(f"squeeze: axis {axis!r} does not have length 1 in shape {shape}")
@@ -1041,11 +1037,8 @@ def expanded_shape(shape: tuple, axis: Any) -> tuple:
     >>> expanded_shape((2, 3), 1), expanded_shape((2, 3), -1), expanded_shape((3,), (0, -1))
     ((2, 1, 3), (2, 3, 1), (1, 3, 1))
     """
-    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    n = len(shape) + len(items)
-    axes = {axis_index("unsqueeze(axis): axis", a, n, "an int or a tuple of ints") for a in items}
-    if len(axes) != len(items):
-        raise ValueError(f"unsqueeze(axis): axis={axis!r} repeats an axis")
+    n = len(shape) + (len(axis) if isinstance(axis, (tuple, list)) else 1)
+    axes = axis_indices("unsqueeze(axis): axis", axis, n, sequences=(tuple, list))
     rest = iter(shape)
     return tuple(1 if i in axes else next(rest) for i in range(n))
 
@@ -1213,7 +1206,7 @@ def array_identical(a: Any, b: Any) -> bool:
 def _parts(arrays: Any, fname: str, convert: Any = None) -> list[Any]:
     """The operands of a join, each read by ``convert`` (default: as a TRArray; the batched
     tape reads them as tensors)."""
-    if (isinstance(arrays, (TRArray, np.ndarray, str, bytes)) or not hasattr(arrays, "__iter__")
+    if (isinstance(arrays, (TRArray, np.ndarray)) or not is_iterable(arrays)
             or hasattr(type(arrays), "__tr_dispatch__")):  # (one TRTensor is not a sequence)
         raise TypeError(f"{fname}(arrays): arrays must be a sequence of arrays (a list or tuple), "
                         f"got {type(arrays).__name__}")
@@ -1234,16 +1227,12 @@ def _join_operands(arrays: Any) -> tuple[Any, Any]:
 
 
 def _joined(join: Any, parts: list[TRArray], axis: Any, fname: str) -> TRArray:
-    if axis is not None and (fname == "stack" or parts[0].ndim):  # (NumPy's own message for a
-        axis = axis_index(f"{fname}(arrays, axis): axis", axis,  # join of 0-d arrays)
-                          parts[0].ndim + (fname == "stack"),
+    if axis is not None:  # (0-d operands: axis 0 passes, and NumPy says they cannot be joined)
+        ndim = parts[0].ndim + 1 if fname == "stack" else parts[0].ndim or 1
+        axis = axis_index(f"{fname}(arrays, axis): axis", axis, ndim,
                           "an int or None" if fname == "concatenate" else "an int")
     try:
         codes = join([p._codes for p in parts], axis=axis)
-    except TypeError:
-        raise TypeError(f"{fname}(arrays, axis): axis must be an int"
-                        f"{' or None' if fname == 'concatenate' else ''}, got "
-                        f"{type(axis).__name__} {short_repr(axis, 40)}") from None
     except (ValueError, np.exceptions.AxisError) as exc:
         shapes = ", ".join(str(p.shape) for p in parts)
         raise ValueError(f"{fname}(arrays, axis={axis!r}): {exc} (shapes {shapes})") from None

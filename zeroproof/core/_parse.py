@@ -117,6 +117,24 @@ def axis_index(name: str, axis: Any, ndim: int, accepted: str = "an int") -> int
     return int(axis) % ndim
 
 
+def axis_indices(name: str, axis: Any, ndim: int, accepted: str = "an int or a tuple of ints",
+                 sequences: tuple = (tuple,)) -> tuple[int, ...]:
+    """``axis`` — one axis, or several in one of ``sequences`` — as indices by
+    :func:`axis_index`; an axis given twice is a ``ValueError`` naming ``name``.
+
+    >>> axis_indices("axis", (0, -1), 3)
+    (0, 2)
+    >>> axis_indices("axis", (0, -3), 3)
+    Traceback (most recent call last):
+    ValueError: axis=(0, -3) repeats an axis
+    """
+    items = axis if isinstance(axis, sequences) else (axis,)
+    out = tuple(axis_index(name, a, ndim, accepted) for a in items)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}={short_repr(axis, 40)} repeats an axis")
+    return out
+
+
 def is_iterable(x: object) -> bool:
     """True when ``x`` can be read item by item: ``iter(x)`` works and ``x`` is not a str or
     bytes (a 0-d array has ``__iter__`` but refuses to iterate: False).
